@@ -1,0 +1,173 @@
+//! [`Context`]: what a handler can do besides reading its batch.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::event::{Event, EventId, Message, NewEvent};
+use crate::store::{postgres::PgStore, Store};
+
+/// A handler's view of its batch's transaction and outcomes.
+///
+/// - [`db`](Self::db) / [`tx`](Self::tx): the transaction that also completes the batch, so
+///   the handler's writes commit together with the outcomes and emitted events, or not at all.
+///   It is opened on first use: a handler that never writes never holds a connection.
+/// - [`emit`](Self::emit): events inserted when the batch commits.
+/// - [`retry`](Self::retry) / [`fail`](Self::fail): per-item outcomes; unmarked items are
+///   delivered when `handle` returns `Ok`.
+pub struct Context<'a, S: Store = PgStore> {
+    store: &'a S,
+    tx: Option<S::Tx>,
+    pub(crate) emitted: Vec<(Option<EventId>, NewEvent)>,
+    pub(crate) marks: HashMap<EventId, Mark>,
+    /// correlation id per item of the batch
+    items: HashMap<EventId, Option<Uuid>>,
+}
+
+/// A per-item outcome other than delivered.
+#[derive(Debug, Clone)]
+pub(crate) enum Mark {
+    Retry {
+        after: Option<Duration>,
+        error: String,
+    },
+    Fail {
+        error: String,
+    },
+}
+
+impl<S: Store> fmt::Debug for Context<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("namespace", &self.store.namespace())
+            .field("in_transaction", &self.tx.is_some())
+            .field("emitted", &self.emitted.len())
+            .field("marks", &self.marks)
+            .finish()
+    }
+}
+
+impl<'a, S: Store> Context<'a, S> {
+    pub(crate) fn new(store: &'a S, items: HashMap<EventId, Option<Uuid>>) -> Self {
+        Self {
+            store,
+            tx: None,
+            emitted: Vec::new(),
+            marks: HashMap::new(),
+            items,
+        }
+    }
+
+    /// The namespace the batch was claimed in.
+    pub fn namespace(&self) -> &str {
+        self.store.namespace()
+    }
+
+    /// The batch's transaction, opened on first use.
+    ///
+    /// # Errors
+    /// [`Error::Database`](crate::Error::Database) if no transaction can be opened.
+    pub async fn tx(&mut self) -> Result<&mut S::Tx> {
+        let tx = match self.tx.take() {
+            Some(tx) => tx,
+            None => self.store.begin().await?,
+        };
+        Ok(self.tx.insert(tx))
+    }
+
+    /// The batch's transaction as a connection to run queries on (`&mut PgConnection`
+    /// on Postgres), opened on first use.
+    ///
+    /// # Errors
+    /// [`Error::Database`](crate::Error::Database) if no transaction can be opened.
+    pub async fn db(&mut self) -> Result<&mut <S::Tx as Deref>::Target>
+    where
+        S::Tx: DerefMut,
+    {
+        Ok(&mut **self.tx().await?)
+    }
+
+    /// Emit an event, inserted when the batch commits.
+    ///
+    /// In a batch of one, the event is caused by that item (and inherits its correlation id);
+    /// in larger batches use [`emit_for`](Self::emit_for) to say which item caused it.
+    ///
+    /// # Errors
+    /// [`Error::Validation`](crate::Error::Validation) if the payload is invalid.
+    pub fn emit<E: Event>(&mut self, msg: impl Into<Message<E>>) -> Result<()> {
+        let cause = match self.items.len() {
+            1 => self.items.keys().next().copied(),
+            _ => None,
+        };
+        self.push(cause, msg.into())
+    }
+
+    /// Emit an event caused by item `cause`: it inherits the item's correlation id and is
+    /// inserted only if that item is delivered (not retried or failed).
+    ///
+    /// # Errors
+    /// [`Error::Validation`](crate::Error::Validation) if the payload is invalid.
+    pub fn emit_for<E: Event>(&mut self, cause: EventId, msg: impl Into<Message<E>>) -> Result<()> {
+        self.push(Some(cause), msg.into())
+    }
+
+    fn push<E: Event>(&mut self, cause: Option<EventId>, mut msg: Message<E>) -> Result<()> {
+        if let Some(cause) = cause {
+            msg.options.causation_id = Some(cause);
+            if msg.options.correlation_id.is_none() {
+                msg.options.correlation_id = self.items.get(&cause).copied().flatten();
+            }
+        }
+        let event = msg.into_new_event()?;
+        self.emitted.push((cause, event));
+        Ok(())
+    }
+
+    /// Retry item `id` after the handler's backoff (or dead-letter it once retries run out).
+    pub fn retry(&mut self, id: EventId, error: impl fmt::Display) {
+        self.mark(
+            id,
+            Mark::Retry {
+                after: None,
+                error: error.to_string(),
+            },
+        );
+    }
+
+    /// Retry item `id` after `after`.
+    pub fn retry_after(&mut self, id: EventId, after: Duration, error: impl fmt::Display) {
+        self.mark(
+            id,
+            Mark::Retry {
+                after: Some(after),
+                error: error.to_string(),
+            },
+        );
+    }
+
+    /// Dead-letter item `id` now, with `error`.
+    pub fn fail(&mut self, id: EventId, error: impl fmt::Display) {
+        self.mark(
+            id,
+            Mark::Fail {
+                error: error.to_string(),
+            },
+        );
+    }
+
+    fn mark(&mut self, id: EventId, mark: Mark) {
+        if self.items.contains_key(&id) {
+            self.marks.insert(id, mark);
+        } else {
+            tracing::warn!(event.id = %id, "outcome set for an event not in the batch; ignored");
+        }
+    }
+
+    pub(crate) fn take_tx(&mut self) -> Option<S::Tx> {
+        self.tx.take()
+    }
+}

@@ -1,0 +1,221 @@
+//! Event payloads, their ids, the queues they travel on, and the publish envelope.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// A typed event payload.
+///
+/// `NAME` is the stable event-type name stored with every row: renaming the Rust type
+/// does not orphan queued events, changing `NAME` does.
+///
+/// # Example
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize, garde::Validate)]
+/// struct OrderPlaced {
+///     #[garde(length(min = 1))]
+///     order_id: String,
+/// }
+/// impl conveyor::Event for OrderPlaced {
+///     const NAME: &'static str = "order_placed";
+/// }
+/// ```
+/// Payloads validate without external context (`garde::Validate<Context = ()>`, what
+/// `#[derive(garde::Validate)]` gives by default).
+pub trait Event:
+    Serialize + DeserializeOwned + garde::Validate<Context = ()> + Send + Sync + 'static
+{
+    /// The stable event-type name.
+    const NAME: &'static str;
+}
+
+/// Validates a payload, turning garde's report into [`Error::Validation`].
+pub(crate) fn validate<E: Event>(payload: &E) -> Result<()> {
+    payload.validate().map_err(|report| Error::Validation {
+        event_type: E::NAME,
+        report,
+    })
+}
+
+/// The id of a stored event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub i64);
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The queue a handler consumes: an event type plus an optional routing key.
+///
+/// Exactly one registered handler may claim a queue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+pub struct Queue {
+    /// The event type (`Event::NAME`).
+    pub event_type: String,
+    /// The routing key; `None` for events published without one.
+    pub routing_key: Option<String>,
+}
+
+impl Queue {
+    /// The queue for `event_type` and `routing_key`.
+    pub fn new(event_type: impl Into<String>, routing_key: Option<&str>) -> Self {
+        Self {
+            event_type: event_type.into(),
+            routing_key: routing_key.map(str::to_owned),
+        }
+    }
+
+    /// The routing key as stored: `""` when there is none.
+    pub(crate) fn routing_key_str(&self) -> &str {
+        self.routing_key.as_deref().unwrap_or("")
+    }
+}
+
+impl fmt::Display for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.routing_key {
+            Some(key) => write!(f, "{}:{key}", self.event_type),
+            None => f.write_str(&self.event_type),
+        }
+    }
+}
+
+/// An event to publish, with its delivery options.
+///
+/// # Example
+/// ```
+/// # #[derive(serde::Serialize, serde::Deserialize, garde::Validate)]
+/// # struct OrderPlaced { #[garde(skip)] order_id: String }
+/// # impl conveyor::Event for OrderPlaced { const NAME: &'static str = "order_placed"; }
+/// use std::time::Duration;
+/// let msg = conveyor::Message::new(OrderPlaced { order_id: "o-1".into() })
+///     .idempotency_key("order-o-1")
+///     .fairness_key("tenant-42")
+///     .delay(Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Message<E> {
+    pub(crate) payload: E,
+    pub(crate) options: Options,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Options {
+    pub(crate) routing_key: Option<String>,
+    pub(crate) delay: Duration,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) fairness_key: Option<String>,
+    pub(crate) correlation_id: Option<Uuid>,
+    pub(crate) causation_id: Option<EventId>,
+}
+
+impl<E: Event> Message<E> {
+    /// A message carrying `payload`, due now, with no routing key.
+    pub fn new(payload: E) -> Self {
+        Self {
+            payload,
+            options: Options::default(),
+        }
+    }
+
+    /// Route to the handler registered for this event type and routing key.
+    pub fn routing_key(mut self, key: impl Into<String>) -> Self {
+        self.options.routing_key = Some(key.into());
+        self
+    }
+
+    /// Not claimable until `delay` from the publishing transaction's start.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.options.delay = delay;
+        self
+    }
+
+    /// Publish at most once per namespace under this key; a second publish is reported as a duplicate.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.options.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// The fairness group (tenant, source, ...): claims take rows round-robin across groups.
+    pub fn fairness_key(mut self, key: impl Into<String>) -> Self {
+        self.options.fairness_key = Some(key.into());
+        self
+    }
+
+    /// The id that ties a chain of events together; emitted events inherit it.
+    pub fn correlation_id(mut self, id: Uuid) -> Self {
+        self.options.correlation_id = Some(id);
+        self
+    }
+
+    /// Validate and serialize into the untyped form a [`Store`](crate::Store) inserts.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] if the payload fails validation, [`Error::Json`] if it cannot be serialized.
+    pub fn into_new_event(self) -> Result<NewEvent> {
+        validate(&self.payload)?;
+        Ok(NewEvent {
+            event_type: E::NAME.to_owned(),
+            payload: serde_json::to_string(&self.payload)?,
+            routing_key: self.options.routing_key,
+            delay: self.options.delay,
+            idempotency_key: self.options.idempotency_key,
+            fairness_key: self.options.fairness_key,
+            correlation_id: self.options.correlation_id,
+            causation_id: self.options.causation_id,
+        })
+    }
+}
+
+impl<E: Event> From<E> for Message<E> {
+    fn from(payload: E) -> Self {
+        Message::new(payload)
+    }
+}
+
+/// A validated, serialized event ready to insert: what the [`Store`](crate::Store) SPI takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// The event type (`Event::NAME`).
+    pub event_type: String,
+    /// The payload as JSON text.
+    pub payload: String,
+    /// The routing key, if any.
+    pub routing_key: Option<String>,
+    /// Not claimable before this delay has passed.
+    pub delay: Duration,
+    /// At most one event per namespace with this key.
+    pub idempotency_key: Option<String>,
+    /// The fairness group; `None` is the default group.
+    pub fairness_key: Option<String>,
+    /// The chain this event belongs to.
+    pub correlation_id: Option<Uuid>,
+    /// The event whose handler emitted this one.
+    pub causation_id: Option<EventId>,
+}
+
+/// What happened to one published message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// Stored under this id.
+    Inserted(EventId),
+    /// Not stored: an event with the same idempotency key already exists in the namespace.
+    Duplicate,
+}
+
+impl Published {
+    /// The new id, or `None` for a duplicate.
+    pub fn id(self) -> Option<EventId> {
+        match self {
+            Published::Inserted(id) => Some(id),
+            Published::Duplicate => None,
+        }
+    }
+}

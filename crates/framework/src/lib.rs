@@ -1,0 +1,90 @@
+//! Conveyor: durable, pull-based event processing on PostgreSQL.
+//!
+//! Declare typed [`EventHandler`]s, register them on a [`WorkerPool`], and publish events
+//! through a [`Store`] — inside your own transaction if you like. Workers claim batches with
+//! `FOR UPDATE SKIP LOCKED`, round-robin across fairness groups, and commit each batch's
+//! outcomes together with the events the handler emitted and the handler's own writes.
+//!
+//! # Quickstart
+//! ```no_run
+//! use conveyor::{Batch, Context, EventHandler, HandlerError, PgStore, Store, WorkerPool};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize, garde::Validate)]
+//! struct OrderPlaced {
+//!     #[garde(length(min = 1))]
+//!     order_id: String,
+//! }
+//! impl conveyor::Event for OrderPlaced {
+//!     const NAME: &'static str = "order_placed";
+//! }
+//!
+//! struct Audit;
+//!
+//! #[async_trait::async_trait]
+//! impl EventHandler for Audit {
+//!     type Event = OrderPlaced;
+//!     const BATCH_SIZE: usize = 100;
+//!
+//!     async fn handle(&self, batch: Batch<OrderPlaced>, ctx: &mut Context<'_>) -> Result<(), HandlerError> {
+//!         for item in &batch {
+//!             sqlx::query("insert into audit (order_id) values ($1)")
+//!                 .bind(&item.payload.order_id)
+//!                 .execute(ctx.db().await?)
+//!                 .await?;
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let store = PgStore::connect("postgres://localhost/app").await?;
+//! conveyor::MIGRATOR.run(store.pool()).await?;
+//! store.publish(OrderPlaced { order_id: "o-1".into() }).await?;
+//!
+//! let pool = WorkerPool::builder(store).register(Audit).build()?;
+//! pool.run(async { tokio::signal::ctrl_c().await.ok(); }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - `event` — [`Event`] payloads, [`Message`] (publish options), [`Queue`], [`EventId`].
+//! - `handler` — the [`EventHandler`] contract, [`Batch`], [`HandlerError`], [`ResultExt`].
+//! - `context` — [`Context`]: the batch's transaction, emitting, per-item outcomes.
+//! - `store` — the [`Store`] SPI and its row types; `store/postgres` is [`PgStore`].
+//! - `pool` — [`WorkerPool`] and its [`PoolBuilder`] (conflicts are caught at `build`).
+//! - `worker` — the claim → handle → complete loop of one worker.
+//! - `runner` — decoding, validation and per-item outcomes for a typed handler.
+//! - `lease` — heartbeats, the reaper (crash recovery) and the pruner.
+//! - `wake` — LISTEN/NOTIFY wake-ups routed to workers.
+//! - `shutdown` — two-phase graceful shutdown.
+//! - [`retry`] — exponential backoff with jitter.
+//! - `error` — [`Error`] and [`Result`].
+
+mod context;
+mod error;
+mod event;
+mod handler;
+mod lease;
+mod pool;
+pub mod retry;
+mod runner;
+mod shutdown;
+mod store;
+mod wake;
+mod worker;
+
+pub use context::Context;
+pub use error::{Error, Result};
+pub use event::{Event, EventId, Message, NewEvent, Published, Queue};
+pub use handler::{Batch, EventHandler, HandlerError, Item, ResultExt};
+pub use pool::{HandlerOptions, PoolBuilder, WorkerPool};
+pub use store::postgres::{PgStore, DEFAULT_NAMESPACE};
+pub use store::{
+    ClaimRequest, ClaimedEvent, Completion, DeadLetter, Outcome, PublishReport, QueueStats,
+    Store, Wake,
+};
+
+/// The PostgreSQL migrations, embedded. Run them before starting a pool:
+/// `conveyor::MIGRATOR.run(&pool).await?`. Tests use them as
+/// `#[sqlx::test(migrator = "conveyor::MIGRATOR")]`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");

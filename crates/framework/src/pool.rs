@@ -1,0 +1,151 @@
+//! [`WorkerPool`]: runs every registered handler's workers until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::event::Queue;
+use crate::lease::Maintenance;
+use crate::runner::Runner;
+use crate::shutdown::Shutdown;
+use crate::store::Store;
+use crate::wake::Wakers;
+use crate::worker::{Spec, Worker};
+
+mod builder;
+
+pub use builder::{HandlerOptions, PoolBuilder};
+
+/// A registered handler.
+pub(crate) struct Registration<S: Store> {
+    pub(crate) spec: Arc<Spec>,
+    pub(crate) runner: Arc<dyn Runner<S>>,
+    pub(crate) concurrency: usize,
+}
+
+/// Pool-wide settings (see [`PoolBuilder`] for each default).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolConfig {
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) maintenance: Maintenance,
+}
+
+/// Runs the workers of every registered handler: claiming, handling, completing, with
+/// wake-ups, lease heartbeats, a reaper for expired claims and a pruner for delivered rows.
+///
+/// Build one with [`WorkerPool::builder`]; run it with [`run`](Self::run).
+pub struct WorkerPool<S: Store> {
+    store: S,
+    handlers: Vec<Registration<S>>,
+    config: PoolConfig,
+    id: String,
+}
+
+impl<S: Store> std::fmt::Debug for WorkerPool<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("id", &self.id)
+            .field("namespace", &self.store.namespace())
+            .field("queues", &self.queues().collect::<Vec<_>>())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S: Store> WorkerPool<S> {
+    /// Start building a pool over `store`.
+    pub fn builder(store: S) -> PoolBuilder<S> {
+        PoolBuilder::new(store)
+    }
+
+    /// The queues this pool's handlers consume.
+    pub fn queues(&self) -> impl Iterator<Item = &Queue> {
+        self.handlers.iter().map(|h| &h.spec.queue)
+    }
+
+    /// This pool's id, the prefix of every `claimed_by` it writes.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Run until `shutdown` completes, then shut down gracefully: stop claiming, let running
+    /// batches finish (for up to the shutdown timeout, then release them), and return.
+    /// Nothing claimed is lost either way.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run(pool: conveyor::WorkerPool<conveyor::PgStore>) -> conveyor::Result<()> {
+    /// let token = tokio_util::sync::CancellationToken::new();
+    /// pool.run(token.clone().cancelled_owned()).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Task`] if a worker task panicked (a bug; its events are reaped).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+        let wakers = Wakers::new(self.queues().cloned());
+        let signals = Shutdown::default();
+        let background = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(wakers.clone().listen(self.store.clone(), background.clone()));
+        tasks.spawn(self.config.maintenance.run(
+            self.store.clone(),
+            wakers.clone(),
+            background.clone(),
+        ));
+
+        let mut workers = JoinSet::new();
+        for reg in &self.handlers {
+            for n in 0..reg.concurrency {
+                workers.spawn(
+                    Worker {
+                        id: format!("{}/{}/{n}", self.id, reg.spec.queue),
+                        store: self.store.clone(),
+                        runner: reg.runner.clone(),
+                        spec: reg.spec.clone(),
+                        wake: wakers.subscribe(&reg.spec.queue),
+                        shutdown: signals.clone(),
+                    }
+                    .run(),
+                );
+            }
+        }
+        tracing::info!(pool = %self.id, namespace = self.store.namespace(), workers = workers.len(), "worker pool started");
+
+        let mut failure = None;
+        tokio::pin!(shutdown);
+        tokio::select! {
+            () = &mut shutdown => {}
+            Some(joined) = workers.join_next() => {
+                // workers only return on shutdown: one that ended early panicked
+                failure = joined.err().map(|e| Error::Task(e.to_string()));
+            }
+        }
+        tracing::info!(pool = %self.id, "shutting down: draining in-flight batches");
+        signals.stop_claiming.cancel();
+        let drained =
+            tokio::time::timeout(self.config.shutdown_timeout, drain(&mut workers, &mut failure))
+                .await;
+        if drained.is_err() {
+            tracing::warn!(pool = %self.id, timeout = ?self.config.shutdown_timeout, "shutdown timed out; releasing in-flight batches");
+            signals.abort.cancel();
+            drain(&mut workers, &mut failure).await;
+        }
+        background.cancel();
+        while tasks.join_next().await.is_some() {}
+        tracing::info!(pool = %self.id, "worker pool stopped");
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+async fn drain(workers: &mut JoinSet<()>, failure: &mut Option<Error>) {
+    while let Some(joined) = workers.join_next().await {
+        if let Err(e) = joined {
+            failure.get_or_insert(Error::Task(e.to_string()));
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! [`PoolBuilder`]: registering handlers in code, with conflicts caught at `build()`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{PoolConfig, Registration, WorkerPool};
+use crate::error::{Error, Result};
+use crate::event::{Event, Queue};
+use crate::handler::EventHandler;
+use crate::lease::Maintenance;
+use crate::runner::Typed;
+use crate::store::Store;
+use crate::worker::Spec;
+
+/// Per-registration settings.
+#[derive(Debug, Clone)]
+pub struct HandlerOptions {
+    concurrency: usize,
+}
+
+impl Default for HandlerOptions {
+    fn default() -> Self {
+        Self { concurrency: 1 }
+    }
+}
+
+impl HandlerOptions {
+    /// How many batches of this handler run at once (each on its own worker). Defaults to 1.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+}
+
+/// Builds a [`WorkerPool`]. Registration never panics: a conflict or a bad setting is
+/// reported by [`build`](Self::build).
+///
+/// # Example
+/// ```no_run
+/// # use conveyor::{Batch, Context, EventHandler, HandlerError, HandlerOptions, WorkerPool};
+/// # #[derive(serde::Serialize, serde::Deserialize, garde::Validate)]
+/// # struct Ping { #[garde(skip)] n: u32 }
+/// # impl conveyor::Event for Ping { const NAME: &'static str = "ping"; }
+/// # struct Pong;
+/// # #[async_trait::async_trait]
+/// # impl EventHandler for Pong {
+/// #     type Event = Ping;
+/// #     async fn handle(&self, _: Batch<Ping>, _: &mut Context<'_>) -> Result<(), HandlerError> { Ok(()) }
+/// # }
+/// # async fn run(store: conveyor::PgStore) -> conveyor::Result<()> {
+/// let pool = WorkerPool::builder(store)
+///     .register_with(Pong, HandlerOptions::default().concurrency(4))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub struct PoolBuilder<S: Store> {
+    store: S,
+    handlers: Vec<Registration<S>>,
+    errors: Vec<Error>,
+    config: PoolConfig,
+}
+
+impl<S: Store> std::fmt::Debug for PoolBuilder<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("handlers", &self.handlers.len())
+            .field("errors", &self.errors)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S: Store> PoolBuilder<S> {
+    pub(super) fn new(store: S) -> Self {
+        Self {
+            store,
+            handlers: Vec::new(),
+            errors: Vec::new(),
+            config: PoolConfig {
+                shutdown_timeout: Duration::from_secs(30),
+                maintenance: Maintenance {
+                    interval: Duration::from_secs(1),
+                    retention: Duration::from_secs(10 * 60),
+                },
+            },
+        }
+    }
+
+    /// Register `handler` with default [`HandlerOptions`].
+    pub fn register<H: EventHandler<S>>(self, handler: H) -> Self {
+        self.register_with(handler, HandlerOptions::default())
+    }
+
+    /// Register `handler` with `options`.
+    pub fn register_with<H: EventHandler<S>>(mut self, handler: H, options: HandlerOptions) -> Self {
+        let name = std::any::type_name::<H>();
+        let spec = Spec {
+            name,
+            queue: Queue::new(<H::Event as Event>::NAME, H::ROUTING_KEY),
+            batch_size: H::BATCH_SIZE,
+            poll_interval: H::POLL_INTERVAL,
+            claim_timeout: H::CLAIM_TIMEOUT,
+        };
+        if let Err(e) = check(&spec, &options) {
+            self.errors.push(e);
+        }
+        self.handlers.push(Registration {
+            spec: Arc::new(spec),
+            runner: Arc::new(Typed(handler)),
+            concurrency: options.concurrency,
+        });
+        self
+    }
+
+    /// How long shutdown waits for running batches before aborting and releasing them.
+    /// Defaults to 30 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How often expired claims are reaped and delivered rows pruned. Defaults to 1 s.
+    pub fn maintenance_interval(mut self, interval: Duration) -> Self {
+        self.config.maintenance.interval = interval;
+        self
+    }
+
+    /// How long delivered events are kept (idempotency keys stay enforced and causation
+    /// chains traceable meanwhile) before the pruner deletes them. Defaults to 10 minutes.
+    pub fn delivered_retention(mut self, retention: Duration) -> Self {
+        self.config.maintenance.retention = retention;
+        self
+    }
+
+    /// The pool.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when two handlers claim the same queue; [`Error::Config`] for a
+    /// zero batch size, concurrency, poll interval or claim timeout, or a zero maintenance interval.
+    pub fn build(self) -> Result<WorkerPool<S>> {
+        if let Some(e) = self.errors.into_iter().next() {
+            return Err(e);
+        }
+        let mut owners: HashMap<&Queue, &'static str> = HashMap::new();
+        for reg in &self.handlers {
+            if let Some(first) = owners.insert(&reg.spec.queue, reg.spec.name) {
+                return Err(Error::Conflict {
+                    queue: reg.spec.queue.to_string(),
+                    first,
+                    second: reg.spec.name,
+                });
+            }
+        }
+        if self.config.maintenance.interval.is_zero() {
+            return Err(Error::Config("maintenance interval must be above zero".into()));
+        }
+        let id = format!(
+            "{}-{}-{}",
+            hostname(),
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Ok(WorkerPool {
+            store: self.store,
+            handlers: self.handlers,
+            config: self.config,
+            id,
+        })
+    }
+}
+
+fn check(spec: &Spec, options: &HandlerOptions) -> Result<()> {
+    let bad = |what: &str| Err(Error::Config(format!("{}: {what} must be above zero", spec.name)));
+    if spec.batch_size == 0 {
+        return bad("BATCH_SIZE");
+    }
+    if spec.poll_interval.is_zero() {
+        return bad("POLL_INTERVAL");
+    }
+    if spec.claim_timeout.is_zero() {
+        return bad("CLAIM_TIMEOUT");
+    }
+    if options.concurrency == 0 {
+        return bad("concurrency");
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "conveyor".to_owned())
+}

@@ -1,0 +1,174 @@
+//! Running one claimed batch through a typed handler: decode, validate, handle, and turn
+//! the result into per-item [`Outcome`]s. Type-erased so the pool holds handlers of any event type.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+
+use crate::context::{Context, Mark};
+use crate::event::{validate, EventId, NewEvent};
+use crate::handler::{Batch, EventHandler, HandlerError, Item};
+use crate::store::{ClaimedEvent, Outcome, Store};
+
+/// What a batch commits: outcomes, emitted events and the handler's transaction (if it wrote).
+pub(crate) struct Plan<S: Store> {
+    pub(crate) outcomes: Vec<(EventId, Outcome)>,
+    pub(crate) emitted: Vec<NewEvent>,
+    pub(crate) tx: Option<S::Tx>,
+}
+
+impl<S: Store> Plan<S> {
+    /// (delivered, retried, dead)
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        self.outcomes
+            .iter()
+            .fold((0, 0, 0), |(d, r, x), (_, o)| match o {
+                Outcome::Delivered => (d + 1, r, x),
+                Outcome::Retry { .. } => (d, r + 1, x),
+                Outcome::Dead { .. } => (d, r, x + 1),
+            })
+    }
+}
+
+/// A handler with its event type erased.
+#[async_trait]
+pub(crate) trait Runner<S: Store>: Send + Sync {
+    async fn run(&self, store: &S, rows: Vec<ClaimedEvent>) -> Plan<S>;
+}
+
+/// The [`Runner`] of a typed handler.
+pub(crate) struct Typed<H>(pub(crate) H);
+
+#[async_trait]
+impl<S: Store, H: EventHandler<S>> Runner<S> for Typed<H> {
+    async fn run(&self, store: &S, rows: Vec<ClaimedEvent>) -> Plan<S> {
+        let (items, mut outcomes) = decode::<S, H>(rows);
+        if items.is_empty() {
+            return Plan {
+                outcomes,
+                emitted: Vec::new(),
+                tx: None,
+            };
+        }
+        let attempts: Vec<(EventId, u32)> = items.iter().map(|i| (i.id, i.attempt)).collect();
+        let correlations = items.iter().map(|i| (i.id, i.correlation_id)).collect();
+        let mut ctx = Context::new(store, correlations);
+        let result = AssertUnwindSafe(self.0.handle(Batch { items }, &mut ctx))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(HandlerError::retry(panic_message(&*panic))));
+
+        let mut plan = Plan {
+            outcomes: Vec::new(),
+            emitted: Vec::new(),
+            tx: None,
+        };
+        match result {
+            Ok(()) => {
+                for (id, attempt) in attempts {
+                    let outcome = match ctx.marks.remove(&id) {
+                        None => Outcome::Delivered,
+                        Some(Mark::Retry { after, error }) => {
+                            retry_or_die(&self.0, attempt, after, error)
+                        }
+                        Some(Mark::Fail { error }) => Outcome::Dead { error },
+                    };
+                    outcomes.push((id, outcome));
+                }
+                let delivered: HashMap<EventId, bool> = outcomes
+                    .iter()
+                    .map(|(id, o)| (*id, *o == Outcome::Delivered))
+                    .collect();
+                plan.emitted = std::mem::take(&mut ctx.emitted)
+                    .into_iter()
+                    .filter(|(cause, _)| cause.is_none_or(|c| delivered.get(&c) == Some(&true)))
+                    .map(|(_, event)| event)
+                    .collect();
+                plan.tx = ctx.take_tx();
+            }
+            // the transaction and emitted events drop with `ctx`: rolled back
+            Err(HandlerError::Retry { after, error }) => {
+                for (id, attempt) in attempts {
+                    outcomes.push((id, retry_or_die(&self.0, attempt, after, error.clone())));
+                }
+            }
+            Err(HandlerError::Fail { error }) => {
+                for (id, _) in attempts {
+                    outcomes.push((id, Outcome::Dead { error: error.clone() }));
+                }
+            }
+        }
+        plan.outcomes = outcomes;
+        plan
+    }
+}
+
+/// Items ready for the handler, and outcomes of rows that never reach it.
+type Decoded<E> = (Vec<Item<E>>, Vec<(EventId, Outcome)>);
+
+/// Decode and validate rows; rows that cannot be handled get their outcome right away.
+fn decode<S: Store, H: EventHandler<S>>(
+    rows: Vec<ClaimedEvent>,
+) -> Decoded<H::Event> {
+    let mut items = Vec::with_capacity(rows.len());
+    let mut outcomes = Vec::new();
+    for row in rows {
+        // the previous attempt was the last allowed and never completed (its worker died)
+        if row.attempts > H::MAX_RETRIES.saturating_add(1) {
+            let error = format!(
+                "gave up after {} attempts; last error: {}",
+                row.attempts - 1,
+                row.last_error.as_deref().unwrap_or("none recorded")
+            );
+            outcomes.push((row.id, Outcome::Dead { error }));
+            continue;
+        }
+        let payload = serde_json::from_value::<H::Event>(row.payload)
+            .map_err(crate::Error::from)
+            .and_then(|p| validate(&p).map(|()| p));
+        match payload {
+            Ok(payload) => items.push(Item {
+                id: row.id,
+                payload,
+                attempt: row.attempts,
+                fairness_key: row.fairness_key,
+                correlation_id: row.correlation_id,
+                causation_id: row.causation_id,
+                created_at: row.created_at,
+                last_error: row.last_error,
+            }),
+            // poison: never retried
+            Err(e) => outcomes.push((row.id, Outcome::Dead { error: e.to_string() })),
+        }
+    }
+    (items, outcomes)
+}
+
+fn retry_or_die<S: Store, H: EventHandler<S>>(
+    handler: &H,
+    attempt: u32,
+    after: Option<std::time::Duration>,
+    error: String,
+) -> Outcome {
+    if attempt > H::MAX_RETRIES {
+        return Outcome::Dead {
+            error: format!("{error} (gave up after {attempt} attempts)"),
+        };
+    }
+    Outcome::Retry {
+        delay: after.unwrap_or_else(|| handler.backoff(attempt)),
+        error,
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    format!("handler panicked: {msg}")
+}

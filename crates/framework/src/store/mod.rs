@@ -1,0 +1,259 @@
+//! The storage SPI: every operation the worker pool and operators need from a backend.
+//!
+//! **Who implements this:** backend authors (Conveyor ships [`PgStore`](crate::PgStore)).
+//! Application code *uses* a store (publish, pause, stats, dead letters) but should never
+//! need to implement one. Worker code talks only to this trait, and every SQL statement
+//! lives inside a backend, so a new backend needs no change to the pool.
+//!
+//! Semantics every backend must keep (the contract suite in `tests/contract` checks them):
+//! - a claimed row is held by exactly one worker until completed, released or reaped;
+//! - `complete` applies outcomes, inserts emitted events and commits the handler's own
+//!   writes atomically, and only for rows the worker still holds ([`Error::LeaseLost`]
+//!   otherwise, with everything rolled back);
+//! - everything is scoped to the store's namespace.
+//!
+//! [`Error::LeaseLost`]: crate::Error::LeaseLost
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
+
+pub(crate) mod postgres;
+
+/// A claim request: up to `limit` due events of `queue` for `worker`.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest<'a> {
+    /// The queue to claim from.
+    pub queue: &'a Queue,
+    /// The claiming worker's id, recorded as `claimed_by`.
+    pub worker: &'a str,
+    /// The most events to claim.
+    pub limit: usize,
+    /// How long the claim is held before the reaper may return it.
+    pub lease: Duration,
+    /// Round-robin position: fairness groups after this key are served first, then the rest.
+    pub fairness_cursor: &'a str,
+}
+
+/// An event handed to a worker by [`Store::claim`].
+#[derive(Debug, Clone)]
+pub struct ClaimedEvent {
+    /// The event's id.
+    pub id: EventId,
+    /// The payload as JSON.
+    pub payload: serde_json::Value,
+    /// How many times the event has been claimed, this claim included.
+    pub attempts: u32,
+    /// The event's fairness group (`""` for the default group).
+    pub fairness_key: String,
+    /// The event whose handler emitted this one.
+    pub causation_id: Option<EventId>,
+    /// The chain this event belongs to.
+    pub correlation_id: Option<Uuid>,
+    /// When the event was published.
+    pub created_at: DateTime<Utc>,
+    /// The error of the previous attempt, if any.
+    pub last_error: Option<String>,
+}
+
+/// The final state a batch assigns to one claimed event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Handled; the event is delivered.
+    Delivered,
+    /// Back to pending, claimable again after `delay`.
+    Retry {
+        /// How long until the event is due again.
+        delay: Duration,
+        /// Why this attempt failed.
+        error: String,
+    },
+    /// Dead-lettered: never retried unless an operator replays it.
+    Dead {
+        /// Why the event was given up on.
+        error: String,
+    },
+}
+
+/// Everything a finished batch commits at once.
+#[derive(Debug, Clone, Default)]
+pub struct Completion {
+    /// The worker that claimed the batch.
+    pub worker: String,
+    /// One outcome per claimed event.
+    pub outcomes: Vec<(EventId, Outcome)>,
+    /// Events the handler emitted, inserted in the same transaction.
+    pub emitted: Vec<NewEvent>,
+}
+
+/// A wake-up: work may be due on a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wake {
+    /// Events became due on this queue.
+    Queue(Queue),
+    /// Anything may be due (the notification channel reconnected and may have missed some).
+    All,
+}
+
+/// Per-queue counts for operators.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QueueStats {
+    /// The queue.
+    pub queue: Queue,
+    /// Waiting events, due or delayed.
+    pub pending: i64,
+    /// Pending events that are due now.
+    pub due: i64,
+    /// Claimed by a worker right now.
+    pub in_flight: i64,
+    /// Pending events that already failed at least once.
+    pub retrying: i64,
+    /// Dead letters.
+    pub dead: i64,
+    /// Delivered events still within the retention window.
+    pub delivered: i64,
+    /// Age in seconds of the oldest due event, 0 when none is due.
+    pub oldest_due_age_secs: f64,
+    /// Whether an operator paused the queue's handler.
+    pub paused: bool,
+}
+
+/// A dead-lettered event.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    /// The event's id.
+    pub id: EventId,
+    /// Its queue.
+    pub queue: Queue,
+    /// The payload as JSON.
+    pub payload: serde_json::Value,
+    /// How many times it was claimed.
+    pub attempts: u32,
+    /// Why it died.
+    pub last_error: Option<String>,
+    /// When it was published.
+    pub created_at: DateTime<Utc>,
+    /// When it died.
+    pub died_at: DateTime<Utc>,
+}
+
+/// The outcome of a bulk publish, in input order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PublishReport {
+    /// One entry per input message, in input order.
+    pub results: Vec<Published>,
+}
+
+impl PublishReport {
+    /// Ids of the inserted events, in input order.
+    pub fn inserted(&self) -> impl Iterator<Item = EventId> + '_ {
+        self.results.iter().filter_map(|p| p.id())
+    }
+
+    /// How many inputs were duplicates of an existing idempotency key.
+    pub fn duplicates(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|p| **p == Published::Duplicate)
+            .count()
+    }
+}
+
+/// A storage backend. See the [module docs](self) for who implements it and what it promises.
+#[async_trait]
+pub trait Store: Clone + Send + Sync + 'static {
+    /// An open transaction on the backend, handed to handlers for their own writes.
+    type Tx: Send;
+
+    /// The namespace everything this store does is scoped to.
+    fn namespace(&self) -> &str;
+
+    /// Insert validated events, skipping (and reporting) duplicate idempotency keys.
+    async fn insert(&self, events: Vec<NewEvent>) -> Result<PublishReport>;
+
+    /// Claim up to `req.limit` due events of an unpaused queue, setting their lease.
+    async fn claim(&self, req: ClaimRequest<'_>) -> Result<Vec<ClaimedEvent>>;
+
+    /// Open a transaction for a handler's own writes.
+    async fn begin(&self) -> Result<Self::Tx>;
+
+    /// Apply a batch's outcomes and insert its emitted events, atomically with `tx` (the
+    /// handler's writes) if given, then commit.
+    ///
+    /// # Errors
+    /// [`Error::LeaseLost`](crate::Error::LeaseLost) when any event is no longer held by
+    /// `completion.worker`; nothing is applied then.
+    async fn complete(&self, tx: Option<Self::Tx>, completion: &Completion) -> Result<()>;
+
+    /// Extend the lease on events still held by `worker`; returns how many were extended.
+    async fn renew(&self, worker: &str, ids: &[EventId], lease: Duration) -> Result<u64>;
+
+    /// Return events held by `worker` to the queue, due now. `uncount` takes back the
+    /// attempt counted at claim (the handler never started).
+    async fn release(&self, worker: &str, ids: &[EventId], uncount: bool) -> Result<u64>;
+
+    /// Return up to `limit` events whose lease expired to the queue (the attempt stays counted);
+    /// returns the queues that got work back.
+    async fn reap(&self, limit: usize) -> Result<Vec<Queue>>;
+
+    /// Delete up to `limit` delivered events older than `retention`; returns how many.
+    async fn prune(&self, retention: Duration, limit: usize) -> Result<u64>;
+
+    /// Stop every process claiming from `queue` (persisted).
+    async fn pause(&self, queue: &Queue) -> Result<()>;
+
+    /// Let `queue` be claimed again and wake its workers.
+    async fn resume(&self, queue: &Queue) -> Result<()>;
+
+    /// Counts per queue.
+    async fn stats(&self) -> Result<Vec<QueueStats>>;
+
+    /// Dead letters, oldest first, optionally of one queue, with ids after `after` (cursor).
+    async fn dead_letters(
+        &self,
+        queue: Option<&Queue>,
+        after: Option<EventId>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>>;
+
+    /// Return dead letters to pending with their attempts reset; returns how many.
+    async fn replay(&self, ids: &[EventId]) -> Result<u64>;
+
+    /// Delete the dead letters of `queue` (or of every queue); returns how many.
+    async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64>;
+
+    /// A stream of wake-ups from publishes in any process. It ends only when the store is dropped.
+    async fn wake_stream(&self) -> Result<BoxStream<'static, Wake>>;
+
+    /// Publish one event in its own transaction.
+    ///
+    /// # Errors
+    /// Validation and serialization errors of the payload, and database errors.
+    async fn publish<E: Event>(&self, msg: impl Into<Message<E>> + Send) -> Result<Published> {
+        let report = self.insert(vec![msg.into().into_new_event()?]).await?;
+        Ok(report.results[0])
+    }
+
+    /// Publish many events in one round trip; one invalid payload rejects the whole batch.
+    ///
+    /// # Errors
+    /// The first validation or serialization error, and database errors.
+    async fn publish_batch<E: Event, I>(&self, msgs: I) -> Result<PublishReport>
+    where
+        I: IntoIterator + Send,
+        I::Item: Into<Message<E>>,
+        I::IntoIter: Send,
+    {
+        let events = msgs
+            .into_iter()
+            .map(|m| m.into().into_new_event())
+            .collect::<Result<Vec<_>>>()?;
+        self.insert(events).await
+    }
+}

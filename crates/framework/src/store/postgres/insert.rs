@@ -1,0 +1,79 @@
+//! Inserting events: the one write path for publish, publish-in-transaction and emitted events.
+
+use std::collections::HashSet;
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::millis;
+use crate::error::Result;
+use crate::event::{EventId, NewEvent, Published};
+use crate::store::PublishReport;
+
+const INSERT: &str = include_str!("sql/insert.sql");
+
+/// Insert `events` in one statement and report, in input order, which were stored.
+///
+/// Identity values are assigned in the insert's `order by ord`, so the returned ids,
+/// sorted, line up with the inserted inputs in order.
+pub(crate) async fn insert<'c>(
+    executor: impl PgExecutor<'c>,
+    namespace: &str,
+    events: Vec<NewEvent>,
+) -> Result<PublishReport> {
+    if events.is_empty() {
+        return Ok(PublishReport::default());
+    }
+    let n = events.len();
+    let mut event_types = Vec::with_capacity(n);
+    let mut routing_keys = Vec::with_capacity(n);
+    let mut payloads = Vec::with_capacity(n);
+    let mut delays = Vec::with_capacity(n);
+    let mut fairness_keys = Vec::with_capacity(n);
+    let mut idempotency_keys: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut causation_ids: Vec<Option<i64>> = Vec::with_capacity(n);
+    let mut correlation_ids: Vec<Option<Uuid>> = Vec::with_capacity(n);
+    for e in events {
+        event_types.push(e.event_type);
+        routing_keys.push(e.routing_key.unwrap_or_default());
+        payloads.push(e.payload);
+        delays.push(millis(e.delay));
+        fairness_keys.push(e.fairness_key.unwrap_or_default());
+        idempotency_keys.push(e.idempotency_key);
+        causation_ids.push(e.causation_id.map(|id| id.0));
+        correlation_ids.push(e.correlation_id);
+    }
+    let rows: Vec<(i64, Option<String>)> = sqlx::query_as(INSERT)
+        .bind(namespace)
+        .bind(&event_types)
+        .bind(&routing_keys)
+        .bind(&payloads)
+        .bind(&delays)
+        .bind(&fairness_keys)
+        .bind(&idempotency_keys)
+        .bind(&causation_ids)
+        .bind(&correlation_ids)
+        .fetch_all(executor)
+        .await?;
+
+    let stored_keys: HashSet<&str> = rows.iter().filter_map(|(_, k)| k.as_deref()).collect();
+    let mut ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    let mut ids = ids.into_iter();
+    let mut seen_keys = HashSet::new();
+    let results = idempotency_keys
+        .iter()
+        .map(|key| {
+            let stored = match key.as_deref() {
+                None => true,
+                // the first input with a key that was stored is the one that got in
+                Some(k) => stored_keys.contains(k) && seen_keys.insert(k),
+            };
+            match (stored, stored.then(|| ids.next()).flatten()) {
+                (true, Some(id)) => Published::Inserted(EventId(id)),
+                _ => Published::Duplicate,
+            }
+        })
+        .collect();
+    Ok(PublishReport { results })
+}

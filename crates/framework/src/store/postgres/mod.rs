@@ -1,0 +1,226 @@
+//! The PostgreSQL backend: the production store and the reference for every semantic.
+//!
+//! Every statement lives in `sql/*.sql` beside this module and runs as a prepared statement
+//! (runtime `query_as`, so the framework builds without a database).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{PgExecutor, Postgres, Transaction};
+
+use crate::error::{Error, Result};
+use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
+use crate::store::{
+    ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport, QueueStats, Store, Wake,
+};
+
+mod admin;
+mod claim;
+mod complete;
+mod insert;
+mod listen;
+mod reap;
+
+/// The namespace a store uses unless told otherwise.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// The PostgreSQL [`Store`], scoped to one namespace.
+///
+/// Cheap to clone: clones share the connection pool.
+///
+/// # Example
+/// ```no_run
+/// # async fn run() -> conveyor::Result<()> {
+/// let store = conveyor::PgStore::connect("postgres://localhost/app").await?;
+/// conveyor::MIGRATOR.run(store.pool()).await?;
+/// let tenant = store.with_namespace("tenant-a")?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    namespace: Arc<str>,
+}
+
+impl PgStore {
+    /// A store over an existing pool, in the [`DEFAULT_NAMESPACE`].
+    ///
+    /// The pool must have a connection for each batch in flight (each worker's claim,
+    /// completion and handler transaction), one for the wake-up listener and a few for
+    /// heartbeats and maintenance: `total concurrency + 4` is a safe minimum.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            namespace: Arc::from(DEFAULT_NAMESPACE),
+        }
+    }
+
+    /// Connect a new pool of 20 connections to `url`.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the database cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .connect(url)
+            .await?;
+        Ok(Self::new(pool))
+    }
+
+    /// The same database, scoped to `namespace`: nothing of another namespace is claimed,
+    /// read or counted through the returned store.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the namespace is empty or contains control characters.
+    pub fn with_namespace(&self, namespace: &str) -> Result<Self> {
+        if namespace.is_empty() || namespace.chars().any(char::is_control) {
+            return Err(Error::Config(format!(
+                "namespace must be non-empty printable text, got {namespace:?}"
+            )));
+        }
+        Ok(Self {
+            pool: self.pool.clone(),
+            namespace: Arc::from(namespace),
+        })
+    }
+
+    /// The underlying connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Publish one event inside the caller's transaction (or on any executor): it becomes
+    /// visible, and wakes workers, only when that transaction commits.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # #[derive(serde::Serialize, serde::Deserialize, garde::Validate)]
+    /// # struct OrderPlaced { #[garde(skip)] order_id: String }
+    /// # impl conveyor::Event for OrderPlaced { const NAME: &'static str = "order_placed"; }
+    /// # async fn run(store: conveyor::PgStore) -> anyhow::Result<()> {
+    /// let mut tx = store.pool().begin().await?;
+    /// sqlx::query("insert into orders (id) values ('o-1')").execute(&mut *tx).await?;
+    /// store.publish_in(&mut *tx, OrderPlaced { order_id: "o-1".into() }).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Validation and serialization errors of the payload, and database errors.
+    pub async fn publish_in<'c, E: Event>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        msg: impl Into<Message<E>>,
+    ) -> Result<Published> {
+        let event = msg.into().into_new_event()?;
+        let report = insert::insert(executor, &self.namespace, vec![event]).await?;
+        Ok(report.results[0])
+    }
+
+    /// Publish many events inside the caller's transaction in one round trip.
+    ///
+    /// # Errors
+    /// The first validation or serialization error (nothing is inserted then), and database errors.
+    pub async fn publish_batch_in<'c, E: Event, I>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        msgs: I,
+    ) -> Result<PublishReport>
+    where
+        I: IntoIterator,
+        I::Item: Into<Message<E>>,
+    {
+        let events = msgs
+            .into_iter()
+            .map(|m| m.into().into_new_event())
+            .collect::<Result<Vec<_>>>()?;
+        insert::insert(executor, &self.namespace, events).await
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    type Tx = Transaction<'static, Postgres>;
+
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    async fn insert(&self, events: Vec<NewEvent>) -> Result<PublishReport> {
+        insert::insert(&self.pool, &self.namespace, events).await
+    }
+
+    async fn claim(&self, req: ClaimRequest<'_>) -> Result<Vec<ClaimedEvent>> {
+        claim::claim(&self.pool, &self.namespace, req).await
+    }
+
+    async fn begin(&self) -> Result<Self::Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn complete(&self, tx: Option<Self::Tx>, completion: &Completion) -> Result<()> {
+        complete::complete(&self.pool, &self.namespace, tx, completion).await
+    }
+
+    async fn renew(&self, worker: &str, ids: &[EventId], lease: Duration) -> Result<u64> {
+        complete::renew(&self.pool, &self.namespace, worker, ids, lease).await
+    }
+
+    async fn release(&self, worker: &str, ids: &[EventId], uncount: bool) -> Result<u64> {
+        complete::release(&self.pool, &self.namespace, worker, ids, uncount).await
+    }
+
+    async fn reap(&self, limit: usize) -> Result<Vec<Queue>> {
+        reap::reap(&self.pool, &self.namespace, limit).await
+    }
+
+    async fn prune(&self, retention: Duration, limit: usize) -> Result<u64> {
+        reap::prune(&self.pool, &self.namespace, retention, limit).await
+    }
+
+    async fn pause(&self, queue: &Queue) -> Result<()> {
+        admin::pause(&self.pool, &self.namespace, queue).await
+    }
+
+    async fn resume(&self, queue: &Queue) -> Result<()> {
+        admin::resume(&self.pool, &self.namespace, queue).await
+    }
+
+    async fn stats(&self) -> Result<Vec<QueueStats>> {
+        admin::stats(&self.pool, &self.namespace).await
+    }
+
+    async fn dead_letters(
+        &self,
+        queue: Option<&Queue>,
+        after: Option<EventId>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>> {
+        admin::dead_letters(&self.pool, &self.namespace, queue, after, limit).await
+    }
+
+    async fn replay(&self, ids: &[EventId]) -> Result<u64> {
+        admin::replay(&self.pool, &self.namespace, ids).await
+    }
+
+    async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64> {
+        admin::purge_dead(&self.pool, &self.namespace, queue).await
+    }
+
+    async fn wake_stream(&self) -> Result<BoxStream<'static, Wake>> {
+        listen::wake_stream(&self.pool, self.namespace.clone()).await
+    }
+}
+
+/// Milliseconds as the `float8` the SQL expects.
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Ids as the `bigint[]` the SQL expects.
+fn raw_ids(ids: &[EventId]) -> Vec<i64> {
+    ids.iter().map(|id| id.0).collect()
+}

@@ -1,0 +1,15 @@
+-- Return dead letters to the queue with a fresh retry budget; the last error stays for the record.
+-- Wakes their queues in every process.
+-- $1 namespace, $2 ids
+with replayed as (
+    update conveyor_events
+       set status = 'pending', attempts = 0, available_at = now(), updated_at = now()
+     where id = any($2) and namespace = $1 and status = 'dead'
+    returning event_type, routing_key
+),
+woken as (
+    select count(pg_notify('conveyor_wake', $1 || chr(31) || q.event_type || chr(31) || q.routing_key)) as n
+      from (select distinct event_type, routing_key from replayed) q
+)
+select (select count(*) from replayed) as replayed
+  from woken

@@ -1,0 +1,254 @@
+//! One worker: the claim → handle → complete loop for one queue.
+//!
+//! A worker claims a batch, runs it through its handler while a heartbeat renews the lease,
+//! and commits the outcomes. After a full batch it claims again at once; otherwise it waits
+//! for a wake-up, or `POLL_INTERVAL` at most.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::event::{EventId, Queue};
+use crate::lease::heartbeat;
+use crate::runner::{Plan, Runner};
+use crate::shutdown::Shutdown;
+use crate::store::{ClaimRequest, ClaimedEvent, Completion, Store};
+
+/// A registered handler's settings, as its workers need them.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub(crate) name: &'static str,
+    pub(crate) queue: Queue,
+    pub(crate) batch_size: usize,
+    pub(crate) poll_interval: Duration,
+    pub(crate) claim_timeout: Duration,
+}
+
+/// How many times a completion without handler writes is retried after a database error.
+const COMPLETE_RETRIES: u32 = 3;
+
+pub(crate) struct Worker<S: Store> {
+    pub(crate) id: String,
+    pub(crate) store: S,
+    pub(crate) runner: Arc<dyn Runner<S>>,
+    pub(crate) spec: Arc<Spec>,
+    pub(crate) wake: watch::Receiver<u64>,
+    pub(crate) shutdown: Shutdown,
+}
+
+impl<S: Store> Worker<S> {
+    pub(crate) async fn run(mut self) {
+        let mut cursor = String::new();
+        let mut failures = 0u32;
+        loop {
+            if self.shutdown.stop_claiming.is_cancelled() {
+                return;
+            }
+            self.wake.borrow_and_update();
+            let claimed = self
+                .store
+                .claim(ClaimRequest {
+                    queue: &self.spec.queue,
+                    worker: &self.id,
+                    limit: self.spec.batch_size,
+                    lease: self.spec.claim_timeout,
+                    fairness_cursor: &cursor,
+                })
+                .await;
+            let rows = match claimed {
+                Ok(rows) => {
+                    failures = 0;
+                    rows
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(worker = %self.id, error.message = %e, "claiming batch failed");
+                    let pause = self.spec.poll_interval * failures.min(10);
+                    if self.sleep_or_stop(pause).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let full = rows.len() >= self.spec.batch_size;
+            if !rows.is_empty() {
+                cursor = next_cursor(&cursor, &rows);
+                if self.shutdown.stop_claiming.is_cancelled() {
+                    self.release(&ids(&rows), true).await;
+                    return;
+                }
+                if !self.run_batch(rows).await {
+                    return;
+                }
+            }
+            if !full && self.wait_for_work().await {
+                return;
+            }
+        }
+    }
+
+    /// Run one batch to completion. Returns false when it was aborted by shutdown.
+    async fn run_batch(&self, rows: Vec<ClaimedEvent>) -> bool {
+        let ids = ids(&rows);
+        let span = tracing::info_span!(
+            "conveyor.batch",
+            handler = self.spec.name,
+            queue = %self.spec.queue,
+            worker = %self.id,
+            batch_size = rows.len(),
+            delivered = tracing::field::Empty,
+            retried = tracing::field::Empty,
+            dead = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        async {
+            let started = Instant::now();
+            let mut run = self.runner.run(&self.store, rows);
+            let mut beat = heartbeat(self.spec.claim_timeout);
+            let plan = loop {
+                tokio::select! {
+                    plan = &mut run => break Some(plan),
+                    _ = beat.tick() => self.renew(&ids).await,
+                    () = self.shutdown.abort.cancelled() => break None,
+                }
+            };
+            let Some(plan) = plan else {
+                drop(run); // rolls back the handler's transaction
+                tracing::warn!("shutdown timed out mid-batch; releasing its events");
+                self.release(&ids, false).await;
+                return false;
+            };
+            let (delivered, retried, dead) = plan.counts();
+            let span = tracing::Span::current();
+            span.record("delivered", delivered);
+            span.record("retried", retried);
+            span.record("dead", dead);
+            self.complete(plan).await;
+            span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
+            tracing::debug!("batch complete");
+            true
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Commit a batch's plan. On failure the events stay claimed until the reaper returns
+    /// them, so nothing is lost; only completions without handler writes can be retried here.
+    async fn complete(&self, plan: Plan<S>) {
+        let completion = Completion {
+            worker: self.id.clone(),
+            outcomes: plan.outcomes,
+            emitted: plan.emitted,
+        };
+        let mut tx = plan.tx;
+        let mut attempt = 0;
+        loop {
+            let retryable = tx.is_none();
+            match self.store.complete(tx.take(), &completion).await {
+                Ok(()) => return,
+                Err(e @ crate::Error::LeaseLost { .. }) => {
+                    tracing::warn!(error.message = %e, "batch outcome discarded");
+                    return;
+                }
+                Err(e) if retryable && attempt < COMPLETE_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(error.message = %e, attempt, "completing batch failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100) * 4u32.pow(attempt)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error.message = %e, "completing batch failed; its events return to the queue when the lease expires");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn renew(&self, ids: &[EventId]) {
+        if let Err(e) = self
+            .store
+            .renew(&self.id, ids, self.spec.claim_timeout)
+            .await
+        {
+            tracing::warn!(error.message = %e, "renewing lease failed");
+        }
+    }
+
+    async fn release(&self, ids: &[EventId], uncount: bool) {
+        if let Err(e) = self.store.release(&self.id, ids, uncount).await {
+            tracing::warn!(error.message = %e, "releasing events failed; they return to the queue when the lease expires");
+        }
+    }
+
+    /// Wait for a wake-up or the poll interval. Returns true when shutdown began.
+    async fn wait_for_work(&mut self) -> bool {
+        tokio::select! {
+            () = self.shutdown.stop_claiming.cancelled() => true,
+            changed = self.wake.changed() => {
+                if changed.is_err() {
+                    // no more wake-ups will come: poll
+                    return self.sleep_or_stop(self.spec.poll_interval).await;
+                }
+                false
+            }
+            () = tokio::time::sleep(self.spec.poll_interval) => false,
+        }
+    }
+
+    /// Sleep for `pause`. Returns true when shutdown began meanwhile.
+    async fn sleep_or_stop(&self, pause: Duration) -> bool {
+        tokio::select! {
+            () = self.shutdown.stop_claiming.cancelled() => true,
+            () = tokio::time::sleep(pause) => false,
+        }
+    }
+}
+
+fn ids(rows: &[ClaimedEvent]) -> Vec<EventId> {
+    rows.iter().map(|r| r.id).collect()
+}
+
+/// The fairness group served last in rotation order (groups after `cursor`, then the rest),
+/// so the next claim starts after it.
+fn next_cursor(cursor: &str, rows: &[ClaimedEvent]) -> String {
+    let keys = rows.iter().map(|r| r.fairness_key.as_str());
+    let wrapped = keys.clone().filter(|k| *k <= cursor).max();
+    wrapped
+        .or_else(|| keys.filter(|k| *k > cursor).max())
+        .unwrap_or(cursor)
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(keys: &[&str]) -> Vec<ClaimedEvent> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| ClaimedEvent {
+                id: EventId(i as i64),
+                payload: serde_json::Value::Null,
+                attempts: 1,
+                fairness_key: (*k).to_owned(),
+                causation_id: None,
+                correlation_id: None,
+                created_at: chrono::Utc::now(),
+                last_error: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cursor_advances_to_the_last_group_served() {
+        assert_eq!(next_cursor("", &rows(&["a", "b", "c"])), "c");
+        assert_eq!(next_cursor("", &rows(&["", "a"])), "");
+        assert_eq!(next_cursor("b", &rows(&["c", "d"])), "d");
+    }
+
+    #[test]
+    fn cursor_follows_the_wrap_around() {
+        assert_eq!(next_cursor("m", &rows(&["x", "y", "a", "b"])), "b");
+    }
+}
