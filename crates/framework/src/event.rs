@@ -42,7 +42,9 @@ pub(crate) fn validate<E: Event>(payload: &E) -> Result<()> {
 }
 
 /// The id of a stored event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct EventId(pub i64);
 

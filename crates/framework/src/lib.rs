@@ -80,8 +80,8 @@ pub use handler::{Batch, EventHandler, HandlerError, Item, ResultExt};
 pub use pool::{HandlerOptions, PoolBuilder, WorkerPool};
 pub use store::postgres::{PgStore, DEFAULT_NAMESPACE};
 pub use store::{
-    ClaimRequest, ClaimedEvent, Completion, DeadLetter, Outcome, PublishReport, QueueStats,
-    Store, Wake,
+    ClaimRequest, ClaimedEvent, Completion, DeadLetter, Outcome, PublishReport, QueueStats, Store,
+    Wake,
 };
 
 /// The PostgreSQL migrations, embedded. Run them before starting a pool:

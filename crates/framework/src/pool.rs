@@ -91,7 +91,11 @@ impl<S: Store> WorkerPool<S> {
         let signals = Shutdown::default();
         let background = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        tasks.spawn(wakers.clone().listen(self.store.clone(), background.clone()));
+        tasks.spawn(
+            wakers
+                .clone()
+                .listen(self.store.clone(), background.clone()),
+        );
         tasks.spawn(self.config.maintenance.run(
             self.store.clone(),
             wakers.clone(),
@@ -127,9 +131,11 @@ impl<S: Store> WorkerPool<S> {
         }
         tracing::info!(pool = %self.id, "shutting down: draining in-flight batches");
         signals.stop_claiming.cancel();
-        let drained =
-            tokio::time::timeout(self.config.shutdown_timeout, drain(&mut workers, &mut failure))
-                .await;
+        let drained = tokio::time::timeout(
+            self.config.shutdown_timeout,
+            drain(&mut workers, &mut failure),
+        )
+        .await;
         if drained.is_err() {
             tracing::warn!(pool = %self.id, timeout = ?self.config.shutdown_timeout, "shutdown timed out; releasing in-flight batches");
             signals.abort.cancel();

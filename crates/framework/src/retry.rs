@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn backoff_is_capped_even_with_jitter() {
         for attempt in [13, 40, u32::MAX] {
-            assert_eq!(backoff_with(attempt, BASE_DELAY, MAX_DELAY, 0.999), MAX_DELAY);
+            assert_eq!(
+                backoff_with(attempt, BASE_DELAY, MAX_DELAY, 0.999),
+                MAX_DELAY
+            );
         }
         assert!(backoff_with(40, BASE_DELAY, MAX_DELAY, 0.0) < MAX_DELAY);
     }
@@ -53,7 +56,10 @@ mod tests {
     fn jitter_stays_within_its_band() {
         for _ in 0..1000 {
             let d = backoff(3).as_secs_f64();
-            assert!((4.0 * (1.0 - JITTER)..=4.0 * (1.0 + JITTER)).contains(&d), "{d}");
+            assert!(
+                (4.0 * (1.0 - JITTER)..=4.0 * (1.0 + JITTER)).contains(&d),
+                "{d}"
+            );
         }
     }
 

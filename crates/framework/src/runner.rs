@@ -97,7 +97,12 @@ impl<S: Store, H: EventHandler<S>> Runner<S> for Typed<H> {
             }
             Err(HandlerError::Fail { error }) => {
                 for (id, _) in attempts {
-                    outcomes.push((id, Outcome::Dead { error: error.clone() }));
+                    outcomes.push((
+                        id,
+                        Outcome::Dead {
+                            error: error.clone(),
+                        },
+                    ));
                 }
             }
         }
@@ -110,9 +115,7 @@ impl<S: Store, H: EventHandler<S>> Runner<S> for Typed<H> {
 type Decoded<E> = (Vec<Item<E>>, Vec<(EventId, Outcome)>);
 
 /// Decode and validate rows; rows that cannot be handled get their outcome right away.
-fn decode<S: Store, H: EventHandler<S>>(
-    rows: Vec<ClaimedEvent>,
-) -> Decoded<H::Event> {
+fn decode<S: Store, H: EventHandler<S>>(rows: Vec<ClaimedEvent>) -> Decoded<H::Event> {
     let mut items = Vec::with_capacity(rows.len());
     let mut outcomes = Vec::new();
     for row in rows {
@@ -141,7 +144,12 @@ fn decode<S: Store, H: EventHandler<S>>(
                 last_error: row.last_error,
             }),
             // poison: never retried
-            Err(e) => outcomes.push((row.id, Outcome::Dead { error: e.to_string() })),
+            Err(e) => outcomes.push((
+                row.id,
+                Outcome::Dead {
+                    error: e.to_string(),
+                },
+            )),
         }
     }
     (items, outcomes)

@@ -93,7 +93,11 @@ impl<S: Store> PoolBuilder<S> {
     }
 
     /// Register `handler` with `options`.
-    pub fn register_with<H: EventHandler<S>>(mut self, handler: H, options: HandlerOptions) -> Self {
+    pub fn register_with<H: EventHandler<S>>(
+        mut self,
+        handler: H,
+        options: HandlerOptions,
+    ) -> Self {
         let name = std::any::type_name::<H>();
         let spec = Spec {
             name,
@@ -153,7 +157,9 @@ impl<S: Store> PoolBuilder<S> {
             }
         }
         if self.config.maintenance.interval.is_zero() {
-            return Err(Error::Config("maintenance interval must be above zero".into()));
+            return Err(Error::Config(
+                "maintenance interval must be above zero".into(),
+            ));
         }
         let id = format!(
             "{}-{}-{}",
@@ -171,7 +177,12 @@ impl<S: Store> PoolBuilder<S> {
 }
 
 fn check(spec: &Spec, options: &HandlerOptions) -> Result<()> {
-    let bad = |what: &str| Err(Error::Config(format!("{}: {what} must be above zero", spec.name)));
+    let bad = |what: &str| {
+        Err(Error::Config(format!(
+            "{}: {what} must be above zero",
+            spec.name
+        )))
+    };
     if spec.batch_size == 0 {
         return bad("BATCH_SIZE");
     }

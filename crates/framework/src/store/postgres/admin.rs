@@ -51,7 +51,10 @@ struct StatsRow {
 }
 
 pub(super) async fn stats(pool: &PgPool, namespace: &str) -> Result<Vec<QueueStats>> {
-    let rows: Vec<StatsRow> = sqlx::query_as(STATS).bind(namespace).fetch_all(pool).await?;
+    let rows: Vec<StatsRow> = sqlx::query_as(STATS)
+        .bind(namespace)
+        .fetch_all(pool)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|r| QueueStats {

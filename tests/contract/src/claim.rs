@@ -1,0 +1,180 @@
+//! Claiming: leases, routing keys, exactly-once under contention, round-robin fairness.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use conveyor::{ClaimRequest, ClaimedEvent, Completion, Message, Outcome, Queue, Store};
+
+use crate::support::{job_queue, jobs, stats_of, Backend, Job};
+
+async fn claim<S: Store>(
+    store: &S,
+    queue: &Queue,
+    worker: &str,
+    limit: usize,
+) -> Vec<ClaimedEvent> {
+    store
+        .claim(ClaimRequest {
+            queue,
+            worker,
+            limit,
+            lease: Duration::from_secs(30),
+            fairness_cursor: "",
+        })
+        .await
+        .unwrap()
+}
+
+/// A claim takes at most `limit` events, counts the attempt, and a second claim skips them.
+pub async fn claim_takes_up_to_limit_and_holds_them<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    store.publish_batch(jobs(5)).await.unwrap();
+    let first = claim(&store, &job_queue(), "w1", 3).await;
+    assert_eq!(first.len(), 3);
+    assert!(first.iter().all(|e| e.attempts == 1));
+    let second = claim(&store, &job_queue(), "w2", 10).await;
+    assert_eq!(second.len(), 2, "claimed events are not handed out twice");
+    let stats = stats_of(&store, &job_queue()).await;
+    assert_eq!((stats.pending, stats.in_flight), (0, 5));
+}
+
+/// A handler's routing key selects only the events published with it.
+pub async fn routing_key_selects_its_events_only<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    store
+        .publish_batch(vec![
+            Message::new(Job { n: 1 }).routing_key("raw"),
+            Message::new(Job { n: 2 }).routing_key("rollup"),
+            Message::new(Job { n: 3 }),
+        ])
+        .await
+        .unwrap();
+    let raw = claim(&store, &Queue::new("contract.job", Some("raw")), "w", 10).await;
+    assert_eq!(raw.len(), 1);
+    assert_eq!(raw[0].payload["n"], 1);
+    let plain = claim(&store, &job_queue(), "w", 10).await;
+    assert_eq!(plain.len(), 1);
+    assert_eq!(plain[0].payload["n"], 3);
+}
+
+/// Completing for a worker that no longer holds the events changes nothing and says so.
+pub async fn completion_by_another_worker_is_refused<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    store.publish(Job { n: 1 }).await.unwrap();
+    let held = claim(&store, &job_queue(), "owner", 1).await;
+    let err = store
+        .complete(
+            None,
+            &Completion {
+                worker: "intruder".into(),
+                outcomes: vec![(held[0].id, Outcome::Delivered)],
+                emitted: vec![],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, conveyor::Error::LeaseLost { .. }), "{err}");
+    assert_eq!(stats_of(&store, &job_queue()).await.in_flight, 1);
+}
+
+/// 8 concurrent claimers over 10,000 events: every event is claimed exactly once.
+pub async fn concurrent_claimers_claim_each_event_exactly_once<B: Backend>(b: &B) {
+    let store = b.store(12).await;
+    store.publish_batch(jobs(10_000)).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let worker = format!("claimer-{w}");
+            let mut mine = Vec::new();
+            loop {
+                let batch = claim(&store, &job_queue(), &worker, 50).await;
+                if batch.is_empty() {
+                    return mine;
+                }
+                let outcomes = batch.iter().map(|e| (e.id, Outcome::Delivered)).collect();
+                store
+                    .complete(
+                        None,
+                        &Completion {
+                            worker: worker.clone(),
+                            outcomes,
+                            emitted: vec![],
+                        },
+                    )
+                    .await
+                    .unwrap();
+                mine.extend(batch.into_iter().map(|e| e.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for task in tasks {
+        for id in task.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id), "event {id} claimed twice");
+        }
+    }
+    assert_eq!(total, 10_000);
+    let stats = stats_of(&store, &job_queue()).await;
+    assert_eq!(
+        (stats.pending, stats.in_flight, stats.delivered),
+        (0, 0, 10_000)
+    );
+}
+
+/// With a large backlog in one fairness group, a claim still serves the other group.
+pub async fn claim_round_robins_across_fairness_groups<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let group = |g: &'static str, n: u64| -> Vec<Message<Job>> {
+        (0..n)
+            .map(|i| Message::new(Job { n: i }).fairness_key(g))
+            .collect()
+    };
+    store.publish_batch(group("a", 1_000)).await.unwrap();
+    store.publish_batch(group("b", 10)).await.unwrap();
+    store.publish_batch(group("c", 10)).await.unwrap();
+    let batch = claim(&store, &job_queue(), "w", 30).await;
+    let count = |g: &str| batch.iter().filter(|e| e.fairness_key == g).count();
+    assert_eq!((count("a"), count("b"), count("c")), (10, 10, 10));
+}
+
+/// With more fairness groups than a batch holds, successive claims rotate through all of them.
+pub async fn fairness_cursor_rotates_through_many_groups<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let msgs: Vec<_> = (0..40u64)
+        .flat_map(|g| {
+            (0..3).map(move |i| Message::new(Job { n: i }).fairness_key(format!("g{g:02}")))
+        })
+        .collect();
+    store.publish_batch(msgs).await.unwrap();
+    let mut cursor = String::new();
+    let mut groups = HashSet::new();
+    for _ in 0..4 {
+        let batch = store
+            .claim(ClaimRequest {
+                queue: &job_queue(),
+                worker: "w",
+                limit: 10,
+                lease: Duration::from_secs(30),
+                fairness_cursor: &cursor,
+            })
+            .await
+            .unwrap();
+        assert_eq!(batch.len(), 10);
+        let keys: HashSet<_> = batch.iter().map(|e| e.fairness_key.clone()).collect();
+        assert_eq!(
+            keys.len(),
+            10,
+            "one event per group when groups outnumber the batch"
+        );
+        cursor = keys.iter().max().unwrap().clone();
+        groups.extend(keys);
+    }
+    assert_eq!(
+        groups.len(),
+        40,
+        "four claims of ten visit all forty groups"
+    );
+}

@@ -1,0 +1,240 @@
+//! Per-item outcomes, poison payloads, retries, and the atomic outbox.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use conveyor::{Batch, Context, EventHandler, HandlerError, NewEvent, Queue, Store, WorkerPool};
+
+use crate::support::{
+    eventually, job_queue, spawn, stats_of, stop, Backend, Followup, Job, Log, Recorder,
+};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// In one batch: n = 0 is delivered, n = 1 retried in an hour, n = 2 failed permanently.
+struct Mixed;
+
+#[async_trait]
+impl<S: Store> EventHandler<S> for Mixed {
+    type Event = Job;
+    const BATCH_SIZE: usize = 3;
+
+    async fn handle(
+        &self,
+        batch: Batch<Job>,
+        ctx: &mut Context<'_, S>,
+    ) -> Result<(), HandlerError> {
+        for item in &batch {
+            match item.payload.n {
+                1 => ctx.retry_after(item.id, Duration::from_secs(3600), "try later"),
+                2 => ctx.fail(item.id, "never going to work"),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One batch with one ok, one retry and one fail lands exactly as stated.
+pub async fn per_item_outcomes_in_one_batch_land_as_stated<B: Backend>(b: &B) {
+    let store = b.store(6).await;
+    store.publish_batch(crate::support::jobs(3)).await.unwrap();
+    let running = spawn(
+        WorkerPool::builder(store.clone())
+            .register(Mixed)
+            .build()
+            .unwrap(),
+    );
+    let q = job_queue();
+    eventually(WAIT, "all three outcomes", || async {
+        let s = stats_of(&store, &q).await;
+        s.delivered == 1 && s.retrying == 1 && s.dead == 1
+    })
+    .await;
+    stop(running).await;
+    let dead = store.dead_letters(Some(&q), None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload["n"], 2);
+    assert_eq!(dead[0].last_error.as_deref(), Some("never going to work"));
+    let s = stats_of(&store, &q).await;
+    assert_eq!((s.pending, s.due), (1, 0), "the retry waits its hour");
+}
+
+/// Payloads that do not deserialize or fail validation are dead on first sight, with the
+/// message, and never reach the handler.
+pub async fn poison_payload_is_dead_lettered_on_first_sight<B: Backend>(b: &B) {
+    let store = b.store(6).await;
+    let raw = |payload: &str| NewEvent {
+        event_type: "contract.job".into(),
+        payload: payload.into(),
+        routing_key: None,
+        delay: Duration::ZERO,
+        idempotency_key: None,
+        fairness_key: None,
+        correlation_id: None,
+        causation_id: None,
+    };
+    store
+        .insert(vec![raw(r#"{"n":"seven"}"#), raw(r#"{"n":5000000}"#)])
+        .await
+        .unwrap();
+    let handler = Recorder::<10>::default();
+    let log = handler.log.clone();
+    let running = spawn(
+        WorkerPool::builder(store.clone())
+            .register(handler)
+            .build()
+            .unwrap(),
+    );
+    eventually(WAIT, "both poison events dead", || async {
+        stats_of(&store, &job_queue()).await.dead == 2
+    })
+    .await;
+    stop(running).await;
+    assert_eq!(log.distinct(), 0, "the handler never saw them");
+    let dead = store.dead_letters(None, None, 10).await.unwrap();
+    assert!(
+        dead.iter().all(|d| d.attempts == 1),
+        "not retried: {dead:?}"
+    );
+    let errors: Vec<_> = dead.iter().map(|d| d.last_error.clone().unwrap()).collect();
+    assert!(errors[0].contains("invalid type"), "{}", errors[0]);
+    assert!(
+        errors[1].contains("n:") || errors[1].contains("n "),
+        "names the field: {}",
+        errors[1]
+    );
+}
+
+/// Always fails transiently; retries twice with a short, growing, capped backoff.
+#[derive(Default)]
+struct Flaky {
+    log: Log,
+}
+
+#[async_trait]
+impl<S: Store> EventHandler<S> for Flaky {
+    type Event = Job;
+    const MAX_RETRIES: u32 = 2;
+
+    async fn handle(&self, batch: Batch<Job>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
+        self.log.record(&batch);
+        Err(HandlerError::retry("downstream unavailable"))
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        conveyor::retry::backoff_with(
+            attempt,
+            Duration::from_millis(200),
+            Duration::from_millis(300),
+            0.5,
+        )
+    }
+}
+
+/// Retries wait the handler's backoff, which grows and is capped; after MAX_RETRIES the
+/// event is dead with its last error.
+pub async fn retries_back_off_then_dead_letter_after_max_retries<B: Backend>(b: &B) {
+    let store = b.store(6).await;
+    store.publish(Job { n: 1 }).await.unwrap();
+    let handler = Flaky::default();
+    let log = handler.log.clone();
+    let pool = WorkerPool::builder(store.clone())
+        .register(handler)
+        .build()
+        .unwrap();
+    let running = spawn(pool);
+    eventually(WAIT, "dead after retries", || async {
+        stats_of(&store, &job_queue()).await.dead == 1
+    })
+    .await;
+    stop(running).await;
+    let attempts = log.attempts();
+    let numbers: Vec<u32> = attempts.iter().map(|a| a.1).collect();
+    assert_eq!(numbers, [1, 2, 3], "first attempt plus MAX_RETRIES = 2");
+    let gap1 = attempts[1].2 - attempts[0].2;
+    let gap2 = attempts[2].2 - attempts[1].2;
+    assert!(
+        gap1 >= Duration::from_millis(190),
+        "first backoff ~200ms, was {gap1:?}"
+    );
+    assert!(
+        gap2 >= Duration::from_millis(290),
+        "second backoff capped at 300ms, was {gap2:?}"
+    );
+    assert_eq!(attempts[1].3.as_deref(), Some("downstream unavailable"));
+    let dead = store.dead_letters(None, None, 10).await.unwrap();
+    let error = dead[0].last_error.as_deref().unwrap();
+    assert!(
+        error.contains("downstream unavailable") && error.contains("3 attempts"),
+        "{error}"
+    );
+}
+
+/// Writes a marker and emits a follow-up, then succeeds or fails.
+struct Writer<B> {
+    fail: bool,
+    _b: PhantomData<fn() -> B>,
+}
+
+#[async_trait]
+impl<B: Backend> EventHandler<B::S> for Writer<B> {
+    type Event = Job;
+
+    async fn handle(
+        &self,
+        batch: Batch<Job>,
+        ctx: &mut Context<'_, B::S>,
+    ) -> Result<(), HandlerError> {
+        let n = batch.iter().next().unwrap().payload.n;
+        ctx.emit(Followup { of: n })?;
+        B::write_marker(ctx.tx().await?, &format!("job-{n}"))
+            .await
+            .map_err(HandlerError::retry)?;
+        if self.fail {
+            return Err(HandlerError::fail("failed after writing"));
+        }
+        Ok(())
+    }
+}
+
+async fn run_writer<B: Backend>(b: &B, fail: bool) -> B::S {
+    let store = b.store(6).await;
+    store.publish(Job { n: 7 }).await.unwrap();
+    let handler = Writer::<B> {
+        fail,
+        _b: PhantomData,
+    };
+    let running = spawn(
+        WorkerPool::builder(store.clone())
+            .register(handler)
+            .build()
+            .unwrap(),
+    );
+    eventually(WAIT, "the job finished", || async {
+        let s = stats_of(&store, &job_queue()).await;
+        s.delivered + s.dead == 1
+    })
+    .await;
+    stop(running).await;
+    store
+}
+
+/// A handler that emits, writes, then fails leaves neither the emitted event nor the row.
+pub async fn failed_handler_leaves_no_writes_and_no_emitted_events<B: Backend>(b: &B) {
+    let store = run_writer(b, true).await;
+    assert_eq!(b.count_markers("job-7").await.unwrap(), 0);
+    let followups = stats_of(&store, &Queue::new("contract.followup", None)).await;
+    assert_eq!(followups.pending, 0);
+    assert_eq!(stats_of(&store, &job_queue()).await.dead, 1);
+}
+
+/// A handler that emits, writes and succeeds leaves both, exactly once.
+pub async fn successful_handler_commits_writes_and_emitted_events_once<B: Backend>(b: &B) {
+    let store = run_writer(b, false).await;
+    assert_eq!(b.count_markers("job-7").await.unwrap(), 1);
+    let followups = stats_of(&store, &Queue::new("contract.followup", None)).await;
+    assert_eq!(followups.pending, 1);
+    assert_eq!(stats_of(&store, &job_queue()).await.delivered, 1);
+}

@@ -1,0 +1,92 @@
+//! Publishing: single, bulk, idempotency keys, validation.
+
+use conveyor::{Error, Message, Published, Store};
+
+use crate::support::{job_queue, jobs, stats_of, Backend, Job};
+
+/// A single publish returns the new id; ids grow in publish order.
+pub async fn publish_returns_increasing_ids<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let first = store.publish(Job { n: 1 }).await.unwrap().id().unwrap();
+    let second = store.publish(Job { n: 2 }).await.unwrap().id().unwrap();
+    assert!(second > first);
+    assert_eq!(stats_of(&store, &job_queue()).await.pending, 2);
+}
+
+/// A bulk publish of 10,000 events stores all of them and reports ids in input order.
+pub async fn bulk_publish_stores_every_event_in_order<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let report = store.publish_batch(jobs(10_000)).await.unwrap();
+    let ids: Vec<_> = report.inserted().collect();
+    assert_eq!(ids.len(), 10_000);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids follow input order"
+    );
+    assert_eq!(report.duplicates(), 0);
+    assert_eq!(stats_of(&store, &job_queue()).await.pending, 10_000);
+}
+
+/// A second publish with the same idempotency key is reported and not stored, whether it
+/// comes later or in the same batch.
+pub async fn duplicate_idempotency_key_is_reported_not_inserted<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let keyed = |n, key: &str| Message::new(Job { n }).idempotency_key(key);
+    let first = store.publish(keyed(1, "k1")).await.unwrap();
+    assert!(matches!(first, Published::Inserted(_)));
+    assert_eq!(
+        store.publish(keyed(2, "k1")).await.unwrap(),
+        Published::Duplicate
+    );
+
+    let report = store
+        .publish_batch(vec![
+            keyed(3, "k2"),
+            keyed(4, "k1"),
+            keyed(5, "k2"),
+            Message::new(Job { n: 6 }),
+        ])
+        .await
+        .unwrap();
+    let kinds: Vec<bool> = report.results.iter().map(|p| p.id().is_some()).collect();
+    assert_eq!(kinds, [true, false, false, true]);
+    assert_eq!(stats_of(&store, &job_queue()).await.pending, 3);
+}
+
+/// An invalid payload is refused at publish with the field named, and nothing is stored.
+pub async fn invalid_payload_is_refused_at_publish<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let err = store
+        .publish_batch(vec![Job { n: 1 }, Job { n: 2_000_000 }])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Validation { .. }), "{err}");
+    assert!(err.to_string().contains('n'), "names the field: {err}");
+    assert_eq!(stats_of(&store, &job_queue()).await.pending, 0);
+}
+
+/// A delayed event is stored but not claimable until its delay has passed.
+pub async fn delayed_event_is_not_due_until_its_delay_passes<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let delay = std::time::Duration::from_millis(600);
+    store
+        .publish(Message::new(Job { n: 1 }).delay(delay))
+        .await
+        .unwrap();
+    let claim = |store: B::S| async move {
+        store
+            .claim(conveyor::ClaimRequest {
+                queue: &job_queue(),
+                worker: "w",
+                limit: 10,
+                lease: std::time::Duration::from_secs(30),
+                fairness_cursor: "",
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(claim(store.clone()).await, 0, "not due yet");
+    tokio::time::sleep(delay + std::time::Duration::from_millis(100)).await;
+    assert_eq!(claim(store.clone()).await, 1, "due after the delay");
+}

@@ -1,0 +1,188 @@
+//! Test harness: the [`Backend`] trait, test events, recording handlers, helpers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use conveyor::{Batch, Context, EventHandler, EventId, HandlerError, Store, WorkerPool};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// What the suite needs from a backend besides the [`Store`] itself.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The backend's store.
+    type S: Store;
+
+    /// A store in the default namespace, on its own connection pool of `connections`.
+    async fn store(&self, connections: u32) -> Self::S;
+
+    /// A handler-side write inside the batch's transaction: inserts `key` into a marker table.
+    async fn write_marker(tx: &mut <Self::S as Store>::Tx, key: &str) -> anyhow::Result<()>;
+
+    /// How many markers with `key` are committed.
+    async fn count_markers(&self, key: &str) -> anyhow::Result<i64>;
+}
+
+/// The test payload.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, garde::Validate)]
+pub struct Job {
+    /// Any number up to a million.
+    #[garde(range(max = 1_000_000))]
+    pub n: u64,
+}
+
+impl conveyor::Event for Job {
+    const NAME: &'static str = "contract.job";
+}
+
+/// A second payload type, for emitted events.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, garde::Validate)]
+pub struct Followup {
+    /// The job it follows.
+    #[garde(skip)]
+    pub of: u64,
+}
+
+impl conveyor::Event for Followup {
+    const NAME: &'static str = "contract.followup";
+}
+
+/// What recording handlers saw, shared with the test.
+#[derive(Debug, Clone, Default)]
+pub struct Log {
+    inner: Arc<Mutex<LogInner>>,
+}
+
+#[derive(Debug, Default)]
+struct LogInner {
+    handled: HashMap<EventId, u32>,
+    batches: Vec<Vec<(EventId, u64, String)>>,
+    attempts: Vec<(EventId, u32, Instant, Option<String>)>,
+}
+
+impl Log {
+    /// Record a batch as handled.
+    pub fn record(&self, batch: &Batch<Job>) {
+        let mut log = self.inner.lock().unwrap();
+        let now = Instant::now();
+        let mut seen = Vec::new();
+        for item in batch {
+            *log.handled.entry(item.id).or_default() += 1;
+            log.attempts
+                .push((item.id, item.attempt, now, item.last_error.clone()));
+            seen.push((item.id, item.payload.n, item.fairness_key.clone()));
+        }
+        log.batches.push(seen);
+    }
+
+    /// How many times each event was handled.
+    pub fn handled(&self) -> HashMap<EventId, u32> {
+        self.inner.lock().unwrap().handled.clone()
+    }
+
+    /// How many distinct events were handled.
+    pub fn distinct(&self) -> usize {
+        self.inner.lock().unwrap().handled.len()
+    }
+
+    /// Every batch, in handling order: (id, n, fairness key) per item.
+    pub fn batches(&self) -> Vec<Vec<(EventId, u64, String)>> {
+        self.inner.lock().unwrap().batches.clone()
+    }
+
+    /// Every attempt: (id, attempt number, when, previous error).
+    pub fn attempts(&self) -> Vec<(EventId, u32, Instant, Option<String>)> {
+        self.inner.lock().unwrap().attempts.clone()
+    }
+}
+
+/// Records every batch and delivers it. `BATCH` is its batch size.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder<const BATCH: usize> {
+    /// What it saw.
+    pub log: Log,
+}
+
+#[async_trait]
+impl<S: Store, const BATCH: usize> EventHandler<S> for Recorder<BATCH> {
+    type Event = Job;
+    const BATCH_SIZE: usize = BATCH;
+
+    async fn handle(&self, batch: Batch<Job>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
+        self.log.record(&batch);
+        Ok(())
+    }
+}
+
+/// Start `pool` in the background; cancel the returned token to shut it down.
+pub fn spawn<S: Store>(
+    pool: WorkerPool<S>,
+) -> (CancellationToken, JoinHandle<conveyor::Result<()>>) {
+    let token = CancellationToken::new();
+    let handle = tokio::spawn(pool.run(token.clone().cancelled_owned()));
+    (token, handle)
+}
+
+/// Shut down a pool started with [`spawn`] and wait for it.
+pub async fn stop(running: (CancellationToken, JoinHandle<conveyor::Result<()>>)) {
+    running.0.cancel();
+    running.1.await.expect("pool task").expect("pool run");
+}
+
+/// Poll `check` every 20 ms until it holds, failing the test after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The stats row of `queue`'s events, or zeros.
+pub async fn stats_of<S: Store>(store: &S, queue: &conveyor::Queue) -> conveyor::QueueStats {
+    store
+        .stats()
+        .await
+        .expect("stats")
+        .into_iter()
+        .find(|s| &s.queue == queue)
+        .unwrap_or(conveyor::QueueStats {
+            queue: queue.clone(),
+            pending: 0,
+            due: 0,
+            in_flight: 0,
+            retrying: 0,
+            dead: 0,
+            delivered: 0,
+            oldest_due_age_secs: 0.0,
+            paused: false,
+        })
+}
+
+/// The queue of [`Job`]s without a routing key.
+pub fn job_queue() -> conveyor::Queue {
+    conveyor::Queue::new(<Job as conveyor::Event>::NAME, None)
+}
+
+/// Jobs `0..n`.
+pub fn jobs(n: u64) -> Vec<Job> {
+    (0..n).map(|n| Job { n }).collect()
+}
+
+/// Install a test subscriber once (`RUST_LOG` picks the level).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}

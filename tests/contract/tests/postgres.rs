@@ -1,0 +1,171 @@
+//! The contract suite against the PostgreSQL backend: one fresh database per case.
+
+use async_trait::async_trait;
+use conveyor::PgStore;
+use conveyor_contract::{admin, claim, lease, outcomes, pool, publish, Backend};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+struct Pg {
+    connect: PgConnectOptions,
+    admin: PgPool,
+}
+
+impl Pg {
+    async fn new(connect: PgConnectOptions) -> Self {
+        let admin = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(connect.clone())
+            .await
+            .unwrap();
+        sqlx::query("create table if not exists contract_markers (key text not null)")
+            .execute(&admin)
+            .await
+            .unwrap();
+        conveyor_contract::support::init_tracing();
+        Self { connect, admin }
+    }
+}
+
+#[async_trait]
+impl Backend for Pg {
+    type S = PgStore;
+
+    async fn store(&self, connections: u32) -> PgStore {
+        let pool = PgPoolOptions::new()
+            .max_connections(connections)
+            .connect_with(self.connect.clone())
+            .await
+            .unwrap();
+        PgStore::new(pool)
+    }
+
+    async fn write_marker(
+        tx: &mut Transaction<'static, Postgres>,
+        key: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query("insert into contract_markers (key) values ($1)")
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_markers(&self, key: &str) -> anyhow::Result<i64> {
+        Ok(
+            sqlx::query_scalar("select count(*) from contract_markers where key = $1")
+                .bind(key)
+                .fetch_one(&self.admin)
+                .await?,
+        )
+    }
+}
+
+macro_rules! contract {
+    ($($module:ident :: $case:ident),* $(,)?) => {$(
+        #[sqlx::test(migrator = "conveyor::MIGRATOR")]
+        async fn $case(_: PgPoolOptions, connect: PgConnectOptions) {
+            $module::$case(&Pg::new(connect).await).await;
+        }
+    )*};
+}
+
+contract! {
+    publish::publish_returns_increasing_ids,
+    publish::bulk_publish_stores_every_event_in_order,
+    publish::duplicate_idempotency_key_is_reported_not_inserted,
+    publish::invalid_payload_is_refused_at_publish,
+    publish::delayed_event_is_not_due_until_its_delay_passes,
+    claim::claim_takes_up_to_limit_and_holds_them,
+    claim::routing_key_selects_its_events_only,
+    claim::completion_by_another_worker_is_refused,
+    claim::concurrent_claimers_claim_each_event_exactly_once,
+    claim::claim_round_robins_across_fairness_groups,
+    claim::fairness_cursor_rotates_through_many_groups,
+    outcomes::per_item_outcomes_in_one_batch_land_as_stated,
+    outcomes::poison_payload_is_dead_lettered_on_first_sight,
+    outcomes::retries_back_off_then_dead_letter_after_max_retries,
+    outcomes::failed_handler_leaves_no_writes_and_no_emitted_events,
+    outcomes::successful_handler_commits_writes_and_emitted_events_once,
+    lease::events_of_a_killed_worker_are_reclaimed_after_the_lease,
+    lease::graceful_shutdown_finishes_in_flight_and_leaves_nothing_claimed,
+    lease::shutdown_timeout_releases_running_batches,
+    pool::pools_drain_20000_events_exactly_once,
+    pool::small_group_is_not_starved_by_a_large_backlog,
+    pool::idle_pool_is_woken_by_a_publish,
+    pool::conflicting_registration_is_a_build_error,
+    admin::pause_stops_claiming_and_resume_restarts_it,
+    admin::dead_letters_list_replay_and_purge,
+    admin::delivered_events_are_pruned_after_retention,
+}
+
+#[sqlx::test(migrator = "conveyor::MIGRATOR")]
+async fn namespaces_are_isolated(_: PgPoolOptions, connect: PgConnectOptions) {
+    let pg = Pg::new(connect).await;
+    let a = pg.store(2).await.with_namespace("tenant-a").unwrap();
+    let b = pg.store(2).await.with_namespace("tenant-b").unwrap();
+    admin::namespaces_are_isolated(&pg, a, b).await;
+}
+
+/// Postgres-only: an event published inside the caller's transaction exists only if it commits.
+#[sqlx::test(migrator = "conveyor::MIGRATOR")]
+async fn publish_in_transaction_commits_or_rolls_back_with_it(pool: PgPool) {
+    use conveyor_contract::support::{job_queue, stats_of, Job};
+    let store = PgStore::new(pool.clone());
+    let mut tx = pool.begin().await.unwrap();
+    store.publish_in(&mut *tx, Job { n: 1 }).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(stats_of(&store, &job_queue()).await.pending, 0);
+
+    let mut tx = pool.begin().await.unwrap();
+    store
+        .publish_batch_in(&mut *tx, vec![Job { n: 2 }, Job { n: 3 }])
+        .await
+        .unwrap();
+    assert_eq!(
+        stats_of(&store, &job_queue()).await.pending,
+        0,
+        "invisible before commit"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(stats_of(&store, &job_queue()).await.pending, 2);
+}
+
+/// Postgres-only: the claim stays an index scan on the partial pending index as a generic
+/// (prepared) plan, however many rows the table holds.
+#[sqlx::test(migrator = "conveyor::MIGRATOR")]
+async fn claim_uses_the_pending_index_in_its_generic_plan(pool: PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query(
+        "insert into conveyor_events (namespace, event_type, payload, status)
+         select 'default', 'contract.job', '{}', case when g % 100 = 0 then 'pending' else 'delivered' end::conveyor_event_status
+           from generate_series(1, 50000) g",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query("analyze conveyor_events")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("set plan_cache_mode = force_generic_plan")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let claim = include_str!("../../../crates/framework/src/store/postgres/sql/claim.sql");
+    sqlx::query(&format!(
+        "prepare claim_plan(text, text, text, text, bigint, float8, text) as {claim}"
+    ))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "explain execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '')",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("conveyor_events_pending_idx"), "{plan}");
+    assert!(!plan.contains("Seq Scan on conveyor_events"), "{plan}");
+}
