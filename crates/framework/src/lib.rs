@@ -58,6 +58,7 @@
 //! - `wake` — LISTEN/NOTIFY wake-ups routed to workers.
 //! - `shutdown` — two-phase graceful shutdown.
 //! - [`retry`] — exponential backoff with jitter.
+//! - `testing` (feature `testing`) — run one batch of a handler and inspect the result.
 //! - `error` — [`Error`] and [`Result`].
 
 mod context;
@@ -70,6 +71,8 @@ pub mod retry;
 mod runner;
 mod shutdown;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod wake;
 mod worker;
 

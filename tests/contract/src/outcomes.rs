@@ -238,3 +238,50 @@ pub async fn successful_handler_commits_writes_and_emitted_events_once<B: Backen
     assert_eq!(followups.pending, 1);
     assert_eq!(stats_of(&store, &job_queue()).await.delivered, 1);
 }
+
+/// Fails even numbers, emits a follow-up for the rest.
+#[derive(Clone)]
+struct Picky;
+
+#[async_trait]
+impl<S: Store> EventHandler<S> for Picky {
+    type Event = Job;
+    const BATCH_SIZE: usize = 10;
+
+    async fn handle(
+        &self,
+        batch: Batch<Job>,
+        ctx: &mut Context<'_, S>,
+    ) -> Result<(), HandlerError> {
+        for item in &batch {
+            if item.payload.n % 2 == 0 {
+                ctx.fail(item.id, "even");
+            }
+            ctx.emit_for(item.id, Followup { of: item.payload.n })?;
+        }
+        Ok(())
+    }
+}
+
+/// `testing::run_batch` reports per-item outcomes and commits only the emitted events of
+/// delivered items (an emitted event follows its cause).
+pub async fn run_batch_reports_outcomes_and_emits_only_for_delivered_items<B: Backend>(b: &B) {
+    let store = b.store(4).await;
+    let run = conveyor::testing::run_batch(&store, &Picky, crate::support::jobs(4))
+        .await
+        .unwrap();
+    let dead = run
+        .outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, conveyor::Outcome::Dead { .. }))
+        .count();
+    assert_eq!((run.outcomes.len(), dead), (4, 2));
+    assert_eq!(
+        run.emitted.len(),
+        2,
+        "follow-ups of failed items are dropped"
+    );
+    assert!(run.emitted.iter().all(|e| e.causation_id.is_some()));
+    let followups = stats_of(&store, &Queue::new("contract.followup", None)).await;
+    assert_eq!(followups.pending, 2);
+}

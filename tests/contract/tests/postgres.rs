@@ -87,6 +87,7 @@ contract! {
     outcomes::retries_back_off_then_dead_letter_after_max_retries,
     outcomes::failed_handler_leaves_no_writes_and_no_emitted_events,
     outcomes::successful_handler_commits_writes_and_emitted_events_once,
+    outcomes::run_batch_reports_outcomes_and_emits_only_for_delivered_items,
     lease::events_of_a_killed_worker_are_reclaimed_after_the_lease,
     lease::graceful_shutdown_finishes_in_flight_and_leaves_nothing_claimed,
     lease::shutdown_timeout_releases_running_batches,
