@@ -87,6 +87,11 @@ pub use store::{
     Wake,
 };
 
+/// The README's examples, compiled and checked as doctests so the README never lies.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 /// The PostgreSQL migrations, embedded. Run them before starting a pool:
 /// `conveyor::MIGRATOR.run(&pool).await?`. Tests use them as
 /// `#[sqlx::test(migrator = "conveyor::MIGRATOR")]`.
