@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use conveyor::{ClaimRequest, Store, WorkerPool};
 
-use crate::support::{eventually, job_queue, jobs, spawn, stats_of, stop, Backend, Recorder};
+use crate::support::{
+    eventually, job_queue, jobs, spawn, spawn_one, stats_of, stop, Backend, Recorder,
+};
 
 /// A paused queue is not claimed by any pool; resuming restarts it at once.
 pub async fn pause_stops_claiming_and_resume_restarts_it<B: Backend>(b: &B) {
@@ -15,12 +17,7 @@ pub async fn pause_stops_claiming_and_resume_restarts_it<B: Backend>(b: &B) {
     let log = handler.log.clone();
     // a second store (another process, as far as the pause table is concerned)
     let other = b.store(6).await;
-    let running = spawn(
-        WorkerPool::builder(other)
-            .register(handler)
-            .build()
-            .unwrap(),
-    );
+    let running = spawn_one(&other, handler);
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(log.distinct(), 0, "paused: nothing claimed");
     let s = stats_of(&store, &job_queue()).await;

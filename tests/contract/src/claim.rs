@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use conveyor::{ClaimRequest, ClaimedEvent, Completion, Message, Outcome, Queue, Store};
 
-use crate::support::{job_queue, jobs, stats_of, Backend, Job};
+use crate::support::{grouped, job_queue, jobs, stats_of, Backend, Job};
 
 async fn claim<S: Store>(
     store: &S,
@@ -127,14 +127,9 @@ pub async fn concurrent_claimers_claim_each_event_exactly_once<B: Backend>(b: &B
 /// With a large backlog in one fairness group, a claim still serves the other group.
 pub async fn claim_round_robins_across_fairness_groups<B: Backend>(b: &B) {
     let store = b.store(2).await;
-    let group = |g: &'static str, n: u64| -> Vec<Message<Job>> {
-        (0..n)
-            .map(|i| Message::new(Job { n: i }).fairness_key(g))
-            .collect()
-    };
-    store.publish_batch(group("a", 1_000)).await.unwrap();
-    store.publish_batch(group("b", 10)).await.unwrap();
-    store.publish_batch(group("c", 10)).await.unwrap();
+    store.publish_batch(grouped("a", 1_000)).await.unwrap();
+    store.publish_batch(grouped("b", 10)).await.unwrap();
+    store.publish_batch(grouped("c", 10)).await.unwrap();
     let batch = claim(&store, &job_queue(), "w", 30).await;
     let count = |g: &str| batch.iter().filter(|e| e.fairness_key == g).count();
     assert_eq!((count("a"), count("b"), count("c")), (10, 10, 10));

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use conveyor::{Batch, Context, EventHandler, HandlerError, NewEvent, Queue, Store, WorkerPool};
 
 use crate::support::{
-    eventually, job_queue, spawn, stats_of, stop, Backend, Followup, Job, Log, Recorder,
+    eventually, job_queue, spawn, spawn_one, stats_of, stop, Backend, Followup, Job, Log, Recorder,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -40,12 +40,7 @@ impl<S: Store> EventHandler<S> for Mixed {
 pub async fn per_item_outcomes_in_one_batch_land_as_stated<B: Backend>(b: &B) {
     let store = b.store(6).await;
     store.publish_batch(crate::support::jobs(3)).await.unwrap();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register(Mixed)
-            .build()
-            .unwrap(),
-    );
+    let running = spawn_one(&store, Mixed);
     let q = job_queue();
     eventually(WAIT, "all three outcomes", || async {
         let s = stats_of(&store, &q).await;
@@ -81,12 +76,7 @@ pub async fn poison_payload_is_dead_lettered_on_first_sight<B: Backend>(b: &B) {
         .unwrap();
     let handler = Recorder::<10>::default();
     let log = handler.log.clone();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register(handler)
-            .build()
-            .unwrap(),
-    );
+    let running = spawn_one(&store, handler);
     eventually(WAIT, "both poison events dead", || async {
         stats_of(&store, &job_queue()).await.dead == 2
     })
@@ -206,12 +196,7 @@ async fn run_writer<B: Backend>(b: &B, fail: bool) -> B::S {
         fail,
         _b: PhantomData,
     };
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register(handler)
-            .build()
-            .unwrap(),
-    );
+    let running = spawn_one(&store, handler);
     eventually(WAIT, "the job finished", || async {
         let s = stats_of(&store, &job_queue()).await;
         s.delivered + s.dead == 1

@@ -3,12 +3,12 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use conveyor::{
-    Batch, Context, EventHandler, HandlerError, HandlerOptions, Message, Store, WorkerPool,
-};
+use conveyor::{Batch, Context, EventHandler, HandlerError, HandlerOptions, Store, WorkerPool};
 use tokio::sync::mpsc;
 
-use crate::support::{eventually, job_queue, jobs, spawn, stats_of, stop, Backend, Job, Recorder};
+use crate::support::{
+    eventually, grouped, job_queue, jobs, spawn, spawn_one, stats_of, stop, Backend, Job, Recorder,
+};
 
 /// Several pools, each on its own connection pool and task, drain 20,000 events: every
 /// event is handled exactly once and none is left.
@@ -50,23 +50,13 @@ pub async fn pools_drain_20000_events_exactly_once<B: Backend>(b: &B) {
 /// few batches.
 pub async fn small_group_is_not_starved_by_a_large_backlog<B: Backend>(b: &B) {
     let store = b.store(6).await;
-    let group = |g: &'static str, n: u64| -> Vec<Message<Job>> {
-        (0..n)
-            .map(|i| Message::new(Job { n: i }).fairness_key(g))
-            .collect()
-    };
     for _ in 0..4 {
-        store.publish_batch(group("a", 5_000)).await.unwrap();
+        store.publish_batch(grouped("a", 5_000)).await.unwrap();
     }
-    store.publish_batch(group("b", 50)).await.unwrap();
+    store.publish_batch(grouped("b", 50)).await.unwrap();
     let handler = Recorder::<100>::default();
     let log = handler.log.clone();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register(handler)
-            .build()
-            .unwrap(),
-    );
+    let running = spawn_one(&store, handler);
     eventually(Duration::from_secs(30), "all of group b", || async {
         log.batches()
             .iter()
@@ -111,12 +101,7 @@ impl<S: Store> EventHandler<S> for Sleepy {
 pub async fn idle_pool_is_woken_by_a_publish<B: Backend>(b: &B) {
     let store = b.store(6).await;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register(Sleepy { started: tx })
-            .build()
-            .unwrap(),
-    );
+    let running = spawn_one(&store, Sleepy { started: tx });
     // let the worker find the queue empty and go idle, and the listener subscribe
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut latencies = Vec::new();

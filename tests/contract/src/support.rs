@@ -126,6 +126,26 @@ pub fn spawn<S: Store>(
     (token, handle)
 }
 
+/// Start a pool running just `handler` on `store` (see [`spawn`]).
+pub fn spawn_one<S: Store, H: EventHandler<S>>(
+    store: &S,
+    handler: H,
+) -> (CancellationToken, JoinHandle<conveyor::Result<()>>) {
+    spawn(
+        WorkerPool::builder(store.clone())
+            .register(handler)
+            .build()
+            .expect("a valid pool"),
+    )
+}
+
+/// `n` jobs in fairness group `group`.
+pub fn grouped(group: &str, n: u64) -> Vec<conveyor::Message<Job>> {
+    (0..n)
+        .map(|i| conveyor::Message::new(Job { n: i }).fairness_key(group))
+        .collect()
+}
+
 /// Shut down a pool started with [`spawn`] and wait for it.
 pub async fn stop(running: (CancellationToken, JoinHandle<conveyor::Result<()>>)) {
     running.0.cancel();
