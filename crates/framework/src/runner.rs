@@ -45,70 +45,79 @@ pub(crate) struct Typed<H>(pub(crate) H);
 #[async_trait]
 impl<S: Store, H: EventHandler<S>> Runner<S> for Typed<H> {
     async fn run(&self, store: &S, rows: Vec<ClaimedEvent>) -> Plan<S> {
-        let (items, mut outcomes) = decode::<S, H>(rows);
-        if items.is_empty() {
-            return Plan {
-                outcomes,
-                emitted: Vec::new(),
-                tx: None,
-            };
-        }
-        let attempts: Vec<(EventId, u32)> = items.iter().map(|i| (i.id, i.attempt)).collect();
-        let correlations = items.iter().map(|i| (i.id, i.correlation_id)).collect();
-        let mut ctx = Context::new(store, correlations);
-        let result = AssertUnwindSafe(self.0.handle(Batch { items }, &mut ctx))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| Err(HandlerError::retry(panic_message(&*panic))));
+        run_typed(&self.0, store, rows).await
+    }
+}
 
-        let mut plan = Plan {
-            outcomes: Vec::new(),
+/// Run claimed `rows` through `handler` and plan what the batch commits.
+pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
+    handler: &H,
+    store: &S,
+    rows: Vec<ClaimedEvent>,
+) -> Plan<S> {
+    let (items, mut outcomes) = decode::<S, H>(rows);
+    if items.is_empty() {
+        return Plan {
+            outcomes,
             emitted: Vec::new(),
             tx: None,
         };
-        match result {
-            Ok(()) => {
-                for (id, attempt) in attempts {
-                    let outcome = match ctx.marks.remove(&id) {
-                        None => Outcome::Delivered,
-                        Some(Mark::Retry { after, error }) => {
-                            retry_or_die(&self.0, attempt, after, error)
-                        }
-                        Some(Mark::Fail { error }) => Outcome::Dead { error },
-                    };
-                    outcomes.push((id, outcome));
-                }
-                let delivered: HashMap<EventId, bool> = outcomes
-                    .iter()
-                    .map(|(id, o)| (*id, *o == Outcome::Delivered))
-                    .collect();
-                plan.emitted = std::mem::take(&mut ctx.emitted)
-                    .into_iter()
-                    .filter(|(cause, _)| cause.is_none_or(|c| delivered.get(&c) == Some(&true)))
-                    .map(|(_, event)| event)
-                    .collect();
-                plan.tx = ctx.take_tx();
+    }
+    let attempts: Vec<(EventId, u32)> = items.iter().map(|i| (i.id, i.attempt)).collect();
+    let correlations = items.iter().map(|i| (i.id, i.correlation_id)).collect();
+    let mut ctx = Context::new(store, correlations);
+    let result = AssertUnwindSafe(handler.handle(Batch { items }, &mut ctx))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(HandlerError::retry(panic_message(&*panic))));
+
+    let mut plan = Plan {
+        outcomes: Vec::new(),
+        emitted: Vec::new(),
+        tx: None,
+    };
+    match result {
+        Ok(()) => {
+            for (id, attempt) in attempts {
+                let outcome = match ctx.marks.remove(&id) {
+                    None => Outcome::Delivered,
+                    Some(Mark::Retry { after, error }) => {
+                        retry_or_die(handler, attempt, after, error)
+                    }
+                    Some(Mark::Fail { error }) => Outcome::Dead { error },
+                };
+                outcomes.push((id, outcome));
             }
-            // the transaction and emitted events drop with `ctx`: rolled back
-            Err(HandlerError::Retry { after, error }) => {
-                for (id, attempt) in attempts {
-                    outcomes.push((id, retry_or_die(&self.0, attempt, after, error.clone())));
-                }
-            }
-            Err(HandlerError::Fail { error }) => {
-                for (id, _) in attempts {
-                    outcomes.push((
-                        id,
-                        Outcome::Dead {
-                            error: error.clone(),
-                        },
-                    ));
-                }
+            let delivered: HashMap<EventId, bool> = outcomes
+                .iter()
+                .map(|(id, o)| (*id, *o == Outcome::Delivered))
+                .collect();
+            plan.emitted = std::mem::take(&mut ctx.emitted)
+                .into_iter()
+                .filter(|(cause, _)| cause.is_none_or(|c| delivered.get(&c) == Some(&true)))
+                .map(|(_, event)| event)
+                .collect();
+            plan.tx = ctx.take_tx();
+        }
+        // the transaction and emitted events drop with `ctx`: rolled back
+        Err(HandlerError::Retry { after, error }) => {
+            for (id, attempt) in attempts {
+                outcomes.push((id, retry_or_die(handler, attempt, after, error.clone())));
             }
         }
-        plan.outcomes = outcomes;
-        plan
+        Err(HandlerError::Fail { error }) => {
+            for (id, _) in attempts {
+                outcomes.push((
+                    id,
+                    Outcome::Dead {
+                        error: error.clone(),
+                    },
+                ));
+            }
+        }
     }
+    plan.outcomes = outcomes;
+    plan
 }
 
 /// Items ready for the handler, and outcomes of rows that never reach it.

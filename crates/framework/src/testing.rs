@@ -27,7 +27,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventId, NewEvent, Queue};
 use crate::handler::EventHandler;
-use crate::runner::{Runner, Typed};
+use crate::runner::run_typed;
 use crate::store::{ClaimRequest, Completion, Outcome, Store};
 
 /// What one batch did.
@@ -50,7 +50,7 @@ const WORKER: &str = "conveyor-testing";
 pub async fn run_batch<S, H>(store: &S, handler: &H, events: Vec<H::Event>) -> Result<TestRun>
 where
     S: Store,
-    H: EventHandler<S> + Clone,
+    H: EventHandler<S>,
 {
     if events.len() > H::BATCH_SIZE {
         return Err(Error::Config(format!(
@@ -84,7 +84,7 @@ where
             "run_batch: queue {queue} held other due events; use an empty queue"
         )));
     }
-    let plan = Typed(handler.clone()).run(store, rows).await;
+    let plan = run_typed(handler, store, rows).await;
     let run = TestRun {
         outcomes: plan.outcomes.clone(),
         emitted: plan.emitted.clone(),
