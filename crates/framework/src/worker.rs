@@ -166,12 +166,18 @@ impl<S: Store> Worker<S> {
     }
 
     async fn renew(&self, ids: &[EventId]) {
-        if let Err(e) = self
+        match self
             .store
             .renew(&self.id, ids, self.spec.claim_timeout)
             .await
         {
-            tracing::warn!(error.message = %e, "renewing lease failed");
+            Ok(n) if n < ids.len() as u64 => tracing::warn!(
+                held = n,
+                claimed = ids.len(),
+                "lease lost mid-batch (the reaper returned events); their outcome will be discarded"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error.message = %e, "renewing lease failed"),
         }
     }
 

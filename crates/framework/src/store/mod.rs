@@ -188,7 +188,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     /// [`Error::LeaseLost`](crate::Error::LeaseLost) when any event is no longer held by
-    /// `completion.worker`; nothing is applied then.
+    /// `completion.worker`. With `tx` or emitted events nothing is applied then (the
+    /// transaction rolls back); otherwise the events still held get their outcome and the
+    /// lost ones are left to their new holder.
     async fn complete(&self, tx: Option<Self::Tx>, completion: &Completion) -> Result<()>;
 
     /// Extend the lease on events still held by `worker`; returns how many were extended.
