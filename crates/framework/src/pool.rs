@@ -18,6 +18,9 @@ use crate::worker::{Spec, Worker};
 
 mod builder;
 
+/// Connections a pool needs besides one per worker: the listener, heartbeats, maintenance.
+const RESERVED_CONNECTIONS: u32 = 4;
+
 pub use builder::{HandlerOptions, PoolBuilder};
 
 /// A registered handler.
@@ -119,6 +122,12 @@ impl<S: Store> WorkerPool<S> {
             }
         }
         tracing::info!(pool = %self.id, namespace = self.store.namespace(), workers = workers.len(), "worker pool started");
+        // each worker may hold its batch's transaction while a heartbeat needs another
+        // connection; the listener holds one and maintenance borrows one
+        let needed = workers.len() as u32 + RESERVED_CONNECTIONS;
+        if let Some(limit) = self.store.connection_limit().filter(|l| *l < needed) {
+            tracing::warn!(pool = %self.id, limit, needed, "connection pool smaller than workers + {RESERVED_CONNECTIONS}: heartbeats and claims may wait for connections");
+        }
 
         let mut failure = None;
         tokio::pin!(shutdown);

@@ -230,6 +230,12 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Delete the dead letters of `queue` (or of every queue); returns how many.
     async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64>;
 
+    /// The most connections the store can hold open at once, if it has such a limit. The pool
+    /// warns at start when its workers could exhaust it.
+    fn connection_limit(&self) -> Option<u32> {
+        None
+    }
+
     /// A stream of wake-ups from publishes in any process. It ends only when the store is dropped.
     async fn wake_stream(&self) -> Result<BoxStream<'static, Wake>>;
 

@@ -210,6 +210,10 @@ impl Store for PgStore {
         admin::purge_dead(&self.pool, &self.namespace, queue).await
     }
 
+    fn connection_limit(&self) -> Option<u32> {
+        Some(self.pool.options().get_max_connections())
+    }
+
     async fn wake_stream(&self) -> Result<BoxStream<'static, Wake>> {
         listen::wake_stream(&self.pool, self.namespace.clone()).await
     }
