@@ -38,7 +38,7 @@ pub(super) async fn complete(
     // on a lost lease `tx` drops here: the handler's writes roll back with it
     check_held(completion, expected, held)?;
     if !completion.emitted.is_empty() {
-        insert::insert(&mut *tx, namespace, completion.emitted.clone()).await?;
+        insert::insert(&mut *tx, namespace, &completion.emitted).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -19,7 +19,7 @@ const INSERT: &str = include_str!("sql/insert.sql");
 pub(crate) async fn insert<'c>(
     executor: impl PgExecutor<'c>,
     namespace: &str,
-    events: Vec<NewEvent>,
+    events: &[NewEvent],
 ) -> Result<PublishReport> {
     if events.is_empty() {
         return Ok(PublishReport::default());
@@ -30,16 +30,16 @@ pub(crate) async fn insert<'c>(
     let mut payloads = Vec::with_capacity(n);
     let mut delays = Vec::with_capacity(n);
     let mut fairness_keys = Vec::with_capacity(n);
-    let mut idempotency_keys: Vec<Option<String>> = Vec::with_capacity(n);
+    let mut idempotency_keys: Vec<Option<&str>> = Vec::with_capacity(n);
     let mut causation_ids: Vec<Option<i64>> = Vec::with_capacity(n);
     let mut correlation_ids: Vec<Option<Uuid>> = Vec::with_capacity(n);
     for e in events {
-        event_types.push(e.event_type);
-        routing_keys.push(e.routing_key.unwrap_or_default());
-        payloads.push(e.payload);
+        event_types.push(e.event_type.as_str());
+        routing_keys.push(e.routing_key.as_deref().unwrap_or_default());
+        payloads.push(e.payload.as_str());
         delays.push(millis(e.delay));
-        fairness_keys.push(e.fairness_key.unwrap_or_default());
-        idempotency_keys.push(e.idempotency_key);
+        fairness_keys.push(e.fairness_key.as_deref().unwrap_or_default());
+        idempotency_keys.push(e.idempotency_key.as_deref());
         causation_ids.push(e.causation_id.map(|id| id.0));
         correlation_ids.push(e.correlation_id);
     }
@@ -64,7 +64,7 @@ pub(crate) async fn insert<'c>(
     let results = idempotency_keys
         .iter()
         .map(|key| {
-            let stored = match key.as_deref() {
+            let stored = match key {
                 None => true,
                 // the first input with a key that was stored is the one that got in
                 Some(k) => stored_keys.contains(k) && seen_keys.insert(k),

@@ -116,7 +116,7 @@ impl PgStore {
         msg: impl Into<Message<E>>,
     ) -> Result<Published> {
         let event = msg.into().into_new_event()?;
-        let report = insert::insert(executor, &self.namespace, vec![event]).await?;
+        let report = insert::insert(executor, &self.namespace, &[event]).await?;
         Ok(report.results[0])
     }
 
@@ -137,7 +137,7 @@ impl PgStore {
             .into_iter()
             .map(|m| m.into().into_new_event())
             .collect::<Result<Vec<_>>>()?;
-        insert::insert(executor, &self.namespace, events).await
+        insert::insert(executor, &self.namespace, &events).await
     }
 }
 
@@ -150,7 +150,7 @@ impl Store for PgStore {
     }
 
     async fn insert(&self, events: Vec<NewEvent>) -> Result<PublishReport> {
-        insert::insert(&self.pool, &self.namespace, events).await
+        insert::insert(&self.pool, &self.namespace, &events).await
     }
 
     async fn claim(&self, req: ClaimRequest<'_>) -> Result<Vec<ClaimedEvent>> {
