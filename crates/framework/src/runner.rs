@@ -2,7 +2,7 @@
 //! the result into per-item [`Outcome`]s. Type-erased so the pool holds handlers of any event type.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 
 use async_trait::async_trait;
@@ -88,13 +88,14 @@ pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
                 };
                 outcomes.push((id, outcome));
             }
-            let delivered: HashMap<EventId, bool> = outcomes
+            let delivered: HashSet<EventId> = outcomes
                 .iter()
-                .map(|(id, o)| (*id, *o == Outcome::Delivered))
+                .filter(|(_, o)| *o == Outcome::Delivered)
+                .map(|(id, _)| *id)
                 .collect();
             plan.emitted = std::mem::take(&mut ctx.emitted)
                 .into_iter()
-                .filter(|(cause, _)| cause.is_none_or(|c| delivered.get(&c) == Some(&true)))
+                .filter(|(cause, _)| cause.is_none_or(|c| delivered.contains(&c)))
                 .map(|(_, event)| event)
                 .collect();
             plan.tx = ctx.take_tx();

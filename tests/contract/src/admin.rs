@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use conveyor::{ClaimRequest, Store, WorkerPool};
+use conveyor::{Store, WorkerPool};
 
 use crate::support::{
-    eventually, job_queue, jobs, spawn, spawn_one, stats_of, stop, Backend, Recorder,
+    claim, eventually, job_queue, jobs, spawn, spawn_one, stats_of, stop, Backend, Recorder,
 };
 
 /// A paused queue is not claimed by any pool; resuming restarts it at once.
@@ -37,16 +37,7 @@ pub async fn pause_stops_claiming_and_resume_restarts_it<B: Backend>(b: &B) {
 pub async fn dead_letters_list_replay_and_purge<B: Backend>(b: &B) {
     let store = b.store(4).await;
     store.publish_batch(jobs(5)).await.unwrap();
-    let batch = store
-        .claim(ClaimRequest {
-            queue: &job_queue(),
-            worker: "w",
-            limit: 5,
-            lease: Duration::from_secs(30),
-            fairness_cursor: "",
-        })
-        .await
-        .unwrap();
+    let batch = claim(&store, &job_queue(), "w", 5).await;
     let outcomes = batch
         .iter()
         .map(|e| {
@@ -98,19 +89,9 @@ pub async fn dead_letters_list_replay_and_purge<B: Backend>(b: &B) {
 }
 
 /// Nothing of one namespace is claimed, counted or listed through another.
-pub async fn namespaces_are_isolated<B: Backend>(b: &B, a: B::S, other: B::S) {
-    let _ = b;
+pub async fn namespaces_are_isolated<S: Store>(a: S, other: S) {
     a.publish_batch(jobs(3)).await.unwrap();
-    let claimed = other
-        .claim(ClaimRequest {
-            queue: &job_queue(),
-            worker: "w",
-            limit: 10,
-            lease: Duration::from_secs(30),
-            fairness_cursor: "",
-        })
-        .await
-        .unwrap();
+    let claimed = claim(&other, &job_queue(), "w", 10).await;
     assert!(claimed.is_empty(), "claimed across namespaces");
     assert!(
         other.stats().await.unwrap().is_empty(),

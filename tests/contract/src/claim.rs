@@ -3,27 +3,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use conveyor::{ClaimRequest, ClaimedEvent, Completion, Message, Outcome, Queue, Store};
+use conveyor::{ClaimRequest, Completion, Message, Outcome, Queue, Store};
 
-use crate::support::{grouped, job_queue, jobs, stats_of, Backend, Job};
-
-async fn claim<S: Store>(
-    store: &S,
-    queue: &Queue,
-    worker: &str,
-    limit: usize,
-) -> Vec<ClaimedEvent> {
-    store
-        .claim(ClaimRequest {
-            queue,
-            worker,
-            limit,
-            lease: Duration::from_secs(30),
-            fairness_cursor: "",
-        })
-        .await
-        .unwrap()
-}
+use crate::support::{claim, grouped, job_queue, jobs, stats_of, Backend, Job};
 
 /// A claim takes at most `limit` events, counts the attempt, and a second claim skips them.
 pub async fn claim_takes_up_to_limit_and_holds_them<B: Backend>(b: &B) {

@@ -2,7 +2,7 @@
 
 use conveyor::{Error, Message, Published, Store};
 
-use crate::support::{job_queue, jobs, stats_of, Backend, Job};
+use crate::support::{claim, job_queue, jobs, stats_of, Backend, Job};
 
 /// A single publish returns the new id; ids grow in publish order.
 pub async fn publish_returns_increasing_ids<B: Backend>(b: &B) {
@@ -73,20 +73,15 @@ pub async fn delayed_event_is_not_due_until_its_delay_passes<B: Backend>(b: &B) 
         .publish(Message::new(Job { n: 1 }).delay(delay))
         .await
         .unwrap();
-    let claim = |store: B::S| async move {
-        store
-            .claim(conveyor::ClaimRequest {
-                queue: &job_queue(),
-                worker: "w",
-                limit: 10,
-                lease: std::time::Duration::from_secs(30),
-                fairness_cursor: "",
-            })
-            .await
-            .unwrap()
-            .len()
-    };
-    assert_eq!(claim(store.clone()).await, 0, "not due yet");
+    assert_eq!(
+        claim(&store, &job_queue(), "w", 10).await.len(),
+        0,
+        "not due yet"
+    );
     tokio::time::sleep(delay + std::time::Duration::from_millis(100)).await;
-    assert_eq!(claim(store.clone()).await, 1, "due after the delay");
+    assert_eq!(
+        claim(&store, &job_queue(), "w", 10).await.len(),
+        1,
+        "due after the delay"
+    );
 }

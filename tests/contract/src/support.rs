@@ -189,6 +189,26 @@ pub async fn stats_of<S: Store>(store: &S, queue: &conveyor::Queue) -> conveyor:
         })
 }
 
+/// Claim up to `limit` events of `queue` for `worker` with a 30 s lease, from the first
+/// fairness group.
+pub async fn claim<S: Store>(
+    store: &S,
+    queue: &conveyor::Queue,
+    worker: &str,
+    limit: usize,
+) -> Vec<conveyor::ClaimedEvent> {
+    store
+        .claim(conveyor::ClaimRequest {
+            queue,
+            worker,
+            limit,
+            lease: Duration::from_secs(30),
+            fairness_cursor: "",
+        })
+        .await
+        .expect("claim")
+}
+
 /// The queue of [`Job`]s without a routing key.
 pub fn job_queue() -> conveyor::Queue {
     conveyor::Queue::new(<Job as conveyor::Event>::NAME, None)

@@ -105,7 +105,7 @@ async fn namespaces_are_isolated(_: PgPoolOptions, connect: PgConnectOptions) {
     let pg = Pg::new(connect).await;
     let a = pg.store(2).await.with_namespace("tenant-a").unwrap();
     let b = pg.store(2).await.with_namespace("tenant-b").unwrap();
-    admin::namespaces_are_isolated(&pg, a, b).await;
+    admin::namespaces_are_isolated(a, b).await;
 }
 
 /// Postgres-only: an event published inside the caller's transaction exists only if it commits.

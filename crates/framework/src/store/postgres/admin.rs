@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::raw_ids;
-use super::reap::queue;
+use super::{queue, raw_ids};
 use crate::error::Result;
 use crate::event::{EventId, Queue};
 use crate::store::{DeadLetter, QueueStats};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream, StreamExt};
 use sqlx::postgres::{PgListener, PgPool};
 
-use super::reap::queue;
+use super::queue;
 use crate::error::Result;
 use crate::store::Wake;
 

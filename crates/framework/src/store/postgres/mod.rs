@@ -228,3 +228,11 @@ fn millis(d: Duration) -> f64 {
 fn raw_ids(ids: &[EventId]) -> Vec<i64> {
     ids.iter().map(|id| id.0).collect()
 }
+
+/// A queue from its stored columns (`""` is no routing key).
+pub(super) fn queue(event_type: String, routing_key: String) -> Queue {
+    Queue {
+        event_type,
+        routing_key: (!routing_key.is_empty()).then_some(routing_key),
+    }
+}

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use super::millis;
+use super::{millis, queue};
 use crate::error::Result;
 use crate::event::Queue;
 
@@ -33,12 +33,4 @@ pub(super) async fn prune(
         .execute(pool)
         .await?;
     Ok(done.rows_affected())
-}
-
-/// A queue from its stored columns (`""` is no routing key).
-pub(super) fn queue(event_type: String, routing_key: String) -> Queue {
-    Queue {
-        event_type,
-        routing_key: (!routing_key.is_empty()).then_some(routing_key),
-    }
 }
