@@ -83,6 +83,13 @@ pub trait EventHandler<S: Store = PgStore>: Send + Sync + 'static {
     fn backoff(&self, attempt: u32) -> Duration {
         crate::retry::backoff(attempt)
     }
+
+    /// Retries after the first attempt before an event is dead-lettered. Defaults to
+    /// [`MAX_RETRIES`](Self::MAX_RETRIES); override it when the limit is configuration
+    /// (a handler built from the server's flags, say) rather than a constant.
+    fn max_retries(&self) -> u32 {
+        Self::MAX_RETRIES
+    }
 }
 
 /// The events of one claim, decoded and validated.

@@ -55,7 +55,7 @@ pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
     store: &S,
     rows: Vec<ClaimedEvent>,
 ) -> Plan<S> {
-    let (items, mut outcomes) = decode::<S, H>(rows);
+    let (items, mut outcomes) = decode::<S, H>(handler, rows);
     if items.is_empty() {
         return Plan {
             outcomes,
@@ -125,12 +125,16 @@ pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
 type Decoded<E> = (Vec<Item<E>>, Vec<(EventId, Outcome)>);
 
 /// Decode and validate rows; rows that cannot be handled get their outcome right away.
-fn decode<S: Store, H: EventHandler<S>>(rows: Vec<ClaimedEvent>) -> Decoded<H::Event> {
+fn decode<S: Store, H: EventHandler<S>>(
+    handler: &H,
+    rows: Vec<ClaimedEvent>,
+) -> Decoded<H::Event> {
+    let max_retries = handler.max_retries();
     let mut items = Vec::with_capacity(rows.len());
     let mut outcomes = Vec::new();
     for row in rows {
         // the previous attempt was the last allowed and never completed (its worker died)
-        if row.attempts > H::MAX_RETRIES.saturating_add(1) {
+        if row.attempts > max_retries.saturating_add(1) {
             let error = format!(
                 "gave up after {} attempts; last error: {}",
                 row.attempts - 1,
@@ -171,7 +175,7 @@ fn retry_or_die<S: Store, H: EventHandler<S>>(
     after: Option<std::time::Duration>,
     error: String,
 ) -> Outcome {
-    if attempt > H::MAX_RETRIES {
+    if attempt > handler.max_retries() {
         return Outcome::Dead {
             error: format!("{error} (gave up after {attempt} attempts)"),
         };

@@ -1,6 +1,131 @@
-//! The handlers of the pipeline the `conveyor` server ships, built on the framework's
-//! public API exactly as a user of the library would build their own.
+//! The pipeline the `conveyor` server ships, built on the framework's public API:
 //!
-//! This crate holds no handlers yet: the ingestion → fan-out → raw store / rollup / search
-//! pipeline is the next piece of work (see `docs/ARCHITECTURE.md`, "What is not built yet").
-//! One handler per file will live here, with `register_all(builder)` to register them.
+//! ```text
+//! POST /v1/events/bulk ─► outbox: EventsReceived
+//!    FanOutToIndexBackends   EventsReceived → one IndexRecord per configured backend
+//!    RawStoreHandler         IndexRecord[raw]     → events_raw (day partitions)
+//!    RollupHandler           IndexRecord[rollup]  → analytics_daily_event_counts, analytics_daily_actors
+//!    KeywordIndexHandler     IndexRecord[keyword] → search_documents (tsvector + GIN)
+//!    VectorIndexHandler      IndexRecord[vector]  → search_embeddings (via an Embedder)
+//! ```
+//!
+//! Every backend deduplicates on `(namespace, event_id, timestamp)` inside the transaction
+//! that completes its batch, so duplicates, retries and crashes never store or count an
+//! event twice.
+//!
+//! # Layout
+//! - `events` — the payloads ([`EventsReceived`], [`IndexRecord`], [`IngestedEvent`]) and [`Backend`].
+//! - `fan_out` — [`FanOutToIndexBackends`].
+//! - `raw_store` — [`RawStoreHandler`]; `partitions` — [`PartitionManager`].
+//! - `rollup` — [`RollupHandler`] and [`rebuild_rollups`].
+//! - `keyword_index` — [`KeywordIndexHandler`] and [`keyword_search`].
+//! - `vector_index` — [`VectorIndexHandler`] and [`similar_search`]; `embedder` — [`Embedder`], [`HashingEmbedder`].
+//! - `queries` — the read side: daily counts, summary, event types, raw events.
+//! - `policy` — [`RetryPolicy`]; `error` — [`Error`].
+
+use std::sync::Arc;
+
+use conveyor::{HandlerOptions, PgStore, PoolBuilder};
+
+mod embedder;
+mod error;
+mod events;
+mod fan_out;
+mod keyword_index;
+mod partitions;
+mod policy;
+mod queries;
+mod raw_store;
+mod rollup;
+mod search;
+mod vector_index;
+
+pub use embedder::{EmbedError, Embedder, HashingEmbedder};
+pub use error::{Error, Result};
+pub use events::{Backend, EventsReceived, IndexRecord, IngestedEvent};
+pub use fan_out::FanOutToIndexBackends;
+pub use keyword_index::{keyword_search, KeywordIndexHandler};
+pub use partitions::{PartitionManager, PartitionReport};
+pub use policy::RetryPolicy;
+pub use queries::{
+    daily_counts, event_types, raw_events, summary, DailyCount, DailyCountQuery, DailyCursor,
+    EventTypeCount, RawEvent, RawEventQuery, RawCursor, Summary,
+};
+pub use raw_store::RawStoreHandler;
+pub use rollup::{rebuild_rollups, RebuildReport, RollupHandler};
+pub use search::SearchHit;
+pub use vector_index::{similar_search, VectorIndexHandler};
+
+/// Which backends run and how they behave: the pipeline's configuration.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The backends the fan-out emits to and whose handlers run. Defaults to all four.
+    pub backends: Vec<Backend>,
+    /// The embedder of the vector backend. Defaults to [`HashingEmbedder::default`].
+    pub embedder: Arc<dyn Embedder>,
+    /// How the index backends retry. Defaults to [`RetryPolicy::default`].
+    pub retry: RetryPolicy,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self {
+            backends: Backend::ALL.to_vec(),
+            embedder: Arc::new(HashingEmbedder::default()),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Whether `backend` is configured.
+    pub fn has(&self, backend: Backend) -> bool {
+        self.backends.contains(&backend)
+    }
+}
+
+/// Register the fan-out and the handler of every configured backend on `builder`.
+///
+/// Conflicts (a handler of yours already on one of these queues) surface from
+/// [`PoolBuilder::build`], never as a panic.
+pub fn register_all(builder: PoolBuilder<PgStore>, pipeline: &Pipeline) -> PoolBuilder<PgStore> {
+    let mut builder = builder.register_with(
+        FanOutToIndexBackends::new(pipeline.backends.iter().copied()),
+        HandlerOptions::default().concurrency(2),
+    );
+    for backend in &pipeline.backends {
+        builder = match backend {
+            Backend::Raw => builder.register_with(
+                RawStoreHandler::new(pipeline.retry),
+                HandlerOptions::default().concurrency(2),
+            ),
+            Backend::Rollup => builder.register(RollupHandler::new(pipeline.retry)),
+            Backend::Keyword => builder.register_with(
+                KeywordIndexHandler::new(pipeline.retry),
+                HandlerOptions::default().concurrency(2),
+            ),
+            Backend::Vector => builder.register(VectorIndexHandler::new(
+                pipeline.embedder.clone(),
+                pipeline.retry,
+            )),
+        };
+    }
+    builder
+}
+
+/// Apply the framework's outbox migrations and the pipeline's own (`migrations/pipeline`).
+///
+/// Both sets share sqlx's migration table with distinct versions, so each migrator is told
+/// to ignore the other's applied versions.
+///
+/// # Errors
+/// [`Error::Migrate`] when a migration fails or was changed after it was applied.
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
+    let mut outbox = sqlx::migrate!("../../migrations/postgres");
+    outbox.set_ignore_missing(true);
+    outbox.run(pool).await?;
+    let mut pipeline = sqlx::migrate!("../../migrations/pipeline");
+    pipeline.set_ignore_missing(true);
+    pipeline.run(pool).await?;
+    Ok(())
+}
