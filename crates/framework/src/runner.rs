@@ -125,10 +125,7 @@ pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
 type Decoded<E> = (Vec<Item<E>>, Vec<(EventId, Outcome)>);
 
 /// Decode and validate rows; rows that cannot be handled get their outcome right away.
-fn decode<S: Store, H: EventHandler<S>>(
-    handler: &H,
-    rows: Vec<ClaimedEvent>,
-) -> Decoded<H::Event> {
+fn decode<S: Store, H: EventHandler<S>>(handler: &H, rows: Vec<ClaimedEvent>) -> Decoded<H::Event> {
     let max_retries = handler.max_retries();
     let mut items = Vec::with_capacity(rows.len());
     let mut outcomes = Vec::new();

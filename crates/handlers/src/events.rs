@@ -178,7 +178,9 @@ impl FromStr for Backend {
         Backend::ALL
             .into_iter()
             .find(|b| b.routing_key() == s.trim())
-            .ok_or_else(|| format!("unknown backend `{s}`: expected one of raw, rollup, keyword, vector"))
+            .ok_or_else(|| {
+                format!("unknown backend `{s}`: expected one of raw, rollup, keyword, vector")
+            })
     }
 }
 
@@ -222,7 +224,9 @@ mod tests {
 
     #[test]
     fn search_text_holds_type_source_actor_and_nested_values() {
-        let e = event(serde_json::json!({"page": "/pricing", "n": 3, "tags": ["red", {"deep": "blue"}]}));
+        let e = event(
+            serde_json::json!({"page": "/pricing", "n": 3, "tags": ["red", {"deep": "blue"}]}),
+        );
         let text = e.search_text();
         for word in ["click", "web", "u1", "/pricing", "3", "red", "blue"] {
             assert!(text.contains(word), "{word} missing from {text}");
@@ -234,7 +238,10 @@ mod tests {
         for b in Backend::ALL {
             assert_eq!(b.routing_key().parse::<Backend>(), Ok(b));
         }
-        assert!("elastic".parse::<Backend>().unwrap_err().contains("elastic"));
+        assert!("elastic"
+            .parse::<Backend>()
+            .unwrap_err()
+            .contains("elastic"));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub use partitions::{PartitionManager, PartitionReport};
 pub use policy::RetryPolicy;
 pub use queries::{
     daily_counts, event_types, raw_events, summary, DailyCount, DailyCountQuery, DailyCursor,
-    EventTypeCount, RawEvent, RawEventQuery, RawCursor, Summary,
+    EventTypeCount, RawCursor, RawEvent, RawEventQuery, Summary,
 };
 pub use raw_store::RawStoreHandler;
 pub use rollup::{rebuild_rollups, RebuildReport, RollupHandler};

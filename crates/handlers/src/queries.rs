@@ -1,9 +1,27 @@
 //! The read side of the pipeline: daily counts, summary, event types and raw events, each
-//! scoped to one namespace. (stub: to be written)
+//! scoped to one namespace.
+//!
+//! Bounds are checked before any query runs, and an [`Error::InvalidQuery`] message names
+//! the parameter at fault (`limit`, `from`, `to`), so the API can return it as is.
+//! Pages are keyset-paginated: pass the last row of a page as the next page's `after`.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+const DAILY_COUNTS: &str = include_str!("sql/query_daily_counts.sql");
+const SUMMARY: &str = include_str!("sql/query_summary.sql");
+const EVENT_TYPES: &str = include_str!("sql/query_event_types.sql");
+const RAW_EVENTS: &str = include_str!("sql/query_raw_events.sql");
+
+/// Most rows one page returns.
+const MAX_LIMIT: u32 = 1000;
+/// Widest day range of the rollup queries, both ends included.
+const MAX_DAYS: i64 = 366;
+/// Widest window of [`raw_events`].
+const MAX_RAW_WINDOW_DAYS: i64 = 31;
 
 /// Filters and page of [`daily_counts`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,12 +66,45 @@ pub struct DailyCount {
     pub count: i64,
 }
 
-/// Daily counts in (day, event type, source) order. (stub)
+/// Daily counts in (day, event type, source) order, one page of at most `q.limit` rows
+/// after `q.after`.
 ///
 /// # Errors
-/// [`crate::Error::InvalidQuery`] for bad bounds; database errors.
-pub async fn daily_counts(_pool: &sqlx::PgPool, _q: &DailyCountQuery) -> crate::Result<Vec<DailyCount>> {
-    todo!()
+/// [`crate::Error::InvalidQuery`] when `limit` is not 1..=1000, `from` is after `to`, or
+/// the range spans more than 366 days; database errors.
+pub async fn daily_counts(
+    pool: &sqlx::PgPool,
+    q: &DailyCountQuery,
+) -> crate::Result<Vec<DailyCount>> {
+    check_limit(q.limit)?;
+    check_days(q.from, q.to)?;
+    // the first page starts after a position before every row of the range
+    let after = q.after.clone().unwrap_or_else(|| DailyCursor {
+        day: q.from.pred_opt().unwrap_or(q.from),
+        event_type: String::new(),
+        source: String::new(),
+    });
+    let rows: Vec<(NaiveDate, String, String, i64)> = sqlx::query_as(DAILY_COUNTS)
+        .bind(&q.namespace)
+        .bind(q.from)
+        .bind(q.to)
+        .bind(q.event_type.as_deref())
+        .bind(q.source.as_deref())
+        .bind(after.day)
+        .bind(&after.event_type)
+        .bind(&after.source)
+        .bind(i64::from(q.limit))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(day, event_type, source, count)| DailyCount {
+            day,
+            event_type,
+            source,
+            count,
+        })
+        .collect())
 }
 
 /// Totals over a day range.
@@ -65,17 +116,29 @@ pub struct Summary {
     pub unique_actors: i64,
 }
 
-/// Total events and distinct actors of `namespace` over days `from..=to`. (stub)
+/// Total events and distinct actors of `namespace` over days `from..=to`; an actor active
+/// on several days counts once.
 ///
 /// # Errors
-/// [`crate::Error::InvalidQuery`] for bad bounds; database errors.
+/// [`crate::Error::InvalidQuery`] when `from` is after `to` or the range spans more than
+/// 366 days; database errors.
 pub async fn summary(
-    _pool: &sqlx::PgPool,
-    _namespace: &str,
-    _from: NaiveDate,
-    _to: NaiveDate,
+    pool: &sqlx::PgPool,
+    namespace: &str,
+    from: NaiveDate,
+    to: NaiveDate,
 ) -> crate::Result<Summary> {
-    todo!()
+    check_days(from, to)?;
+    let (total, unique_actors): (i64, i64) = sqlx::query_as(SUMMARY)
+        .bind(namespace)
+        .bind(from)
+        .bind(to)
+        .fetch_one(pool)
+        .await?;
+    Ok(Summary {
+        total,
+        unique_actors,
+    })
 }
 
 /// One event type and how many events it had.
@@ -87,17 +150,29 @@ pub struct EventTypeCount {
     pub count: i64,
 }
 
-/// The event types of `namespace` over days `from..=to`, most frequent first. (stub)
+/// The event types of `namespace` over days `from..=to`, most frequent first, ties in name
+/// order.
 ///
 /// # Errors
-/// [`crate::Error::InvalidQuery`] for bad bounds; database errors.
+/// [`crate::Error::InvalidQuery`] when `from` is after `to` or the range spans more than
+/// 366 days; database errors.
 pub async fn event_types(
-    _pool: &sqlx::PgPool,
-    _namespace: &str,
-    _from: NaiveDate,
-    _to: NaiveDate,
+    pool: &sqlx::PgPool,
+    namespace: &str,
+    from: NaiveDate,
+    to: NaiveDate,
 ) -> crate::Result<Vec<EventTypeCount>> {
-    todo!()
+    check_days(from, to)?;
+    let rows: Vec<(String, i64)> = sqlx::query_as(EVENT_TYPES)
+        .bind(namespace)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(event_type, count)| EventTypeCount { event_type, count })
+        .collect())
 }
 
 /// Window, filter and page of [`raw_events`].
@@ -143,10 +218,134 @@ pub struct RawEvent {
     pub attributes: serde_json::Value,
 }
 
-/// Raw events of a window in (timestamp, event id) order. (stub)
+/// Raw events of the window `[q.from, q.to)` in (timestamp, event id) order, one page of at
+/// most `q.limit` events after `q.after`.
 ///
 /// # Errors
-/// [`crate::Error::InvalidQuery`] for a reversed window, one wider than 31 days, or a bad limit; database errors.
-pub async fn raw_events(_pool: &sqlx::PgPool, _q: &RawEventQuery) -> crate::Result<Vec<RawEvent>> {
-    todo!()
+/// [`crate::Error::InvalidQuery`] for a reversed or empty window, one wider than 31 days, or a
+/// `limit` outside 1..=1000; database errors.
+pub async fn raw_events(pool: &sqlx::PgPool, q: &RawEventQuery) -> crate::Result<Vec<RawEvent>> {
+    check_limit(q.limit)?;
+    check_window(q.from, q.to)?;
+    // the first page starts after a position just before the window
+    let after = q.after.unwrap_or(RawCursor {
+        timestamp: q
+            .from
+            .checked_sub_signed(TimeDelta::microseconds(1))
+            .unwrap_or(q.from),
+        event_id: Uuid::nil(),
+    });
+    let rows: Vec<RawRow> = sqlx::query_as(RAW_EVENTS)
+        .bind(&q.namespace)
+        .bind(q.from)
+        .bind(q.to)
+        .bind(q.event_type.as_deref())
+        .bind(after.timestamp)
+        .bind(after.event_id)
+        .bind(i64::from(q.limit))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(event_id, event_type, actor_id, source, timestamp, attributes)| RawEvent {
+                event_id,
+                event_type,
+                actor_id,
+                source,
+                timestamp,
+                attributes,
+            },
+        )
+        .collect())
+}
+
+type RawRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    serde_json::Value,
+);
+
+fn check_limit(limit: u32) -> Result<()> {
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(())
+    } else {
+        Err(Error::InvalidQuery(format!(
+            "limit must be 1..={MAX_LIMIT}, got {limit}"
+        )))
+    }
+}
+
+/// A day range `from..=to` of the rollup queries.
+fn check_days(from: NaiveDate, to: NaiveDate) -> Result<()> {
+    if from > to {
+        return Err(Error::InvalidQuery(format!("from {from} is after to {to}")));
+    }
+    if (to - from).num_days() + 1 > MAX_DAYS {
+        return Err(Error::InvalidQuery(format!(
+            "window from..to is wider than {MAX_DAYS} days"
+        )));
+    }
+    Ok(())
+}
+
+/// A window `[from, to)` of [`raw_events`].
+fn check_window(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<()> {
+    if to <= from {
+        return Err(Error::InvalidQuery(format!(
+            "to {} must be after from {}",
+            to.to_rfc3339(),
+            from.to_rfc3339()
+        )));
+    }
+    if to - from > TimeDelta::days(MAX_RAW_WINDOW_DAYS) {
+        return Err(Error::InvalidQuery(format!(
+            "window from..to is wider than {MAX_RAW_WINDOW_DAYS} days"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(r: Result<()>) -> String {
+        match r {
+            Err(Error::InvalidQuery(msg)) => msg,
+            other => panic!("expected InvalidQuery, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn limit_bounds_name_the_limit() {
+        assert!(check_limit(1).is_ok() && check_limit(1000).is_ok());
+        assert!(invalid(check_limit(0)).contains("limit must be 1..=1000"));
+        assert!(invalid(check_limit(1001)).contains("limit"));
+    }
+
+    #[test]
+    fn day_ranges_are_inclusive_up_to_366_days() {
+        let from: NaiveDate = "2026-01-01".parse().unwrap();
+        assert!(check_days(from, from).is_ok());
+        assert!(check_days(from, "2027-01-01".parse().unwrap()).is_ok());
+        assert!(invalid(check_days(from, "2027-01-02".parse().unwrap()))
+            .contains("wider than 366 days"));
+        assert!(invalid(check_days(from, "2025-12-31".parse().unwrap())).contains("from"));
+    }
+
+    #[test]
+    fn raw_windows_are_non_empty_and_at_most_31_days() {
+        let from: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        assert!(check_window(from, from + TimeDelta::days(31)).is_ok());
+        assert!(invalid(check_window(from, from)).contains("to"));
+        let wide = invalid(check_window(
+            from,
+            from + TimeDelta::days(31) + TimeDelta::microseconds(1),
+        ));
+        assert!(wide.contains("from..to is wider than 31 days"), "{wide}");
+    }
 }

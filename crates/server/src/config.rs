@@ -1,8 +1,13 @@
 //! The command line. Parsed once in `main`; library crates never read the environment.
 
-use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
-/// Durable event processing on PostgreSQL: migrations and operator controls.
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use conveyor_handlers::Backend;
+
+/// Durable event processing on PostgreSQL: the server, migrations and operator controls.
 #[derive(Debug, Parser)]
 #[command(name = "conveyor", version, about)]
 pub struct Cli {
@@ -16,7 +21,8 @@ pub struct Cli {
     )]
     pub database_url: String,
 
-    /// The namespace (tenant) to act on. Defaults to `default`.
+    /// The outbox namespace to act on: the server's own queues live in it (tenants come from
+    /// API keys). Defaults to `default`.
     #[arg(long, env = "CONVEYOR_NAMESPACE", global = true, default_value = conveyor::DEFAULT_NAMESPACE)]
     pub namespace: String,
 
@@ -28,8 +34,16 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply the embedded migrations.
+    /// Run the HTTP API, the pipeline's workers and the partition manager.
+    Serve(Box<ServeArgs>),
+    /// Apply the embedded migrations: the outbox's and the pipeline's.
     Migrate,
+    /// Rollup maintenance.
+    Rollup {
+        /// What to do with the rollups.
+        #[command(subcommand)]
+        command: RollupCommand,
+    },
     /// Show per-queue counts: pending, due, in flight, retrying, dead, delivered, paused.
     Stats {
         /// Print one JSON object per queue instead of a table.
@@ -69,6 +83,129 @@ pub enum Command {
     },
 }
 
+/// The `rollup` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RollupCommand {
+    /// Recompute the daily rollups of a day range from `events_raw`.
+    Rebuild {
+        /// First day (UTC), inclusive: `YYYY-MM-DD`.
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last day (UTC), inclusive: `YYYY-MM-DD`.
+        #[arg(long)]
+        to: NaiveDate,
+    },
+}
+
+/// Default of `--listen`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default of `--max-body-bytes`: 10 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Default of `--max-decompressed-bytes`: 50 MiB.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 50 * 1024 * 1024;
+
+/// The flags of `conveyor serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address the HTTP API listens on. Defaults to `127.0.0.1:8080`.
+    #[arg(long, env = "CONVEYOR_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// An API key and the tenant namespace it writes and reads, as `KEY=NAMESPACE`.
+    /// Repeatable; the env form is comma-separated. At least one is required; no default.
+    #[arg(
+        long = "api-key",
+        env = "CONVEYOR_API_KEYS",
+        value_name = "KEY=NAMESPACE",
+        value_delimiter = ',',
+        required = true,
+        hide_env_values = true,
+        value_parser = parse_api_key
+    )]
+    pub api_keys: Vec<ApiKey>,
+
+    /// The index backends the fan-out feeds, comma-separated.
+    /// Defaults to `raw,rollup,keyword,vector`.
+    #[arg(
+        long,
+        env = "CONVEYOR_BACKENDS",
+        value_delimiter = ',',
+        default_value = "raw,rollup,keyword,vector"
+    )]
+    pub backends: Vec<Backend>,
+
+    /// Days of raw events kept; older day partitions are dropped. Defaults to 30.
+    #[arg(long, env = "CONVEYOR_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: u32,
+
+    /// Days ahead of today to create raw-event partitions for. Defaults to 7.
+    #[arg(long, env = "CONVEYOR_PARTITIONS_AHEAD", default_value_t = 7)]
+    pub partitions_ahead: u32,
+
+    /// Largest request body accepted, as sent on the wire (compressed). Defaults to 10 MiB.
+    #[arg(long, env = "CONVEYOR_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Largest gzip body accepted once decompressed. Defaults to 50 MiB.
+    #[arg(long, env = "CONVEYOR_MAX_DECOMPRESSED_BYTES", default_value_t = DEFAULT_MAX_DECOMPRESSED_BYTES)]
+    pub max_decompressed_bytes: usize,
+
+    /// How long analytics responses are cached, in milliseconds (0 disables). Defaults to 5000.
+    #[arg(long, env = "CONVEYOR_CACHE_TTL_MS", default_value_t = 5000)]
+    pub cache_ttl_ms: u64,
+
+    /// Retries of a failing index backend before its record is dead-lettered. Defaults to 5.
+    #[arg(long, env = "CONVEYOR_BACKEND_MAX_RETRIES", default_value_t = 5)]
+    pub backend_max_retries: u32,
+
+    /// First retry delay of a failing index backend, in milliseconds; doubles per retry.
+    /// Defaults to 1000.
+    #[arg(long, env = "CONVEYOR_BACKEND_RETRY_BASE_MS", default_value_t = 1000)]
+    pub backend_retry_base_ms: u64,
+
+    /// Directory of the local spool that holds accepted batches while the database is
+    /// down. Defaults to `./conveyor-spool`.
+    #[arg(long, env = "CONVEYOR_SPOOL_DIR", default_value = "./conveyor-spool")]
+    pub spool_dir: PathBuf,
+
+    /// Events timestamped more than this many seconds ahead of the server's clock are
+    /// rejected with 422 (not clamped). Defaults to 86400 (one day).
+    #[arg(long, env = "CONVEYOR_MAX_FUTURE_SECS", default_value_t = 86_400)]
+    pub max_future_secs: u64,
+
+    /// Run the HTTP API only, without the pipeline's workers (another process runs them).
+    /// Defaults to off: workers run.
+    #[arg(long, env = "CONVEYOR_NO_WORKERS")]
+    pub no_workers: bool,
+}
+
+/// One `--api-key KEY=NAMESPACE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// The bearer token clients send.
+    pub key: String,
+    /// The tenant namespace the key writes and reads.
+    pub namespace: String,
+}
+
+fn parse_api_key(s: &str) -> Result<ApiKey, String> {
+    let (key, namespace) = s
+        .split_once('=')
+        .ok_or_else(|| "expected KEY=NAMESPACE".to_owned())?;
+    let (key, namespace) = (key.trim(), namespace.trim());
+    if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("KEY must be non-empty and contain no whitespace".into());
+    }
+    if namespace.is_empty() || namespace.len() > 64 || namespace.chars().any(char::is_control) {
+        return Err("NAMESPACE must be 1 to 64 bytes of printable text".into());
+    }
+    Ok(ApiKey {
+        key: key.to_owned(),
+        namespace: namespace.to_owned(),
+    })
+}
+
 /// A queue: an event type and an optional routing key.
 #[derive(Debug, clap::Args)]
 pub struct QueueArgs {
@@ -103,6 +240,15 @@ fn non_empty(s: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    fn serve(args: &[&str]) -> Result<ServeArgs, String> {
+        let cli = Cli::try_parse_from([&["conveyor", "serve"][..], args].concat())
+            .map_err(|e| e.to_string())?;
+        match cli.command {
+            Command::Serve(args) => Ok(*args),
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
     #[test]
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
@@ -113,5 +259,64 @@ mod tests {
     fn routing_key_filter_needs_an_event_type() {
         let err = Cli::try_parse_from(["conveyor", "purge", "--routing-key", "raw"]).unwrap_err();
         assert!(err.to_string().contains("--event-type"), "{err}");
+    }
+
+    #[test]
+    fn serve_defaults_match_the_documented_ones() {
+        let args = serve(&["--api-key", "k=tenant"]).unwrap();
+        assert_eq!(args.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(args.backends, Backend::ALL.to_vec());
+        assert_eq!(args.max_body_bytes, 10 * 1024 * 1024);
+        assert_eq!(args.max_decompressed_bytes, 50 * 1024 * 1024);
+        assert_eq!((args.retention_days, args.partitions_ahead), (30, 7));
+        assert_eq!((args.cache_ttl_ms, args.max_future_secs), (5000, 86_400));
+        assert!(!args.no_workers);
+    }
+
+    #[test]
+    fn api_keys_repeat_and_map_to_namespaces() {
+        let args = serve(&["--api-key", "a=one", "--api-key", "b=two"]).unwrap();
+        let ns: Vec<_> = args.api_keys.iter().map(|k| k.namespace.as_str()).collect();
+        assert_eq!(ns, ["one", "two"]);
+    }
+
+    #[test]
+    fn serve_errors_name_the_flag() {
+        for (args, flag) in [
+            (&["--api-key", "no-equals"][..], "--api-key"),
+            (&[][..], "--api-key"),
+            (
+                &["--api-key", "k=t", "--backends", "raw,elastic"][..],
+                "--backends",
+            ),
+        ] {
+            let err = serve(args).unwrap_err();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn rollup_rebuild_takes_a_day_range() {
+        let cli = Cli::try_parse_from([
+            "conveyor",
+            "rollup",
+            "rebuild",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-31",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Rollup {
+                command: RollupCommand::Rebuild { .. }
+            }
+        ));
+        let err = Cli::try_parse_from([
+            "conveyor", "rollup", "rebuild", "--from", "jan", "--to", "x",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("--from"), "{err}");
     }
 }

@@ -1,17 +1,6 @@
-//! `conveyor`: parse the command line once, set up tracing, run the command.
-
-use clap::Parser;
+//! `conveyor`: everything happens in [`conveyor_server::cli_main`], so tests run the same code.
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = conveyor_server::config::Cli::parse();
-    conveyor_server::telemetry::init();
-    match conveyor_server::run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error.cause_chain = ?e, error.message = %e, "command failed");
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    conveyor_server::cli_main(std::env::args_os()).await
 }

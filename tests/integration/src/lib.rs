@@ -1,10 +1,27 @@
 //! Helpers for the end-to-end tests: run the server's real command line against the fresh
-//! database `#[sqlx::test]` creates for each test.
+//! database `#[sqlx::test]` creates for each test, or start the real server in-process on a
+//! free port ([`spawn_app`]) and drive its HTTP API through a [`TestApp`].
+
+pub mod pipeline;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
+use conveyor::PgStore;
 use conveyor_server::config::Cli;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::ConnectOptions;
+use conveyor_server::{Server, Settings};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The tenant namespace of [`TestApp::key`].
+pub const TENANT_A: &str = "tenant-a";
+/// The tenant namespace of [`TestApp::other_key`].
+pub const TENANT_B: &str = "tenant-b";
 
 /// The URL of the database behind `opts`.
 pub fn database_url(opts: &PgConnectOptions) -> String {
@@ -31,4 +48,216 @@ pub struct Ping {
 
 impl conveyor::Event for Ping {
     const NAME: &'static str = "it.ping";
+}
+
+/// The real server, running in this process on a free port against a test database.
+#[derive(Debug)]
+pub struct TestApp {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// `http://{addr}`.
+    pub base: String,
+    /// A client for the API.
+    pub client: reqwest::Client,
+    /// The test database (the server's own pool is separate).
+    pub pool: PgPool,
+    /// An API key of [`TENANT_A`].
+    pub key: String,
+    /// An API key of [`TENANT_B`].
+    pub other_key: String,
+    /// The server's spool directory (removed by [`shutdown`](Self::shutdown)).
+    pub spool_dir: PathBuf,
+    token: CancellationToken,
+    server: JoinHandle<anyhow::Result<()>>,
+    server_pool: PgPool,
+}
+
+/// Start the real server on `127.0.0.1:0` against the test database: its own pool of 30
+/// connections (the test's pool comes from `pool_opts`), a
+/// fresh spool directory, keys for [`TENANT_A`] and [`TENANT_B`], index backends that retry
+/// fast and give up after one retry. `tweak` adjusts the settings before the server binds.
+///
+/// # Panics
+/// When the database cannot be reached or the server cannot start.
+pub async fn spawn_app(
+    pool_opts: PgPoolOptions,
+    connect_opts: PgConnectOptions,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    // the server's own pool, not a child of sqlx::test's master pool (capped at 20 in all)
+    let server_pool = PgPoolOptions::new()
+        .max_connections(30)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(connect_opts.clone())
+        .await
+        .expect("connecting the server's pool");
+    let pool = pool_opts
+        .max_connections(4)
+        .connect_with(connect_opts)
+        .await
+        .expect("connecting the test's pool");
+    let key = format!("key-a-{}", uuid::Uuid::new_v4().simple());
+    let other_key = format!("key-b-{}", uuid::Uuid::new_v4().simple());
+    let spool_dir = std::env::temp_dir().join(format!(
+        "conveyor-it-spool-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().expect("loopback address"),
+        spool_dir: spool_dir.clone(),
+        cache_ttl: Duration::ZERO,
+        ..Settings::default()
+    };
+    settings.api_keys.insert(key.clone(), TENANT_A.into());
+    settings.api_keys.insert(other_key.clone(), TENANT_B.into());
+    settings.pipeline.retry.max_retries = 1;
+    settings.pipeline.retry.base_delay = Duration::from_millis(10);
+    tweak(&mut settings);
+
+    let server = Server::bind(PgStore::new(server_pool.clone()), settings)
+        .await
+        .expect("starting the server");
+    let addr = server.local_addr();
+    let token = CancellationToken::new();
+    let server = tokio::spawn(server.run(token.clone().cancelled_owned()));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        pool,
+        key,
+        other_key,
+        spool_dir,
+        token,
+        server,
+        server_pool,
+    }
+}
+
+impl TestApp {
+    /// `POST /v1/events/bulk` with `body` as JSON, authenticated with `key`.
+    pub async fn post_events(&self, key: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/events/bulk", self.base))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("sending the request")
+    }
+
+    /// A `POST /v1/events/bulk` request with `key` (if any) and no body yet, to customise.
+    pub fn bulk_request(&self, key: Option<&str>) -> reqwest::RequestBuilder {
+        let request = self.client.post(format!("{}/v1/events/bulk", self.base));
+        match key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
+    /// `GET path_and_query`, authenticated with `key`.
+    pub async fn get(&self, key: &str, path_and_query: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path_and_query}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("sending the request")
+    }
+
+    /// `GET path_and_query` with `key` and the JSON body, asserting a 200.
+    ///
+    /// # Panics
+    /// When the status is not 200 or the body is not JSON.
+    pub async fn get_json(&self, key: &str, path_and_query: &str) -> serde_json::Value {
+        let response = self.get(key, path_and_query).await;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.expect("a JSON body");
+        assert_eq!(status, 200, "GET {path_and_query}: {body}");
+        body
+    }
+
+    /// Wait until the outbox has nothing pending or claimed, twice in a row 100 ms apart.
+    ///
+    /// # Panics
+    /// After 30 s.
+    pub async fn wait_for_drain(&self) {
+        let start = Instant::now();
+        let mut settled_once = false;
+        loop {
+            let unsettled: i64 = sqlx::query_scalar(
+                "select count(*) from conveyor_events where status in ('pending', 'claimed')",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .expect("counting unsettled outbox rows");
+            if unsettled == 0 && settled_once {
+                return;
+            }
+            settled_once = unsettled == 0;
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "pipeline still has {unsettled} unsettled outbox rows after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Poll `check` every 50 ms until it returns true.
+    ///
+    /// # Panics
+    /// When `timeout` passes first; the message names `what`.
+    pub async fn wait_until<F, Fut>(&self, what: &str, timeout: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while !check().await {
+            assert!(start.elapsed() < timeout, "not {what} after {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Make the database unreachable for the server (its pool is closed), as in an outage;
+    /// the test's own [`pool`](Self::pool) still works.
+    pub async fn close_database(&self) {
+        self.server_pool.close().await;
+    }
+
+    /// Shut the server down gracefully, wait for it, and remove the spool directory.
+    ///
+    /// # Panics
+    /// When the server failed or does not stop within 30 s.
+    pub async fn shutdown(self) {
+        self.token.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.server)
+            .await
+            .expect("server stops within 30 s")
+            .expect("server task does not panic")
+            .expect("server runs and stops cleanly");
+        self.server_pool.close().await;
+        self.pool.close().await;
+        let _ = std::fs::remove_dir_all(&self.spool_dir);
+    }
+}
+
+/// One valid event for the bulk API.
+pub fn event(event_type: &str, actor_id: &str, source: &str) -> serde_json::Value {
+    serde_json::json!({
+        "event_type": event_type,
+        "actor_id": actor_id,
+        "source": source,
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "attributes": {"page": "/pricing"},
+    })
+}
+
+/// `bytes` gzip-compressed.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).expect("writing to memory");
+    encoder.finish().expect("writing to memory")
 }

@@ -1,3 +1,5 @@
 //! End-to-end tests: one binary, one module per area.
 
+mod api;
 mod cli;
+mod crash;

@@ -1,0 +1,210 @@
+//! [`ApiError`]: every way a request fails, and the one JSON body shape they all answer with:
+//! `{"error": "...", "field": "..."?, "details": [...]?}`.
+
+use std::any::Any;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+/// A failed request. 4xx bodies name the field (and the event's index) at fault; 5xx bodies
+/// hide internals, which are logged instead.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// 401: no API key, or one the server does not know.
+    Unauthorized(String),
+    /// 400: the request cannot be read; `field` names the part at fault.
+    BadRequest {
+        field: Option<String>,
+        message: String,
+    },
+    /// 404: no such route.
+    NotFound,
+    /// 405: the route exists, not with this method.
+    MethodNotAllowed,
+    /// 413: the body (or the number of events) is over a limit.
+    PayloadTooLarge {
+        field: Option<String>,
+        message: String,
+    },
+    /// 415: a `Content-Encoding` other than gzip or identity.
+    UnsupportedEncoding(String),
+    /// 422: the request was read but its events are invalid.
+    Unprocessable {
+        field: Option<String>,
+        details: Vec<Detail>,
+    },
+    /// 503: a dependency is down; the message says which and is safe to show.
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure. Logged; the body says only "internal error".
+    Internal(anyhow::Error),
+}
+
+/// One invalid field of one event.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Detail {
+    /// The event's position in `events`, when the problem is one event's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) index: Option<usize>,
+    /// The field's path, such as `events[3].event_type`.
+    pub(crate) field: String,
+    /// What is wrong with it.
+    pub(crate) message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a [Detail]>,
+}
+
+impl ApiError {
+    /// A 400 naming `field`.
+    pub(crate) fn bad(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// A 500 from any error.
+    pub(crate) fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (error, field, details) = match &self {
+            Self::Unauthorized(m) | Self::UnsupportedEncoding(m) | Self::Unavailable(m) => {
+                (m.as_str(), None, None)
+            }
+            Self::BadRequest { field, message } | Self::PayloadTooLarge { field, message } => {
+                (message.as_str(), field.as_deref(), None)
+            }
+            Self::NotFound => ("no such route", None, None),
+            Self::MethodNotAllowed => ("method not allowed on this route", None, None),
+            Self::Unprocessable { field, details } => {
+                ("invalid events", field.as_deref(), Some(details.as_slice()))
+            }
+            Self::Internal(e) => {
+                tracing::error!(error.cause_chain = ?e, error.message = %e, "request failed");
+                ("internal error", None, None)
+            }
+        };
+        if let Self::Unavailable(m) = &self {
+            tracing::warn!(error.message = %m, "answering 503");
+        }
+        let mut response = (
+            status,
+            Json(Body {
+                error,
+                field,
+                details,
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<conveyor_handlers::Error> for ApiError {
+    fn from(e: conveyor_handlers::Error) -> Self {
+        match e {
+            conveyor_handlers::Error::InvalidQuery(message) => Self::BadRequest {
+                field: named_parameter(&message),
+                message: format!("invalid query: {message}"),
+            },
+            conveyor_handlers::Error::Database(e) if is_unavailable(&e) => {
+                tracing::warn!(error.message = %e, "database unavailable");
+                Self::Unavailable("database unavailable".into())
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// Whether a database error means "cannot reach the database" rather than a bad statement.
+pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
+}
+
+/// The first query parameter an `InvalidQuery` message mentions, if any
+/// (`"limit must be 1..=1000"`, `"from 2026-02-01 is after to 2026-01-01"`,
+/// `"window from..to is wider than 31 days"`).
+fn named_parameter(message: &str) -> Option<String> {
+    const PARAMS: [&str; 7] = ["from", "to", "limit", "cursor", "q", "event_type", "source"];
+    message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|word| PARAMS.contains(word))
+        .map(str::to_owned)
+}
+
+/// The 500 answered when a route panics (the panic is logged, its message is not shown).
+pub(crate) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("non-string panic");
+    ApiError::Internal(anyhow::anyhow!("route panicked: {message}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_query_messages_name_their_parameter() {
+        assert_eq!(
+            named_parameter("limit must be 1..=1000").as_deref(),
+            Some("limit")
+        );
+        assert_eq!(
+            named_parameter("`to` is before `from`").as_deref(),
+            Some("to")
+        );
+        assert_eq!(
+            named_parameter("window from..to is wider than 31 days").as_deref(),
+            Some("from")
+        );
+        assert_eq!(named_parameter("window too wide"), None);
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_their_cause() {
+        let response = ApiError::internal(anyhow::anyhow!("password=hunter2")).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("hunter2"));
+    }
+}

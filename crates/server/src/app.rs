@@ -1,0 +1,103 @@
+//! [`app`]: the HTTP API's router and middleware, and [`AppState`], what every route shares.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use conveyor::PgStore;
+use conveyor_handlers::Embedder;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::api_error::ApiError;
+use crate::cache::ResponseCache;
+use crate::routes::{events, health, query, search};
+use crate::serve::{Limits, Settings};
+use crate::spool::Spool;
+
+/// How long one request may take before it is answered 408; bounds graceful shutdown too.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The request-id header, set when absent and echoed on every response.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every route shares. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    /// The server's outbox store (its namespace is the server's, not a tenant's).
+    pub(crate) store: PgStore,
+    /// API key → tenant namespace.
+    pub(crate) keys: Arc<HashMap<String, String>>,
+    /// Where accepted batches wait while the database is down.
+    pub(crate) spool: Arc<Spool>,
+    /// Request size limits.
+    pub(crate) limits: Limits,
+    /// How far ahead of now an event's timestamp may be.
+    pub(crate) max_future: Duration,
+    /// The TTL cache of analytics responses.
+    pub(crate) cache: ResponseCache,
+    /// The vector backend's embedder, for similarity search.
+    pub(crate) embedder: Arc<dyn Embedder>,
+}
+
+impl AppState {
+    pub(crate) fn new(store: PgStore, settings: &Settings, spool: Arc<Spool>) -> Self {
+        Self {
+            store,
+            keys: Arc::new(settings.api_keys.clone()),
+            spool,
+            limits: settings.limits,
+            max_future: settings.max_future,
+            cache: ResponseCache::new(settings.cache_ttl),
+            embedder: settings.pipeline.embedder.clone(),
+        }
+    }
+
+    /// The database pool.
+    pub(crate) fn db(&self) -> &sqlx::PgPool {
+        self.store.pool()
+    }
+}
+
+/// The API: ingestion, analytics, search and health, with request ids, tracing, a request
+/// timeout and panic recovery.
+pub(crate) fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/events/bulk", post(events::bulk))
+        .route("/v1/events/raw", get(query::raw))
+        .route("/v1/analytics/events/daily", get(query::daily))
+        .route("/v1/analytics/events/summary", get(query::summary))
+        .route("/v1/analytics/event-types", get(query::event_types))
+        .route("/v1/search", get(search::keyword))
+        .route("/v1/search/similar", get(search::similar))
+        .route("/healthz", get(health::live))
+        .route("/healthz/detailed", get(health::detailed))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state);
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        let id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+    });
+    api.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(trace)
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(CatchPanicLayer::custom(crate::api_error::panic_response))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                REQUEST_TIMEOUT,
+            )),
+    )
+}

@@ -1,0 +1,157 @@
+//! The read API, scoped to the API key's tenant: daily counts, summary and event types
+//! (TTL-cached, days default to the last 7) and raw events in a bounded window (not cached).
+
+use axum::extract::State;
+use axum::response::Response;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use conveyor_handlers::{DailyCountQuery, DailyCursor, RawCursor, RawEventQuery};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{encode_cursor, json_body, to_body, Params};
+use crate::api_error::ApiError;
+use crate::app::AppState;
+use crate::auth::Tenant;
+
+/// Days the analytics routes cover when `from`/`to` are absent: today and the 6 before.
+const DEFAULT_DAYS: i64 = 7;
+/// The raw-events window when `from`/`to` are absent: the last 24 hours.
+const DEFAULT_RAW_WINDOW: Duration = Duration::hours(24);
+/// Page sizes.
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1_000;
+
+/// `from..=to` in days: `to` defaults to today (UTC), `from` to 6 days before `to`.
+fn day_range(params: &Params) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let to = params
+        .date("to")?
+        .unwrap_or_else(|| Utc::now().date_naive());
+    let from = params
+        .date("from")?
+        .unwrap_or_else(|| to - Duration::days(DEFAULT_DAYS - 1));
+    if from > to {
+        return Err(ApiError::bad(
+            "from",
+            format!("`from` ({from}) is after `to` ({to})"),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// `GET /v1/analytics/events/daily?from&to&event_type&source&limit&cursor`:
+/// `{"data": [{day, event_type, source, count}], "next_cursor": "…" | null}`.
+pub(crate) async fn daily(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    params: Params,
+) -> Result<Response, ApiError> {
+    params.only(&["from", "to", "event_type", "source", "limit", "cursor"])?;
+    let (from, to) = day_range(&params)?;
+    let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after = params
+        .cursor::<(NaiveDate, String, String)>()?
+        .map(|(day, event_type, source)| DailyCursor {
+            day,
+            event_type,
+            source,
+        });
+    let query = DailyCountQuery {
+        namespace: namespace.clone(),
+        from,
+        to,
+        event_type: params.text("event_type"),
+        source: params.text("source"),
+        after,
+        limit,
+    };
+    let key = format!("{from}/{to}/{limit}/{}", params.canonical());
+    let body = state
+        .cache
+        .get_or_try(&namespace, "daily", key, async {
+            let rows = conveyor_handlers::daily_counts(state.db(), &query).await?;
+            let next = (rows.len() == limit as usize)
+                .then(|| rows.last())
+                .flatten()
+                .map(|r| encode_cursor(&(r.day, &r.event_type, &r.source)));
+            to_body(&json!({ "data": rows, "next_cursor": next }))
+        })
+        .await?;
+    Ok(json_body(body))
+}
+
+/// `GET /v1/analytics/events/summary?from&to`: `{from, to, total, unique_actors}`.
+pub(crate) async fn summary(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    params: Params,
+) -> Result<Response, ApiError> {
+    params.only(&["from", "to"])?;
+    let (from, to) = day_range(&params)?;
+    let body = state
+        .cache
+        .get_or_try(&namespace, "summary", format!("{from}/{to}"), async {
+            let s = conveyor_handlers::summary(state.db(), &namespace, from, to).await?;
+            to_body(&json!({
+                "from": from,
+                "to": to,
+                "total": s.total,
+                "unique_actors": s.unique_actors,
+            }))
+        })
+        .await?;
+    Ok(json_body(body))
+}
+
+/// `GET /v1/analytics/event-types?from&to`: `{from, to, data: [{event_type, count}]}`, most
+/// frequent first.
+pub(crate) async fn event_types(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    params: Params,
+) -> Result<Response, ApiError> {
+    params.only(&["from", "to"])?;
+    let (from, to) = day_range(&params)?;
+    let body = state
+        .cache
+        .get_or_try(&namespace, "event-types", format!("{from}/{to}"), async {
+            let rows = conveyor_handlers::event_types(state.db(), &namespace, from, to).await?;
+            to_body(&json!({ "from": from, "to": to, "data": rows }))
+        })
+        .await?;
+    Ok(json_body(body))
+}
+
+/// `GET /v1/events/raw?from&to&event_type&limit&cursor` (RFC 3339 window, `to` exclusive;
+/// defaults to the last 24 h): `{"data": [event], "next_cursor": "…" | null}`.
+pub(crate) async fn raw(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    params: Params,
+) -> Result<Response, ApiError> {
+    params.only(&["from", "to", "event_type", "limit", "cursor"])?;
+    let to = params.time("to")?.unwrap_or_else(Utc::now);
+    let from = params.time("from")?.unwrap_or(to - DEFAULT_RAW_WINDOW);
+    let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after = params
+        .cursor::<(DateTime<Utc>, Uuid)>()?
+        .map(|(timestamp, event_id)| RawCursor {
+            timestamp,
+            event_id,
+        });
+    let query = RawEventQuery {
+        namespace,
+        from,
+        to,
+        event_type: params.text("event_type"),
+        after,
+        limit,
+    };
+    let rows = conveyor_handlers::raw_events(state.db(), &query).await?;
+    let next = (rows.len() == limit as usize)
+        .then(|| rows.last())
+        .flatten()
+        .map(|r| encode_cursor(&(r.timestamp, r.event_id)));
+    Ok(json_body(to_body(
+        &json!({ "data": rows, "next_cursor": next }),
+    )?))
+}

@@ -1,0 +1,54 @@
+//! Search over the key's tenant: `GET /v1/search?q&limit` (full text) and
+//! `GET /v1/search/similar?q&limit` (embedding similarity), both `{"data": [hit]}`, best first.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde_json::json;
+
+use super::{json_body, to_body, Params};
+use crate::api_error::ApiError;
+use crate::app::AppState;
+use crate::auth::Tenant;
+
+const DEFAULT_LIMIT: u32 = 10;
+const MAX_LIMIT: u32 = 100;
+
+/// `q` (non-blank) and `limit`.
+fn search_params(params: &Params) -> Result<(String, u32), ApiError> {
+    params.only(&["q", "limit"])?;
+    let q = params
+        .text("q")
+        .map(|q| q.trim().to_owned())
+        .filter(|q| !q.is_empty())
+        .ok_or_else(|| ApiError::bad("q", "`q` is required: the text to search for"))?;
+    Ok((q, params.limit(DEFAULT_LIMIT, MAX_LIMIT)?))
+}
+
+/// Full-text search, ranked by `ts_rank`.
+pub(crate) async fn keyword(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let (q, limit) = search_params(&params)?;
+    let hits = conveyor_handlers::keyword_search(state.db(), &namespace, &q, limit).await?;
+    Ok(json_body(to_body(&json!({ "data": hits }))?))
+}
+
+/// Similarity search with the vector backend's embedder, ranked by cosine similarity.
+pub(crate) async fn similar(
+    State(state): State<AppState>,
+    Tenant(namespace): Tenant,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let (q, limit) = search_params(&params)?;
+    let hits = conveyor_handlers::similar_search(
+        state.db(),
+        state.embedder.as_ref(),
+        &namespace,
+        &q,
+        limit,
+    )
+    .await?;
+    Ok(json_body(to_body(&json!({ "data": hits }))?))
+}
