@@ -84,8 +84,9 @@ impl Spool {
     }
 
     /// Forward spooled batches into the outbox, oldest first, until `shutdown` fires; runs
-    /// for the server's lifetime. A failed publish is retried after a second; a file that
-    /// cannot be parsed is moved to `corrupt/` and logged as an error.
+    /// for the server's lifetime. A publish that fails for an outage is retried after a second;
+    /// a file that cannot be parsed, or whose rows the database refuses, is moved to
+    /// `corrupt/` and logged as an error (kept for an operator, never dropped).
     pub async fn forward<S: Store>(&self, store: S, shutdown: CancellationToken) {
         loop {
             match self.forward_once(&store).await {
@@ -134,8 +135,15 @@ impl Spool {
                         .fairness_key(ns)
                         .idempotency_key(format!("spool:{name}:{i}"))
                 });
-            store.publish_batch(msgs).await?;
-            tokio::fs::remove_file(&path).await?;
+            match store.publish_batch(msgs).await {
+                Ok(_) => tokio::fs::remove_file(&path).await?,
+                // the database is up but refuses these rows: retrying would block the spool
+                Err(e) if !is_outage(&e) => {
+                    self.quarantine(&path, &name, &e).await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
             self.pending.fetch_sub(1, Ordering::Relaxed);
             forwarded += 1;
         }
@@ -146,7 +154,7 @@ impl Spool {
         &self,
         path: &Path,
         name: &str,
-        error: &serde_json::Error,
+        error: &(dyn std::fmt::Display + Sync),
     ) -> std::io::Result<()> {
         let corrupt = self.dir.join(CORRUPT_DIR);
         tokio::fs::create_dir_all(&corrupt).await?;
@@ -155,7 +163,7 @@ impl Spool {
         tracing::error!(
             spool.file = %corrupt.join(name).display(),
             error.message = %error,
-            "spool file cannot be parsed; moved aside for an operator"
+            "spool file cannot be parsed or is refused by the database; moved aside for an operator"
         );
         Ok(())
     }
@@ -168,6 +176,30 @@ impl Spool {
             .collect();
         files.sort();
         Ok(files)
+    }
+}
+
+/// Whether `error` means the database cannot be reached or cannot take writes right now
+/// (worth spooling and retrying), as opposed to refusing these particular rows (which no
+/// retry fixes). Connection failures, pool timeouts, and the SQLSTATE classes 08 (connection
+/// exception), 53 (insufficient resources) and 57 (operator intervention, e.g. shutting down).
+pub(crate) fn is_outage(error: &conveyor::Error) -> bool {
+    let conveyor::Error::Database(e) = error else {
+        return false;
+    };
+    match e {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["08", "53", "57"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
     }
 }
 

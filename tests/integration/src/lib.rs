@@ -178,30 +178,13 @@ impl TestApp {
         body
     }
 
-    /// Wait until the outbox has nothing pending or claimed, twice in a row 100 ms apart.
+    /// Wait until the outbox has nothing pending or claimed (see
+    /// [`pipeline::wait_for_quiescence`]).
     ///
     /// # Panics
     /// After 30 s.
     pub async fn wait_for_drain(&self) {
-        let start = Instant::now();
-        let mut settled_once = false;
-        loop {
-            let unsettled: i64 = sqlx::query_scalar(
-                "select count(*) from conveyor_events where status in ('pending', 'claimed')",
-            )
-            .fetch_one(&self.pool)
-            .await
-            .expect("counting unsettled outbox rows");
-            if unsettled == 0 && settled_once {
-                return;
-            }
-            settled_once = unsettled == 0;
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "pipeline still has {unsettled} unsettled outbox rows after 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        pipeline::wait_for_quiescence(&self.pool, Duration::from_secs(30)).await;
     }
 
     /// Poll `check` every 50 ms until it returns true.

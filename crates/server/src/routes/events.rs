@@ -83,7 +83,7 @@ pub(crate) async fn bulk(
         .map(|c| Message::new(c.clone()).fairness_key(namespace.clone()));
     match state.store.publish_batch(messages).await {
         Ok(_) => {}
-        Err(conveyor::Error::Database(e)) => {
+        Err(e) if crate::spool::is_outage(&e) => {
             if let Err(io) = state.spool.append(&chunks).await {
                 tracing::error!(db.error = %e, spool.error = %io, "cannot publish nor spool");
                 return Err(ApiError::Unavailable(format!(
@@ -214,6 +214,35 @@ fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
 }
 
+/// The first field of `event` holding a NUL character, which Postgres text and jsonb refuse.
+fn nul_field(event: &IngestedEvent) -> Option<String> {
+    fn in_value(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(in_value),
+            serde_json::Value::Object(map) => {
+                map.iter().any(|(k, v)| k.contains('\0') || in_value(v))
+            }
+            _ => false,
+        }
+    }
+    [
+        ("event_type", &event.event_type),
+        ("actor_id", &event.actor_id),
+        ("source", &event.source),
+    ]
+    .into_iter()
+    .find(|(_, v)| v.contains('\0'))
+    .map(|(field, _)| field.to_owned())
+    .or_else(|| {
+        event
+            .attributes
+            .iter()
+            .find(|(k, v)| k.contains('\0') || in_value(v))
+            .map(|(k, _)| format!("attributes.{}", k.replace('\0', "\\u0000")))
+    })
+}
+
 /// The events as the pipeline carries them, or every problem found (422), or 413 for too many.
 fn validate(
     namespace: &str,
@@ -277,6 +306,12 @@ fn validate(
             problem(
                 "attributes",
                 format!("{size} bytes serialized: at most {MAX_ATTRIBUTES_BYTES} are accepted"),
+            );
+        }
+        if let Some(field) = nul_field(&event) {
+            problem(
+                &field,
+                "contains a NUL character (\\u0000), which cannot be stored".into(),
             );
         }
         if event.timestamp > horizon {

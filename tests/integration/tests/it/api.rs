@@ -243,6 +243,29 @@ async fn invalid_event_is_422_naming_index_and_field(pool: PgPoolOptions, opts: 
     app.shutdown().await;
 }
 
+/// Postgres refuses NUL in text and jsonb; such an event is a 422, never a spooled poison.
+#[sqlx::test(migrations = false)]
+async fn nul_character_is_422_naming_the_field(pool: PgPoolOptions, opts: PgConnectOptions) {
+    let app = api_only(pool, opts).await;
+    let mut bad = event("click", "u1", "web");
+    bad["attributes"] = json!({"note": "a\u{0}b"});
+    assert_error(
+        app.post_events(&app.key, &bulk(vec![bad])).await,
+        422,
+        "events[0].attributes.note",
+    )
+    .await;
+    let mut bad = event("click", "u1", "web");
+    bad["actor_id"] = json!("u\u{0}1");
+    assert_error(
+        app.post_events(&app.key, &bulk(vec![bad])).await,
+        422,
+        "events[0].actor_id",
+    )
+    .await;
+    app.shutdown().await;
+}
+
 #[sqlx::test(migrations = false)]
 async fn future_timestamp_is_422(pool: PgPoolOptions, opts: PgConnectOptions) {
     let app = api_only(pool, opts).await;

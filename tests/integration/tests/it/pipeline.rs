@@ -1,0 +1,317 @@
+//! The whole pipeline over HTTP: every acknowledged event lands once, rollups are exact,
+//! search finds what was posted, duplicates change nothing, a failing backend is isolated,
+//! and batches spooled through a database outage land once it is back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use conveyor_handlers::{EmbedError, Embedder};
+use conveyor_integration::pipeline::{
+    assert_rollups_match_raw, bulk, event, raw_counts, temp_dir, wait_for_quiescence,
+};
+use conveyor_integration::{spawn_app, TestApp};
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+const DRAIN: Duration = Duration::from_secs(120);
+
+/// Post `requests` requests of `per_request` events from 4 concurrent clients.
+async fn post_many(app: &TestApp, requests: usize, per_request: usize) {
+    let clients = 4;
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let (client, url, key) = (
+            app.client.clone(),
+            format!("{}/v1/events/bulk", app.base),
+            app.key.clone(),
+        );
+        tasks.spawn(async move {
+            for r in (c..requests).step_by(clients) {
+                let events: Vec<Value> = (0..per_request)
+                    .map(|i| event(r * per_request + i))
+                    .collect();
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&bulk(&events))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+/// 10,000 events posted in 100 requests land in `events_raw` exactly once, the rollups
+/// equal the GROUP BY, and keyword and vector search find a planted event.
+#[sqlx::test(migrations = false)]
+async fn ten_thousand_events_land_once_with_exact_rollups_and_are_searchable(
+    pool: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = spawn_app(pool, opts, |_| {}).await;
+    post_many(&app, 100, 100).await;
+    let planted = json!({
+        "event_type": "planted_signup",
+        "actor_id": "actor-planted",
+        "source": "web",
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "attributes": {"campaign": "zebraquokka", "plan": "enterprise"}
+    });
+    let response = app.post_events(&app.key, &bulk(&[planted])).await;
+    assert_eq!(response.status(), 202);
+    wait_for_quiescence(&app.pool, DRAIN).await;
+
+    assert_eq!(raw_counts(&app.pool).await, (10_001, 10_001));
+    assert_rollups_match_raw(&app.pool).await;
+    let dead = count(
+        &app,
+        "select count(*) from conveyor_events where status = 'dead'",
+    )
+    .await;
+    assert_eq!(dead, 0);
+
+    let summary = app.get_json(&app.key, "/v1/analytics/events/summary").await;
+    assert_eq!(summary["total"], 10_001, "{summary}");
+    assert_eq!(summary["unique_actors"], 51, "{summary}");
+
+    let hits = app.get_json(&app.key, "/v1/search?q=zebraquokka").await;
+    assert_eq!(hits["data"][0]["event_type"], "planted_signup", "{hits}");
+    let similar = app
+        .get_json(
+            &app.key,
+            "/v1/search/similar?q=planted%20signup%20zebraquokka%20enterprise",
+        )
+        .await;
+    assert_eq!(
+        similar["data"][0]["event_type"], "planted_signup",
+        "{similar}"
+    );
+    app.shutdown().await;
+}
+
+/// The same request posted twice (with client ids, and without: derived ids) stores and
+/// counts every event once.
+#[sqlx::test(migrations = false)]
+async fn the_same_request_posted_twice_changes_nothing(
+    pool: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = spawn_app(pool, opts, |_| {}).await;
+    let with_ids: Vec<Value> = (0..50).map(event).collect();
+    let without_ids: Vec<Value> = (50..100)
+        .map(|i| {
+            let mut e = event(i);
+            e.as_object_mut().unwrap().remove("event_id");
+            e
+        })
+        .collect();
+    let body = bulk(&[with_ids, without_ids].concat());
+    for _ in 0..2 {
+        assert_eq!(app.post_events(&app.key, &body).await.status(), 202);
+    }
+    wait_for_quiescence(&app.pool, DRAIN).await;
+    assert_eq!(raw_counts(&app.pool).await, (100, 100));
+    assert_rollups_match_raw(&app.pool).await;
+    let documents = count(&app, "select count(*) from search_documents").await;
+    let embeddings = count(&app, "select count(*) from search_embeddings").await;
+    assert_eq!((documents, embeddings), (100, 100));
+    app.shutdown().await;
+}
+
+/// Every backend's batch delivered again, as after a crash between its effects and the
+/// acknowledgement elsewhere, changes nothing: same rows, same counts.
+#[sqlx::test(migrations = false)]
+async fn reprocessed_index_records_change_nothing(pool: PgPoolOptions, opts: PgConnectOptions) {
+    let app = spawn_app(pool, opts, |_| {}).await;
+    post_many(&app, 10, 100).await;
+    wait_for_quiescence(&app.pool, DRAIN).await;
+    let before = (
+        raw_counts(&app.pool).await,
+        count(
+            &app,
+            "select sum(count)::bigint from analytics_daily_event_counts",
+        )
+        .await,
+        count(&app, "select count(*) from search_documents").await,
+        count(&app, "select count(*) from search_embeddings").await,
+    );
+
+    // the delivered index records, queued again with their payloads as they were
+    let requeued = sqlx::query(
+        "insert into conveyor_events (namespace, event_type, routing_key, payload, fairness_key)
+         select namespace, event_type, routing_key, payload, fairness_key from conveyor_events
+         where event_type = 'index_record' and status = 'delivered'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(requeued, 40, "10 requests × 4 backends");
+    wait_for_quiescence(&app.pool, DRAIN).await;
+
+    let after = (
+        raw_counts(&app.pool).await,
+        count(
+            &app,
+            "select sum(count)::bigint from analytics_daily_event_counts",
+        )
+        .await,
+        count(&app, "select count(*) from search_documents").await,
+        count(&app, "select count(*) from search_embeddings").await,
+    );
+    assert_eq!(after, before);
+    assert_eq!(before.0, (1_000, 1_000));
+    assert_rollups_match_raw(&app.pool).await;
+    app.shutdown().await;
+}
+
+/// An embedder that always fails, like a model service that is down.
+#[derive(Debug)]
+struct DownEmbedder;
+
+#[async_trait::async_trait]
+impl Embedder for DownEmbedder {
+    fn dimensions(&self) -> usize {
+        64
+    }
+    async fn embed(&self, _: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Err(EmbedError("embedding service unreachable".into()))
+    }
+}
+
+/// A failing vector backend leaves the raw store, rollups and keyword index complete; its
+/// own records retry (once, as configured) and are dead-lettered with the error.
+#[sqlx::test(migrations = false)]
+async fn a_failing_vector_backend_blocks_nothing_else(pool: PgPoolOptions, opts: PgConnectOptions) {
+    let app = spawn_app(pool, opts, |s| {
+        s.pipeline.embedder = Arc::new(DownEmbedder);
+        s.pipeline.retry.max_retries = 1;
+        s.pipeline.retry.base_delay = Duration::from_millis(50);
+    })
+    .await;
+    post_many(&app, 5, 100).await;
+    wait_for_quiescence(&app.pool, DRAIN).await;
+
+    assert_eq!(raw_counts(&app.pool).await, (500, 500));
+    assert_rollups_match_raw(&app.pool).await;
+    assert_eq!(
+        count(&app, "select count(*) from search_documents").await,
+        500
+    );
+    assert_eq!(
+        count(&app, "select count(*) from search_embeddings").await,
+        0
+    );
+    let dead: Vec<(String, i32, String)> = sqlx::query_as(
+        "select routing_key, attempts, last_error from conveyor_events where status = 'dead'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(dead.len(), 5, "{dead:?}");
+    for (routing_key, attempts, error) in &dead {
+        assert_eq!(routing_key, "vector");
+        assert_eq!(*attempts, 2, "one attempt and one retry");
+        assert!(error.contains("embedding service unreachable"), "{error}");
+    }
+    app.shutdown().await;
+}
+
+/// Batches accepted into the spool while the database was down land exactly once after a
+/// restart against the database, with exact rollups.
+#[sqlx::test(migrations = false)]
+async fn batches_spooled_during_an_outage_land_after_a_restart(
+    pool: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let spool = temp_dir("conveyor-outage");
+    let down = spawn_app(pool.clone(), opts.clone(), |s| s.spool_dir = spool.clone()).await;
+    down.close_database().await;
+    let events: Vec<Value> = (0..300).map(event).collect();
+    for chunk in events.chunks(100) {
+        assert_eq!(
+            down.post_events(&down.key, &bulk(chunk)).await.status(),
+            202
+        );
+    }
+    down.shutdown().await;
+
+    let app = spawn_app(pool, opts, |s| s.spool_dir = spool.clone()).await;
+    app.wait_until("spooled events stored", DRAIN, || async {
+        raw_counts(&app.pool).await.0 == 300
+    })
+    .await;
+    wait_for_quiescence(&app.pool, DRAIN).await;
+    assert_eq!(raw_counts(&app.pool).await, (300, 300));
+    assert_rollups_match_raw(&app.pool).await;
+    let left = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter(|f| f.as_ref().unwrap().path().is_file())
+        .count();
+    assert_eq!(left, 0, "forwarded files are deleted");
+    app.shutdown().await;
+    std::fs::remove_dir_all(spool).ok();
+}
+
+/// A spooled file the database refuses (a NUL character, which jsonb rejects) is moved to
+/// `corrupt/` instead of blocking the files behind it; an unparsable one too.
+#[sqlx::test(migrations = false)]
+async fn a_refused_spool_file_is_set_aside_and_the_rest_forwarded(
+    pool: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let pool = pool.connect_with(opts).await.unwrap();
+    conveyor_handlers::migrate(&pool).await.unwrap();
+    let dir = temp_dir("conveyor-refused");
+    let batch = |actor: &str| {
+        json!([{
+            "namespace": "t", "request_id": "r",
+            "events": [{
+                "event_id": uuid::Uuid::new_v4(), "event_type": "e", "actor_id": actor,
+                "source": "s", "timestamp": chrono::Utc::now(), "attributes": {}
+            }]
+        }])
+    };
+    std::fs::write(
+        dir.join("00000000000000000001-0000000000-a.spool.json"),
+        batch("nul\u{0}actor").to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("00000000000000000002-0000000000-b.spool.json"),
+        b"{not json",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("00000000000000000003-0000000000-c.spool.json"),
+        batch("fine").to_string(),
+    )
+    .unwrap();
+
+    let spool = conveyor_server::Spool::open(&dir).unwrap();
+    assert_eq!(spool.pending(), 3);
+    let forwarded = spool
+        .forward_once(&conveyor::PgStore::new(pool.clone()))
+        .await
+        .unwrap();
+    assert_eq!(forwarded, 1);
+    assert_eq!(spool.pending(), 0);
+    let published: i64 = sqlx::query_scalar(
+        "select count(*) from conveyor_events where event_type = 'events_received'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(published, 1);
+    assert_eq!(std::fs::read_dir(dir.join("corrupt")).unwrap().count(), 2);
+    std::fs::remove_dir_all(dir).ok();
+}
