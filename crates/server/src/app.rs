@@ -40,6 +40,8 @@ pub(crate) struct AppState {
     pub(crate) limits: Limits,
     /// How far ahead of now an event's timestamp may be.
     pub(crate) max_future: Duration,
+    /// Days of raw events kept: older timestamps would be dropped at once, so they are refused.
+    pub(crate) retention_days: u32,
     /// The TTL cache of analytics responses.
     pub(crate) cache: ResponseCache,
     /// The vector backend's embedder, for similarity search.
@@ -54,6 +56,7 @@ impl AppState {
             spool,
             limits: settings.limits,
             max_future: settings.max_future,
+            retention_days: settings.partitions.retention_days,
             cache: ResponseCache::new(settings.cache_ttl),
             embedder: settings.pipeline.embedder.clone(),
         }

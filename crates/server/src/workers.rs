@@ -1,8 +1,16 @@
 //! The pipeline's worker pool, registered in one place: the fan-out and the handler of every
 //! configured backend. A conflicting registration is an error from `build`, never a panic.
 
+use std::time::Duration;
+
 use conveyor::{PgStore, WorkerPool};
 use conveyor_handlers::Pipeline;
+
+/// How long delivered outbox rows are kept. The pipeline's payloads are whole request chunks
+/// (up to 1,000 events, five rows per chunk with the fan-out), so the framework's 10-minute
+/// default would keep gigabytes at full ingest rate. Nothing downstream needs them: every
+/// backend deduplicates on the event key, not on outbox rows.
+const DELIVERED_RETENTION: Duration = Duration::from_secs(60);
 
 /// The pool of `pipeline`'s handlers over `store` (the server's outbox namespace).
 ///
@@ -12,5 +20,6 @@ pub(crate) fn build_pool(
     store: &PgStore,
     pipeline: &Pipeline,
 ) -> conveyor::Result<WorkerPool<PgStore>> {
-    conveyor_handlers::register_all(WorkerPool::builder(store.clone()), pipeline).build()
+    let builder = WorkerPool::builder(store.clone()).delivered_retention(DELIVERED_RETENTION);
+    conveyor_handlers::register_all(builder, pipeline).build()
 }

@@ -67,7 +67,8 @@ pub(crate) async fn bulk(
     let bytes = read_body(&state, &headers, body).await?;
     let request = parse(&bytes)?;
     drop(bytes);
-    let events = validate(&namespace, request, state.max_future)?;
+    let window = Window::new(state.max_future, state.retention_days);
+    let events = validate(&namespace, request, &window)?;
     let accepted = events.len();
 
     let chunks: Vec<EventsReceived> = events
@@ -214,6 +215,49 @@ fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
 }
 
+/// The timestamps the pipeline keeps: from the first day of the retention window (older
+/// events would be dropped by the next partition pass, so they are refused rather than
+/// silently lost) to `max_future` ahead of the server's clock (refused, not clamped).
+#[derive(Debug)]
+struct Window {
+    oldest: chrono::DateTime<Utc>,
+    newest: chrono::DateTime<Utc>,
+    max_future: std::time::Duration,
+    retention_days: u32,
+}
+
+impl Window {
+    fn new(max_future: std::time::Duration, retention_days: u32) -> Self {
+        let now = Utc::now();
+        let first_day = now.date_naive() - chrono::Days::new(u64::from(retention_days.max(1) - 1));
+        Self {
+            oldest: first_day.and_time(chrono::NaiveTime::MIN).and_utc(),
+            newest: now + max_future,
+            max_future,
+            retention_days,
+        }
+    }
+
+    fn check(&self, timestamp: chrono::DateTime<Utc>) -> Result<(), String> {
+        if timestamp > self.newest {
+            return Err(format!(
+                "{} is more than {}s ahead of the server's clock: future events are rejected, not clamped",
+                timestamp.to_rfc3339(),
+                self.max_future.as_secs()
+            ));
+        }
+        if timestamp < self.oldest {
+            return Err(format!(
+                "{} is before the {}-day retention window (starts {}): it would be dropped",
+                timestamp.to_rfc3339(),
+                self.retention_days,
+                self.oldest.to_rfc3339()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The first field of `event` holding a NUL character, which Postgres text and jsonb refuse.
 fn nul_field(event: &IngestedEvent) -> Option<String> {
     fn in_value(value: &serde_json::Value) -> bool {
@@ -247,7 +291,7 @@ fn nul_field(event: &IngestedEvent) -> Option<String> {
 fn validate(
     namespace: &str,
     request: BulkRequest,
-    max_future: std::time::Duration,
+    window: &Window,
 ) -> Result<Vec<IngestedEvent>, ApiError> {
     let n = request.events.len();
     if n == 0 {
@@ -266,7 +310,6 @@ fn validate(
             message: format!("{n} events in one request: at most {MAX_EVENTS} are accepted"),
         });
     }
-    let horizon = Utc::now() + max_future;
     let mut details = Vec::new();
     let mut events = Vec::with_capacity(n);
     for (i, e) in request.events.into_iter().enumerate() {
@@ -314,15 +357,8 @@ fn validate(
                 "contains a NUL character (\\u0000), which cannot be stored".into(),
             );
         }
-        if event.timestamp > horizon {
-            problem(
-                "timestamp",
-                format!(
-                    "{} is more than {}s ahead of the server's clock: future events are rejected, not clamped",
-                    event.timestamp.to_rfc3339(),
-                    max_future.as_secs()
-                ),
-            );
+        if let Err(message) = window.check(event.timestamp) {
+            problem("timestamp", message);
         }
         events.push(event);
     }
@@ -379,7 +415,7 @@ mod tests {
     #[test]
     fn absent_ids_are_derived_and_attributes_default_to_empty() {
         let request = parse(&body(serde_json::json!([event(), event()]))).unwrap();
-        let events = validate("ns", request, Duration::from_secs(60)).unwrap();
+        let events = validate("ns", request, &Window::new(Duration::from_secs(60), 3650)).unwrap();
         assert_eq!(events[0].event_id, events[1].event_id);
         assert!(events[0].attributes.is_empty());
     }
@@ -390,9 +426,11 @@ mod tests {
         bad["actor_id"] = "".into();
         bad["timestamp"] = (Utc::now() + chrono::Duration::days(2)).to_rfc3339().into();
         let request = parse(&body(serde_json::json!([event(), bad]))).unwrap();
-        let Err(ApiError::Unprocessable { details, .. }) =
-            validate("ns", request, Duration::from_secs(86_400))
-        else {
+        let Err(ApiError::Unprocessable { details, .. }) = validate(
+            "ns",
+            request,
+            &Window::new(Duration::from_secs(86_400), 3650),
+        ) else {
             panic!("expected 422");
         };
         let fields: Vec<_> = details.iter().map(|d| d.field.as_str()).collect();
@@ -415,5 +453,17 @@ mod tests {
             gunzip(b"not gzip", 100),
             Err(ApiError::BadRequest { .. })
         ));
+    }
+
+    #[test]
+    fn the_window_refuses_the_future_and_what_retention_would_drop() {
+        let window = Window::new(Duration::from_secs(3600), 30);
+        let now = Utc::now();
+        assert!(window.check(now).is_ok());
+        assert!(window.check(now - chrono::Duration::days(29)).is_ok());
+        let old = window.check(now - chrono::Duration::days(31)).unwrap_err();
+        assert!(old.contains("30-day retention window"), "{old}");
+        let future = window.check(now + chrono::Duration::hours(2)).unwrap_err();
+        assert!(future.contains("ahead of the server's clock"), "{future}");
     }
 }

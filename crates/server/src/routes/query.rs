@@ -85,21 +85,12 @@ pub(crate) async fn summary(
     Tenant(namespace): Tenant,
     params: Params,
 ) -> Result<Response, ApiError> {
-    params.only(&["from", "to"])?;
-    let (from, to) = day_range(&params)?;
-    let body = state
-        .cache
-        .get_or_try(&namespace, "summary", format!("{from}/{to}"), async {
-            let s = conveyor_handlers::summary(state.db(), &namespace, from, to).await?;
-            to_body(&json!({
-                "from": from,
-                "to": to,
-                "total": s.total,
-                "unique_actors": s.unique_actors,
-            }))
-        })
-        .await?;
-    Ok(json_body(body))
+    let (db, ns) = (state.db(), namespace.as_str());
+    cached_over_days(&state, ns, &params, "summary", |from, to| async move {
+        let s = conveyor_handlers::summary(db, ns, from, to).await?;
+        Ok(json!({ "total": s.total, "unique_actors": s.unique_actors }))
+    })
+    .await
 }
 
 /// `GET /v1/analytics/event-types?from&to`: `{from, to, data: [{event_type, count}]}`, most
@@ -109,13 +100,36 @@ pub(crate) async fn event_types(
     Tenant(namespace): Tenant,
     params: Params,
 ) -> Result<Response, ApiError> {
+    let (db, ns) = (state.db(), namespace.as_str());
+    cached_over_days(&state, ns, &params, "event-types", |from, to| async move {
+        let rows = conveyor_handlers::event_types(db, ns, from, to).await?;
+        Ok(json!({ "data": rows }))
+    })
+    .await
+}
+
+/// A read over `from..=to` days (its only parameters), TTL-cached per tenant, route and
+/// range; `fetch` gives the body's fields, to which `from` and `to` are added.
+async fn cached_over_days<F, Fut>(
+    state: &AppState,
+    namespace: &str,
+    params: &Params,
+    route: &'static str,
+    fetch: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(NaiveDate, NaiveDate) -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
+{
     params.only(&["from", "to"])?;
-    let (from, to) = day_range(&params)?;
+    let (from, to) = day_range(params)?;
     let body = state
         .cache
-        .get_or_try(&namespace, "event-types", format!("{from}/{to}"), async {
-            let rows = conveyor_handlers::event_types(state.db(), &namespace, from, to).await?;
-            to_body(&json!({ "from": from, "to": to, "data": rows }))
+        .get_or_try(namespace, route, format!("{from}/{to}"), async move {
+            let mut body = fetch(from, to).await?;
+            body["from"] = json!(from);
+            body["to"] = json!(to);
+            to_body(&body)
         })
         .await?;
     Ok(json_body(body))

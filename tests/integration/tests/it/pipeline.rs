@@ -127,6 +127,20 @@ async fn the_same_request_posted_twice_changes_nothing(
     app.shutdown().await;
 }
 
+/// What every backend holds: raw (rows, distinct ids), the rollup total, documents, embeddings.
+async fn backend_counts(app: &TestApp) -> ((i64, i64), i64, i64, i64) {
+    (
+        raw_counts(&app.pool).await,
+        count(
+            app,
+            "select sum(count)::bigint from analytics_daily_event_counts",
+        )
+        .await,
+        count(app, "select count(*) from search_documents").await,
+        count(app, "select count(*) from search_embeddings").await,
+    )
+}
+
 /// Every backend's batch delivered again, as after a crash between its effects and the
 /// acknowledgement elsewhere, changes nothing: same rows, same counts.
 #[sqlx::test(migrations = false)]
@@ -134,16 +148,7 @@ async fn reprocessed_index_records_change_nothing(pool: PgPoolOptions, opts: PgC
     let app = spawn_app(pool, opts, |_| {}).await;
     post_many(&app, 10, 100).await;
     wait_for_quiescence(&app.pool, DRAIN).await;
-    let before = (
-        raw_counts(&app.pool).await,
-        count(
-            &app,
-            "select sum(count)::bigint from analytics_daily_event_counts",
-        )
-        .await,
-        count(&app, "select count(*) from search_documents").await,
-        count(&app, "select count(*) from search_embeddings").await,
-    );
+    let before = backend_counts(&app).await;
 
     // the delivered index records, queued again with their payloads as they were
     let requeued = sqlx::query(
@@ -158,16 +163,7 @@ async fn reprocessed_index_records_change_nothing(pool: PgPoolOptions, opts: PgC
     assert_eq!(requeued, 40, "10 requests × 4 backends");
     wait_for_quiescence(&app.pool, DRAIN).await;
 
-    let after = (
-        raw_counts(&app.pool).await,
-        count(
-            &app,
-            "select sum(count)::bigint from analytics_daily_event_counts",
-        )
-        .await,
-        count(&app, "select count(*) from search_documents").await,
-        count(&app, "select count(*) from search_embeddings").await,
-    );
+    let after = backend_counts(&app).await;
     assert_eq!(after, before);
     assert_eq!(before.0, (1_000, 1_000));
     assert_rollups_match_raw(&app.pool).await;

@@ -1,0 +1,80 @@
+//! `/healthz` (liveness), `/healthz/detailed` (readiness), and JSON for unknown routes.
+
+use conveyor_integration::{event, TestApp};
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::{api_only, bulk};
+
+/// `GET path` with no API key: health endpoints need none.
+async fn get_without_key(app: &TestApp, path: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn healthz_is_ok(pool: PgPoolOptions, opts: PgConnectOptions) {
+    let app = api_only(pool, opts).await;
+    let body: Value = get_without_key(&app, "/healthz")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body, json!({"status": "ok"}));
+    app.shutdown().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn healthz_detailed_reports_database_backlog_partitions_and_spool(
+    pool: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = api_only(pool, opts).await;
+    app.post_events(&app.key, &bulk(vec![event("click", "u1", "web")]))
+        .await;
+    let response = get_without_key(&app, "/healthz/detailed").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(body["database"]["ok"], true, "{body}");
+    assert_eq!(body["backlog"]["pending"], 1, "{body}");
+    assert_eq!(body["default_partition_rows"], 0, "{body}");
+    assert_eq!(body["spool_pending"], 0, "{body}");
+    app.shutdown().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn healthz_detailed_is_503_when_the_database_is_down(
+    pool: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = api_only(pool, opts).await;
+    app.close_database().await;
+    let response = get_without_key(&app, "/healthz/detailed").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["database"]["ok"], false, "{body}");
+    let live = get_without_key(&app, "/healthz").await;
+    assert_eq!(
+        live.status(),
+        200,
+        "liveness does not depend on the database"
+    );
+    app.shutdown().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn unknown_routes_and_methods_answer_json(pool: PgPoolOptions, opts: PgConnectOptions) {
+    let app = api_only(pool, opts).await;
+    let response = app.get(&app.key, "/v1/nothing-here").await;
+    assert_eq!(response.status(), 404);
+    assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+    let response = app.get(&app.key, "/v1/events/bulk").await;
+    assert_eq!(response.status(), 405);
+    assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+    app.shutdown().await;
+}

@@ -1,0 +1,59 @@
+//! The HTTP API of the real server, in-process on a free port: every 4xx names what is
+//! wrong, request ids are echoed, health answers, and tenants never see each other's data.
+//!
+//! `ingest`: `POST /v1/events/bulk` (auth, body parsing, limits, gzip, request ids, outage);
+//! `validation`: per-event 422s; `query`: analytics, raw and search reads; `health`:
+//! `/healthz` and unknown routes.
+
+mod health;
+mod ingest;
+mod query;
+mod validation;
+
+use conveyor_integration::{spawn_app, TestApp};
+use conveyor_server::Settings;
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+/// The server without workers: enough for everything that never reaches a handler.
+async fn api_only(pool: PgPoolOptions, opts: PgConnectOptions) -> TestApp {
+    api_with(pool, opts, |_| {}).await
+}
+
+/// [`api_only`] with its settings adjusted by `tweak` (a limit, say).
+async fn api_with(
+    pool: PgPoolOptions,
+    opts: PgConnectOptions,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    spawn_app(pool, opts, |s| {
+        s.run_workers = false;
+        tweak(s);
+    })
+    .await
+}
+
+/// Assert the status and that the JSON error body names `field`; returns the body.
+async fn assert_error(response: reqwest::Response, status: u16, field: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert!(body["error"].is_string(), "{body}");
+    let named = body["field"] == field
+        || body["details"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["field"] == field));
+    assert!(named, "expected {field} named in {body}");
+    body
+}
+
+/// Assert the status and that the JSON error body's message contains `text`.
+async fn assert_error_says(response: reqwest::Response, status: u16, text: &str) {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.expect("a JSON error body");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains(text), "expected {text:?} in {body}");
+}
+
+fn bulk(events: Vec<Value>) -> Value {
+    json!({ "events": events })
+}
