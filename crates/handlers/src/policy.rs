@@ -19,7 +19,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_retries: 5,
-            base_delay: Duration::from_secs(1),
+            base_delay: conveyor::retry::BASE_DELAY,
         }
     }
 }
@@ -30,7 +30,7 @@ impl RetryPolicy {
         conveyor::retry::backoff_with(
             attempt,
             self.base_delay,
-            Duration::from_secs(3600),
+            conveyor::retry::MAX_DELAY,
             fastrand::f64(),
         )
     }

@@ -2,6 +2,7 @@
 //! vector handlers run through the framework (`conveyor::testing::run_batch` or a real
 //! `WorkerPool`), then `keyword_search` / `similar_search` read what they wrote.
 
+mod common;
 mod search_support;
 
 use std::sync::atomic::Ordering;
@@ -16,9 +17,8 @@ use conveyor_handlers::{
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use search_support::{
-    count, event, eventually, noise, record, setup, FailingEmbedder, MisreportingEmbedder, Running,
-};
+use common::{eventually, record, setup};
+use search_support::{count, event, noise, FailingEmbedder, MisreportingEmbedder, Running};
 
 fn keyword() -> KeywordIndexHandler {
     KeywordIndexHandler::new(RetryPolicy::default())
@@ -289,9 +289,9 @@ async fn failing_embedder_retries_the_batch_then_dead_letters_it_writing_nothing
     eventually(
         Duration::from_secs(10),
         "the record to be dead-lettered",
-        || async { Ok(!store.dead_letters(None, None, 10).await?.is_empty()) },
+        || async { !store.dead_letters(None, None, 10).await.unwrap().is_empty() },
     )
-    .await?;
+    .await;
     running.stop().await?;
 
     let dead = store.dead_letters(None, None, 10).await?;
@@ -381,14 +381,16 @@ async fn a_worker_pool_indexes_published_records_for_both_searches(
         Duration::from_secs(10),
         "both indexes to hold the event",
         || async {
-            let by_keyword = keyword_search(&pool, "acme", "enterprise-gold", 10).await?;
-            let by_vector =
-                similar_search(&pool, &embedder, "acme", "enterprise gold signup", 1).await?;
-            Ok(by_keyword.len() == 1
-                && by_vector.first().map(|h| h.event_id) == Some(planted.event_id))
+            let by_keyword = keyword_search(&pool, "acme", "enterprise-gold", 10)
+                .await
+                .unwrap();
+            let by_vector = similar_search(&pool, &embedder, "acme", "enterprise gold signup", 1)
+                .await
+                .unwrap();
+            by_keyword.len() == 1 && by_vector.first().map(|h| h.event_id) == Some(planted.event_id)
         },
     )
-    .await?;
+    .await;
     running.stop().await?;
     assert_eq!(count(&pool, "search_embeddings").await?, 51);
     Ok(())

@@ -1,5 +1,6 @@
-//! Helpers of the raw store, partition, rollup and query tests: a migrated database with day
-//! partitions around a fixed "today", event builders, handler runs and reads to compare.
+//! Helpers of the handler tests (raw store, partitions, rollups, queries, search): a migrated
+//! database with day partitions around a fixed "today", event builders, handler runs, polling
+//! and reads to compare.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 

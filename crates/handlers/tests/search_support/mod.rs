@@ -1,22 +1,15 @@
-//! Fixtures of the search tests: events, records, test embedders, a background pool.
+//! Fixtures of the search tests: events over a shared vocabulary, test embedders, a
+//! background pool. Setup, records and polling come from `common`.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use conveyor::{PgStore, WorkerPool};
-use conveyor_handlers::{EmbedError, Embedder, HashingEmbedder, IndexRecord, IngestedEvent};
+use conveyor_handlers::{EmbedError, Embedder, HashingEmbedder, IngestedEvent};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// Migrate a fresh database and return a store on it.
-pub(crate) async fn setup(pool: &sqlx::PgPool) -> anyhow::Result<PgStore> {
-    conveyor_handlers::migrate(pool).await?;
-    Ok(PgStore::new(pool.clone()))
-}
 
 /// 2026-11-24 10:00 UTC plus `minutes`.
 pub(crate) fn at(minutes: i64) -> DateTime<Utc> {
@@ -59,15 +52,6 @@ pub(crate) fn noise(ns: &str, n: usize) -> Vec<IngestedEvent> {
             event(ns, kind, &format!("user-{}", i % 50), i as i64, attrs)
         })
         .collect()
-}
-
-/// A record of `events` in namespace `ns`.
-pub(crate) fn record(ns: &str, events: Vec<IngestedEvent>) -> IndexRecord {
-    IndexRecord {
-        namespace: ns.into(),
-        request_id: "req-test".into(),
-        events,
-    }
 }
 
 /// Rows in `table`.
@@ -135,25 +119,4 @@ impl Running {
         self.task.await??;
         Ok(())
     }
-}
-
-/// Poll `check` every 20 ms until it returns true, failing after `limit`.
-pub(crate) async fn eventually<F, Fut>(
-    limit: Duration,
-    what: &str,
-    mut check: F,
-) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<bool>>,
-{
-    let deadline = Instant::now() + limit;
-    while !check().await? {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
 }
