@@ -82,6 +82,7 @@ pub use event::{Event, EventId, Message, NewEvent, Published, Queue};
 pub use handler::{Batch, EventHandler, HandlerError, Item, ResultExt};
 pub use pool::{HandlerOptions, PoolBuilder, WorkerPool};
 pub use store::postgres::{PgStore, DEFAULT_NAMESPACE};
+pub use store::sqlite::{SqliteStore, SqliteTx, SQLITE_MIGRATOR};
 pub use store::{
     ClaimRequest, ClaimedEvent, Completion, DeadLetter, Outcome, PublishReport, QueueStats, Store,
     Wake,

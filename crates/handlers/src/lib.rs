@@ -38,6 +38,7 @@ mod queries;
 mod raw_store;
 mod rollup;
 mod search;
+mod store;
 mod vector_index;
 
 pub use embedder::{EmbedError, Embedder, HashingEmbedder};
@@ -54,6 +55,7 @@ pub use queries::{
 pub use raw_store::RawStoreHandler;
 pub use rollup::{rebuild_rollups, RebuildReport, RollupHandler};
 pub use search::SearchHit;
+pub use store::PipelineStore;
 pub use vector_index::{similar_search, VectorIndexHandler};
 
 /// Which backends run and how they behave: the pipeline's configuration.
@@ -84,15 +86,25 @@ impl Pipeline {
     }
 }
 
-/// Register the fan-out and the handler of every configured backend on `builder`.
+/// Register the fan-out and the handler of every configured backend on `builder`, on any
+/// [`PipelineStore`].
 ///
 /// Conflicts (a handler of yours already on one of these queues) surface from
 /// [`PoolBuilder::build`], never as a panic.
-pub fn register_all(builder: PoolBuilder<PgStore>, pipeline: &Pipeline) -> PoolBuilder<PgStore> {
-    let mut builder = builder.register_with(
+pub fn register_all<S: PipelineStore>(
+    builder: PoolBuilder<S>,
+    pipeline: &Pipeline,
+) -> PoolBuilder<S> {
+    let builder = builder.register_with(
         FanOutToIndexBackends::new(pipeline.backends.iter().copied()),
         HandlerOptions::default().concurrency(2),
     );
+    S::register_backends(builder, pipeline)
+}
+
+/// The Postgres storage handlers of every configured backend.
+fn register_backends(builder: PoolBuilder<PgStore>, pipeline: &Pipeline) -> PoolBuilder<PgStore> {
+    let mut builder = builder;
     for backend in &pipeline.backends {
         builder = match backend {
             Backend::Raw => builder.register_with(

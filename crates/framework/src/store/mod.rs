@@ -25,6 +25,7 @@ use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 
 pub(crate) mod postgres;
+pub(crate) mod sqlite;
 
 /// A claim request: up to `limit` due events of `queue` for `worker`.
 #[derive(Debug, Clone)]

@@ -76,11 +76,7 @@ impl PgStore {
     /// # Errors
     /// [`Error::Config`] when the namespace is empty or contains control characters.
     pub fn with_namespace(&self, namespace: &str) -> Result<Self> {
-        if namespace.is_empty() || namespace.chars().any(char::is_control) {
-            return Err(Error::Config(format!(
-                "namespace must be non-empty printable text, got {namespace:?}"
-            )));
-        }
+        check_namespace(namespace)?;
         Ok(Self {
             pool: self.pool.clone(),
             namespace: Arc::from(namespace),
@@ -219,6 +215,16 @@ impl Store for PgStore {
     }
 }
 
+/// Refuse an empty namespace or one with control characters.
+pub(crate) fn check_namespace(namespace: &str) -> Result<()> {
+    if namespace.is_empty() || namespace.chars().any(char::is_control) {
+        return Err(Error::Config(format!(
+            "namespace must be non-empty printable text, got {namespace:?}"
+        )));
+    }
+    Ok(())
+}
+
 /// Milliseconds as the `float8` the SQL expects.
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -230,7 +236,7 @@ fn raw_ids(ids: &[EventId]) -> Vec<i64> {
 }
 
 /// A queue from its stored columns (`""` is no routing key).
-pub(super) fn queue(event_type: String, routing_key: String) -> Queue {
+pub(crate) fn queue(event_type: String, routing_key: String) -> Queue {
     Queue {
         event_type,
         routing_key: (!routing_key.is_empty()).then_some(routing_key),

@@ -1,0 +1,185 @@
+//! Maintenance (reap, prune) and operator controls: pause and resume, stats, dead letters.
+
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+
+use super::complete::distinct_queues;
+use super::{id_array, instant, millis, queue, SqliteTx};
+use crate::error::Result;
+use crate::event::{EventId, Queue};
+use crate::store::{DeadLetter, QueueStats};
+
+const REAP: &str = include_str!("sql/reap.sql");
+const PRUNE: &str = include_str!("sql/prune.sql");
+const STATS: &str = include_str!("sql/stats.sql");
+const DEAD_LETTERS: &str = include_str!("sql/dead_letters.sql");
+const REPLAY: &str = include_str!("sql/replay.sql");
+const PAUSE: &str = "insert into conveyor_paused_handlers \
+                     (namespace, event_type, routing_key, paused_at) \
+                     values ($1, $2, $3, $4) on conflict do nothing";
+const RESUME: &str = "delete from conveyor_paused_handlers \
+                      where namespace = $1 and event_type = $2 and routing_key = $3";
+const PURGE_DEAD: &str = "delete from conveyor_events where status = 'dead' and namespace = $1 \
+                          and ($2 is null or (event_type = $2 and routing_key = $3))";
+
+/// Return expired leases to their queues; returns the queues that got work back.
+pub(super) async fn reap(
+    tx: &mut SqliteTx,
+    namespace: &str,
+    limit: usize,
+    now: i64,
+) -> Result<Vec<Queue>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(REAP)
+        .bind(namespace)
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(distinct_queues(rows))
+}
+
+pub(super) async fn prune(
+    tx: &mut SqliteTx,
+    namespace: &str,
+    retention: Duration,
+    limit: usize,
+    now: i64,
+) -> Result<u64> {
+    let done = sqlx::query(PRUNE)
+        .bind(namespace)
+        .bind(now.saturating_sub(millis(retention)))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub(super) async fn pause(tx: &mut SqliteTx, namespace: &str, q: &Queue, now: i64) -> Result<()> {
+    sqlx::query(PAUSE)
+        .bind(namespace)
+        .bind(&q.event_type)
+        .bind(q.routing_key_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn resume(tx: &mut SqliteTx, namespace: &str, q: &Queue) -> Result<()> {
+    sqlx::query(RESUME)
+        .bind(namespace)
+        .bind(&q.event_type)
+        .bind(q.routing_key_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct StatsRow {
+    event_type: String,
+    routing_key: String,
+    pending: i64,
+    due: i64,
+    in_flight: i64,
+    retrying: i64,
+    dead: i64,
+    delivered: i64,
+    oldest_due_age_secs: f64,
+    paused: bool,
+}
+
+pub(super) async fn stats(pool: &SqlitePool, namespace: &str, now: i64) -> Result<Vec<QueueStats>> {
+    let rows: Vec<StatsRow> = sqlx::query_as(STATS)
+        .bind(namespace)
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| QueueStats {
+            queue: queue(r.event_type, r.routing_key),
+            pending: r.pending,
+            due: r.due,
+            in_flight: r.in_flight,
+            retrying: r.retrying,
+            dead: r.dead,
+            delivered: r.delivered,
+            oldest_due_age_secs: r.oldest_due_age_secs,
+            paused: r.paused,
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct DeadRow {
+    id: i64,
+    event_type: String,
+    routing_key: String,
+    payload: String,
+    attempts: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    died_at: i64,
+}
+
+pub(super) async fn dead_letters(
+    pool: &SqlitePool,
+    namespace: &str,
+    q: Option<&Queue>,
+    after: Option<EventId>,
+    limit: usize,
+) -> Result<Vec<DeadLetter>> {
+    let rows: Vec<DeadRow> = sqlx::query_as(DEAD_LETTERS)
+        .bind(namespace)
+        .bind(q.map(|q| q.event_type.as_str()))
+        .bind(q.map(Queue::routing_key_str))
+        .bind(after.map_or(0, |id| id.0))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DeadLetter {
+            id: EventId(r.id),
+            queue: queue(r.event_type, r.routing_key),
+            payload: serde_json::from_str(&r.payload)
+                .unwrap_or(serde_json::Value::String(r.payload)),
+            attempts: u32::try_from(r.attempts).unwrap_or(0),
+            last_error: r.last_error,
+            created_at: instant(r.created_at),
+            died_at: instant(r.died_at),
+        })
+        .collect())
+}
+
+/// Replay dead letters; returns how many, and their queues (to wake after the commit).
+pub(super) async fn replay(
+    tx: &mut SqliteTx,
+    namespace: &str,
+    ids: &[EventId],
+    now: i64,
+) -> Result<(u64, Vec<Queue>)> {
+    let rows: Vec<(String, String)> = sqlx::query_as(REPLAY)
+        .bind(namespace)
+        .bind(id_array(ids))
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok((rows.len() as u64, distinct_queues(rows)))
+}
+
+pub(super) async fn purge_dead(
+    tx: &mut SqliteTx,
+    namespace: &str,
+    q: Option<&Queue>,
+) -> Result<u64> {
+    let done = sqlx::query(PURGE_DEAD)
+        .bind(namespace)
+        .bind(q.map(|q| q.event_type.as_str()))
+        .bind(q.map(Queue::routing_key_str))
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,109 @@
+//! Completing a batch, and the lease operations on claimed rows: renew and release.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::{id_array, millis, SqliteTx};
+use crate::error::Result;
+use crate::event::{EventId, Queue};
+use crate::store::{Completion, Outcome};
+
+const COMPLETE: &str = include_str!("sql/complete.sql");
+const RENEW: &str = include_str!("sql/renew.sql");
+const RELEASE: &str = include_str!("sql/release.sql");
+
+#[derive(serde::Serialize)]
+struct Applied<'a> {
+    id: i64,
+    status: &'static str,
+    delay_ms: i64,
+    error: Option<&'a str>,
+}
+
+/// Apply the outcomes of rows still held by the worker; returns how many it held.
+pub(super) async fn apply(
+    tx: &mut SqliteTx,
+    namespace: &str,
+    completion: &Completion,
+    now: i64,
+) -> Result<u64> {
+    let outcomes: Vec<Applied<'_>> = completion
+        .outcomes
+        .iter()
+        .map(|(id, outcome)| match outcome {
+            Outcome::Delivered => Applied {
+                id: id.0,
+                status: "delivered",
+                delay_ms: 0,
+                error: None,
+            },
+            Outcome::Retry { delay, error } => Applied {
+                id: id.0,
+                status: "pending",
+                delay_ms: millis(*delay),
+                error: Some(error),
+            },
+            Outcome::Dead { error } => Applied {
+                id: id.0,
+                status: "dead",
+                delay_ms: 0,
+                error: Some(error),
+            },
+        })
+        .collect();
+    let done = sqlx::query(COMPLETE)
+        .bind(namespace)
+        .bind(&completion.worker)
+        .bind(serde_json::to_string(&outcomes)?)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub(super) async fn renew(
+    tx: &mut SqliteTx,
+    namespace: &str,
+    worker: &str,
+    ids: &[EventId],
+    lease: Duration,
+    now: i64,
+) -> Result<u64> {
+    let done = sqlx::query(RENEW)
+        .bind(namespace)
+        .bind(worker)
+        .bind(id_array(ids))
+        .bind(now.saturating_add(millis(lease)))
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Release held events; returns how many, and their queues (to wake after the commit).
+pub(super) async fn release(
+    tx: &mut SqliteTx,
+    namespace: &str,
+    worker: &str,
+    ids: &[EventId],
+    uncount: bool,
+    now: i64,
+) -> Result<(u64, Vec<Queue>)> {
+    let rows: Vec<(String, String)> = sqlx::query_as(RELEASE)
+        .bind(namespace)
+        .bind(worker)
+        .bind(id_array(ids))
+        .bind(i64::from(uncount))
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok((rows.len() as u64, distinct_queues(rows)))
+}
+
+/// The distinct queues of `(event_type, routing_key)` rows.
+pub(super) fn distinct_queues(rows: Vec<(String, String)>) -> Vec<Queue> {
+    rows.into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|(t, k)| super::queue(t, k))
+        .collect()
+}

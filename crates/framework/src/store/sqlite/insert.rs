@@ -1,0 +1,90 @@
+//! Inserting events: the one write path for publish, publish-in-transaction and emitted events.
+
+use std::collections::{BTreeSet, HashSet};
+
+use sqlx::SqliteConnection;
+
+use super::millis;
+use crate::error::Result;
+use crate::event::{EventId, NewEvent, Published, Queue};
+use crate::store::PublishReport;
+
+const INSERT: &str = include_str!("sql/insert.sql");
+
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    event_type: &'a str,
+    routing_key: &'a str,
+    payload: &'a str,
+    delay_ms: i64,
+    fairness_key: &'a str,
+    idempotency_key: Option<&'a str>,
+    causation_id: Option<i64>,
+    correlation_id: Option<String>,
+}
+
+/// Insert `events` in one statement at `now`; report, in input order, which were stored,
+/// and the queues that got a due event (to wake after the commit).
+pub(super) async fn insert(
+    conn: &mut SqliteConnection,
+    namespace: &str,
+    events: &[NewEvent],
+    now: i64,
+) -> Result<(PublishReport, Vec<Queue>)> {
+    if events.is_empty() {
+        return Ok((PublishReport::default(), Vec::new()));
+    }
+    let rows: Vec<Row<'_>> = events
+        .iter()
+        .map(|e| Row {
+            event_type: &e.event_type,
+            routing_key: e.routing_key.as_deref().unwrap_or_default(),
+            payload: &e.payload,
+            delay_ms: millis(e.delay),
+            fairness_key: e.fairness_key.as_deref().unwrap_or_default(),
+            idempotency_key: e.idempotency_key.as_deref(),
+            causation_id: e.causation_id.map(|id| id.0),
+            correlation_id: e.correlation_id.map(|id| id.to_string()),
+        })
+        .collect();
+    let inserted: Vec<(i64, Option<String>, String, String, i64)> = sqlx::query_as(INSERT)
+        .bind(namespace)
+        .bind(serde_json::to_string(&rows)?)
+        .bind(now)
+        .fetch_all(conn)
+        .await?;
+
+    let due: BTreeSet<(&str, &str)> = inserted
+        .iter()
+        .filter(|(.., available_at)| *available_at <= now)
+        .map(|(_, _, t, k, _)| (t.as_str(), k.as_str()))
+        .collect();
+    let woken = due
+        .into_iter()
+        .map(|(t, k)| super::queue(t.to_owned(), k.to_owned()))
+        .collect();
+
+    let stored_keys: HashSet<&str> = inserted
+        .iter()
+        .filter_map(|(_, k, ..)| k.as_deref())
+        .collect();
+    let mut ids: Vec<i64> = inserted.iter().map(|(id, ..)| *id).collect();
+    ids.sort_unstable();
+    let mut ids = ids.into_iter();
+    let mut seen_keys = HashSet::new();
+    let results = rows
+        .iter()
+        .map(|row| {
+            let stored = match row.idempotency_key {
+                None => true,
+                // the first input with a key that was stored is the one that got in
+                Some(k) => stored_keys.contains(k) && seen_keys.insert(k),
+            };
+            match (stored, stored.then(|| ids.next()).flatten()) {
+                (true, Some(id)) => Published::Inserted(EventId(id)),
+                _ => Published::Duplicate,
+            }
+        })
+        .collect();
+    Ok((PublishReport { results }, woken))
+}

@@ -1,0 +1,427 @@
+//! The SQLite backend: the embedded store, so Conveyor runs with no database server.
+//!
+//! Same contract as [`PgStore`](crate::PgStore), in SQLite's terms:
+//! - one writer at a time: every write runs in a `BEGIN IMMEDIATE` transaction behind the
+//!   process-wide write lock of its file (see `hub`), so a claim is exclusive without
+//!   `SKIP LOCKED`;
+//! - WAL journal, so reads (stats, dead letters, the handlers' queries) never wait for writers;
+//! - wake-ups in process, sent after the commit that made the work due.
+//!
+//! Every statement lives in `sql/*.sql` beside this module. Ids and instants are bound as
+//! JSON arrays (`json_each`) where Postgres takes arrays.
+
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+
+use crate::error::{Error, Result};
+use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
+use crate::store::postgres::DEFAULT_NAMESPACE;
+use crate::store::{
+    ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport, QueueStats, Store, Wake,
+};
+
+mod admin;
+mod claim;
+mod complete;
+mod hub;
+mod insert;
+
+use hub::{Hub, WriteGuard};
+
+/// The SQLite outbox migrations, embedded. [`SqliteStore::open`] runs them itself.
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// How long a writer waits for the database before failing with `database is locked`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite [`Store`], scoped to one namespace: the embedded default.
+///
+/// Cheap to clone: clones share the connection pool. Every store of this process on the
+/// same file shares one write lock and one wake-up channel, so pools started on separate
+/// stores still wake each other; a *separate process* on the same file is not woken and
+/// picks work up at its poll interval.
+///
+/// # Example
+/// ```no_run
+/// # async fn run() -> conveyor::Result<()> {
+/// let store = conveyor::SqliteStore::open("conveyor.db").await?;
+/// let tenant = store.with_namespace("tenant-a")?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    namespace: Arc<str>,
+    hub: Arc<Hub>,
+}
+
+/// A write transaction on a [`SqliteStore`]: the handler's transaction on SQLite.
+///
+/// It holds the database's write lock from `begin` until it commits or drops (rolls back),
+/// so keep it short: compute first, then write. Derefs to the connection, so
+/// `query.execute(&mut *tx)` works as with sqlx's own transactions.
+#[derive(Debug)]
+pub struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+    wakes: Vec<Queue>,
+    hub: Arc<Hub>,
+    namespace: Arc<str>,
+    _write: WriteGuard,
+}
+
+impl SqliteTx {
+    /// Commit, then wake the workers of every queue published to inside the transaction.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the commit fails (nothing is then visible or woken).
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        self.hub.wake(&self.namespace, &self.wakes);
+        Ok(())
+    }
+
+    /// Roll back: nothing written in the transaction stays, nobody is woken.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the rollback fails (the connection is then discarded).
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
+impl Deref for SqliteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating it if missing) the database file at `path` and apply the outbox
+    /// migrations: WAL journal, `synchronous = NORMAL`, a 5 s busy timeout and a pool of 8
+    /// connections.
+    ///
+    /// `synchronous = NORMAL` in WAL mode survives a crash of the process; a power loss may
+    /// drop the last commits. Use [`connect_with`](Self::connect_with) with
+    /// [`SqliteSynchronous::Full`] when an acknowledged write must survive that too.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the file cannot be opened or created, [`Error::Migrate`]
+    /// when a migration fails.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::connect_with(Self::options(path.as_ref()), 8).await
+    }
+
+    /// Open a `sqlite:` URL (`sqlite://path/to/file.db`, `sqlite::memory:`) with
+    /// [`open`](Self::open)'s settings; parameters in the URL override them.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a URL that is not a `sqlite:` URL; otherwise as [`open`](Self::open).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| Error::Config(format!("invalid sqlite url: {e}")))?;
+        let options = Self::tune(options);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::connect_with(options, if in_memory { 1 } else { 8 }).await
+    }
+
+    /// The options [`open`](Self::open) uses for `path`, to adjust before
+    /// [`connect_with`](Self::connect_with).
+    pub fn options(path: &Path) -> SqliteConnectOptions {
+        Self::tune(SqliteConnectOptions::new().filename(path))
+    }
+
+    fn tune(options: SqliteConnectOptions) -> SqliteConnectOptions {
+        options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+    }
+
+    /// Open a pool of `max_connections` with `options` as given and apply the outbox
+    /// migrations. An in-memory database needs `max_connections = 1` (each connection
+    /// would otherwise see its own empty database).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn connect_with(options: SqliteConnectOptions, max_connections: u32) -> Result<Self> {
+        let file = options.get_filename().to_path_buf();
+        let in_memory = file.as_os_str().is_empty() || file == Path::new(":memory:");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        // other migration sets (the server's pipeline) may share the migrations table
+        let mut migrator = sqlx::migrate!("../../migrations/sqlite");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        let hub = Hub::of((!in_memory).then_some(file.as_path()), BUSY_TIMEOUT);
+        Ok(Self {
+            pool,
+            namespace: Arc::from(DEFAULT_NAMESPACE),
+            hub,
+        })
+    }
+
+    /// The same database, scoped to `namespace`: nothing of another namespace is claimed,
+    /// read or counted through the returned store.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the namespace is empty or contains control characters.
+    pub fn with_namespace(&self, namespace: &str) -> Result<Self> {
+        crate::store::postgres::check_namespace(namespace)?;
+        Ok(Self {
+            pool: self.pool.clone(),
+            namespace: Arc::from(namespace),
+            hub: self.hub.clone(),
+        })
+    }
+
+    /// The underlying connection pool, for reads. Write through [`Store::begin`] instead, so
+    /// the write waits its turn behind the store's own writers rather than in SQLite's busy
+    /// handler.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Publish one event inside `tx`: it becomes visible, and wakes workers, only when `tx`
+    /// commits.
+    ///
+    /// # Errors
+    /// Validation and serialization errors of the payload, and database errors.
+    pub async fn publish_in<E: Event>(
+        &self,
+        tx: &mut SqliteTx,
+        msg: impl Into<Message<E>>,
+    ) -> Result<Published> {
+        let report = self
+            .insert_in(tx, vec![msg.into().into_new_event()?])
+            .await?;
+        Ok(report.results[0])
+    }
+
+    /// Publish many events inside `tx` in one statement.
+    ///
+    /// # Errors
+    /// The first validation or serialization error (nothing is inserted then), and database errors.
+    pub async fn publish_batch_in<E: Event, I>(
+        &self,
+        tx: &mut SqliteTx,
+        msgs: I,
+    ) -> Result<PublishReport>
+    where
+        I: IntoIterator,
+        I::Item: Into<Message<E>>,
+    {
+        let events = msgs
+            .into_iter()
+            .map(|m| m.into().into_new_event())
+            .collect::<Result<Vec<_>>>()?;
+        self.insert_in(tx, events).await
+    }
+
+    async fn insert_in(&self, tx: &mut SqliteTx, events: Vec<NewEvent>) -> Result<PublishReport> {
+        let (report, woken) =
+            insert::insert(&mut tx.tx, &self.namespace, &events, now_ms()).await?;
+        tx.wakes.extend(woken);
+        Ok(report)
+    }
+
+    /// A write transaction under the write lock.
+    async fn write(&self) -> Result<SqliteTx> {
+        let guard = self.hub.lock().await?;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(SqliteTx {
+            tx,
+            wakes: Vec::new(),
+            hub: self.hub.clone(),
+            namespace: self.namespace.clone(),
+            _write: guard,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    type Tx = SqliteTx;
+
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    async fn insert(&self, events: Vec<NewEvent>) -> Result<PublishReport> {
+        let mut tx = self.write().await?;
+        let report = self.insert_in(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn claim(&self, req: ClaimRequest<'_>) -> Result<Vec<ClaimedEvent>> {
+        let mut tx = self.write().await?;
+        let claimed = claim::claim(&mut tx, &self.namespace, &req, now_ms()).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn begin(&self) -> Result<SqliteTx> {
+        self.write().await
+    }
+
+    async fn complete(&self, tx: Option<SqliteTx>, completion: &Completion) -> Result<()> {
+        let partial_ok = tx.is_none() && completion.emitted.is_empty();
+        let mut tx = match tx {
+            Some(tx) => tx,
+            None => self.write().await?,
+        };
+        let now = now_ms();
+        let held = complete::apply(&mut tx, &self.namespace, completion, now).await?;
+        let expected = completion.outcomes.len();
+        if held != expected as u64 && !partial_ok {
+            // with handler writes or emitted events nothing applies: `tx` rolls back
+            return Err(lease_lost(completion, expected, held));
+        }
+        if !completion.emitted.is_empty() {
+            let (_, woken) =
+                insert::insert(&mut tx.tx, &self.namespace, &completion.emitted, now).await?;
+            tx.wakes.extend(woken);
+        }
+        tx.commit().await?;
+        if held != expected as u64 {
+            return Err(lease_lost(completion, expected, held));
+        }
+        Ok(())
+    }
+
+    async fn renew(&self, worker: &str, ids: &[EventId], lease: Duration) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let n = complete::renew(&mut tx, &self.namespace, worker, ids, lease, now_ms()).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn release(&self, worker: &str, ids: &[EventId], uncount: bool) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let (n, woken) =
+            complete::release(&mut tx, &self.namespace, worker, ids, uncount, now_ms()).await?;
+        tx.wakes.extend(woken);
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn reap(&self, limit: usize) -> Result<Vec<Queue>> {
+        let mut tx = self.write().await?;
+        let queues = admin::reap(&mut tx, &self.namespace, limit, now_ms()).await?;
+        tx.wakes.extend(queues.iter().cloned());
+        tx.commit().await?;
+        Ok(queues)
+    }
+
+    async fn prune(&self, retention: Duration, limit: usize) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let n = admin::prune(&mut tx, &self.namespace, retention, limit, now_ms()).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn pause(&self, queue: &Queue) -> Result<()> {
+        let mut tx = self.write().await?;
+        admin::pause(&mut tx, &self.namespace, queue, now_ms()).await?;
+        tx.commit().await
+    }
+
+    async fn resume(&self, queue: &Queue) -> Result<()> {
+        let mut tx = self.write().await?;
+        admin::resume(&mut tx, &self.namespace, queue).await?;
+        tx.wakes.push(queue.clone());
+        tx.commit().await
+    }
+
+    async fn stats(&self) -> Result<Vec<QueueStats>> {
+        admin::stats(&self.pool, &self.namespace, now_ms()).await
+    }
+
+    async fn dead_letters(
+        &self,
+        queue: Option<&Queue>,
+        after: Option<EventId>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>> {
+        admin::dead_letters(&self.pool, &self.namespace, queue, after, limit).await
+    }
+
+    async fn replay(&self, ids: &[EventId]) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let (n, woken) = admin::replay(&mut tx, &self.namespace, ids, now_ms()).await?;
+        tx.wakes.extend(woken);
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let n = admin::purge_dead(&mut tx, &self.namespace, queue).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    fn connection_limit(&self) -> Option<u32> {
+        Some(self.pool.options().get_max_connections())
+    }
+
+    async fn wake_stream(&self) -> Result<BoxStream<'static, Wake>> {
+        Ok(self.hub.stream(self.namespace.clone()))
+    }
+}
+
+fn lease_lost(completion: &Completion, expected: usize, held: u64) -> Error {
+    Error::LeaseLost {
+        worker: completion.worker.clone(),
+        expected,
+        held: held as usize,
+    }
+}
+
+/// The current instant in milliseconds since the epoch: the store's clock.
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// An instant from its stored milliseconds.
+fn instant(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Milliseconds of a duration, saturating.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Ids as the JSON array the SQL reads with `json_each`.
+fn id_array(ids: &[EventId]) -> String {
+    serde_json::to_string(&ids.iter().map(|id| id.0).collect::<Vec<_>>()).unwrap_or_default()
+}
+
+/// A queue from its stored columns (`""` is no routing key).
+fn queue(event_type: String, routing_key: String) -> Queue {
+    crate::store::postgres::queue(event_type, routing_key)
+}

@@ -1,0 +1,15 @@
+-- Lease the picked events ($2, a JSON array of ids) to worker $3 until $5.
+-- Runs in the claim's write transaction, so no other writer can claim them meanwhile.
+-- $1 namespace, $2 ids, $3 worker, $4 now (ms), $5 lease expiry (ms)
+update conveyor_events
+   set status = 'claimed',
+       attempts = attempts + 1,
+       claimed_at = $4,
+       claimed_by = $3,
+       lease_expires_at = $5,
+       updated_at = $4
+ where id in (select value from json_each($2))
+   and namespace = $1
+   and status = 'pending'
+returning id, payload, attempts, fairness_key, causation_id, correlation_id, created_at,
+          last_error, available_at

@@ -1,0 +1,24 @@
+-- Apply per-item outcomes of a batch held by worker $2; $3 is a JSON array of
+-- {id, status ('delivered' | 'pending' | 'dead'), delay_ms, error}.
+--
+-- Only rows still claimed by this worker are touched; the caller compares the row count
+-- with the batch size and rolls back the whole transaction (the handler's writes and the
+-- emitted events too) if the lease was lost to the reaper.
+--
+-- $1 namespace, $2 worker, $3 outcomes, $4 now (ms)
+update conveyor_events
+   set status = u.status,
+       available_at = case when u.status = 'pending' then $4 + u.delay_ms
+                           else conveyor_events.available_at end,
+       last_error = coalesce(u.error, conveyor_events.last_error),
+       claimed_at = null,
+       claimed_by = null,
+       lease_expires_at = null,
+       updated_at = $4
+  from (select o.value ->> 'id' as id, o.value ->> 'status' as status,
+               o.value ->> 'delay_ms' as delay_ms, o.value ->> 'error' as error
+          from json_each($3) o) as u
+ where conveyor_events.id = u.id
+   and conveyor_events.namespace = $1
+   and conveyor_events.status = 'claimed'
+   and conveyor_events.claimed_by = $2

@@ -1,0 +1,18 @@
+-- Insert a batch of events in one statement; $2 is a JSON array with one object per event.
+--
+-- A duplicate idempotency key in the namespace is skipped (the caller reports it). Rows are
+-- inserted in input order, so their ids, sorted, line up with the inserted inputs.
+--
+-- $1 namespace, $2 events, $3 now (ms)
+insert into conveyor_events
+    (namespace, event_type, routing_key, payload, available_at, fairness_key,
+     idempotency_key, causation_id, correlation_id, created_at, updated_at)
+select $1, e.value ->> 'event_type', e.value ->> 'routing_key', e.value ->> 'payload',
+       $3 + (e.value ->> 'delay_ms'), e.value ->> 'fairness_key',
+       e.value ->> 'idempotency_key', e.value ->> 'causation_id', e.value ->> 'correlation_id',
+       $3, $3
+  from json_each($2) e
+ where true
+ order by e.key
+on conflict (namespace, idempotency_key) where idempotency_key is not null do nothing
+returning id, idempotency_key, event_type, routing_key, available_at

@@ -1,0 +1,8 @@
+-- Delete up to $3 delivered events last updated before $2 (ms), oldest first.
+-- $1 namespace, $2 cutoff (ms), $3 limit
+delete from conveyor_events
+ where id in (select id
+                from conveyor_events
+               where status = 'delivered' and updated_at < $2 and namespace = $1
+               order by updated_at
+               limit $3)

@@ -1,0 +1,6 @@
+-- Return dead letters to the queue with a fresh retry budget; the last error stays for the record.
+-- $1 namespace, $2 ids (JSON array), $3 now (ms)
+update conveyor_events
+   set status = 'pending', attempts = 0, available_at = $3, updated_at = $3
+ where id in (select value from json_each($2)) and namespace = $1 and status = 'dead'
+returning event_type, routing_key
