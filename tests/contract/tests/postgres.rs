@@ -70,35 +70,7 @@ macro_rules! contract {
     )*};
 }
 
-contract! {
-    publish::publish_returns_increasing_ids,
-    publish::bulk_publish_stores_every_event_in_order,
-    publish::duplicate_idempotency_key_is_reported_not_inserted,
-    publish::invalid_payload_is_refused_at_publish,
-    publish::delayed_event_is_not_due_until_its_delay_passes,
-    claim::claim_takes_up_to_limit_and_holds_them,
-    claim::routing_key_selects_its_events_only,
-    claim::completion_by_another_worker_is_refused,
-    claim::concurrent_claimers_claim_each_event_exactly_once,
-    claim::claim_round_robins_across_fairness_groups,
-    claim::fairness_cursor_rotates_through_many_groups,
-    outcomes::per_item_outcomes_in_one_batch_land_as_stated,
-    outcomes::poison_payload_is_dead_lettered_on_first_sight,
-    outcomes::retries_back_off_then_dead_letter_after_max_retries,
-    outcomes::failed_handler_leaves_no_writes_and_no_emitted_events,
-    outcomes::successful_handler_commits_writes_and_emitted_events_once,
-    outcomes::run_batch_reports_outcomes_and_emits_only_for_delivered_items,
-    lease::events_of_a_killed_worker_are_reclaimed_after_the_lease,
-    lease::graceful_shutdown_finishes_in_flight_and_leaves_nothing_claimed,
-    lease::shutdown_timeout_releases_running_batches,
-    pool::pools_drain_20000_events_exactly_once,
-    pool::small_group_is_not_starved_by_a_large_backlog,
-    pool::idle_pool_is_woken_by_a_publish,
-    pool::conflicting_registration_is_a_build_error,
-    admin::pause_stops_claiming_and_resume_restarts_it,
-    admin::dead_letters_list_replay_and_purge,
-    admin::delivered_events_are_pruned_after_retention,
-}
+conveyor_contract::every_case!(contract);
 
 #[sqlx::test(migrator = "conveyor::MIGRATOR")]
 async fn namespaces_are_isolated(_: PgPoolOptions, connect: PgConnectOptions) {

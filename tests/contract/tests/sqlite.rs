@@ -1,0 +1,131 @@
+//! The contract suite against the SQLite backend: one fresh database file per case.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use conveyor::{SqliteStore, SqliteTx, Store};
+use conveyor_contract::{admin, claim, lease, outcomes, pool, publish, Backend};
+
+/// A database file of its own, deleted (with its WAL files) when the case ends.
+struct Sqlite {
+    path: PathBuf,
+    admin: SqliteStore,
+}
+
+impl Sqlite {
+    async fn new() -> Self {
+        conveyor_contract::support::init_tracing();
+        let path = std::env::temp_dir().join(format!(
+            "conveyor-contract-{}-{}.db",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        let admin = SqliteStore::open(&path).await.unwrap();
+        let mut tx = admin.begin().await.unwrap();
+        sqlx::query("create table contract_markers (key text not null)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        Self { path, admin }
+    }
+}
+
+impl Drop for Sqlite {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for Sqlite {
+    type S = SqliteStore;
+
+    async fn store(&self, connections: u32) -> SqliteStore {
+        SqliteStore::connect_with(SqliteStore::options(&self.path), connections)
+            .await
+            .unwrap()
+    }
+
+    async fn write_marker(tx: &mut SqliteTx, key: &str) -> anyhow::Result<()> {
+        sqlx::query("insert into contract_markers (key) values ($1)")
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_markers(&self, key: &str) -> anyhow::Result<i64> {
+        Ok(
+            sqlx::query_scalar("select count(*) from contract_markers where key = $1")
+                .bind(key)
+                .fetch_one(self.admin.pool())
+                .await?,
+        )
+    }
+}
+
+macro_rules! contract {
+    ($($module:ident :: $case:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $case() {
+            $module::$case(&Sqlite::new().await).await;
+        }
+    )*};
+}
+
+conveyor_contract::every_case!(contract);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn namespaces_are_isolated() {
+    let db = Sqlite::new().await;
+    let a = db.store(2).await.with_namespace("tenant-a").unwrap();
+    let b = db.store(2).await.with_namespace("tenant-b").unwrap();
+    admin::namespaces_are_isolated(a, b).await;
+}
+
+/// An event published inside the caller's transaction exists only if it commits, and only
+/// then wakes an idle pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn publish_in_transaction_commits_or_rolls_back_with_it() {
+    use conveyor_contract::support::{job_queue, stats_of, Job};
+    let db = Sqlite::new().await;
+    let store = db.store(4).await;
+    let mut tx = store.begin().await.unwrap();
+    store.publish_in(&mut tx, Job { n: 1 }).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(stats_of(&store, &job_queue()).await.pending, 0);
+
+    let mut tx = store.begin().await.unwrap();
+    store
+        .publish_batch_in(&mut tx, vec![Job { n: 2 }, Job { n: 3 }])
+        .await
+        .unwrap();
+    assert_eq!(
+        stats_of(&store, &job_queue()).await.pending,
+        0,
+        "invisible before commit"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(stats_of(&store, &job_queue()).await.pending, 2);
+}
+
+/// SQLite-only: a second write while this task holds the store's transaction fails after
+/// the lock timeout with a clear error instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_behind_an_open_transaction_fails_with_database_is_locked() {
+    use conveyor_contract::support::Job;
+    let db = Sqlite::new().await;
+    let store = db.store(4).await;
+    let held = store.begin().await.unwrap();
+    let started = std::time::Instant::now();
+    let err = store.publish(Job { n: 1 }).await.unwrap_err();
+    assert!(err.to_string().contains("database is locked"), "{err}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(4));
+    drop(held);
+    store.publish(Job { n: 2 }).await.unwrap();
+}
