@@ -1,4 +1,4 @@
-//! Conveyor: durable, pull-based event processing on PostgreSQL.
+//! Conveyor: durable, pull-based event processing on PostgreSQL, or embedded on SQLite.
 //!
 //! Declare typed [`EventHandler`]s, register them on a [`WorkerPool`], and publish events
 //! through a [`Store`] — inside your own transaction if you like. Workers claim batches with
@@ -50,7 +50,8 @@
 //! - `event` — [`Event`] payloads, [`Message`] (publish options), [`Queue`], [`EventId`].
 //! - `handler` — the [`EventHandler`] contract, [`Batch`], [`HandlerError`], [`ResultExt`].
 //! - `context` — [`Context`]: the batch's transaction, emitting, per-item outcomes.
-//! - `store` — the [`Store`] SPI and its row types; `store/postgres` is [`PgStore`].
+//! - `store` — the [`Store`] SPI and its row types; `store/postgres` is [`PgStore`],
+//!   `store/sqlite` is [`SqliteStore`] (the embedded backend, same contract).
 //! - `pool` — [`WorkerPool`] and its [`PoolBuilder`] (conflicts are caught at `build`).
 //! - `worker` — the claim → handle → complete loop of one worker.
 //! - `runner` — decoding, validation and per-item outcomes for a typed handler.

@@ -1,6 +1,7 @@
 //! The storage SPI: every operation the worker pool and operators need from a backend.
 //!
-//! **Who implements this:** backend authors (Conveyor ships [`PgStore`](crate::PgStore)).
+//! **Who implements this:** backend authors (Conveyor ships [`PgStore`](crate::PgStore) and
+//! [`SqliteStore`](crate::SqliteStore)).
 //! Application code *uses* a store (publish, pause, stats, dead letters) but should never
 //! need to implement one. Worker code talks only to this trait, and every SQL statement
 //! lives inside a backend, so a new backend needs no change to the pool.

@@ -13,7 +13,8 @@ use crate::store::{ClaimRequest, ClaimedEvent};
 
 const PAUSED: &str = "select exists (select 1 from conveyor_paused_handlers \
                       where namespace = $1 and event_type = $2 and routing_key = $3)";
-const NEXT_GROUP: &str = include_str!("sql/claim_next_group.sql");
+const GROUP_FROM: &str = include_str!("sql/claim_group_from.sql");
+const GROUP_BETWEEN: &str = include_str!("sql/claim_group_between.sql");
 const PICK: &str = include_str!("sql/claim_pick.sql");
 const LEASE: &str = include_str!("sql/claim_lease.sql");
 
@@ -46,33 +47,28 @@ pub(super) async fn claim(
     if paused || req.limit == 0 {
         return Ok(Vec::new());
     }
-    // groups after the cursor first, then from the start up to the cursor
+    // groups after the cursor first, then from the smallest up to the cursor
     let mut groups: Vec<String> = Vec::new();
-    for (start, upper) in [(req.fairness_cursor, None), ("", Some(req.fairness_cursor))] {
-        let mut after: Option<String> = None;
-        // '' is a group too: the first seek of the wrap-around starts below it
-        let mut inclusive_start = upper.is_some();
+    for (mut lower, upper) in [
+        (successor(req.fairness_cursor), None),
+        (String::new(), Some(req.fairness_cursor)),
+    ] {
         while groups.len() < req.limit {
-            let group: Option<String> = if inclusive_start {
-                inclusive_start = false;
-                first_group(tx, namespace, event_type, routing_key, upper).await?
-            } else {
-                sqlx::query_scalar(NEXT_GROUP)
-                    .bind(namespace)
-                    .bind(event_type)
-                    .bind(routing_key)
-                    .bind(after.as_deref().unwrap_or(start))
-                    .bind(upper)
-                    .fetch_one(&mut **tx)
-                    .await?
+            let query = match upper {
+                None => sqlx::query_scalar(GROUP_FROM),
+                Some(_) => sqlx::query_scalar(GROUP_BETWEEN),
             };
-            match group {
-                Some(g) => {
-                    after = Some(g.clone());
-                    groups.push(g);
-                }
-                None => break,
-            }
+            let group: Option<String> = query
+                .bind(namespace)
+                .bind(event_type)
+                .bind(routing_key)
+                .bind(&lower)
+                .bind(upper)
+                .fetch_optional(&mut **tx)
+                .await?;
+            let Some(group) = group else { break };
+            lower = successor(&group);
+            groups.push(group);
         }
     }
     let share = req.limit.div_ceil(groups.len().max(1)).max(1);
@@ -123,23 +119,7 @@ pub(super) async fn claim(
         .collect())
 }
 
-/// The smallest pending group up to `upper` (inclusive): the wrap-around's first group.
-async fn first_group(
-    tx: &mut super::SqliteTx,
-    namespace: &str,
-    event_type: &str,
-    routing_key: &str,
-    upper: Option<&str>,
-) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
-        "select min(fairness_key) from conveyor_events
-          where status = 'pending' and namespace = $1 and event_type = $2
-            and routing_key = $3 and ($4 is null or fairness_key <= $4)",
-    )
-    .bind(namespace)
-    .bind(event_type)
-    .bind(routing_key)
-    .bind(upper)
-    .fetch_one(&mut **tx)
-    .await?)
+/// The smallest string after `key` in SQLite's binary collation: `key` followed by NUL.
+fn successor(key: &str) -> String {
+    format!("{key}\0")
 }

@@ -1,5 +1,7 @@
 -- Lease the picked events ($2, a JSON array of ids) to worker $3 until $5.
 -- Runs in the claim's write transaction, so no other writer can claim them meanwhile.
+-- The unary `+` keeps the planner on the rowid lookups: on the pending index it would scan
+-- every pending row of the namespace.
 -- $1 namespace, $2 ids, $3 worker, $4 now (ms), $5 lease expiry (ms)
 update conveyor_events
    set status = 'claimed',
@@ -9,7 +11,7 @@ update conveyor_events
        lease_expires_at = $5,
        updated_at = $4
  where id in (select value from json_each($2))
-   and namespace = $1
-   and status = 'pending'
+   and +namespace = $1
+   and +status = 'pending'
 returning id, payload, attempts, fairness_key, causation_id, correlation_id, created_at,
           last_error, available_at

@@ -1,6 +1,7 @@
 -- Return dead letters to the queue with a fresh retry budget; the last error stays for the record.
+-- The unary `+` keeps the planner on the rowid lookups rather than the dead-letter index.
 -- $1 namespace, $2 ids (JSON array), $3 now (ms)
 update conveyor_events
    set status = 'pending', attempts = 0, available_at = $3, updated_at = $3
- where id in (select value from json_each($2)) and namespace = $1 and status = 'dead'
+ where id in (select value from json_each($2)) and +namespace = $1 and +status = 'dead'
 returning event_type, routing_key
