@@ -59,6 +59,7 @@ macro_rules! every_case {
             pool::small_group_is_not_starved_by_a_large_backlog,
             pool::idle_pool_is_woken_by_a_publish,
             pool::conflicting_registration_is_a_build_error,
+            pool::handler_options_override_the_handler_constants,
             admin::pause_stops_claiming_and_resume_restarts_it,
             admin::dead_letters_list_replay_and_purge,
             admin::delivered_events_are_pruned_after_retention,

@@ -150,3 +150,45 @@ pub async fn conflicting_registration_is_a_build_error<B: Backend>(b: &B) {
         .build()
         .expect("a routing key makes a different queue");
 }
+
+/// `HandlerOptions` override the handler's constants: a `BATCH_SIZE = 1` handler registered
+/// with `batch_size(10)` gets batches of 10, and a zero override is a build error naming it.
+pub async fn handler_options_override_the_handler_constants<B: Backend>(b: &B) {
+    let store = b.store(8).await;
+    let err = WorkerPool::builder(store.clone())
+        .register_with(
+            Recorder::<1>::default(),
+            HandlerOptions::default().batch_size(0),
+        )
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("batch size"), "{err}");
+
+    store.publish_batch(jobs(30)).await.unwrap();
+    let recorder = Recorder::<1>::default();
+    let log = recorder.log.clone();
+    let running = spawn(
+        WorkerPool::builder(store.clone())
+            .register_with(
+                recorder,
+                HandlerOptions::default()
+                    .batch_size(10)
+                    .poll_interval(Duration::from_secs(5))
+                    .claim_timeout(Duration::from_secs(5)),
+            )
+            .build()
+            .unwrap(),
+    );
+    eventually(Duration::from_secs(10), "30 jobs handled", || {
+        let log = log.clone();
+        async move { log.distinct() == 30 }
+    })
+    .await;
+    stop(running).await;
+    let sizes: Vec<usize> = log.batches().iter().map(Vec::len).collect();
+    assert_eq!(
+        sizes,
+        vec![10, 10, 10],
+        "one worker, 30 due jobs, batches of 10"
+    );
+}

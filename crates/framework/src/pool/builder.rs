@@ -13,15 +13,24 @@ use crate::runner::Typed;
 use crate::store::Store;
 use crate::worker::Spec;
 
-/// Per-registration settings.
+/// Per-registration settings. The handler's constants are the defaults; a registration can
+/// override them, e.g. from configuration or in a benchmark or test.
 #[derive(Debug, Clone)]
 pub struct HandlerOptions {
     concurrency: usize,
+    batch_size: Option<usize>,
+    poll_interval: Option<Duration>,
+    claim_timeout: Option<Duration>,
 }
 
 impl Default for HandlerOptions {
     fn default() -> Self {
-        Self { concurrency: 1 }
+        Self {
+            concurrency: 1,
+            batch_size: None,
+            poll_interval: None,
+            claim_timeout: None,
+        }
     }
 }
 
@@ -29,6 +38,25 @@ impl HandlerOptions {
     /// How many batches of this handler run at once (each on its own worker). Defaults to 1.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n;
+        self
+    }
+
+    /// The most events per batch, instead of the handler's `BATCH_SIZE`.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = Some(n);
+        self
+    }
+
+    /// How often an idle worker polls when no wake-up arrives, instead of `POLL_INTERVAL`.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
+        self
+    }
+
+    /// How long a claimed batch's lease lasts, instead of `CLAIM_TIMEOUT`: a crashed worker's
+    /// events come back after it.
+    pub fn claim_timeout(mut self, timeout: Duration) -> Self {
+        self.claim_timeout = Some(timeout);
         self
     }
 }
@@ -102,9 +130,9 @@ impl<S: Store> PoolBuilder<S> {
         let spec = Spec {
             name,
             queue: Queue::new(<H::Event as Event>::NAME, H::ROUTING_KEY),
-            batch_size: H::BATCH_SIZE,
-            poll_interval: H::POLL_INTERVAL,
-            claim_timeout: H::CLAIM_TIMEOUT,
+            batch_size: options.batch_size.unwrap_or(H::BATCH_SIZE),
+            poll_interval: options.poll_interval.unwrap_or(H::POLL_INTERVAL),
+            claim_timeout: options.claim_timeout.unwrap_or(H::CLAIM_TIMEOUT),
         };
         if let Err(e) = check(&spec, &options) {
             self.errors.push(e);
@@ -184,13 +212,13 @@ fn check(spec: &Spec, options: &HandlerOptions) -> Result<()> {
         )))
     };
     if spec.batch_size == 0 {
-        return bad("BATCH_SIZE");
+        return bad("the batch size (BATCH_SIZE or HandlerOptions::batch_size)");
     }
     if spec.poll_interval.is_zero() {
-        return bad("POLL_INTERVAL");
+        return bad("the poll interval (POLL_INTERVAL or HandlerOptions::poll_interval)");
     }
     if spec.claim_timeout.is_zero() {
-        return bad("CLAIM_TIMEOUT");
+        return bad("the claim timeout (CLAIM_TIMEOUT or HandlerOptions::claim_timeout)");
     }
     if options.concurrency == 0 {
         return bad("concurrency");
