@@ -1,4 +1,10 @@
-//! Rebuild when a migration changes, so `sqlx::migrate!` embeds the current set.
+//! Rebuild when a migration changes: `sqlx::migrate!` embeds the files at compile time.
+
+/// The migration directories this crate embeds.
+const MIGRATIONS: [&str; 2] = ["postgres", "sqlite"];
+
 fn main() {
-    println!("cargo:rerun-if-changed=../../migrations/postgres");
+    for dir in MIGRATIONS {
+        println!("cargo:rerun-if-changed=../../migrations/{dir}");
+    }
 }

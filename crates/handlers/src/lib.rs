@@ -22,10 +22,12 @@
 //! - `vector_index` — [`VectorIndexHandler`] and [`similar_search`]; `embedder` — [`Embedder`], [`HashingEmbedder`].
 //! - `queries` — the read side: daily counts, summary, event types, raw events.
 //! - `policy` — [`RetryPolicy`]; `error` — [`Error`].
+//! - `store` — [`PipelineStore`], for Postgres; `sqlite` — the whole pipeline on
+//!   [`SqliteStore`](conveyor::SqliteStore): its handlers, read side and upkeep.
 
 use std::sync::Arc;
 
-use conveyor::{HandlerOptions, PgStore, PoolBuilder};
+use conveyor::{EventHandler, HandlerOptions, PoolBuilder, Store};
 
 mod embedder;
 mod error;
@@ -38,6 +40,7 @@ mod queries;
 mod raw_store;
 mod rollup;
 mod search;
+mod sqlite;
 mod store;
 mod vector_index;
 
@@ -102,8 +105,16 @@ pub fn register_all<S: PipelineStore>(
     S::register_backends(builder, pipeline)
 }
 
-/// The Postgres storage handlers of every configured backend.
-fn register_backends(builder: PoolBuilder<PgStore>, pipeline: &Pipeline) -> PoolBuilder<PgStore> {
+/// The storage handlers of every configured backend, on any store they are implemented for
+/// (Postgres here, SQLite in `sqlite`), with the same concurrency everywhere.
+fn register_backends<S>(builder: PoolBuilder<S>, pipeline: &Pipeline) -> PoolBuilder<S>
+where
+    S: Store,
+    RawStoreHandler: EventHandler<S>,
+    RollupHandler: EventHandler<S>,
+    KeywordIndexHandler: EventHandler<S>,
+    VectorIndexHandler: EventHandler<S>,
+{
     let mut builder = builder;
     for backend in &pipeline.backends {
         builder = match backend {

@@ -177,7 +177,7 @@ impl PartitionManager {
     }
 
     /// The first and last day partitions are kept for.
-    fn window(&self, today: NaiveDate) -> (NaiveDate, NaiveDate) {
+    pub(crate) fn window(&self, today: NaiveDate) -> (NaiveDate, NaiveDate) {
         let kept_before = u64::from(self.retention_days.max(1) - 1);
         let first = today
             .checked_sub_days(Days::new(kept_before))
@@ -277,7 +277,8 @@ fn bound(day: NaiveDate) -> String {
     format!("{} 00:00:00+00", day.format("%Y-%m-%d"))
 }
 
-fn midnight(day: NaiveDate) -> DateTime<Utc> {
+/// Midnight UTC of `day`.
+pub(crate) fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 

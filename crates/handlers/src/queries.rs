@@ -7,6 +7,8 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
+use sqlx::query::QueryAs;
+use sqlx::{Database, Encode, Type};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -40,6 +42,45 @@ pub struct DailyCountQuery {
     pub after: Option<DailyCursor>,
     /// At most this many rows (1..=1000).
     pub limit: u32,
+}
+
+impl DailyCountQuery {
+    /// Check the bounds every backend enforces: `limit` and the day range.
+    pub(crate) fn check(&self) -> Result<()> {
+        check_limit(self.limit)?;
+        check_days(self.from, self.to)
+    }
+
+    /// Bind the parameters of `query_daily_counts.sql` (either backend's) to `query`, in its
+    /// order: namespace, from, to, event type, source, the position the page starts after
+    /// (day, event type, source), limit. The first page starts after a position before
+    /// every row of the range, so the keyset comparison is always a bound.
+    pub(crate) fn bind<'q, DB: Database, O>(
+        &self,
+        query: QueryAs<'q, DB, O, DB::Arguments<'q>>,
+    ) -> QueryAs<'q, DB, O, DB::Arguments<'q>>
+    where
+        String: Encode<'q, DB> + Type<DB>,
+        Option<String>: Encode<'q, DB> + Type<DB>,
+        NaiveDate: Encode<'q, DB> + Type<DB>,
+        i64: Encode<'q, DB> + Type<DB>,
+    {
+        let after = self.after.clone().unwrap_or_else(|| DailyCursor {
+            day: self.from.pred_opt().unwrap_or(self.from),
+            event_type: String::new(),
+            source: String::new(),
+        });
+        query
+            .bind(self.namespace.clone())
+            .bind(self.from)
+            .bind(self.to)
+            .bind(self.event_type.clone())
+            .bind(self.source.clone())
+            .bind(after.day)
+            .bind(after.event_type)
+            .bind(after.source)
+            .bind(i64::from(self.limit))
+    }
 }
 
 /// A position in [`daily_counts`] order: (day, event type, source).
@@ -76,35 +117,24 @@ pub async fn daily_counts(
     pool: &sqlx::PgPool,
     q: &DailyCountQuery,
 ) -> crate::Result<Vec<DailyCount>> {
-    check_limit(q.limit)?;
-    check_days(q.from, q.to)?;
-    // the first page starts after a position before every row of the range
-    let after = q.after.clone().unwrap_or_else(|| DailyCursor {
-        day: q.from.pred_opt().unwrap_or(q.from),
-        event_type: String::new(),
-        source: String::new(),
-    });
-    let rows: Vec<(NaiveDate, String, String, i64)> = sqlx::query_as(DAILY_COUNTS)
-        .bind(&q.namespace)
-        .bind(q.from)
-        .bind(q.to)
-        .bind(q.event_type.as_deref())
-        .bind(q.source.as_deref())
-        .bind(after.day)
-        .bind(&after.event_type)
-        .bind(&after.source)
-        .bind(i64::from(q.limit))
-        .fetch_all(pool)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(day, event_type, source, count)| DailyCount {
+    q.check()?;
+    let rows: Vec<DailyRow> = q.bind(sqlx::query_as(DAILY_COUNTS)).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(DailyCount::from_row).collect())
+}
+
+/// A row of `query_daily_counts.sql`: day, event type, source, count.
+pub(crate) type DailyRow = (NaiveDate, String, String, i64);
+
+impl DailyCount {
+    /// The count of a [`DailyRow`].
+    pub(crate) fn from_row((day, event_type, source, count): DailyRow) -> Self {
+        Self {
             day,
             event_type,
             source,
             count,
-        })
-        .collect())
+        }
+    }
 }
 
 /// Totals over a day range.
@@ -192,6 +222,26 @@ pub struct RawEventQuery {
     pub limit: u32,
 }
 
+impl RawEventQuery {
+    /// Check the bounds every backend enforces: `limit` and the window.
+    pub(crate) fn check(&self) -> Result<()> {
+        check_limit(self.limit)?;
+        check_window(self.from, self.to)
+    }
+
+    /// The position the page starts after: `after`, or for the first page a position just
+    /// before the window.
+    pub(crate) fn start(&self) -> RawCursor {
+        self.after.unwrap_or(RawCursor {
+            timestamp: self
+                .from
+                .checked_sub_signed(TimeDelta::microseconds(1))
+                .unwrap_or(self.from),
+            event_id: Uuid::nil(),
+        })
+    }
+}
+
 /// A position in [`raw_events`] order: (timestamp, event id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawCursor {
@@ -225,16 +275,8 @@ pub struct RawEvent {
 /// [`crate::Error::InvalidQuery`] for a reversed or empty window, one wider than 31 days, or a
 /// `limit` outside 1..=1000; database errors.
 pub async fn raw_events(pool: &sqlx::PgPool, q: &RawEventQuery) -> crate::Result<Vec<RawEvent>> {
-    check_limit(q.limit)?;
-    check_window(q.from, q.to)?;
-    // the first page starts after a position just before the window
-    let after = q.after.unwrap_or(RawCursor {
-        timestamp: q
-            .from
-            .checked_sub_signed(TimeDelta::microseconds(1))
-            .unwrap_or(q.from),
-        event_id: Uuid::nil(),
-    });
+    q.check()?;
+    let after = q.start();
     let rows: Vec<RawRow> = sqlx::query_as(RAW_EVENTS)
         .bind(&q.namespace)
         .bind(q.from)
@@ -280,7 +322,7 @@ fn check_limit(limit: u32) -> Result<()> {
 }
 
 /// A day range `from..=to` of the rollup queries.
-fn check_days(from: NaiveDate, to: NaiveDate) -> Result<()> {
+pub(crate) fn check_days(from: NaiveDate, to: NaiveDate) -> Result<()> {
     if from > to {
         return Err(Error::InvalidQuery(format!("from {from} is after to {to}")));
     }

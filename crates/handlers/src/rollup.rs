@@ -136,17 +136,7 @@ pub async fn rebuild_rollups(
     from: NaiveDate,
     to: NaiveDate,
 ) -> crate::Result<RebuildReport> {
-    if from > to {
-        return Err(crate::Error::InvalidQuery(format!(
-            "from {from} is after to {to}"
-        )));
-    }
-    let start = from.and_time(chrono::NaiveTime::MIN).and_utc();
-    let end = to
-        .succ_opt()
-        .ok_or_else(|| crate::Error::InvalidQuery(format!("to {to} is out of range")))?
-        .and_time(chrono::NaiveTime::MIN)
-        .and_utc();
+    let (start, end) = rebuild_window(from, to)?;
     let mut tx = pool.begin().await?;
     sqlx::query(LOCK).execute(&mut *tx).await?;
     for statement in [DELETE_COUNTS, DELETE_ACTORS] {
@@ -175,10 +165,40 @@ pub async fn rebuild_rollups(
             .await?;
     }
     tx.commit().await?;
-    let report = RebuildReport {
-        days: (to - from).num_days() + 1,
-        events: i64::try_from(events).unwrap_or(i64::MAX),
-    };
-    tracing::info!(%from, %to, days = report.days, events = report.events, "rollups rebuilt");
-    Ok(report)
+    Ok(RebuildReport::rebuilt(from, to, events))
+}
+
+/// The instants `[start, end)` of days `from..=to` (UTC midnights of `from` and of the day
+/// after `to`), the window every backend's rebuild recomputes.
+///
+/// # Errors
+/// [`crate::Error::InvalidQuery`] if `from > to` or `to` is the last representable day.
+pub(crate) fn rebuild_window(
+    from: NaiveDate,
+    to: NaiveDate,
+) -> crate::Result<(DateTime<Utc>, DateTime<Utc>)> {
+    if from > to {
+        return Err(crate::Error::InvalidQuery(format!(
+            "from {from} is after to {to}"
+        )));
+    }
+    let start = from.and_time(chrono::NaiveTime::MIN).and_utc();
+    let end = to
+        .succ_opt()
+        .ok_or_else(|| crate::Error::InvalidQuery(format!("to {to} is out of range")))?
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    Ok((start, end))
+}
+
+impl RebuildReport {
+    /// The report of a committed rebuild of days `from..=to` that counted `events`, logged.
+    pub(crate) fn rebuilt(from: NaiveDate, to: NaiveDate, events: u64) -> Self {
+        let report = RebuildReport {
+            days: (to - from).num_days() + 1,
+            events: i64::try_from(events).unwrap_or(i64::MAX),
+        };
+        tracing::info!(%from, %to, days = report.days, events = report.events, "rollups rebuilt");
+        report
+    }
 }

@@ -18,7 +18,7 @@ const SIMILAR: &str = include_str!("sql/vector_similar.sql");
 
 /// The most rows one insert statement carries, so a batch of large records binds arrays of
 /// bounded size (2,000 × 256 floats is 2 MB).
-const ROWS_PER_INSERT: usize = 2_000;
+pub(crate) const ROWS_PER_INSERT: usize = 2_000;
 
 /// Embeds the events of `vector` [`IndexRecord`]s for similarity search.
 ///
@@ -59,6 +59,27 @@ impl VectorIndexHandler {
     pub fn new(embedder: Arc<dyn Embedder>, policy: RetryPolicy) -> Self {
         Self { embedder, policy }
     }
+
+    /// The embedder's vectors of `rows`' texts in one call, checked, normalised and laid end
+    /// to end (`dimensions` floats a row). Every backend embeds before it opens the batch's
+    /// transaction, so a slow model holds no database lock.
+    ///
+    /// # Errors
+    /// A retryable [`HandlerError`] when the embedder fails or answers with the wrong shape.
+    pub(crate) async fn embed_rows(&self, rows: &IndexRows) -> Result<Vec<f32>, HandlerError> {
+        let vectors = self
+            .embedder
+            .embed(&rows.texts)
+            .await
+            .map_err(|e| HandlerError::retry(format!("embedding {} texts: {e}", rows.len())))?;
+        flatten_checked(vectors, rows.len(), self.embedder.dimensions())
+            .map_err(HandlerError::retry)
+    }
+
+    /// The dimensions of this handler's vectors.
+    pub(crate) fn dimensions(&self) -> usize {
+        self.embedder.dimensions()
+    }
 }
 
 #[async_trait]
@@ -77,12 +98,7 @@ impl EventHandler for VectorIndexHandler {
             return Ok(());
         }
         let dims = self.embedder.dimensions();
-        let vectors = self
-            .embedder
-            .embed(&rows.texts)
-            .await
-            .map_err(|e| HandlerError::retry(format!("embedding {} texts: {e}", rows.len())))?;
-        let flat = flatten_checked(vectors, rows.len(), dims).map_err(HandlerError::retry)?;
+        let flat = self.embed_rows(&rows).await?;
 
         // The flat-array insert (see its .sql): one round trip per 2,000 rows instead of one
         // per row, and no 2-d array, which sqlx cannot bind.
@@ -176,18 +192,8 @@ pub async fn similar_search(
     query: &str,
     limit: u32,
 ) -> Result<Vec<SearchHit>> {
-    validate(query, limit)?;
-    let dims = embedder.dimensions();
-    let mut vectors = embedder.embed(&[query.to_owned()]).await?;
-    if vectors.len() != 1 {
-        return Err(Error::Embed(EmbedError(format!(
-            "embedder returned {} vectors for 1 text",
-            vectors.len()
-        ))));
-    }
-    let mut vector = vectors.swap_remove(0);
-    check_vector(&vector, dims)?;
-    normalize(&mut vector);
+    let vector = embed_query(embedder, query, limit).await?;
+    let dims = vector.len();
     let (indices, weights) = sparse(&vector);
     if indices.is_empty() {
         // the zero vector is similar to nothing: skip the scan
@@ -204,8 +210,32 @@ pub async fn similar_search(
     Ok(rows.into_iter().map(HitRow::into_hit).collect())
 }
 
+/// Check a similarity search's parameters and embed its query: `dimensions` floats,
+/// normalised (the zero vector for a text without words).
+///
+/// # Errors
+/// As [`similar_search`], but for the scan.
+pub(crate) async fn embed_query(
+    embedder: &dyn Embedder,
+    query: &str,
+    limit: u32,
+) -> Result<Vec<f32>> {
+    validate(query, limit)?;
+    let mut vectors = embedder.embed(&[query.to_owned()]).await?;
+    if vectors.len() != 1 {
+        return Err(Error::Embed(EmbedError(format!(
+            "embedder returned {} vectors for 1 text",
+            vectors.len()
+        ))));
+    }
+    let mut vector = vectors.swap_remove(0);
+    check_vector(&vector, embedder.dimensions())?;
+    normalize(&mut vector);
+    Ok(vector)
+}
+
 /// The non-zero coordinates of `v`: 1-based indices (as Postgres arrays count) and values.
-fn sparse(v: &[f32]) -> (Vec<i32>, Vec<f64>) {
+pub(crate) fn sparse(v: &[f32]) -> (Vec<i32>, Vec<f64>) {
     v.iter()
         .enumerate()
         .filter(|(_, x)| **x != 0.0)

@@ -1,0 +1,134 @@
+//! [`KeywordIndexHandler`] on SQLite: IndexRecord[keyword] → `search_documents` and its FTS5
+//! index; and `keyword_search`, its read side.
+
+use async_trait::async_trait;
+use conveyor::{Batch, Context, EventHandler, HandlerError, SqliteStore};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::websearch::WebSearch;
+use super::{instant, micros};
+use crate::events::IndexRecord;
+use crate::keyword_index::{validate, IndexRows};
+use crate::{KeywordIndexHandler, Result, SearchHit};
+
+const INSERT_DOCUMENTS: &str = include_str!("sql/keyword_insert_documents.sql");
+const SEARCH: &str = include_str!("sql/keyword_search.sql");
+
+/// The Postgres handler's semantics on SQLite: one `search_documents` row per event (type,
+/// source and the same capped search text), inserted in the transaction that completes the
+/// batch and skipped when its key `(namespace, event_id, ts)` is already indexed; a trigger
+/// adds it to the FTS5 index `search_fts` in the same statement. Queue, batch size and
+/// retries are the Postgres impl's.
+#[async_trait]
+impl EventHandler<SqliteStore> for KeywordIndexHandler {
+    as_on_postgres!();
+
+    async fn handle(
+        &self,
+        batch: Batch<IndexRecord>,
+        ctx: &mut Context<'_, SqliteStore>,
+    ) -> Result<(), HandlerError> {
+        let rows = IndexRows::from_batch(&batch);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let documents: Vec<Document<'_>> = (0..rows.len())
+            .map(|i| Document {
+                namespace: &rows.namespaces[i],
+                event_id: rows.event_ids[i],
+                ts: micros(rows.timestamps[i]),
+                event_type: &rows.event_types[i],
+                source: &rows.sources[i],
+                body: &rows.texts[i],
+            })
+            .collect();
+        let documents = serde_json::to_string(&documents).map_err(HandlerError::fail)?;
+        sqlx::query(INSERT_DOCUMENTS)
+            .bind(documents)
+            .execute(ctx.db().await?)
+            .await?;
+        Ok(())
+    }
+}
+
+/// One document as [`INSERT_DOCUMENTS`] reads it from the JSON array.
+#[derive(Serialize)]
+struct Document<'a> {
+    namespace: &'a str,
+    event_id: Uuid,
+    ts: i64,
+    event_type: &'a str,
+    source: &'a str,
+    body: &'a str,
+}
+
+/// [`keyword_search`](crate::keyword_search) on SQLite: the same parameters, errors and
+/// syntax, read by [`WebSearch`] into an FTS5 expression.
+///
+/// Differences from Postgres, all FTS5's: the score is BM25 (higher is better, but on
+/// another scale than `ts_rank`: a word most documents hold scores near 0); and words are
+/// the runs of letters and digits, so where Postgres keeps `/pricing` or `a.b.c` as one
+/// token, they are found here by their parts too (`pricing`, `b`).
+///
+/// # Errors
+/// [`crate::Error::InvalidQuery`] when `query` is blank or `limit` is outside 1..=100;
+/// [`crate::Error::Database`] when the search fails.
+pub(super) async fn keyword_search(
+    pool: &sqlx::SqlitePool,
+    namespace: &str,
+    query: &str,
+    limit: u32,
+) -> Result<Vec<SearchHit>> {
+    validate(query, limit)?;
+    let Some(expression) = WebSearch::parse(query).to_fts5(&hex(namespace)) else {
+        // nothing but punctuation: a valid query that matches nothing, as on Postgres
+        return Ok(Vec::new());
+    };
+    let rows: Vec<HitRow> = sqlx::query_as(SEARCH)
+        .bind(namespace)
+        .bind(expression)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(HitRow::into_hit).collect())
+}
+
+/// The upper-case hex of `namespace`'s UTF-8 bytes: the one token the `ns` column of
+/// `search_fts` holds for it (SQLite's `hex()`, which the indexing trigger applies).
+fn hex(namespace: &str) -> String {
+    namespace.bytes().map(|b| format!("{b:02X}")).collect()
+}
+
+/// A search hit as stored: the SQLite side of [`SearchHit`].
+#[derive(sqlx::FromRow)]
+pub(super) struct HitRow {
+    pub(super) event_id: Uuid,
+    pub(super) ts: i64,
+    pub(super) event_type: String,
+    pub(super) source: String,
+    pub(super) score: f64,
+}
+
+impl HitRow {
+    pub(super) fn into_hit(self) -> SearchHit {
+        SearchHit {
+            event_id: self.event_id,
+            timestamp: instant(self.ts),
+            event_type: self.event_type,
+            source: self.source,
+            score: self.score,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_hex_like_sqlite() {
+        assert_eq!(hex("acme"), "61636D65");
+        assert_eq!(hex("é"), "C3A9");
+    }
+}

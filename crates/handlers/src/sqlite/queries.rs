@@ -1,0 +1,107 @@
+//! The read side on SQLite: daily counts, summary, event types and raw events, with the
+//! Postgres functions' bounds, errors, order and cursors (see [`crate::daily_counts`] and
+//! the others for what each returns).
+
+use chrono::NaiveDate;
+use sqlx::SqlitePool;
+use uuid::Uuid;
+
+use super::{instant, micros};
+use crate::queries::{check_days, DailyRow};
+use crate::{
+    DailyCount, DailyCountQuery, EventTypeCount, RawEvent, RawEventQuery, Result, Summary,
+};
+
+const DAILY_COUNTS: &str = include_str!("sql/query_daily_counts.sql");
+const SUMMARY: &str = include_str!("sql/query_summary.sql");
+const EVENT_TYPES: &str = include_str!("sql/query_event_types.sql");
+const RAW_EVENTS: &str = include_str!("sql/query_raw_events.sql");
+
+/// [`crate::daily_counts`] on SQLite. Text compares by code point here, as on a Postgres
+/// database with the `C` collation.
+pub(super) async fn daily_counts(
+    pool: &SqlitePool,
+    q: &DailyCountQuery,
+) -> Result<Vec<DailyCount>> {
+    q.check()?;
+    let rows: Vec<DailyRow> = q.bind(sqlx::query_as(DAILY_COUNTS)).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(DailyCount::from_row).collect())
+}
+
+/// [`crate::summary`] on SQLite.
+pub(super) async fn summary(
+    pool: &SqlitePool,
+    namespace: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Summary> {
+    check_days(from, to)?;
+    let (total, unique_actors): (i64, i64) = sqlx::query_as(SUMMARY)
+        .bind(namespace)
+        .bind(from)
+        .bind(to)
+        .fetch_one(pool)
+        .await?;
+    Ok(Summary {
+        total,
+        unique_actors,
+    })
+}
+
+/// [`crate::event_types`] on SQLite.
+pub(super) async fn event_types(
+    pool: &SqlitePool,
+    namespace: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<EventTypeCount>> {
+    check_days(from, to)?;
+    let rows: Vec<(String, i64)> = sqlx::query_as(EVENT_TYPES)
+        .bind(namespace)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(event_type, count)| EventTypeCount { event_type, count })
+        .collect())
+}
+
+/// [`crate::raw_events`] on SQLite. Attributes come back as the JSON object stored.
+pub(super) async fn raw_events(pool: &SqlitePool, q: &RawEventQuery) -> Result<Vec<RawEvent>> {
+    q.check()?;
+    let after = q.start();
+    let rows: Vec<RawRow> = sqlx::query_as(RAW_EVENTS)
+        .bind(&q.namespace)
+        .bind(micros(q.from))
+        .bind(micros(q.to))
+        .bind(q.event_type.as_deref())
+        .bind(micros(after.timestamp))
+        .bind(after.event_id)
+        .bind(i64::from(q.limit))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(event_id, event_type, actor_id, source, ts, attributes)| RawEvent {
+                event_id,
+                event_type,
+                actor_id,
+                source,
+                timestamp: instant(ts),
+                attributes: attributes.0,
+            },
+        )
+        .collect())
+}
+
+type RawRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    i64,
+    sqlx::types::Json<serde_json::Value>,
+);

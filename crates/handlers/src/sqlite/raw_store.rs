@@ -1,0 +1,63 @@
+//! [`RawStoreHandler`] on SQLite: IndexRecord[raw] → `events_raw`.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use conveyor::{Batch, Context, EventHandler, HandlerError, SqliteStore};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::micros;
+use crate::events::IndexRecord;
+use crate::raw_store::batch_events;
+use crate::RawStoreHandler;
+
+const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
+
+/// The Postgres handler's semantics on SQLite: the batch's events, first occurrence of each
+/// key only, go to `events_raw` in one statement in the transaction that completes the
+/// batch; the primary key `(namespace, event_id, ts)` skips every event already stored.
+/// Queue, batch size and retries are the Postgres impl's.
+#[async_trait]
+impl EventHandler<SqliteStore> for RawStoreHandler {
+    as_on_postgres!();
+
+    async fn handle(
+        &self,
+        batch: Batch<IndexRecord>,
+        ctx: &mut Context<'_, SqliteStore>,
+    ) -> Result<(), HandlerError> {
+        let rows: Vec<RawRow<'_>> = batch_events(&batch)
+            .into_iter()
+            .map(|(namespace, e)| RawRow {
+                namespace,
+                event_id: e.event_id,
+                ts: micros(e.timestamp),
+                event_type: &e.event_type,
+                actor_id: &e.actor_id,
+                source: &e.source,
+                attributes: &e.attributes,
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows).map_err(HandlerError::fail)?;
+        let stored = sqlx::query(INSERT_EVENTS)
+            .bind(rows)
+            .bind(micros(Utc::now()))
+            .execute(ctx.db().await?)
+            .await?
+            .rows_affected();
+        tracing::debug!(records = batch.len(), stored, "raw events stored");
+        Ok(())
+    }
+}
+
+/// One event as [`INSERT_EVENTS`] reads it from the JSON array.
+#[derive(Serialize)]
+struct RawRow<'a> {
+    namespace: &'a str,
+    event_id: Uuid,
+    ts: i64,
+    event_type: &'a str,
+    actor_id: &'a str,
+    source: &'a str,
+    attributes: &'a serde_json::Map<String, serde_json::Value>,
+}

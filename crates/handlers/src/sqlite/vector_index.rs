@@ -1,0 +1,183 @@
+//! [`VectorIndexHandler`] on SQLite: IndexRecord[vector] → `search_embeddings`; and
+//! `similar_search`, its read side.
+
+use std::cmp::Ordering;
+
+use async_trait::async_trait;
+use conveyor::{Batch, Context, EventHandler, HandlerError, SqliteStore};
+use futures::TryStreamExt;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::keyword_index::HitRow;
+use super::micros;
+use crate::events::IndexRecord;
+use crate::keyword_index::IndexRows;
+use crate::vector_index::{embed_query, sparse, ROWS_PER_INSERT};
+use crate::{Embedder, Result, SearchHit, VectorIndexHandler};
+
+const INSERT_EMBEDDINGS: &str = include_str!("sql/vector_insert_embeddings.sql");
+const SCAN: &str = include_str!("sql/vector_scan.sql");
+
+/// The Postgres handler's semantics on SQLite: one embedder call per batch, made **before**
+/// the batch's transaction is opened (it holds the database's write lock, which a slow model
+/// must not); then one `search_embeddings` row per event, skipped when its key is already
+/// stored. Vectors are stored L2-normalised as little-endian `f32` blobs. Queue, batch size
+/// and retries are the Postgres impl's.
+#[async_trait]
+impl EventHandler<SqliteStore> for VectorIndexHandler {
+    as_on_postgres!();
+
+    async fn handle(
+        &self,
+        batch: Batch<IndexRecord>,
+        ctx: &mut Context<'_, SqliteStore>,
+    ) -> Result<(), HandlerError> {
+        let rows = IndexRows::from_batch(&batch);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let flat = self.embed_rows(&rows).await?;
+        let dims = self.dimensions();
+        // statements of bounded size, like the Postgres insert, built before the lock too
+        let chunks = (0..rows.len())
+            .step_by(ROWS_PER_INSERT)
+            .map(|start| {
+                let end = (start + ROWS_PER_INSERT).min(rows.len());
+                let chunk: Vec<Embedding<'_>> = (start..end)
+                    .map(|i| Embedding {
+                        namespace: &rows.namespaces[i],
+                        event_id: rows.event_ids[i],
+                        ts: micros(rows.timestamps[i]),
+                        event_type: &rows.event_types[i],
+                        source: &rows.sources[i],
+                        embedding: hex_f32(&flat[i * dims..(i + 1) * dims]),
+                    })
+                    .collect();
+                serde_json::to_string(&chunk)
+            })
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(HandlerError::fail)?;
+        let db = ctx.db().await?;
+        for chunk in chunks {
+            sqlx::query(INSERT_EMBEDDINGS)
+                .bind(chunk)
+                .execute(&mut *db)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// One embedding as [`INSERT_EMBEDDINGS`] reads it from the JSON array.
+#[derive(Serialize)]
+struct Embedding<'a> {
+    namespace: &'a str,
+    event_id: Uuid,
+    ts: i64,
+    event_type: &'a str,
+    source: &'a str,
+    /// The hex of the vector's little-endian `f32`s.
+    embedding: String,
+}
+
+/// The hex of `v` as little-endian `f32`s, as SQLite's `unhex()` reads it into a blob.
+fn hex_f32(v: &[f32]) -> String {
+    v.iter()
+        .flat_map(|x| x.to_le_bytes())
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// [`similar_search`](crate::similar_search) on SQLite: the same parameters, errors, scores
+/// and order. The exact brute-force scan reads the namespace's vectors of the query's length
+/// and takes the dot product with the query (cosine similarity, both being normalised) in
+/// Rust; hits scoring ≤ 0 are dropped, ties go to the newest event.
+///
+/// # Errors
+/// As [`crate::similar_search`].
+pub(super) async fn similar_search(
+    pool: &sqlx::SqlitePool,
+    embedder: &dyn Embedder,
+    namespace: &str,
+    query: &str,
+    limit: u32,
+) -> Result<Vec<SearchHit>> {
+    let vector = embed_query(embedder, query, limit).await?;
+    let (indices, weights) = sparse(&vector);
+    if indices.is_empty() {
+        // the zero vector is similar to nothing: skip the scan
+        return Ok(Vec::new());
+    }
+    let bytes = i64::try_from(vector.len() * 4).unwrap_or(i64::MAX);
+    let mut rows = sqlx::query_as::<_, StoredRow>(SCAN)
+        .bind(namespace)
+        .bind(bytes)
+        .fetch(pool);
+    let mut hits = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        let score: f64 = indices
+            .iter()
+            .zip(&weights)
+            .map(|(i, w)| f64::from(element(&row.embedding, *i)) * w)
+            .sum();
+        if score > 0.0 {
+            hits.push(HitRow {
+                event_id: row.event_id,
+                ts: row.ts,
+                event_type: row.event_type,
+                source: row.source,
+                score,
+            });
+        }
+    }
+    hits.sort_by(|a, b| {
+        b.score
+            .partial_cmp(&a.score)
+            .unwrap_or(Ordering::Equal)
+            .then(b.ts.cmp(&a.ts))
+            .then(a.event_id.cmp(&b.event_id))
+    });
+    hits.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(hits.into_iter().map(HitRow::into_hit).collect())
+}
+
+/// Element `i` (1-based, as [`sparse`] counts) of a little-endian `f32` blob; 0 outside it
+/// (the scan selects only blobs of the query's length).
+fn element(blob: &[u8], i: i32) -> f32 {
+    let Some(start) = usize::try_from(i - 1).ok().map(|i| i * 4) else {
+        return 0.0;
+    };
+    blob.get(start..start + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0.0, f32::from_le_bytes)
+}
+
+/// A stored embedding, as [`SCAN`] selects it.
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    event_id: Uuid,
+    ts: i64,
+    event_type: String,
+    source: String,
+    embedding: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_round_trip_through_their_hex() {
+        let v = [1.0f32, -0.5, 0.0, f32::MIN_POSITIVE];
+        let hex = hex_f32(&v);
+        assert_eq!(&hex[..8], "0000803f");
+        let blob: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let back: Vec<f32> = (1..=4).map(|i| element(&blob, i)).collect();
+        assert_eq!(back, v);
+        assert_eq!((element(&blob, 0), element(&blob, 5)), (0.0, 0.0));
+    }
+}
