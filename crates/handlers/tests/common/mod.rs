@@ -70,9 +70,10 @@ pub(crate) fn record(namespace: &str, events: Vec<IngestedEvent>) -> IndexRecord
 
 /// Run one batch of `handler` over `records` through the framework and assert every record
 /// was delivered.
-pub(crate) async fn deliver<H>(store: &PgStore, handler: &H, records: Vec<IndexRecord>) -> TestRun
+pub(crate) async fn deliver<S, H>(store: &S, handler: &H, records: Vec<IndexRecord>) -> TestRun
 where
-    H: EventHandler<PgStore, Event = IndexRecord>,
+    S: Store,
+    H: EventHandler<S, Event = IndexRecord>,
 {
     let run = run_batch(store, handler, records).await.expect("run_batch");
     for (id, outcome) in &run.outcomes {
@@ -141,7 +142,7 @@ where
 
 /// Whether every event of the queues with `routing_keys` is delivered (none pending,
 /// claimed or dead) and `expected` were.
-pub(crate) async fn drained(store: &PgStore, routing_keys: &[&str], expected: i64) -> bool {
+pub(crate) async fn drained<S: Store>(store: &S, routing_keys: &[&str], expected: i64) -> bool {
     let stats = store.stats().await.expect("stats");
     routing_keys.iter().all(|key| {
         stats

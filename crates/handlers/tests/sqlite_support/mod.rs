@@ -5,15 +5,14 @@
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use conveyor::testing::{run_batch, TestRun};
-use conveyor::{EventHandler, Outcome, SqliteStore, Store, WorkerPool};
+use conveyor::{SqliteStore, Store, WorkerPool};
 use conveyor_handlers::{
     IndexRecord, IngestedEvent, PipelineStore, RawStoreHandler, RetryPolicy, RollupHandler,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::event;
+pub(crate) use crate::common::{deliver, drained, event};
 
 /// A migrated database in a file of its own, removed (with its WAL files) on drop.
 #[derive(Debug)]
@@ -94,37 +93,6 @@ impl Drop for TestDb {
 
 /// `(namespace, day, event_type, source, count)` rows.
 pub(crate) type CountRow = (String, NaiveDate, String, String, i64);
-
-/// Run one batch of `handler` over `records` through the framework and assert every record
-/// was delivered.
-pub(crate) async fn deliver<H>(
-    store: &SqliteStore,
-    handler: &H,
-    records: Vec<IndexRecord>,
-) -> TestRun
-where
-    H: EventHandler<SqliteStore, Event = IndexRecord>,
-{
-    let run = run_batch(store, handler, records).await.expect("run_batch");
-    for (id, outcome) in &run.outcomes {
-        assert_eq!(*outcome, Outcome::Delivered, "event {id:?}");
-    }
-    run
-}
-
-/// Whether the queues with `routing_keys` hold nothing pending, claimed or dead, and
-/// `expected` delivered events each.
-pub(crate) async fn drained(store: &SqliteStore, routing_keys: &[&str], expected: i64) -> bool {
-    let stats = store.stats().await.expect("stats");
-    routing_keys.iter().all(|key| {
-        stats
-            .iter()
-            .find(|s| s.queue.routing_key.as_deref() == Some(*key))
-            .is_some_and(|s| {
-                s.pending == 0 && s.in_flight == 0 && s.dead == 0 && s.delivered == expected
-            })
-    })
-}
 
 /// Pools running in the background until [`Running::stop`].
 #[derive(Debug)]
