@@ -8,6 +8,8 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::PipelineStore;
+
 const LIST: &str = include_str!("sql/partition_list.sql");
 const LOCK_TIMEOUT: &str = include_str!("sql/partition_lock_timeout.sql");
 const LOCK_DEFAULT: &str = include_str!("sql/partition_lock_default.sql");
@@ -77,6 +79,23 @@ pub struct PartitionReport {
     pub default_rows: i64,
 }
 
+impl PartitionReport {
+    /// Log what the pass changed: info when it created or dropped partitions, debug
+    /// otherwise. ([`PartitionManager::maintain`] itself warns about default-partition rows.)
+    pub fn log(&self) {
+        if self.created.is_empty() && self.dropped.is_empty() {
+            tracing::debug!(default_rows = self.default_rows, "partitions maintained");
+        } else {
+            tracing::info!(
+                created = self.created.len(),
+                dropped = self.dropped.len(),
+                default_rows = self.default_rows,
+                "partitions maintained"
+            );
+        }
+    }
+}
+
 impl PartitionManager {
     /// Create the partitions of days `today - (retention_days - 1) ..= today + ahead_days`,
     /// drop those wholly before that window, and count the default partition's rows.
@@ -144,11 +163,12 @@ impl PartitionManager {
         Ok(sqlx::query_scalar(DEFAULT_ROWS).fetch_one(pool).await?)
     }
 
-    /// Run [`maintain`](Self::maintain) for the current UTC day now and then every `interval`
+    /// Run one upkeep pass ([`PipelineStore::maintain`]: this manager's partitions on
+    /// Postgres, retention on SQLite) for the current UTC day now and then every `interval`
     /// until `shutdown` is cancelled. A failed pass is logged and retried at the next tick;
     /// a pass in flight at shutdown is abandoned (its open transaction rolls back). An
     /// `interval` under 1 ms is taken as 1 ms.
-    pub async fn run(self, pool: PgPool, interval: Duration, shutdown: CancellationToken) {
+    pub async fn run<S: PipelineStore>(self, store: S, interval: Duration, shutdown: CancellationToken) {
         let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -159,13 +179,8 @@ impl PartitionManager {
             let today = Utc::now().date_naive();
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                result = self.maintain(&pool, today) => match result {
-                    Ok(report) => tracing::debug!(
-                        created = report.created.len(),
-                        dropped = report.dropped.len(),
-                        default_rows = report.default_rows,
-                        "partition maintenance done"
-                    ),
+                result = store.maintain(&self, today) => match result {
+                    Ok(report) => report.log(),
                     Err(e) => tracing::error!(
                         error.message = %e,
                         error.cause_chain = ?e,

@@ -233,7 +233,7 @@ async fn run_maintains_the_current_day_until_cancelled(pool: PgPool) -> anyhow::
     };
     let token = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(m.run(
-        pool.clone(),
+        conveyor::PgStore::new(pool.clone()),
         std::time::Duration::from_millis(50),
         token.clone(),
     ));

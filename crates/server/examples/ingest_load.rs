@@ -7,6 +7,9 @@
 //! cargo run --release -p conveyor-server --example ingest_load -- \
 //!     --requests 2000 --events 100 --clients 16
 //! ```
+//! It reads the server's database to see when the pipeline has caught up: the embedded
+//! SQLite file `run.sh` uses by default, or `--database-url postgres://…` (a flag only, not
+//! `DATABASE_URL`, which cargo sets for every `cargo run` in this workspace).
 //! This is a stopgap until `conveyor bench ingest` exists; it prints one JSON line too.
 
 use std::time::{Duration, Instant};
@@ -29,13 +32,14 @@ struct Args {
     /// The key's tenant namespace (to count its rows).
     #[arg(long, default_value = "demo")]
     namespace: String,
-    /// The server's database, to see when the pipeline has caught up.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://root@127.0.0.1:5432/conveyor"
-    )]
+    /// The server's database, to see when the pipeline has caught up: a `postgres://` or
+    /// `sqlite://` URL. Defaults to the embedded database in `--data-dir`.
+    #[arg(long, default_value = "")]
     database_url: String,
+    /// The server's `--data-dir`, when it runs on the embedded database. Defaults to
+    /// `./conveyor-data`.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
     /// Requests to send.
     #[arg(long, default_value_t = 2_000)]
     requests: usize,
@@ -47,24 +51,64 @@ struct Args {
     clients: usize,
 }
 
+/// The server's database, read-only here.
+enum Db {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+impl Db {
+    /// The database the server's own flags would name.
+    async fn open(url: &str, data_dir: Option<&std::path::Path>) -> anyhow::Result<Db> {
+        use conveyor_server::database::Location;
+        Ok(match Location::from_flags(url, data_dir)? {
+            Location::Postgres(url) => Db::Postgres(
+                sqlx::PgPool::connect(&url)
+                    .await
+                    .context("--database-url")?,
+            ),
+            Location::Sqlite(path) => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&path)
+                    .busy_timeout(Duration::from_secs(5));
+                Db::Sqlite(
+                    sqlx::SqlitePool::connect_with(options)
+                        .await
+                        .with_context(|| {
+                            format!("opening {} (is the server running?)", path.display())
+                        })?,
+                )
+            }
+        })
+    }
+
+    /// The count `sql` selects for `namespace` (bound as `$1`, which both dialects accept).
+    async fn count(&self, sql: &'static str, namespace: &str) -> sqlx::Result<i64> {
+        match self {
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(sql)
+                    .bind(namespace)
+                    .fetch_one(pool)
+                    .await
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar(sql)
+                    .bind(namespace)
+                    .fetch_one(pool)
+                    .await
+            }
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let db = sqlx::PgPool::connect(&args.database_url)
-        .await
-        .context("--database-url")?;
-    let count = |sql: &'static str| {
-        let (db, ns) = (db.clone(), args.namespace.clone());
-        async move {
-            sqlx::query_scalar::<_, i64>(sql)
-                .bind(ns)
-                .fetch_one(&db)
-                .await
-        }
-    };
+    let db = Db::open(&args.database_url, args.data_dir.as_deref()).await?;
+    let count = |sql: &'static str| db.count(sql, &args.namespace);
     let raw_before = count("select count(*) from events_raw where namespace = $1").await?;
     let rollup_before = count(
-        "select coalesce(sum(count), 0)::bigint from analytics_daily_event_counts where namespace = $1",
+        "select cast(coalesce(sum(count), 0) as bigint) from analytics_daily_event_counts where namespace = $1",
     )
     .await?;
 
@@ -113,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
     loop {
         let raw = count("select count(*) from events_raw where namespace = $1").await?;
         let rollup = count(
-            "select coalesce(sum(count), 0)::bigint from analytics_daily_event_counts where namespace = $1",
+            "select cast(coalesce(sum(count), 0) as bigint) from analytics_daily_event_counts where namespace = $1",
         )
         .await?;
         if caught_up(raw, rollup) {

@@ -139,21 +139,13 @@ impl From<conveyor_handlers::Error> for ApiError {
                 field: named_parameter(&message),
                 message: format!("invalid query: {message}"),
             },
-            conveyor_handlers::Error::Database(e) if is_unavailable(&e) => {
+            conveyor_handlers::Error::Database(e) if crate::outage::is_outage(&e) => {
                 tracing::warn!(error.message = %e, "database unavailable");
                 Self::Unavailable("database unavailable".into())
             }
             other => Self::internal(other),
         }
     }
-}
-
-/// Whether a database error means "cannot reach the database" rather than a bad statement.
-pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    )
 }
 
 /// The first query parameter an `InvalidQuery` message mentions, if any

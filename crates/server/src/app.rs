@@ -7,8 +7,7 @@ use std::time::Duration;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
-use conveyor::PgStore;
-use conveyor_handlers::Embedder;
+use conveyor_handlers::{Embedder, PipelineStore};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -18,7 +17,7 @@ use tower_http::trace::TraceLayer;
 use crate::api_error::ApiError;
 use crate::cache::ResponseCache;
 use crate::routes::{events, health, query, search};
-use crate::serve::{Limits, Settings};
+use crate::settings::{Limits, Settings};
 use crate::spool::Spool;
 
 /// How long one request may take before it is answered 408; bounds graceful shutdown too.
@@ -27,11 +26,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The request-id header, set when absent and echoed on every response.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// What every route shares. Cheap to clone.
+/// What every route shares, over the server's backend `S`. Cheap to clone.
 #[derive(Debug, Clone)]
-pub(crate) struct AppState {
-    /// The server's outbox store (its namespace is the server's, not a tenant's).
-    pub(crate) store: PgStore,
+pub(crate) struct AppState<S> {
+    /// The server's store: its outbox namespace is the server's, not a tenant's; the
+    /// pipeline's reads take the tenant explicitly.
+    pub(crate) store: S,
     /// API key → tenant namespace.
     pub(crate) keys: Arc<HashMap<String, String>>,
     /// Where accepted batches wait while the database is down.
@@ -48,8 +48,8 @@ pub(crate) struct AppState {
     pub(crate) embedder: Arc<dyn Embedder>,
 }
 
-impl AppState {
-    pub(crate) fn new(store: PgStore, settings: &Settings, spool: Arc<Spool>) -> Self {
+impl<S: PipelineStore> AppState<S> {
+    pub(crate) fn new(store: S, settings: &Settings, spool: Arc<Spool>) -> Self {
         Self {
             store,
             keys: Arc::new(settings.api_keys.clone()),
@@ -61,26 +61,21 @@ impl AppState {
             embedder: settings.pipeline.embedder.clone(),
         }
     }
-
-    /// The database pool.
-    pub(crate) fn db(&self) -> &sqlx::PgPool {
-        self.store.pool()
-    }
 }
 
 /// The API: ingestion, analytics, search and health, with request ids, tracing, a request
 /// timeout and panic recovery.
-pub(crate) fn app(state: AppState) -> Router {
+pub(crate) fn app<S: PipelineStore>(state: AppState<S>) -> Router {
     let api = Router::new()
-        .route("/v1/events/bulk", post(events::bulk))
-        .route("/v1/events/raw", get(query::raw))
-        .route("/v1/analytics/events/daily", get(query::daily))
-        .route("/v1/analytics/events/summary", get(query::summary))
-        .route("/v1/analytics/event-types", get(query::event_types))
-        .route("/v1/search", get(search::keyword))
-        .route("/v1/search/similar", get(search::similar))
+        .route("/v1/events/bulk", post(events::bulk::<S>))
+        .route("/v1/events/raw", get(query::raw::<S>))
+        .route("/v1/analytics/events/daily", get(query::daily::<S>))
+        .route("/v1/analytics/events/summary", get(query::summary::<S>))
+        .route("/v1/analytics/event-types", get(query::event_types::<S>))
+        .route("/v1/search", get(search::keyword::<S>))
+        .route("/v1/search/similar", get(search::similar::<S>))
         .route("/healthz", get(health::live))
-        .route("/healthz/detailed", get(health::detailed))
+        .route("/healthz/detailed", get(health::detailed::<S>))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);

@@ -12,10 +12,10 @@ use crate::app::AppState;
 #[derive(Debug, Clone)]
 pub(crate) struct Tenant(pub(crate) String);
 
-impl FromRequestParts<AppState> for Tenant {
+impl<S: Send + Sync> FromRequestParts<AppState<S>> for Tenant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, ApiError> {
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
             ApiError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into())
         })?;

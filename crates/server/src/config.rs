@@ -7,11 +7,13 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use conveyor_handlers::Backend;
 
-/// Durable event processing on PostgreSQL: the server, migrations and operator controls.
+/// Durable event processing on SQLite or PostgreSQL: the server, migrations and operator
+/// controls.
 #[derive(Debug, Parser)]
 #[command(name = "conveyor", version, about)]
 pub struct Cli {
-    /// PostgreSQL URL. Required (env `DATABASE_URL`).
+    /// The database: a `postgres://` (or `postgresql://`) URL, or a `sqlite://PATH` URL.
+    /// Defaults to none: the embedded SQLite database in `--data-dir`. Empty counts as none.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -20,6 +22,11 @@ pub struct Cli {
         hide_default_value = true
     )]
     pub database_url: String,
+
+    /// Directory of the embedded SQLite database (`conveyor.db` inside it), used when no
+    /// `--database-url` is given; created on first run. Defaults to `./conveyor-data`.
+    #[arg(long, env = "CONVEYOR_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 
     /// The outbox namespace to act on: the server's own queues live in it (tenants come from
     /// API keys). Defaults to `default`.
@@ -97,6 +104,10 @@ pub enum RollupCommand {
     },
 }
 
+/// Default of `--data-dir`: the embedded database is `./conveyor-data/conveyor.db`.
+pub const DEFAULT_DATA_DIR: &str = "./conveyor-data";
+/// The embedded database's file name inside `--data-dir`.
+pub const DATABASE_FILE: &str = "conveyor.db";
 /// Default of `--listen`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default of `--max-body-bytes`: 10 MiB.

@@ -2,26 +2,29 @@
 //! configuration, telemetry and the operator commands.
 //!
 //! `main` only calls [`cli_main`], so tests (and a test binary) run exactly what the binary
-//! runs; [`Server`] is the in-process entry point for tests that drive the API.
+//! runs; [`Server`] is the in-process entry point for tests that drive the API. Everything is
+//! generic over the backend ([`PipelineStore`]): the embedded SQLite database by default, or
+//! PostgreSQL with `--database-url postgres://…` (see [`database`]).
 //!
 //! # Layout
 //! - [`config`]: the clap command line (flags with `CONVEYOR_*` env fallbacks).
+//! - [`database`]: which backend `--database-url` / `--data-dir` name, and opening it.
 //! - [`telemetry`]: the tracing subscriber, installed once.
-//! - `serve`: [`Settings`], [`Server`] (bind, run) and [`shutdown_signal`].
+//! - `settings`: [`Settings`], what `serve` needs besides the database.
+//! - `serve`: [`Server`] (bind, run) and [`shutdown_signal`].
 //! - `app`: the router, its middleware and the shared state; `routes/*`: one file per area.
 //! - `api_error`: `ApiError`, every failure's status and JSON body; `auth`: API key → tenant.
 //! - `cache`: the analytics TTL cache; `workers`: the pipeline's pool registration.
-//! - `spool`: [`Spool`], where accepted batches wait while the database is down.
+//! - `spool`: [`Spool`], where accepted batches wait while the database is down;
+//!   `outage`: which database errors count as "down", per backend.
 //! - `admin`: the operator commands (stats, pause/resume, dead letters).
 
 use std::ffi::OsString;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use conveyor::PgStore;
-use sqlx::postgres::PgPoolOptions;
+use conveyor_handlers::PipelineStore;
 
 mod admin;
 mod api_error;
@@ -29,20 +32,35 @@ mod app;
 mod auth;
 mod cache;
 pub mod config;
+pub mod database;
+mod outage;
 mod routes;
 mod serve;
+mod settings;
 mod spool;
 pub mod telemetry;
 mod workers;
 
-pub use serve::{shutdown_signal, Limits, Server, Settings};
+pub use serve::{shutdown_signal, Server};
+pub use settings::{Limits, Settings};
 pub use spool::Spool;
 
 use config::{Cli, Command, RollupCommand};
+use database::Location;
 
-/// Database connections `serve` opens: the workers' 8 plus the pool's reserve of 4, and the
+/// Postgres connections `serve` opens: the workers' 8 plus the pool's reserve of 4, and the
 /// rest for the API.
 const SERVE_CONNECTIONS: u32 = 30;
+
+/// SQLite connections `serve` opens: the same 12 for the workers, and 8 for the API's reads
+/// (writes take turns behind one lock anyway, and a connection costs a page cache).
+pub const SQLITE_SERVE_CONNECTIONS: u32 = 20;
+
+/// The flag an invalid namespace is reported under.
+const NAMESPACE: &str = "--namespace (CONVEYOR_NAMESPACE)";
+
+/// Connections of the one-shot operator commands.
+const COMMAND_CONNECTIONS: u32 = 2;
 
 /// Everything `main` does: parse `args` (the program name first), install tracing, run the
 /// command, and turn the outcome into an exit code (usage errors exit 2, failures 1).
@@ -69,34 +87,56 @@ where
     }
 }
 
-/// Run one parsed command line; `serve` runs until ctrl-c or SIGTERM.
+/// Run one parsed command line on the database `--database-url` / `--data-dir` name;
+/// `serve` runs until ctrl-c or SIGTERM.
+///
+/// `serve` and `migrate` create the embedded database on first run; the other commands
+/// refuse a SQLite file that does not exist (an operator in the wrong directory would
+/// otherwise read a fresh, empty database).
 ///
 /// # Errors
 /// A message naming the flag when the database cannot be reached or a flag is invalid, and
 /// any database error.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    if cli.database_url.is_empty() {
-        anyhow::bail!("--database-url (or DATABASE_URL) is required: a postgres:// URL");
-    }
-    let connections = match cli.command {
-        Command::Serve(_) => SERVE_CONNECTIONS,
-        _ => 2,
+    let location = Location::from_flags(&cli.database_url, cli.data_dir.as_deref())?;
+    let serve = matches!(cli.command, Command::Serve(_));
+    let size = match (&location, serve) {
+        (_, false) => COMMAND_CONNECTIONS,
+        (Location::Postgres(_), true) => SERVE_CONNECTIONS,
+        (Location::Sqlite(_), true) => SQLITE_SERVE_CONNECTIONS,
     };
-    let pool = PgPoolOptions::new()
-        .max_connections(connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&cli.database_url)
-        .await
-        .with_context(|| {
-            format!(
-                "--database-url (DATABASE_URL): cannot connect to {}",
-                redact(&cli.database_url)
+    match location {
+        Location::Postgres(url) => {
+            let store = database::open_postgres(&url, size).await?;
+            execute(
+                store.with_namespace(&cli.namespace).context(NAMESPACE)?,
+                cli.command,
             )
-        })?;
-    let store = PgStore::new(pool)
-        .with_namespace(&cli.namespace)
-        .context("--namespace (CONVEYOR_NAMESPACE)")?;
-    match cli.command {
+            .await
+        }
+        Location::Sqlite(path) => {
+            let creates = serve || matches!(cli.command, Command::Migrate);
+            if !creates && !path.exists() {
+                anyhow::bail!(
+                    "no database at {}: `conveyor serve` or `conveyor migrate` creates it; \
+                     give --data-dir (CONVEYOR_DATA_DIR) or --database-url (DATABASE_URL) \
+                     for another one",
+                    path.display()
+                );
+            }
+            let store = database::open_sqlite(&path, size).await?;
+            execute(
+                store.with_namespace(&cli.namespace).context(NAMESPACE)?,
+                cli.command,
+            )
+            .await
+        }
+    }
+}
+
+/// Run `command` on `store` (scoped to the `--namespace`).
+async fn execute<S: PipelineStore>(store: S, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(args) => {
             let settings = Settings::from_args(&args)?;
             Server::bind(store, settings)
@@ -105,16 +145,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
         }
         Command::Migrate => {
-            conveyor_handlers::migrate(store.pool())
-                .await
-                .context("applying migrations")?;
+            store.migrate().await.context("applying migrations")?;
             println!("migrations applied");
             Ok(())
         }
         Command::Rollup {
             command: RollupCommand::Rebuild { from, to },
         } => {
-            let report = conveyor_handlers::rebuild_rollups(store.pool(), from, to)
+            let report = store
+                .rebuild_rollups(from, to)
                 .await
                 .context("rebuilding rollups")?;
             println!(
@@ -133,28 +172,5 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => admin::dead_letters(&store, queue, after, limit).await,
         Command::Replay { ids } => admin::replay(&store, ids).await,
         Command::Purge { queue, all } => admin::purge(&store, queue, all).await,
-    }
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn redact_hides_the_password_only() {
-        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
     }
 }

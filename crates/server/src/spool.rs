@@ -138,7 +138,7 @@ impl Spool {
             match store.publish_batch(msgs).await {
                 Ok(_) => tokio::fs::remove_file(&path).await?,
                 // the database is up but refuses these rows: retrying would block the spool
-                Err(e) if !is_outage(&e) => {
+                Err(e) if !crate::outage::is_store_outage(&e) => {
                     self.quarantine(&path, &name, &e).await?;
                     continue;
                 }
@@ -176,30 +176,6 @@ impl Spool {
             .collect();
         files.sort();
         Ok(files)
-    }
-}
-
-/// Whether `error` means the database cannot be reached or cannot take writes right now
-/// (worth spooling and retrying), as opposed to refusing these particular rows (which no
-/// retry fixes). Connection failures, pool timeouts, and the SQLSTATE classes 08 (connection
-/// exception), 53 (insufficient resources) and 57 (operator intervention, e.g. shutting down).
-pub(crate) fn is_outage(error: &conveyor::Error) -> bool {
-    let conveyor::Error::Database(e) = error else {
-        return false;
-    };
-    match e {
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            ["08", "53", "57"]
-                .iter()
-                .any(|class| code.starts_with(class))
-        }),
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        _ => false,
     }
 }
 

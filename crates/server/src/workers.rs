@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use conveyor::{PgStore, WorkerPool};
-use conveyor_handlers::Pipeline;
+use conveyor::WorkerPool;
+use conveyor_handlers::{Pipeline, PipelineStore};
 
 /// How long delivered outbox rows are kept. The pipeline's payloads are whole request chunks
 /// (up to 1,000 events, five rows per chunk with the fan-out), so the framework's 10-minute
@@ -16,10 +16,10 @@ const DELIVERED_RETENTION: Duration = Duration::from_secs(60);
 ///
 /// Its workers need `fan-out 2 + raw 2 + rollup 1 + keyword 2 + vector 1` connections plus
 /// the pool's reserve of 4; `serve` sizes the database pool for that and the API.
-pub(crate) fn build_pool(
-    store: &PgStore,
+pub(crate) fn build_pool<S: PipelineStore>(
+    store: &S,
     pipeline: &Pipeline,
-) -> conveyor::Result<WorkerPool<PgStore>> {
+) -> conveyor::Result<WorkerPool<S>> {
     let builder = WorkerPool::builder(store.clone()).delivered_retention(DELIVERED_RETENTION);
     conveyor_handlers::register_all(builder, pipeline).build()
 }

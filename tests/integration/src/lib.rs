@@ -1,7 +1,9 @@
 //! Helpers for the end-to-end tests: run the server's real command line against the fresh
 //! database `#[sqlx::test]` creates for each test, or start the real server in-process on a
-//! free port ([`spawn_app`]) and drive its HTTP API through a [`TestApp`].
+//! free port, on Postgres ([`spawn_app`]) or on a fresh SQLite file ([`spawn_sqlite_app`]),
+//! and drive its HTTP API through a [`TestApp`].
 
+pub mod db;
 pub mod pipeline;
 
 use std::future::Future;
@@ -11,12 +13,15 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use conveyor::PgStore;
+use conveyor_handlers::PipelineStore;
 use conveyor_server::config::Cli;
 use conveyor_server::{Server, Settings};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
+use sqlx::ConnectOptions;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+pub use db::TestDb;
 
 /// The tenant namespace of [`TestApp::key`].
 pub const TENANT_A: &str = "tenant-a";
@@ -50,6 +55,20 @@ impl conveyor::Event for Ping {
     const NAME: &'static str = "it.ping";
 }
 
+/// A fresh SQLite database file name under the temp directory (not created).
+pub fn temp_database() -> PathBuf {
+    std::env::temp_dir().join(format!("conveyor-it-{}.db", uuid::Uuid::new_v4().simple()))
+}
+
+/// Remove a SQLite database file and its WAL companions (best effort).
+pub fn remove_database(file: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = file.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
+}
+
 /// The real server, running in this process on a free port against a test database.
 #[derive(Debug)]
 pub struct TestApp {
@@ -59,8 +78,8 @@ pub struct TestApp {
     pub base: String,
     /// A client for the API.
     pub client: reqwest::Client,
-    /// The test database (the server's own pool is separate).
-    pub pool: PgPool,
+    /// The test's own pool on the server's database (the server's pool is separate).
+    pub db: TestDb,
     /// An API key of [`TENANT_A`].
     pub key: String,
     /// An API key of [`TENANT_B`].
@@ -69,13 +88,15 @@ pub struct TestApp {
     pub spool_dir: PathBuf,
     token: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
-    server_pool: PgPool,
+    server_db: TestDb,
+    /// The SQLite file, removed by [`shutdown`](Self::shutdown).
+    sqlite_file: Option<PathBuf>,
 }
 
 /// Start the real server on `127.0.0.1:0` against the test database: its own pool of 30
-/// connections (the test's pool comes from `pool_opts`), a
-/// fresh spool directory, keys for [`TENANT_A`] and [`TENANT_B`], index backends that retry
-/// fast and give up after one retry. `tweak` adjusts the settings before the server binds.
+/// connections (the test's pool comes from `pool_opts`), a fresh spool directory, keys for
+/// [`TENANT_A`] and [`TENANT_B`], index backends that retry fast and give up after one retry.
+/// `tweak` adjusts the settings before the server binds.
 ///
 /// # Panics
 /// When the database cannot be reached or the server cannot start.
@@ -96,6 +117,55 @@ pub async fn spawn_app(
         .connect_with(connect_opts)
         .await
         .expect("connecting the test's pool");
+    let store = PgStore::new(server_pool.clone());
+    start(
+        store,
+        TestDb::Postgres(pool),
+        TestDb::Postgres(server_pool),
+        None,
+        tweak,
+    )
+    .await
+}
+
+/// [`spawn_app`] on SQLite: a fresh database file under the temp directory, opened as
+/// `conveyor serve` opens it (WAL, `synchronous = FULL`, the serve pool size), removed by
+/// [`TestApp::shutdown`].
+///
+/// # Panics
+/// When the file cannot be created or the server cannot start.
+pub async fn spawn_sqlite_app(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let file = temp_database();
+    let mut app = spawn_sqlite_app_at(&file, tweak).await;
+    app.sqlite_file = Some(file);
+    app
+}
+
+/// [`spawn_sqlite_app`] on the database file `file` (created if missing), which outlives
+/// the app: the caller removes it (see [`remove_database`]).
+///
+/// # Panics
+/// When the file cannot be opened or the server cannot start.
+pub async fn spawn_sqlite_app_at(
+    file: &std::path::Path,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let store =
+        conveyor_server::database::open_sqlite(file, conveyor_server::SQLITE_SERVE_CONNECTIONS)
+            .await
+            .expect("opening the server's SQLite database");
+    let server_db = TestDb::Sqlite(store.pool().clone());
+    let db = TestDb::open_sqlite(file).await;
+    start(store, db, server_db, None, tweak).await
+}
+
+async fn start<S: PipelineStore>(
+    store: S,
+    db: TestDb,
+    server_db: TestDb,
+    sqlite_file: Option<PathBuf>,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     let key = format!("key-a-{}", uuid::Uuid::new_v4().simple());
     let other_key = format!("key-b-{}", uuid::Uuid::new_v4().simple());
     let spool_dir = std::env::temp_dir().join(format!(
@@ -115,7 +185,7 @@ pub async fn spawn_app(
     settings.pipeline.retry.base_delay = Duration::from_millis(10);
     tweak(&mut settings);
 
-    let server = Server::bind(PgStore::new(server_pool.clone()), settings)
+    let server = Server::bind(store, settings)
         .await
         .expect("starting the server");
     let addr = server.local_addr();
@@ -125,13 +195,14 @@ pub async fn spawn_app(
         addr,
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
-        pool,
+        db,
         key,
         other_key,
         spool_dir,
         token,
         server,
-        server_pool,
+        server_db,
+        sqlite_file,
     }
 }
 
@@ -184,7 +255,7 @@ impl TestApp {
     /// # Panics
     /// After 30 s.
     pub async fn wait_for_drain(&self) {
-        pipeline::wait_for_quiescence(&self.pool, Duration::from_secs(30)).await;
+        pipeline::wait_for_quiescence(&self.db, Duration::from_secs(30)).await;
     }
 
     /// Poll `check` every 50 ms until it returns true.
@@ -204,12 +275,13 @@ impl TestApp {
     }
 
     /// Make the database unreachable for the server (its pool is closed), as in an outage;
-    /// the test's own [`pool`](Self::pool) still works.
+    /// the test's own [`db`](Self::db) still works.
     pub async fn close_database(&self) {
-        self.server_pool.close().await;
+        self.server_db.close().await;
     }
 
-    /// Shut the server down gracefully, wait for it, and remove the spool directory.
+    /// Shut the server down gracefully, wait for it, and remove the spool directory (and the
+    /// SQLite file).
     ///
     /// # Panics
     /// When the server failed or does not stop within 30 s.
@@ -220,9 +292,12 @@ impl TestApp {
             .expect("server stops within 30 s")
             .expect("server task does not panic")
             .expect("server runs and stops cleanly");
-        self.server_pool.close().await;
-        self.pool.close().await;
+        self.server_db.close().await;
+        self.db.close().await;
         let _ = std::fs::remove_dir_all(&self.spool_dir);
+        if let Some(file) = &self.sqlite_file {
+            remove_database(file);
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! Helpers for the pipeline tests: event bodies, waiting for the pipeline to drain, the
-//! exactness check of the rollups, and the real server as a child process.
+//! Helpers for the pipeline tests: event bodies, waiting for the pipeline to drain, and the
+//! real server as a child process (the exactness checks are [`TestDb`]'s).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,8 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::TestDb;
 
 /// Event `i` of a run: a fresh id, one of 5 types, 3 sources and 50 actors, spread over
 /// today and the two days before (so rollups span several days and partitions).
@@ -30,25 +31,15 @@ pub fn bulk(events: &[Value]) -> Value {
     json!({ "events": events })
 }
 
-/// Outbox rows not yet settled (pending or claimed), in every namespace.
-pub async fn unsettled(pool: &PgPool) -> i64 {
-    sqlx::query_scalar(
-        "select count(*) from conveyor_events where status in ('pending', 'claimed')",
-    )
-    .fetch_one(pool)
-    .await
-    .expect("counting unsettled outbox rows")
-}
-
 /// Wait until the outbox has nothing pending or claimed, twice in a row 200 ms apart.
 ///
 /// # Panics
 /// When `timeout` passes first.
-pub async fn wait_for_quiescence(pool: &PgPool, timeout: Duration) {
+pub async fn wait_for_quiescence(db: &TestDb, timeout: Duration) {
     let start = Instant::now();
     let mut settled_once = false;
     loop {
-        let n = unsettled(pool).await;
+        let n = db.unsettled().await;
         if n == 0 && settled_once {
             return;
         }
@@ -61,55 +52,6 @@ pub async fn wait_for_quiescence(pool: &PgPool, timeout: Duration) {
     }
 }
 
-/// Assert the invariant: the rollups equal a GROUP BY over `events_raw`, row for row, and
-/// the unique actors per day equal the distinct actors of `events_raw`.
-///
-/// # Panics
-/// When they differ.
-pub async fn assert_rollups_match_raw(pool: &PgPool) {
-    let rollup: Vec<(String, chrono::NaiveDate, String, String, i64)> = sqlx::query_as(
-        "select namespace, day, event_type, source, count from analytics_daily_event_counts
-         order by 1, 2, 3, 4",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    let raw: Vec<(String, chrono::NaiveDate, String, String, i64)> = sqlx::query_as(
-        "select namespace, (ts at time zone 'UTC')::date, event_type, source, count(*)
-         from events_raw group by 1, 2, 3, 4 order by 1, 2, 3, 4",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    assert_eq!(
-        rollup, raw,
-        "rollups differ from the GROUP BY over events_raw"
-    );
-
-    let actors: Vec<(String, chrono::NaiveDate, i64)> = sqlx::query_as(
-        "select namespace, day, count(*) from analytics_daily_actors group by 1, 2 order by 1, 2",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    let raw_actors: Vec<(String, chrono::NaiveDate, i64)> = sqlx::query_as(
-        "select namespace, (ts at time zone 'UTC')::date, count(distinct actor_id)
-         from events_raw group by 1, 2 order by 1, 2",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    assert_eq!(actors, raw_actors, "unique actors differ from events_raw");
-}
-
-/// The number of rows in `events_raw` and how many distinct event ids they hold.
-pub async fn raw_counts(pool: &PgPool) -> (i64, i64) {
-    sqlx::query_as("select count(*), count(distinct (namespace, event_id)) from events_raw")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
-
 /// The real `conveyor serve`, as a child process.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -119,24 +61,32 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Start `bin serve` against `database_url` with API key `key` for namespace `namespace`,
-    /// spooling into `spool_dir`, and wait until `/healthz` answers.
+    /// Start `bin serve` in the working directory `dir` with API keys `keys`
+    /// (`KEY=NAMESPACE`), spooling into `dir/spool`, and wait until `/healthz` answers.
+    /// `database_url` `None` starts it with no `DATABASE_URL` at all: the embedded database
+    /// in `dir/conveyor-data`.
     ///
     /// # Panics
     /// When the process cannot start or does not become healthy within 60 s.
     pub async fn start(
         bin: &str,
-        database_url: &str,
-        key_for_namespace: &str,
-        spool_dir: &std::path::Path,
+        database_url: Option<&str>,
+        keys: &str,
+        dir: &std::path::Path,
     ) -> ServerProcess {
         let addr = free_port();
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        match database_url {
+            Some(url) => command.env("DATABASE_URL", url),
+            None => command.env_remove("DATABASE_URL"),
+        };
+        let child = command
             .arg("serve")
-            .env("DATABASE_URL", database_url)
+            .current_dir(dir)
+            .env_remove("CONVEYOR_DATA_DIR")
             .env("CONVEYOR_LISTEN", addr.to_string())
-            .env("CONVEYOR_API_KEYS", key_for_namespace)
-            .env("CONVEYOR_SPOOL_DIR", spool_dir)
+            .env("CONVEYOR_API_KEYS", keys)
+            .env("CONVEYOR_SPOOL_DIR", dir.join("spool"))
             .env("CONVEYOR_BACKEND_RETRY_BASE_MS", "100")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

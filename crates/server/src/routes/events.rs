@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use conveyor::{Message, Store};
-use conveyor_handlers::{EventsReceived, IngestedEvent};
+use conveyor::Message;
+use conveyor_handlers::{EventsReceived, IngestedEvent, PipelineStore};
 use garde::Validate as _;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::api_error::{ApiError, Detail};
 use crate::app::{AppState, REQUEST_ID};
 use crate::auth::Tenant;
+use crate::settings::Limits;
 
 /// Most events one request may carry.
 pub(crate) const MAX_EVENTS: usize = 5_000;
@@ -57,14 +58,14 @@ pub(crate) struct Accepted {
 }
 
 /// Accept a batch of events for the key's tenant.
-pub(crate) async fn bulk(
-    State(state): State<AppState>,
+pub(crate) async fn bulk<S: PipelineStore>(
+    State(state): State<AppState<S>>,
     Tenant(namespace): Tenant,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let request_id = request_id(&headers)?;
-    let bytes = read_body(&state, &headers, body).await?;
+    let bytes = read_body(state.limits, &headers, body).await?;
     let request = parse(&bytes)?;
     drop(bytes);
     let window = Window::new(state.max_future, state.retention_days);
@@ -84,7 +85,7 @@ pub(crate) async fn bulk(
         .map(|c| Message::new(c.clone()).fairness_key(namespace.clone()));
     match state.store.publish_batch(messages).await {
         Ok(_) => {}
-        Err(e) if crate::spool::is_outage(&e) => {
+        Err(e) if crate::outage::is_store_outage(&e) => {
             if let Err(io) = state.spool.append(&chunks).await {
                 tracing::error!(db.error = %e, spool.error = %io, "cannot publish nor spool");
                 return Err(ApiError::Unavailable(format!(
@@ -121,11 +122,11 @@ fn request_id(headers: &HeaderMap) -> Result<String, ApiError> {
 /// The body's bytes: at most `max_body_bytes` on the wire, gunzipped (at most
 /// `max_decompressed_bytes`) when `Content-Encoding: gzip`.
 async fn read_body(
-    state: &AppState,
+    limits: Limits,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<bytes::Bytes, ApiError> {
-    let max = state.limits.max_body_bytes;
+    let max = limits.max_body_bytes;
     let too_large = || ApiError::PayloadTooLarge {
         field: None,
         message: format!("request body exceeds {max} bytes"),
@@ -163,7 +164,7 @@ async fn read_body(
     if !gzip {
         return Ok(wire);
     }
-    let cap = state.limits.max_decompressed_bytes;
+    let cap = limits.max_decompressed_bytes;
     tokio::task::spawn_blocking(move || gunzip(&wire, cap))
         .await
         .map_err(ApiError::internal)?

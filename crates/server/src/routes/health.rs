@@ -7,8 +7,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use conveyor::Store;
-use conveyor_handlers::PartitionManager;
+use conveyor_handlers::PipelineStore;
 use serde_json::{json, Value};
 
 use crate::app::AppState;
@@ -23,12 +22,14 @@ pub(crate) async fn live() -> Json<Value> {
 
 /// Readiness with details: `200 {"status": "ok", "database": {"ok": true}, "backlog": {…},
 /// "default_partition_rows": n, "spool_pending": n}`, or 503 `"degraded"`.
-pub(crate) async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+pub(crate) async fn detailed<S: PipelineStore>(
+    State(state): State<AppState<S>>,
+) -> (StatusCode, Json<Value>) {
     let spool_pending = state.spool.pending();
     let checked = tokio::time::timeout(DB_CHECK_TIMEOUT, async {
-        sqlx::query("select 1").execute(state.db()).await?;
+        state.store.ping().await?;
         let stats = state.store.stats().await?;
-        let default_rows = PartitionManager::default_rows(state.db()).await?;
+        let default_rows = state.store.default_rows().await?;
         Ok::<_, anyhow::Error>((stats, default_rows))
     })
     .await;

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use conveyor_handlers::{DailyCountQuery, DailyCursor, RawCursor, RawEventQuery};
+use conveyor_handlers::{DailyCountQuery, DailyCursor, PipelineStore, RawCursor, RawEventQuery};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -40,8 +40,8 @@ fn day_range(params: &Params) -> Result<(NaiveDate, NaiveDate), ApiError> {
 
 /// `GET /v1/analytics/events/daily?from&to&event_type&source&limit&cursor`:
 /// `{"data": [{day, event_type, source, count}], "next_cursor": "…" | null}`.
-pub(crate) async fn daily(
-    State(state): State<AppState>,
+pub(crate) async fn daily<S: PipelineStore>(
+    State(state): State<AppState<S>>,
     Tenant(namespace): Tenant,
     params: Params,
 ) -> Result<Response, ApiError> {
@@ -68,7 +68,7 @@ pub(crate) async fn daily(
     let body = state
         .cache
         .get_or_try(&namespace, "daily", key, async {
-            let rows = conveyor_handlers::daily_counts(state.db(), &query).await?;
+            let rows = state.store.daily_counts(&query).await?;
             let next = (rows.len() == limit as usize)
                 .then(|| rows.last())
                 .flatten()
@@ -80,14 +80,14 @@ pub(crate) async fn daily(
 }
 
 /// `GET /v1/analytics/events/summary?from&to`: `{from, to, total, unique_actors}`.
-pub(crate) async fn summary(
-    State(state): State<AppState>,
+pub(crate) async fn summary<S: PipelineStore>(
+    State(state): State<AppState<S>>,
     Tenant(namespace): Tenant,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let (db, ns) = (state.db(), namespace.as_str());
+    let (store, ns) = (&state.store, namespace.as_str());
     cached_over_days(&state, ns, &params, "summary", |from, to| async move {
-        let s = conveyor_handlers::summary(db, ns, from, to).await?;
+        let s = store.summary(ns, from, to).await?;
         Ok(json!({ "total": s.total, "unique_actors": s.unique_actors }))
     })
     .await
@@ -95,14 +95,14 @@ pub(crate) async fn summary(
 
 /// `GET /v1/analytics/event-types?from&to`: `{from, to, data: [{event_type, count}]}`, most
 /// frequent first.
-pub(crate) async fn event_types(
-    State(state): State<AppState>,
+pub(crate) async fn event_types<S: PipelineStore>(
+    State(state): State<AppState<S>>,
     Tenant(namespace): Tenant,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let (db, ns) = (state.db(), namespace.as_str());
+    let (store, ns) = (&state.store, namespace.as_str());
     cached_over_days(&state, ns, &params, "event-types", |from, to| async move {
-        let rows = conveyor_handlers::event_types(db, ns, from, to).await?;
+        let rows = store.event_types(ns, from, to).await?;
         Ok(json!({ "data": rows }))
     })
     .await
@@ -110,8 +110,8 @@ pub(crate) async fn event_types(
 
 /// A read over `from..=to` days (its only parameters), TTL-cached per tenant, route and
 /// range; `fetch` gives the body's fields, to which `from` and `to` are added.
-async fn cached_over_days<F, Fut>(
-    state: &AppState,
+async fn cached_over_days<S, F, Fut>(
+    state: &AppState<S>,
     namespace: &str,
     params: &Params,
     route: &'static str,
@@ -137,8 +137,8 @@ where
 
 /// `GET /v1/events/raw?from&to&event_type&limit&cursor` (RFC 3339 window, `to` exclusive;
 /// defaults to the last 24 h): `{"data": [event], "next_cursor": "…" | null}`.
-pub(crate) async fn raw(
-    State(state): State<AppState>,
+pub(crate) async fn raw<S: PipelineStore>(
+    State(state): State<AppState<S>>,
     Tenant(namespace): Tenant,
     params: Params,
 ) -> Result<Response, ApiError> {
@@ -160,7 +160,7 @@ pub(crate) async fn raw(
         after,
         limit,
     };
-    let rows = conveyor_handlers::raw_events(state.db(), &query).await?;
+    let rows = state.store.raw_events(&query).await?;
     let next = (rows.len() == limit as usize)
         .then(|| rows.last())
         .flatten()

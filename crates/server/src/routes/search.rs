@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use conveyor_handlers::PipelineStore;
 use serde_json::json;
 
 use super::{json_body, to_body, Params};
@@ -24,31 +25,27 @@ fn search_params(params: &Params) -> Result<(String, u32), ApiError> {
     Ok((q, params.limit(DEFAULT_LIMIT, MAX_LIMIT)?))
 }
 
-/// Full-text search, ranked by `ts_rank`.
-pub(crate) async fn keyword(
-    State(state): State<AppState>,
+/// Full-text search, ranked by the backend's relevance (`ts_rank` on Postgres).
+pub(crate) async fn keyword<S: PipelineStore>(
+    State(state): State<AppState<S>>,
     Tenant(namespace): Tenant,
     params: Params,
 ) -> Result<Response, ApiError> {
     let (q, limit) = search_params(&params)?;
-    let hits = conveyor_handlers::keyword_search(state.db(), &namespace, &q, limit).await?;
+    let hits = state.store.keyword_search(&namespace, &q, limit).await?;
     Ok(json_body(to_body(&json!({ "data": hits }))?))
 }
 
 /// Similarity search with the vector backend's embedder, ranked by cosine similarity.
-pub(crate) async fn similar(
-    State(state): State<AppState>,
+pub(crate) async fn similar<S: PipelineStore>(
+    State(state): State<AppState<S>>,
     Tenant(namespace): Tenant,
     params: Params,
 ) -> Result<Response, ApiError> {
     let (q, limit) = search_params(&params)?;
-    let hits = conveyor_handlers::similar_search(
-        state.db(),
-        state.embedder.as_ref(),
-        &namespace,
-        &q,
-        limit,
-    )
-    .await?;
+    let hits = state
+        .store
+        .similar_search(&state.embedder, &namespace, &q, limit)
+        .await?;
     Ok(json_body(to_body(&json!({ "data": hits }))?))
 }

@@ -1,7 +1,11 @@
-//! The operator command line against a real database.
+//! The operator command line against a real database, and picking the database: the
+//! embedded SQLite default, a `sqlite://` or `postgres://` URL, or an error naming the flag.
+
+const BIN: &str = env!("CARGO_BIN_EXE_conveyor-it-server");
 
 use conveyor::{Message, PgStore, Queue, Store};
-use conveyor_integration::{conveyor, database_url, Ping};
+use conveyor_integration::pipeline::{bulk, event, temp_dir, wait_for_quiescence, ServerProcess};
+use conveyor_integration::{conveyor, database_url, Ping, TestDb};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 async fn stats(store: &PgStore) -> conveyor::QueueStats {
@@ -97,25 +101,116 @@ async fn replay_and_purge_dead_letters(_: PgPoolOptions, opts: PgConnectOptions)
         .is_empty());
 }
 
-/// Bad input names the flag: no URL, an unreachable URL, an empty namespace, an empty type.
+/// Bad input names the flag: an unsupported scheme, an unreachable URL, an empty
+/// namespace, an empty type, a data dir beside a URL.
 #[tokio::test]
 async fn bad_input_names_the_flag() {
-    let err = conveyor(&["--database-url", "", "stats"])
+    for (args, flag) in [
+        (
+            &["--database-url", "mysql://u:secret@127.0.0.1/x", "stats"][..],
+            "--database-url",
+        ),
+        (
+            &["--database-url", "conveyor.db", "stats"],
+            "--database-url",
+        ),
+        (
+            &["--database-url", "sqlite::memory:", "stats"],
+            "--database-url",
+        ),
+        (
+            &[
+                "--database-url",
+                "postgres://u:secret@127.0.0.1:1/x",
+                "stats",
+            ],
+            "--database-url",
+        ),
+        (
+            &[
+                "--database-url",
+                "postgres://h/x",
+                "--data-dir",
+                "d",
+                "stats",
+            ],
+            "--data-dir",
+        ),
+        (&["pause", ""], "EVENT_TYPE"),
+    ] {
+        let err = conveyor(args).await.unwrap_err();
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(!err.contains("secret"), "password leaked: {err}");
+    }
+}
+
+/// With no URL the commands use the embedded database in `--data-dir`: `migrate` creates
+/// it, the operator commands (pause, rollup rebuild) work on it, and they refuse a directory
+/// without one.
+#[tokio::test]
+async fn no_url_means_the_embedded_database_in_the_data_dir() {
+    let dir = temp_dir("conveyor-cli-data");
+    let data = dir.join("data");
+    let data = data.to_str().unwrap();
+    let no_url = ["--database-url", "", "--data-dir", data];
+
+    let err = conveyor(&[&no_url[..], &["stats"]].concat())
         .await
         .unwrap_err();
-    assert!(err.contains("--database-url"), "{err}");
-    let err = conveyor(&[
-        "--database-url",
-        "postgres://u:secret@127.0.0.1:1/x",
-        "stats",
-    ])
-    .await
-    .unwrap_err();
-    assert!(err.contains("--database-url"), "{err}");
-    assert!(!err.contains("secret"), "password leaked: {err}");
-    let err = conveyor(&["pause", ""]).await.unwrap_err();
     assert!(
-        err.contains("EVENT_TYPE") || err.contains("event_type"),
+        err.contains("no database at") && err.contains("--data-dir"),
         "{err}"
     );
+    assert!(
+        !dir.join("data").exists(),
+        "a read-only command creates nothing"
+    );
+
+    conveyor(&[&no_url[..], &["migrate"]].concat())
+        .await
+        .unwrap();
+    assert!(dir.join("data/conveyor.db").is_file());
+    let store = conveyor::SqliteStore::open(dir.join("data/conveyor.db"))
+        .await
+        .unwrap()
+        .with_namespace("acme")
+        .unwrap();
+    store.publish(Ping { n: 1 }).await.unwrap();
+    conveyor(&[&no_url[..], &["--namespace", "acme", "pause", "it.ping"]].concat())
+        .await
+        .unwrap();
+    let stats = store.stats().await.unwrap();
+    assert!(stats[0].paused && stats[0].pending == 1, "{stats:?}");
+    let today = chrono::Utc::now().date_naive().to_string();
+    let rebuild = ["rollup", "rebuild", "--from", &today, "--to", &today];
+    conveyor(&[&no_url[..], &rebuild].concat()).await.unwrap();
+    store.pool().close().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `conveyor serve` with no `DATABASE_URL` at all creates `./conveyor-data/conveyor.db` on
+/// first run and serves the API from it.
+#[tokio::test]
+async fn serve_with_no_url_creates_the_default_database() {
+    let dir = temp_dir("conveyor-cli-serve");
+    let server = ServerProcess::start(BIN, None, "k=tenant", &dir).await;
+    assert!(dir.join("conveyor-data/conveyor.db").is_file());
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/events/bulk", server.addr))
+        .bearer_auth("k")
+        .json(&bulk(&[event(0)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let db = TestDb::connect(&format!(
+        "sqlite://{}",
+        dir.join("conveyor-data/conveyor.db").display()
+    ))
+    .await;
+    wait_for_quiescence(&db, std::time::Duration::from_secs(30)).await;
+    assert_eq!(db.raw_counts().await, (1, 1));
+    server.kill();
+    db.close().await;
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -1,17 +1,19 @@
-//! The real `conveyor serve` process killed with SIGKILL in the middle of ingesting.
+//! The real `conveyor serve` process killed with SIGKILL in the middle of ingesting, on
+//! Postgres and on the embedded SQLite database.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use conveyor_integration::database_url;
-use conveyor_integration::pipeline::{
-    assert_rollups_match_raw, bulk, event, raw_counts, temp_dir, wait_for_quiescence, ServerProcess,
-};
+use conveyor_integration::pipeline::{bulk, event, temp_dir, wait_for_quiescence, ServerProcess};
+use conveyor_integration::TestDb;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_conveyor-it-server");
 const KEY: &str = "crash-key";
+const KEYS: &str = "crash-key=tenant-crash";
 
 /// Post 100-event requests from `clients` tasks until a request fails (the server died);
 /// returns the ids of every event that got a 202.
@@ -60,25 +62,41 @@ async fn acknowledged_events_survive_a_sigkill_mid_ingest(
     opts: PgConnectOptions,
 ) {
     let url = database_url(&opts);
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect_with(opts)
-        .await
-        .unwrap();
-    let spool = temp_dir("conveyor-crash");
-    let keys = format!("{KEY}=tenant-crash");
+    let dir = temp_dir("conveyor-crash");
+    sigkill_mid_ingest(&dir, Some(&url), Some(&url), &url).await;
+    std::fs::remove_dir_all(dir).ok();
+}
 
-    let server = ServerProcess::start(BIN, &url, &keys, &spool).await;
+/// The same on SQLite: started with no `DATABASE_URL` (the default file in its working
+/// directory), restarted with a `sqlite://` URL naming that file.
+#[tokio::test]
+async fn acknowledged_events_survive_a_sigkill_mid_ingest_on_sqlite() {
+    let dir = temp_dir("conveyor-crash-sqlite");
+    let url = format!(
+        "sqlite://{}",
+        dir.join("conveyor-data/conveyor.db").display()
+    );
+    sigkill_mid_ingest(&dir, None, Some(&url), &url).await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Start the server in `dir` on `first`, post from 4 clients, SIGKILL it mid-ingest, restart
+/// it on `restart`, and check every acknowledged event through `test_url`.
+async fn sigkill_mid_ingest(
+    dir: &Path,
+    first: Option<&str>,
+    restart: Option<&str>,
+    test_url: &str,
+) {
+    let server = ServerProcess::start(BIN, first, KEYS, dir).await;
+    let db = TestDb::connect(test_url).await;
     let (acked, clients) = spawn_clients(server.addr, 4);
     // kill while requests are in flight and the workers are busy
     let start = Instant::now();
     while acked.lock().unwrap().len() < 3_000 && start.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let processed_before_kill: i64 = sqlx::query_scalar("select count(*) from events_raw")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let processed_before_kill = db.scalar("select count(*) from events_raw").await;
     server.kill();
     for c in clients {
         c.await.unwrap();
@@ -90,27 +108,27 @@ async fn acknowledged_events_survive_a_sigkill_mid_ingest(
         acked.len()
     );
 
-    let _restarted = ServerProcess::start(BIN, &url, &keys, &spool).await;
-    wait_for_quiescence(&pool, Duration::from_secs(120)).await;
+    let _restarted = ServerProcess::start(BIN, restart, KEYS, dir).await;
+    wait_for_quiescence(&db, Duration::from_secs(120)).await;
 
-    let stored: i64 = sqlx::query_scalar(
-        "select count(*) from events_raw where namespace = 'tenant-crash' and event_id = any($1)",
-    )
-    .bind(&acked)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let wanted: std::collections::HashSet<Uuid> = acked.iter().copied().collect();
+    let stored = db
+        .raw_event_ids("tenant-crash")
+        .await
+        .into_iter()
+        .filter(|id| wanted.contains(id))
+        .count();
     assert_eq!(
         stored,
-        acked.len() as i64,
+        acked.len(),
         "an acknowledged event is missing or doubled"
     );
-    let (rows, distinct) = raw_counts(&pool).await;
+    let (rows, distinct) = db.raw_counts().await;
     assert_eq!(rows, distinct, "an event is stored twice");
-    assert_rollups_match_raw(&pool).await;
+    db.assert_rollups_match_raw().await;
     eprintln!(
         "crash test: {} acknowledged, {processed_before_kill} stored before the kill, {rows} after restart",
         acked.len()
     );
-    std::fs::remove_dir_all(spool).ok();
+    db.close().await;
 }

@@ -1,15 +1,20 @@
 //! The whole pipeline over HTTP: every acknowledged event lands once, rollups are exact,
 //! search finds what was posted, duplicates change nothing, a failing backend is isolated,
 //! and batches spooled through a database outage land once it is back.
+//!
+//! A scenario that holds on both backends is one `async fn(TestApp)`, run by a Postgres test
+//! (`#[sqlx::test]`, a fresh database) and by the same name with `_on_sqlite` (a fresh file).
 
+use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use conveyor_handlers::{EmbedError, Embedder};
-use conveyor_integration::pipeline::{
-    assert_rollups_match_raw, bulk, event, raw_counts, temp_dir, wait_for_quiescence,
+use conveyor_integration::pipeline::{bulk, event, temp_dir, wait_for_quiescence};
+use conveyor_integration::{
+    remove_database, spawn_app, spawn_sqlite_app, spawn_sqlite_app_at, temp_database, TestApp,
 };
-use conveyor_integration::{spawn_app, TestApp};
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -46,10 +51,6 @@ async fn post_many(app: &TestApp, requests: usize, per_request: usize) {
     }
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
-}
-
 /// 10,000 events posted in 100 requests land in `events_raw` exactly once, the rollups
 /// equal the GROUP BY, and keyword and vector search find a planted event.
 #[sqlx::test(migrations = false)]
@@ -57,7 +58,16 @@ async fn ten_thousand_events_land_once_with_exact_rollups_and_are_searchable(
     pool: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    let app = spawn_app(pool, opts, |_| {}).await;
+    ten_thousand_events(spawn_app(pool, opts, |_| {}).await).await;
+}
+
+#[tokio::test]
+async fn ten_thousand_events_land_once_with_exact_rollups_and_are_searchable_on_sqlite() {
+    ten_thousand_events(spawn_sqlite_app(|_| {}).await).await;
+}
+
+async fn ten_thousand_events(app: TestApp) {
+    let start = std::time::Instant::now();
     post_many(&app, 100, 100).await;
     let planted = json!({
         "event_type": "planted_signup",
@@ -68,15 +78,19 @@ async fn ten_thousand_events_land_once_with_exact_rollups_and_are_searchable(
     });
     let response = app.post_events(&app.key, &bulk(&[planted])).await;
     assert_eq!(response.status(), 202);
-    wait_for_quiescence(&app.pool, DRAIN).await;
+    let posted = start.elapsed();
+    wait_for_quiescence(&app.db, DRAIN).await;
+    eprintln!(
+        "10,001 events: posted in {posted:?}, settled after {:?}",
+        start.elapsed()
+    );
 
-    assert_eq!(raw_counts(&app.pool).await, (10_001, 10_001));
-    assert_rollups_match_raw(&app.pool).await;
-    let dead = count(
-        &app,
-        "select count(*) from conveyor_events where status = 'dead'",
-    )
-    .await;
+    assert_eq!(app.db.raw_counts().await, (10_001, 10_001));
+    app.db.assert_rollups_match_raw().await;
+    let dead = app
+        .db
+        .scalar("select count(*) from conveyor_events where status = 'dead'")
+        .await;
     assert_eq!(dead, 0);
 
     let summary = app.get_json(&app.key, "/v1/analytics/events/summary").await;
@@ -105,7 +119,15 @@ async fn the_same_request_posted_twice_changes_nothing(
     pool: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    let app = spawn_app(pool, opts, |_| {}).await;
+    posted_twice(spawn_app(pool, opts, |_| {}).await).await;
+}
+
+#[tokio::test]
+async fn the_same_request_posted_twice_changes_nothing_on_sqlite() {
+    posted_twice(spawn_sqlite_app(|_| {}).await).await;
+}
+
+async fn posted_twice(app: TestApp) {
     let with_ids: Vec<Value> = (0..50).map(event).collect();
     let without_ids: Vec<Value> = (50..100)
         .map(|i| {
@@ -118,11 +140,14 @@ async fn the_same_request_posted_twice_changes_nothing(
     for _ in 0..2 {
         assert_eq!(app.post_events(&app.key, &body).await.status(), 202);
     }
-    wait_for_quiescence(&app.pool, DRAIN).await;
-    assert_eq!(raw_counts(&app.pool).await, (100, 100));
-    assert_rollups_match_raw(&app.pool).await;
-    let documents = count(&app, "select count(*) from search_documents").await;
-    let embeddings = count(&app, "select count(*) from search_embeddings").await;
+    wait_for_quiescence(&app.db, DRAIN).await;
+    assert_eq!(app.db.raw_counts().await, (100, 100));
+    app.db.assert_rollups_match_raw().await;
+    let documents = app.db.scalar("select count(*) from search_documents").await;
+    let embeddings = app
+        .db
+        .scalar("select count(*) from search_embeddings")
+        .await;
     assert_eq!((documents, embeddings), (100, 100));
     app.shutdown().await;
 }
@@ -130,14 +155,14 @@ async fn the_same_request_posted_twice_changes_nothing(
 /// What every backend holds: raw (rows, distinct ids), the rollup total, documents, embeddings.
 async fn backend_counts(app: &TestApp) -> ((i64, i64), i64, i64, i64) {
     (
-        raw_counts(&app.pool).await,
-        count(
-            app,
-            "select sum(count)::bigint from analytics_daily_event_counts",
-        )
-        .await,
-        count(app, "select count(*) from search_documents").await,
-        count(app, "select count(*) from search_embeddings").await,
+        app.db.raw_counts().await,
+        app.db
+            .scalar("select cast(sum(count) as bigint) from analytics_daily_event_counts")
+            .await,
+        app.db.scalar("select count(*) from search_documents").await,
+        app.db
+            .scalar("select count(*) from search_embeddings")
+            .await,
     )
 }
 
@@ -147,7 +172,7 @@ async fn backend_counts(app: &TestApp) -> ((i64, i64), i64, i64, i64) {
 async fn reprocessed_index_records_change_nothing(pool: PgPoolOptions, opts: PgConnectOptions) {
     let app = spawn_app(pool, opts, |_| {}).await;
     post_many(&app, 10, 100).await;
-    wait_for_quiescence(&app.pool, DRAIN).await;
+    wait_for_quiescence(&app.db, DRAIN).await;
     let before = backend_counts(&app).await;
 
     // the delivered index records, queued again with their payloads as they were
@@ -156,17 +181,17 @@ async fn reprocessed_index_records_change_nothing(pool: PgPoolOptions, opts: PgC
          select namespace, event_type, routing_key, payload, fairness_key from conveyor_events
          where event_type = 'index_record' and status = 'delivered'",
     )
-    .execute(&app.pool)
+    .execute(app.db.pg())
     .await
     .unwrap()
     .rows_affected();
     assert_eq!(requeued, 40, "10 requests × 4 backends");
-    wait_for_quiescence(&app.pool, DRAIN).await;
+    wait_for_quiescence(&app.db, DRAIN).await;
 
     let after = backend_counts(&app).await;
     assert_eq!(after, before);
     assert_eq!(before.0, (1_000, 1_000));
-    assert_rollups_match_raw(&app.pool).await;
+    app.db.assert_rollups_match_raw().await;
     app.shutdown().await;
 }
 
@@ -188,31 +213,40 @@ impl Embedder for DownEmbedder {
 /// own records retry (once, as configured) and are dead-lettered with the error.
 #[sqlx::test(migrations = false)]
 async fn a_failing_vector_backend_blocks_nothing_else(pool: PgPoolOptions, opts: PgConnectOptions) {
-    let app = spawn_app(pool, opts, |s| {
-        s.pipeline.embedder = Arc::new(DownEmbedder);
-        s.pipeline.retry.max_retries = 1;
-        s.pipeline.retry.base_delay = Duration::from_millis(50);
-    })
-    .await;
-    post_many(&app, 5, 100).await;
-    wait_for_quiescence(&app.pool, DRAIN).await;
+    failing_vector_backend(spawn_app(pool, opts, vector_down).await).await;
+}
 
-    assert_eq!(raw_counts(&app.pool).await, (500, 500));
-    assert_rollups_match_raw(&app.pool).await;
+#[tokio::test]
+async fn a_failing_vector_backend_blocks_nothing_else_on_sqlite() {
+    failing_vector_backend(spawn_sqlite_app(vector_down).await).await;
+}
+
+fn vector_down(s: &mut conveyor_server::Settings) {
+    s.pipeline.embedder = Arc::new(DownEmbedder);
+    s.pipeline.retry.max_retries = 1;
+    s.pipeline.retry.base_delay = Duration::from_millis(50);
+}
+
+async fn failing_vector_backend(app: TestApp) {
+    post_many(&app, 5, 100).await;
+    wait_for_quiescence(&app.db, DRAIN).await;
+
+    assert_eq!(app.db.raw_counts().await, (500, 500));
+    app.db.assert_rollups_match_raw().await;
     assert_eq!(
-        count(&app, "select count(*) from search_documents").await,
+        app.db.scalar("select count(*) from search_documents").await,
         500
     );
     assert_eq!(
-        count(&app, "select count(*) from search_embeddings").await,
+        app.db
+            .scalar("select count(*) from search_embeddings")
+            .await,
         0
     );
-    let dead: Vec<(String, i32, String)> = sqlx::query_as(
-        "select routing_key, attempts, last_error from conveyor_events where status = 'dead'",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let dead: Vec<(String, i32, String)> = app
+        .db
+        .rows("select routing_key, attempts, last_error from conveyor_events where status = 'dead'")
+        .await;
     assert_eq!(dead.len(), 5, "{dead:?}");
     for (routing_key, attempts, error) in &dead {
         assert_eq!(routing_key, "vector");
@@ -229,8 +263,27 @@ async fn batches_spooled_during_an_outage_land_after_a_restart(
     pool: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
+    spooled_then_restarted(|spool| {
+        spawn_app(pool.clone(), opts.clone(), move |s| s.spool_dir = spool)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn batches_spooled_during_an_outage_land_after_a_restart_on_sqlite() {
+    let file = temp_database();
+    spooled_then_restarted(|spool| spawn_sqlite_app_at(&file, move |s| s.spool_dir = spool)).await;
+    remove_database(&file);
+}
+
+/// `spawn(spool_dir)` starts a server on the test's database; called twice.
+async fn spooled_then_restarted<F, Fut>(spawn: F)
+where
+    F: Fn(PathBuf) -> Fut,
+    Fut: Future<Output = TestApp>,
+{
     let spool = temp_dir("conveyor-outage");
-    let down = spawn_app(pool.clone(), opts.clone(), |s| s.spool_dir = spool.clone()).await;
+    let down = spawn(spool.clone()).await;
     down.close_database().await;
     let events: Vec<Value> = (0..300).map(event).collect();
     for chunk in events.chunks(100) {
@@ -241,14 +294,14 @@ async fn batches_spooled_during_an_outage_land_after_a_restart(
     }
     down.shutdown().await;
 
-    let app = spawn_app(pool, opts, |s| s.spool_dir = spool.clone()).await;
+    let app = spawn(spool.clone()).await;
     app.wait_until("spooled events stored", DRAIN, || async {
-        raw_counts(&app.pool).await.0 == 300
+        app.db.raw_counts().await.0 == 300
     })
     .await;
-    wait_for_quiescence(&app.pool, DRAIN).await;
-    assert_eq!(raw_counts(&app.pool).await, (300, 300));
-    assert_rollups_match_raw(&app.pool).await;
+    wait_for_quiescence(&app.db, DRAIN).await;
+    assert_eq!(app.db.raw_counts().await, (300, 300));
+    app.db.assert_rollups_match_raw().await;
     let left = std::fs::read_dir(&spool)
         .unwrap()
         .filter(|f| f.as_ref().unwrap().path().is_file())

@@ -4,7 +4,7 @@ use conveyor_integration::{event, TestApp};
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::{api_only, bulk};
+use super::{api_only, api_only_sqlite, bulk};
 
 /// `GET path` with no API key: health endpoints need none.
 async fn get_without_key(app: &TestApp, path: &str) -> reqwest::Response {
@@ -32,7 +32,15 @@ async fn healthz_detailed_reports_database_backlog_partitions_and_spool(
     pool: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    let app = api_only(pool, opts).await;
+    detailed_reports(api_only(pool, opts).await).await;
+}
+
+#[tokio::test]
+async fn healthz_detailed_reports_database_backlog_partitions_and_spool_on_sqlite() {
+    detailed_reports(api_only_sqlite().await).await;
+}
+
+async fn detailed_reports(app: TestApp) {
     app.post_events(&app.key, &bulk(vec![event("click", "u1", "web")]))
         .await;
     let response = get_without_key(&app, "/healthz/detailed").await;
@@ -51,7 +59,15 @@ async fn healthz_detailed_is_503_when_the_database_is_down(
     pool: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    let app = api_only(pool, opts).await;
+    detailed_is_503_when_down(api_only(pool, opts).await).await;
+}
+
+#[tokio::test]
+async fn healthz_detailed_is_503_when_the_database_is_down_on_sqlite() {
+    detailed_is_503_when_down(api_only_sqlite().await).await;
+}
+
+async fn detailed_is_503_when_down(app: TestApp) {
     app.close_database().await;
     let response = get_without_key(&app, "/healthz/detailed").await;
     assert_eq!(response.status(), 503);

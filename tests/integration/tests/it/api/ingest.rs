@@ -7,7 +7,7 @@ use reqwest::{Body, Response};
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::{api_only, api_with, assert_error, assert_error_says, bulk};
+use super::{api_only, api_only_sqlite, api_with, assert_error, assert_error_says, bulk};
 
 /// `POST /v1/events/bulk` with the tenant's key and `body` sent as `Content-Encoding: encoding`.
 async fn post_encoded(app: &TestApp, encoding: &str, body: impl Into<Body>) -> Response {
@@ -168,7 +168,7 @@ async fn accepted_events_are_published_in_chunks_of_1000(
         "select jsonb_array_length(payload->'events')::bigint, fairness_key
          from conveyor_events where event_type = 'events_received' order by id",
     )
-    .fetch_all(&app.pool)
+    .fetch_all(app.db.pg())
     .await
     .unwrap();
     let sizes: Vec<i64> = chunks.iter().map(|c| c.0).collect();
@@ -186,7 +186,7 @@ async fn request_id_is_echoed_when_sent(pool: PgPoolOptions, opts: PgConnectOpti
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["request_id"], "req-123");
     let stored: String = sqlx::query_scalar("select payload->>'request_id' from conveyor_events")
-        .fetch_one(&app.pool)
+        .fetch_one(app.db.pg())
         .await
         .unwrap();
     assert_eq!(stored, "req-123");
@@ -226,7 +226,15 @@ async fn database_outage_spools_the_batch_and_answers_202(
     pool: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    let app = api_only(pool, opts).await;
+    outage_spools(api_only(pool, opts).await).await;
+}
+
+#[tokio::test]
+async fn database_outage_spools_the_batch_and_answers_202_on_sqlite() {
+    outage_spools(api_only_sqlite().await).await;
+}
+
+async fn outage_spools(app: TestApp) {
     app.close_database().await;
     let response = app
         .post_events(&app.key, &bulk(vec![event("click", "u1", "web"); 2]))

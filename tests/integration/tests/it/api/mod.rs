@@ -4,13 +4,16 @@
 //! `ingest`: `POST /v1/events/bulk` (auth, body parsing, limits, gzip, request ids, outage);
 //! `validation`: per-event 422s; `query`: analytics, raw and search reads; `health`:
 //! `/healthz` and unknown routes.
+//!
+//! Tests whose name ends in `_on_sqlite` run the same scenario as their namesake on the
+//! embedded SQLite backend.
 
 mod health;
 mod ingest;
 mod query;
 mod validation;
 
-use conveyor_integration::{spawn_app, TestApp};
+use conveyor_integration::{spawn_app, spawn_sqlite_app, TestApp};
 use conveyor_server::Settings;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -31,6 +34,11 @@ async fn api_with(
         tweak(s);
     })
     .await
+}
+
+/// [`api_only`] on a fresh SQLite file.
+async fn api_only_sqlite() -> TestApp {
+    spawn_sqlite_app(|s| s.run_workers = false).await
 }
 
 /// Assert the status and that the JSON error body names `field`; returns the body.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use conveyor_integration::{event, spawn_app};
+use conveyor_integration::{event, spawn_app, spawn_sqlite_app, TestApp};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -71,9 +71,18 @@ async fn empty_search_query_is_400_naming_q(pool: PgPoolOptions, opts: PgConnect
 }
 
 /// Needs the pipeline's handlers: events flow through to every backend before reading.
+/// Covers every read route: summary, daily, event types, raw, keyword and similar search.
 #[sqlx::test(migrations = false)]
 async fn another_tenant_sees_none_of_a_tenants_events(pool: PgPoolOptions, opts: PgConnectOptions) {
-    let app = spawn_app(pool, opts, |_| {}).await;
+    tenant_isolation(spawn_app(pool, opts, |_| {}).await).await;
+}
+
+#[tokio::test]
+async fn another_tenant_sees_none_of_a_tenants_events_on_sqlite() {
+    tenant_isolation(spawn_sqlite_app(|_| {}).await).await;
+}
+
+async fn tenant_isolation(app: TestApp) {
     let events = (0..5)
         .map(|i| event("signup", &format!("u{i}"), "web"))
         .collect();
@@ -112,7 +121,15 @@ async fn another_tenant_sees_none_of_a_tenants_events(pool: PgPoolOptions, opts:
 /// Needs the pipeline's handlers.
 #[sqlx::test(migrations = false)]
 async fn daily_counts_page_with_next_cursor(pool: PgPoolOptions, opts: PgConnectOptions) {
-    let app = spawn_app(pool, opts, |_| {}).await;
+    daily_pages(spawn_app(pool, opts, |_| {}).await).await;
+}
+
+#[tokio::test]
+async fn daily_counts_page_with_next_cursor_on_sqlite() {
+    daily_pages(spawn_sqlite_app(|_| {}).await).await;
+}
+
+async fn daily_pages(app: TestApp) {
     let events = ["a", "b", "c", "d", "e"]
         .map(|t| event(t, "u1", "web"))
         .to_vec();
