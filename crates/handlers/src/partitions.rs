@@ -168,7 +168,12 @@ impl PartitionManager {
     /// until `shutdown` is cancelled. A failed pass is logged and retried at the next tick;
     /// a pass in flight at shutdown is abandoned (its open transaction rolls back). An
     /// `interval` under 1 ms is taken as 1 ms.
-    pub async fn run<S: PipelineStore>(self, store: S, interval: Duration, shutdown: CancellationToken) {
+    pub async fn run<S: PipelineStore>(
+        self,
+        store: S,
+        interval: Duration,
+        shutdown: CancellationToken,
+    ) {
         let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
