@@ -1,0 +1,54 @@
+//! The workloads of `conveyor bench <workload>`: each is one async function taking a
+//! [`Backend`] (or, for ingest, a server URL), its params struct and a [`Progress`] mode,
+//! and returning [`Report`]s. The command prints them with [`print_table`], or, with
+//! `--json`, one `serde_json::to_string(&report)` per line.
+//!
+//! Every run creates its own scratch database (a fresh Postgres database, or a temp SQLite
+//! file) and removes it afterwards, also on failure, so it runs anywhere the tests run.
+//!
+//! # Example
+//! ```no_run
+//! use conveyor_bench::{throughput, Backend, Progress, ThroughputParams};
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let backend = Backend::Postgres { admin_url: "postgres://root@127.0.0.1:5432/postgres".into() };
+//! let reports = throughput(&backend, &ThroughputParams::default(), Progress::Auto).await?;
+//! conveyor_bench::print_table(&reports)?;
+//! for report in &reports {
+//!     println!("{}", serde_json::to_string(report)?);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - `ceiling` — [`ceiling`]: the raw-SQL `SKIP LOCKED` drain, no framework.
+//! - `throughput` — [`throughput`]: publish then drain no-op events through a `WorkerPool`.
+//! - `latency` — [`latency`]: publish → handler start on an idle pool.
+//! - `ingest` — [`ingest`]: the HTTP bulk-ingest driver.
+//! - `soak` — [`soak`]: a steady rate for a long run, interval by interval.
+//! - `report` — [`Report`], [`Percentiles`], [`Row`], [`print_table`].
+//! - `backend` — [`Backend`] and the scratch databases it creates and removes.
+//! - `probe` — the payloads and handlers the framework workloads drive.
+//! - `progress` — [`Progress`]: bars on stderr.
+//! - `rss` — process memory from `/proc/self/status`.
+
+mod backend;
+mod ceiling;
+mod ingest;
+mod latency;
+mod probe;
+mod progress;
+mod report;
+mod rss;
+mod soak;
+mod throughput;
+
+pub use backend::Backend;
+pub use ceiling::{ceiling, CeilingParams};
+pub use ingest::{ingest, IngestParams};
+pub use latency::{latency, LatencyParams};
+pub use progress::Progress;
+pub use report::{print_table, write_table, Percentiles, Report, Row};
+pub use rss::{current_rss_mib, peak_rss_mib};
+pub use soak::{soak, SoakParams};
+pub use throughput::{throughput, ThroughputParams};

@@ -1,0 +1,358 @@
+//! Every database workload with tiny parameters, against the real Postgres (`DATABASE_URL`)
+//! and SQLite: the reports are well formed and no scratch database is left behind.
+
+mod support;
+
+use std::time::Duration;
+
+use conveyor_bench::{
+    ceiling, ingest, latency, soak, throughput, Backend, CeilingParams, IngestParams,
+    LatencyParams, Progress, Report, SoakParams, ThroughputParams,
+};
+use futures::FutureExt as _;
+use sqlx::{Connection as _, PgConnection};
+use support::assert_well_formed;
+use tokio::sync::{Mutex, MutexGuard};
+
+/// Postgres runs one at a time, so counting this process's scratch databases is exact.
+static POSTGRES: Mutex<()> = Mutex::const_new(());
+
+fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
+}
+
+/// Postgres, with this process's scratch databases counted before the test.
+struct Pg {
+    backend: Backend,
+    before: i64,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Pg {
+    async fn start() -> Pg {
+        let serial = POSTGRES.lock().await;
+        let before = scratch_databases().await;
+        Pg {
+            backend: Backend::Postgres {
+                admin_url: admin_url(),
+            },
+            before,
+            _serial: serial,
+        }
+    }
+
+    /// Assert that the test left no scratch database behind.
+    async fn assert_cleaned_up(&self) {
+        assert_eq!(
+            scratch_databases().await,
+            self.before,
+            "scratch database left behind"
+        );
+    }
+}
+
+/// This process's `conveyor_bench_<pid>_*` databases.
+async fn scratch_databases() -> i64 {
+    let mut conn = PgConnection::connect(&admin_url()).await.expect("postgres");
+    let pattern = format!("conveyor\\_bench\\_{}\\_%", std::process::id());
+    sqlx::query_scalar("select count(*) from pg_database where datname like $1")
+        .bind(pattern)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count databases")
+}
+
+/// The command may spawn a workload or select over it: every workload future is `Send`.
+#[test]
+fn workload_futures_are_send() {
+    fn send<T: Send>(_: T) {}
+    let backend = Backend::Sqlite;
+    send(ceiling(
+        &backend,
+        &CeilingParams::default(),
+        Progress::Hidden,
+    ));
+    send(throughput(
+        &backend,
+        &ThroughputParams::default(),
+        Progress::Hidden,
+    ));
+    send(latency(
+        &backend,
+        &LatencyParams::default(),
+        Progress::Hidden,
+    ));
+    send(soak(&backend, &SoakParams::default(), Progress::Hidden));
+    let probe = || async { anyhow::Ok(true) }.boxed();
+    send(ingest(
+        &IngestParams::default(),
+        "http://127.0.0.1:1",
+        "k",
+        probe,
+        Progress::Hidden,
+    ));
+}
+
+fn tiny_ceiling() -> CeilingParams {
+    CeilingParams {
+        rows: 2_000,
+        connections: 2,
+        batch: 50,
+    }
+}
+
+fn assert_ceiling(reports: &[Report], backend: &str) {
+    let variants: Vec<&str> = reports.iter().map(|r| r.variant.as_str()).collect();
+    assert_eq!(variants, ["claim_delete", "claim_then_complete"]);
+    for report in reports {
+        assert_well_formed(report, "ceiling", backend);
+        assert_eq!(report.events, 2_000, "{report:?}");
+    }
+}
+
+#[tokio::test]
+async fn ceiling_drains_every_row_on_postgres() {
+    let pg = Pg::start().await;
+    let reports = ceiling(&pg.backend, &tiny_ceiling(), Progress::Hidden)
+        .await
+        .expect("ceiling");
+    assert_ceiling(&reports, "postgres");
+    pg.assert_cleaned_up().await;
+}
+
+#[tokio::test]
+async fn ceiling_drains_every_row_on_sqlite() {
+    let reports = ceiling(&Backend::Sqlite, &tiny_ceiling(), Progress::Hidden)
+        .await
+        .expect("ceiling");
+    assert_ceiling(&reports, "sqlite");
+}
+
+fn tiny_throughput() -> ThroughputParams {
+    ThroughputParams {
+        events: 2_000,
+        publish_chunk: 500,
+        timeout: Duration::from_secs(60),
+        ..Default::default()
+    }
+}
+
+fn assert_throughput(reports: &[Report], backend: &str) {
+    let variants: Vec<&str> = reports.iter().map(|r| r.variant.as_str()).collect();
+    assert_eq!(variants, ["publish", "drain"]);
+    for report in reports {
+        assert_well_formed(report, "throughput", backend);
+        assert_eq!(report.events, 2_000);
+    }
+}
+
+#[tokio::test]
+async fn throughput_publishes_and_drains_every_event_on_postgres() {
+    let pg = Pg::start().await;
+    let reports = throughput(&pg.backend, &tiny_throughput(), Progress::Hidden)
+        .await
+        .expect("throughput");
+    assert_throughput(&reports, "postgres");
+    pg.assert_cleaned_up().await;
+}
+
+#[tokio::test]
+async fn throughput_publishes_and_drains_every_event_on_sqlite() {
+    let reports = throughput(&Backend::Sqlite, &tiny_throughput(), Progress::Hidden)
+        .await
+        .expect("throughput");
+    assert_throughput(&reports, "sqlite");
+}
+
+#[tokio::test]
+async fn throughput_sweep_reports_every_configuration_and_the_best() {
+    let params = ThroughputParams {
+        events: 500,
+        sweep: true,
+        sweep_events: 300,
+        ..tiny_throughput()
+    };
+    let reports = throughput(&Backend::Sqlite, &params, Progress::Hidden)
+        .await
+        .expect("throughput");
+    let sweep = reports
+        .iter()
+        .find(|r| r.variant == "sweep")
+        .expect("a sweep report");
+    assert_well_formed(sweep, "throughput", "sqlite");
+    assert_eq!(sweep.rows.len(), 12);
+    let best = sweep
+        .rows
+        .iter()
+        .filter_map(|row| row.get("drain_per_s")?.as_f64())
+        .fold(0.0, f64::max);
+    assert!(
+        (sweep.rate.expect("rate").round() - best).abs() <= 1.0,
+        "{sweep:?}"
+    );
+    assert!(
+        sweep.counts.contains_key("best_batch_size")
+            && sweep.counts.contains_key("best_concurrency")
+    );
+}
+
+#[tokio::test]
+async fn failed_run_still_drops_its_database() {
+    let pg = Pg::start().await;
+    let params = ThroughputParams {
+        events: 50_000,
+        timeout: Duration::from_millis(1),
+        ..tiny_throughput()
+    };
+    let result = throughput(&pg.backend, &params, Progress::Hidden).await;
+    assert!(result.is_err(), "a 1 ms drain timeout must fail");
+    pg.assert_cleaned_up().await;
+}
+
+#[tokio::test]
+async fn cancelled_run_still_drops_its_database() {
+    let pg = Pg::start().await;
+    let params = ThroughputParams {
+        events: 1_000_000,
+        ..tiny_throughput()
+    };
+    let run = throughput(&pg.backend, &params, Progress::Hidden);
+    let cancelled = tokio::time::timeout(Duration::from_millis(500), run).await;
+    assert!(
+        cancelled.is_err(),
+        "a million events take longer than 500 ms"
+    );
+    pg.assert_cleaned_up().await;
+}
+
+#[tokio::test]
+async fn a_killed_runs_database_is_swept_by_the_next_run() {
+    let pg = Pg::start().await;
+    // no process has this pid: pids stay below 2^22 on Linux
+    let stale = format!("conveyor_bench_{}_{:08x}", 999_999_999, fastrand::u32(..));
+    let mut conn = PgConnection::connect(&admin_url()).await.expect("postgres");
+    sqlx::query(&format!("create database \"{stale}\""))
+        .execute(&mut conn)
+        .await
+        .expect("create the stale database");
+    ceiling(&pg.backend, &tiny_ceiling(), Progress::Hidden)
+        .await
+        .expect("ceiling");
+    let left: i64 = sqlx::query_scalar("select count(*) from pg_database where datname = $1")
+        .bind(&stale)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "{stale} was not swept");
+    pg.assert_cleaned_up().await;
+}
+
+fn tiny_latency() -> LatencyParams {
+    LatencyParams {
+        rate: 50.0,
+        duration: Duration::from_millis(400),
+        warmup: 5,
+        ..Default::default()
+    }
+}
+
+fn assert_latency(reports: &[Report], backend: &str) {
+    assert_eq!(reports.len(), 1);
+    let report = &reports[0];
+    assert_well_formed(report, "latency", backend);
+    assert_eq!(report.events, 20);
+    let p = report.latency_ms.expect("percentiles");
+    assert_eq!(p.samples, 20, "{report:?}");
+    // a wake-up, not the 5 s poll
+    assert!(p.p99 < 1_000.0, "{p:?}");
+}
+
+#[tokio::test]
+async fn latency_percentiles_are_ordered_on_postgres() {
+    let pg = Pg::start().await;
+    let reports = latency(&pg.backend, &tiny_latency(), Progress::Hidden)
+        .await
+        .expect("latency");
+    assert_latency(&reports, "postgres");
+    pg.assert_cleaned_up().await;
+}
+
+#[tokio::test]
+async fn latency_percentiles_are_ordered_on_sqlite() {
+    let reports = latency(&Backend::Sqlite, &tiny_latency(), Progress::Hidden)
+        .await
+        .expect("latency");
+    assert_latency(&reports, "sqlite");
+}
+
+fn tiny_soak() -> SoakParams {
+    SoakParams {
+        duration: Duration::from_secs(3),
+        interval: Duration::from_secs(1),
+        rate: 200.0,
+        drain_timeout: Duration::from_secs(20),
+        ..Default::default()
+    }
+}
+
+fn assert_soak(reports: &[Report], backend: &str) {
+    assert_eq!(reports.len(), 1);
+    let report = &reports[0];
+    assert_well_formed(report, "soak", backend);
+    assert_eq!(report.rows.len(), 3, "{report:?}");
+    assert_eq!(
+        Some(&report.events),
+        report.counts.get("published"),
+        "{report:?}"
+    );
+    assert!(report.events >= 550, "{report:?}");
+    for row in &report.rows {
+        for column in [
+            "interval",
+            "handled",
+            "handled_per_s",
+            "dead_tuples",
+            "rss_mib",
+            "lag_p99_ms",
+        ] {
+            assert!(row.get(column).is_some(), "missing {column}: {row:?}");
+        }
+    }
+    assert!(
+        report.rates.contains_key("first_interval") && report.rates.contains_key("last_interval")
+    );
+    assert!(report
+        .checks
+        .contains_key("last_interval_within_10pct_of_first"));
+    assert!(report.checks.contains_key("rss_flat"));
+}
+
+#[tokio::test]
+async fn soak_reports_one_row_per_interval_on_postgres() {
+    let pg = Pg::start().await;
+    let reports = soak(&pg.backend, &tiny_soak(), Progress::Hidden)
+        .await
+        .expect("soak");
+    assert_soak(&reports, "postgres");
+    // the server's autovacuum setting is called out, since it decides the dead tuples
+    let mut conn = PgConnection::connect(&admin_url()).await.expect("postgres");
+    let autovacuum: String = sqlx::query_scalar("select current_setting('autovacuum')")
+        .fetch_one(&mut conn)
+        .await
+        .expect("setting");
+    let noted = reports[0]
+        .notes
+        .iter()
+        .any(|n| n.contains("autovacuum = off"));
+    assert_eq!(noted, autovacuum == "off", "{:?}", reports[0].notes);
+    pg.assert_cleaned_up().await;
+}
+
+#[tokio::test]
+async fn soak_reports_one_row_per_interval_on_sqlite() {
+    let reports = soak(&Backend::Sqlite, &tiny_soak(), Progress::Hidden)
+        .await
+        .expect("soak");
+    assert_soak(&reports, "sqlite");
+}
