@@ -116,6 +116,7 @@ impl<S: Store> WorkerPool<S> {
                         spec: reg.spec.clone(),
                         wake: wakers.subscribe(&reg.spec.queue),
                         shutdown: signals.clone(),
+                        delete_delivered: self.config.maintenance.retention.is_zero(),
                     }
                     .run(),
                 );

@@ -140,7 +140,7 @@ fn decode<S: Store, H: EventHandler<S>>(handler: &H, rows: Vec<ClaimedEvent>) ->
             outcomes.push((row.id, Outcome::Dead { error }));
             continue;
         }
-        let payload = serde_json::from_value::<H::Event>(row.payload)
+        let payload = serde_json::from_str::<H::Event>(&row.payload)
             .map_err(crate::Error::from)
             .and_then(|p| validate(&p).map(|()| p));
         match payload {

@@ -93,6 +93,7 @@ where
         worker: WORKER.to_owned(),
         outcomes: plan.outcomes,
         emitted: plan.emitted,
+        delete_delivered: false,
     };
     store.complete(plan.tx, &completion).await?;
     Ok(run)

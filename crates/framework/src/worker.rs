@@ -36,6 +36,8 @@ pub(crate) struct Worker<S: Store> {
     pub(crate) spec: Arc<Spec>,
     pub(crate) wake: watch::Receiver<u64>,
     pub(crate) shutdown: Shutdown,
+    /// Delivered events are deleted at completion (delivered retention zero).
+    pub(crate) delete_delivered: bool,
 }
 
 impl<S: Store> Worker<S> {
@@ -141,6 +143,7 @@ impl<S: Store> Worker<S> {
             worker: self.id.clone(),
             outcomes: plan.outcomes,
             emitted: plan.emitted,
+            delete_delivered: self.delete_delivered,
         };
         let mut tx = plan.tx;
         let mut attempt = 0;
@@ -235,7 +238,7 @@ mod tests {
             .enumerate()
             .map(|(i, k)| ClaimedEvent {
                 id: EventId(i as i64),
-                payload: serde_json::Value::Null,
+                payload: "null".to_owned(),
                 attempts: 1,
                 fairness_key: (*k).to_owned(),
                 causation_id: None,

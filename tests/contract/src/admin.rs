@@ -56,6 +56,7 @@ pub async fn dead_letters_list_replay_and_purge<B: Backend>(b: &B) {
                 worker: "w".into(),
                 outcomes,
                 emitted: vec![],
+                delete_delivered: false,
             },
         )
         .await

@@ -43,6 +43,7 @@ macro_rules! every_case {
             claim::claim_takes_up_to_limit_and_holds_them,
             claim::routing_key_selects_its_events_only,
             claim::completion_by_another_worker_is_refused,
+            claim::completion_can_delete_delivered_events,
             claim::concurrent_claimers_claim_each_event_exactly_once,
             claim::claim_round_robins_across_fairness_groups,
             claim::fairness_cursor_rotates_through_many_groups,

@@ -153,7 +153,14 @@ async fn id_list_statements_look_up_rows_by_id() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../crates/framework/src/store/sqlite/sql"
     );
-    for file in ["claim_lease", "complete", "release", "renew", "replay"] {
+    for file in [
+        "claim_lease",
+        "complete",
+        "complete_delete",
+        "release",
+        "renew",
+        "replay",
+    ] {
         let sql = std::fs::read_to_string(format!("{dir}/{file}.sql")).unwrap();
         let params = sql.matches('$').count();
         let explain = format!("explain query plan {sql}");

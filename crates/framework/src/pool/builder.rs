@@ -160,6 +160,10 @@ impl<S: Store> PoolBuilder<S> {
 
     /// How long delivered events are kept (idempotency keys stay enforced and causation
     /// chains traceable meanwhile) before the pruner deletes them. Defaults to 10 minutes.
+    ///
+    /// Zero deletes each delivered event in the statement that completes its batch: the
+    /// fastest drain (one row version and no pruning less per event), at the price of
+    /// idempotency keys being enforced only while their event is pending or in flight.
     pub fn delivered_retention(mut self, retention: Duration) -> Self {
         self.config.maintenance.retention = retention;
         self

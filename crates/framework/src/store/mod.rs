@@ -48,8 +48,8 @@ pub struct ClaimRequest<'a> {
 pub struct ClaimedEvent {
     /// The event's id.
     pub id: EventId,
-    /// The payload as JSON.
-    pub payload: serde_json::Value,
+    /// The payload as JSON text, decoded straight into the handler's event type.
+    pub payload: String,
     /// How many times the event has been claimed, this claim included.
     pub attempts: u32,
     /// The event's fairness group (`""` for the default group).
@@ -92,6 +92,9 @@ pub struct Completion {
     pub outcomes: Vec<(EventId, Outcome)>,
     /// Events the handler emitted, inserted in the same transaction.
     pub emitted: Vec<NewEvent>,
+    /// Delete delivered events in the completing statement instead of keeping them for the
+    /// pruner (the pool's delivered retention is zero).
+    pub delete_delivered: bool,
 }
 
 /// A wake-up: work may be due on a queue.

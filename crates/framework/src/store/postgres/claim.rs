@@ -14,7 +14,7 @@ const CLAIM: &str = include_str!("sql/claim.sql");
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
-    payload: serde_json::Value,
+    payload: String,
     attempts: i32,
     fairness_key: String,
     causation_id: Option<i64>,

@@ -27,14 +27,15 @@ pub(super) async fn complete(
     let expected = completion.outcomes.len();
     let query = outcomes_query(namespace, completion);
     if tx.is_none() && completion.emitted.is_empty() {
-        let held = query.execute(pool).await?.rows_affected();
-        return check_held(completion, expected, held);
+        let held: i64 = query.fetch_one(pool).await?;
+        return check_held(completion, expected, held as u64);
     }
     let mut tx = match tx {
         Some(tx) => tx,
         None => pool.begin().await?,
     };
-    let held = query.execute(&mut *tx).await?.rows_affected();
+    let held: i64 = query.fetch_one(&mut *tx).await?;
+    let held = held as u64;
     // on a lost lease `tx` drops here: the handler's writes roll back with it
     check_held(completion, expected, held)?;
     if !completion.emitted.is_empty() {
@@ -58,7 +59,7 @@ fn check_held(completion: &Completion, expected: usize, held: u64) -> Result<()>
 fn outcomes_query<'q>(
     namespace: &'q str,
     completion: &'q Completion,
-) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+) -> sqlx::query::QueryScalar<'q, Postgres, i64, sqlx::postgres::PgArguments> {
     let n = completion.outcomes.len();
     let mut ids = Vec::with_capacity(n);
     let mut statuses = Vec::with_capacity(n);
@@ -84,13 +85,14 @@ fn outcomes_query<'q>(
             }
         }
     }
-    sqlx::query(COMPLETE)
+    sqlx::query_scalar(COMPLETE)
         .bind(namespace)
         .bind(&completion.worker)
         .bind(ids)
         .bind(statuses)
         .bind(delays)
         .bind(errors)
+        .bind(completion.delete_delivered)
 }
 
 pub(super) async fn renew(

@@ -106,9 +106,8 @@ pub(super) async fn claim(
         .into_iter()
         .map(|r| ClaimedEvent {
             id: EventId(r.id),
-            // unreadable text goes to the handler as a string: its decode dead-letters it
-            payload: serde_json::from_str(&r.payload)
-                .unwrap_or(serde_json::Value::String(r.payload)),
+            // text that is not the event type's JSON is dead-lettered by the decode
+            payload: r.payload,
             attempts: u32::try_from(r.attempts).unwrap_or(0),
             fairness_key: r.fairness_key,
             causation_id: r.causation_id.map(EventId),

@@ -9,6 +9,7 @@ use crate::event::{EventId, Queue};
 use crate::store::{Completion, Outcome};
 
 const COMPLETE: &str = include_str!("sql/complete.sql");
+const COMPLETE_DELETE: &str = include_str!("sql/complete_delete.sql");
 const RENEW: &str = include_str!("sql/renew.sql");
 const RELEASE: &str = include_str!("sql/release.sql");
 
@@ -27,7 +28,7 @@ pub(super) async fn apply(
     completion: &Completion,
     now: i64,
 ) -> Result<u64> {
-    let outcomes: Vec<Applied<'_>> = completion
+    let outcomes = completion
         .outcomes
         .iter()
         .map(|(id, outcome)| match outcome {
@@ -49,16 +50,30 @@ pub(super) async fn apply(
                 delay_ms: 0,
                 error: Some(error),
             },
-        })
-        .collect();
-    let done = sqlx::query(COMPLETE)
-        .bind(namespace)
-        .bind(&completion.worker)
-        .bind(serde_json::to_string(&outcomes)?)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected())
+        });
+    let (deleted, updated): (Vec<_>, Vec<_>) =
+        outcomes.partition(|a| completion.delete_delivered && a.status == "delivered");
+    let mut held = 0;
+    if !deleted.is_empty() {
+        held += sqlx::query(COMPLETE_DELETE)
+            .bind(namespace)
+            .bind(&completion.worker)
+            .bind(serde_json::to_string(&deleted)?)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    }
+    if !updated.is_empty() {
+        held += sqlx::query(COMPLETE)
+            .bind(namespace)
+            .bind(&completion.worker)
+            .bind(serde_json::to_string(&updated)?)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    }
+    Ok(held)
 }
 
 pub(super) async fn renew(

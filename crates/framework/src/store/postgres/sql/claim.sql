@@ -90,5 +90,5 @@ update conveyor_events e
        lease_expires_at = now() + make_interval(secs => $6::float8 / 1000),
        updated_at = now()
  where e.id = any(array(select id from picked))
-returning e.id, e.payload, e.attempts, e.fairness_key, e.causation_id, e.correlation_id,
+returning e.id, e.payload::text as payload, e.attempts, e.fairness_key, e.causation_id, e.correlation_id,
           e.created_at, e.last_error
