@@ -91,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
             args.set("publish_chunk", &mut p.publish_chunk)?;
             args.set("sweep", &mut p.sweep)?;
             args.set("sweep_events", &mut p.sweep_events)?;
+            args.secs("delivered_retention", &mut p.delivered_retention)?;
             Job::Throughput(p)
         }
         "latency" => {

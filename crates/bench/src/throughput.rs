@@ -40,6 +40,10 @@ pub struct ThroughputParams {
     /// Give up on a drain after this long. Defaults to 10 minutes.
     #[serde(with = "secs")]
     pub timeout: Duration,
+    /// The pool's delivered retention: zero deletes each delivered event as its batch
+    /// completes. Defaults to the framework's 10 minutes.
+    #[serde(with = "secs")]
+    pub delivered_retention: Duration,
 }
 
 impl Default for ThroughputParams {
@@ -52,6 +56,7 @@ impl Default for ThroughputParams {
             sweep: false,
             sweep_events: 50_000,
             timeout: Duration::from_secs(600),
+            delivered_retention: Duration::from_secs(600),
         }
     }
 }
@@ -71,6 +76,7 @@ struct Run {
     concurrency: usize,
     publish_chunk: usize,
     timeout: Duration,
+    delivered_retention: Duration,
     progress: Progress,
 }
 
@@ -95,6 +101,7 @@ pub async fn throughput(
         concurrency: params.concurrency,
         publish_chunk: params.publish_chunk,
         timeout: params.timeout,
+        delivered_retention: params.delivered_retention,
         progress,
     };
     let (measured, caveats) = measure(backend, run).await?;
@@ -147,6 +154,7 @@ async fn sweep(
             concurrency,
             publish_chunk: params.publish_chunk,
             timeout: params.timeout,
+            delivered_retention: params.delivered_retention,
             progress: Progress::Hidden,
         };
         let (measured, _) = measure(backend, run).await?;
@@ -229,6 +237,7 @@ async fn publish_and_drain<S: Store>(store: S, run: Run) -> anyhow::Result<Measu
                 .concurrency(run.concurrency)
                 .batch_size(run.batch_size),
         )
+        .delivered_retention(run.delivered_retention)
         .build()?;
     let stop = CancellationToken::new();
     let bar = progress.bar("throughput drain", run.events);

@@ -1,5 +1,6 @@
 //! Leases: the heartbeat that keeps a running batch's claim alive, and the maintenance
-//! task that reaps expired claims (crash recovery) and prunes delivered rows.
+//! task that reaps expired claims (crash recovery), prunes delivered rows and lets the store
+//! clean up after its deletes.
 
 use std::time::Duration;
 
@@ -13,6 +14,8 @@ use crate::wake::Wakers;
 const REAP_LIMIT: usize = 1_000;
 /// Delivered rows deleted per pruner round.
 const PRUNE_LIMIT: usize = 10_000;
+/// How often the store is asked to clean up after deletes ([`Store::vacuum`]).
+const VACUUM_EVERY: Duration = Duration::from_secs(10);
 
 /// Heartbeats renew a lease three times per lease period, so one missed beat is harmless.
 pub(crate) fn heartbeat(lease: Duration) -> Interval {
@@ -34,6 +37,7 @@ impl Maintenance {
     pub(crate) async fn run<S: Store>(self, store: S, wakers: Wakers, stop: CancellationToken) {
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut vacuumed = Instant::now();
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -52,6 +56,16 @@ impl Maintenance {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(pruned = n, "pruned delivered events"),
                 Err(e) => tracing::warn!(error.message = %e, "pruning delivered events failed"),
+            }
+            if vacuumed.elapsed() >= VACUUM_EVERY {
+                vacuumed = Instant::now();
+                match store.vacuum().await {
+                    Ok(false) => {}
+                    Ok(true) => tracing::debug!("vacuumed the events table"),
+                    Err(e) => {
+                        tracing::warn!(error.message = %e, "vacuuming the events table failed")
+                    }
+                }
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The contract suite against the PostgreSQL backend: one fresh database per case.
 
 use async_trait::async_trait;
-use conveyor::PgStore;
+use conveyor::{PgStore, Store};
 use conveyor_contract::{admin, claim, lease, outcomes, pool, publish, Backend};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -141,4 +141,52 @@ async fn claim_uses_the_pending_index_in_its_generic_plan(pool: PgPool) {
     let plan = plan.join("\n");
     assert!(plan.contains("conveyor_events_pending_idx"), "{plan}");
     assert!(!plan.contains("Seq Scan on conveyor_events"), "{plan}");
+}
+
+/// Postgres-only: with autovacuum off for the events table, the store vacuums it itself once
+/// dead rows pile up, so a long run does not bloat the claim's indexes.
+#[sqlx::test(migrator = "conveyor::MIGRATOR")]
+async fn the_store_vacuums_when_autovacuum_will_not(pool: PgPool) {
+    use std::time::Duration;
+    let store = PgStore::new(pool.clone());
+    sqlx::query("alter table conveyor_events set (autovacuum_enabled = false)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(!store.vacuum().await.unwrap(), "nothing to vacuum yet");
+    sqlx::query(
+        "insert into conveyor_events (namespace, event_type, payload)
+         select 'default', 'contract.job', '{}' from generate_series(1, 30000)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("delete from conveyor_events where id % 3 <> 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dead = || async {
+        sqlx::query_scalar::<_, i64>(
+            "select n_dead_tup from pg_stat_user_tables where relname = 'conveyor_events'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    conveyor_contract::support::eventually(
+        Duration::from_secs(10),
+        "dead rows counted",
+        || async { dead().await > 10_000 },
+    )
+    .await;
+    assert!(
+        store.vacuum().await.unwrap(),
+        "20,000 dead rows call for a vacuum"
+    );
+    conveyor_contract::support::eventually(
+        Duration::from_secs(10),
+        "dead rows vacuumed",
+        || async { dead().await < 1_000 },
+    )
+    .await;
 }

@@ -235,6 +235,13 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Delete the dead letters of `queue` (or of every queue); returns how many.
     async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64>;
 
+    /// Reclaim the space of deleted and updated rows if the backend needs a hand with it;
+    /// returns whether it did anything. The pool's maintenance task calls it every 10 s.
+    /// The default does nothing.
+    async fn vacuum(&self) -> Result<bool> {
+        Ok(false)
+    }
+
     /// The most connections the store can hold open at once, if it has such a limit. The pool
     /// warns at start when its workers could exhaust it.
     fn connection_limit(&self) -> Option<u32> {

@@ -206,6 +206,10 @@ impl Store for PgStore {
         admin::purge_dead(&self.pool, &self.namespace, queue).await
     }
 
+    async fn vacuum(&self) -> Result<bool> {
+        reap::vacuum(&self.pool).await
+    }
+
     fn connection_limit(&self) -> Option<u32> {
         Some(self.pool.options().get_max_connections())
     }
