@@ -2,13 +2,14 @@
 //! removes: a fresh Postgres database, or a temp SQLite file.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use conveyor::{PgStore, SqliteStore, Store};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions as _, Connection as _, PgConnection};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::ConnectOptions as _;
+
+use crate::scratch_database::ScratchDatabase;
 
 /// How long disposing waits for the scratch pool's connections to be returned before it
 /// drops the database anyway (`WITH (FORCE)` ends them).
@@ -153,7 +154,10 @@ impl Scratch {
         .context("reading server settings")?;
         let mut caveats = Vec::new();
         if autovacuum == "off" {
-            caveats.push("server has autovacuum = off: dead tuples are never vacuumed".to_owned());
+            caveats.push(
+                "server has autovacuum = off: only the store's own vacuum (dead rows > 10,000) cleans conveyor_events"
+                    .to_owned(),
+            );
         }
         if fsync == "off" {
             caveats.push("server has fsync = off".to_owned());
@@ -177,46 +181,24 @@ impl Scratch {
 #[derive(Debug)]
 pub(crate) struct PgScratch {
     pool: PgPool,
-    // boxed: the connect options are large, and `Scratch` moves around
-    guard: Box<DropGuard>,
+    database: ScratchDatabase,
 }
 
 impl PgScratch {
     /// Create `conveyor_bench_<pid>_<random>` on `admin_url`'s server and migrate it.
     async fn create(admin_url: &str, connections: u32) -> anyhow::Result<Self> {
-        let admin = PgConnectOptions::from_str(admin_url)
-            .context("parsing the Postgres admin URL")?
-            .disable_statement_logging();
-        let name = format!(
-            "conveyor_bench_{}_{:08x}",
-            std::process::id(),
-            fastrand::u32(..)
-        );
-        let mut conn = PgConnection::connect_with(&admin)
-            .await
-            .with_context(|| format!("connecting to {admin_url}"))?;
-        sweep_stale(&mut conn).await;
-        sqlx::query(&format!("create database \"{name}\""))
-            .execute(&mut conn)
-            .await
-            .with_context(|| format!("creating database {name}"))?;
-        conn.close().await.ok();
-        // from here on the guard drops the database, whatever fails
-        let guard = Box::new(DropGuard {
-            admin,
-            name,
-            armed: true,
-        });
+        // from here on the database is dropped, whatever fails
+        let database = ScratchDatabase::create(admin_url, None).await?;
         let pool = PgPoolOptions::new()
             .max_connections(connections.max(2))
-            .connect_with(guard.admin.clone().database(&guard.name))
+            .connect_with(database.connect_options())
             .await
-            .with_context(|| format!("connecting to {}", guard.name))?;
+            .with_context(|| format!("connecting to {}", database.name()))?;
         conveyor::MIGRATOR
             .run(&pool)
             .await
-            .with_context(|| format!("migrating {}", guard.name))?;
-        Ok(Self { pool, guard })
+            .with_context(|| format!("migrating {}", database.name()))?;
+        Ok(Self { pool, database })
     }
 
     /// The scratch database's pool.
@@ -229,96 +211,10 @@ impl PgScratch {
         PgStore::new(self.pool.clone())
     }
 
-    async fn dispose(mut self) -> anyhow::Result<()> {
-        self.guard.armed = false;
+    async fn dispose(self) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.pool.close()).await;
-        drop_database(&self.guard.admin, &self.guard.name).await
+        self.database.dispose().await
     }
-}
-
-/// Drops the scratch database unless disarmed by a regular dispose.
-#[derive(Debug)]
-struct DropGuard {
-    admin: PgConnectOptions,
-    name: String,
-    armed: bool,
-}
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        // a failure, a panic or a cancelled workload. Drop it on a runtime of its own, as
-        // this may run inside an async context or outside any.
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting a runtime to drop the scratch database")?
-                .block_on(drop_database(&admin, &name))
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error.message = %format!("{e:#}"), database = %self.name, "scratch database left behind")
-            }
-            Err(_) => {
-                tracing::warn!(database = %self.name, "scratch database left behind (dropping it panicked)")
-            }
-        }
-    }
-}
-
-/// Drop scratch databases left behind by runs killed outright (SIGKILL, a closed terminal):
-/// named for a process that no longer runs on this machine, and with no session open, so
-/// a live run elsewhere (same pid, other host) is never touched. Best effort: Linux only,
-/// errors ignored.
-async fn sweep_stale(conn: &mut PgConnection) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let candidates: Vec<String> = sqlx::query_scalar(
-        "select datname from pg_database d where datname like 'conveyor\\_bench\\_%' \
-         and not exists (select 1 from pg_stat_activity a where a.datname = d.datname)",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap_or_default();
-    for name in candidates {
-        let pid = name
-            .strip_prefix("conveyor_bench_")
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|pid| pid.parse::<u32>().ok());
-        let Some(pid) = pid else { continue };
-        if Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        // without FORCE: a database someone connected to meanwhile stays
-        match sqlx::query(&format!("drop database if exists \"{name}\""))
-            .execute(&mut *conn)
-            .await
-        {
-            Ok(_) => tracing::info!(database = %name, "dropped a stale scratch database"),
-            Err(e) => {
-                tracing::debug!(database = %name, error.message = %e, "stale scratch database kept")
-            }
-        }
-    }
-}
-
-async fn drop_database(admin: &PgConnectOptions, name: &str) -> anyhow::Result<()> {
-    let mut conn = PgConnection::connect_with(admin)
-        .await
-        .context("connecting to drop the scratch database")?;
-    sqlx::query(&format!("drop database if exists \"{name}\" with (force)"))
-        .execute(&mut conn)
-        .await
-        .with_context(|| format!("dropping database {name}"))?;
-    conn.close().await.ok();
-    Ok(())
 }
 
 /// A SQLite store on a fresh temp file.

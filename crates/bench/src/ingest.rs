@@ -66,8 +66,9 @@ impl Default for IngestParams {
 }
 
 /// Drive `POST {base_url}/v1/events/bulk` with `api_key` as bearer token, then poll
-/// `caught_up` every 20 ms until it returns `true` (the pipeline has handled everything
-/// accepted) or `catch_up_timeout` passes.
+/// `caught_up(accepted)` every 20 ms, `accepted` being the events the server acknowledged
+/// with 202, until it returns `true` (the pipeline has handled all of them) or
+/// `catch_up_timeout` passes.
 ///
 /// Returns one `bulk` report: `events` and `rate` are the accepted events (202s) and
 /// accepted events/s, the percentiles are the 202s' response times, `counts` holds
@@ -86,7 +87,7 @@ pub async fn ingest<F>(
     progress: Progress,
 ) -> anyhow::Result<Vec<Report>>
 where
-    F: Fn() -> BoxFuture<'static, anyhow::Result<bool>>,
+    F: Fn(u64) -> BoxFuture<'static, anyhow::Result<bool>>,
 {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(params.clients.max(1))
@@ -121,7 +122,7 @@ where
     for (status, n) in &tally.statuses {
         report = report.count(&format!("status_{status}"), *n);
     }
-    match wait_caught_up(&caught_up, params.catch_up_timeout).await {
+    match wait_caught_up(&caught_up, tally.accepted, params.catch_up_timeout).await {
         Ok(()) => {
             let e2e = started.elapsed();
             report = report
@@ -136,15 +137,15 @@ where
     Ok(vec![report])
 }
 
-/// Poll until `caught_up` says so; the reason on timeout.
-async fn wait_caught_up<F>(caught_up: &F, timeout: Duration) -> Result<(), String>
+/// Poll until `caught_up(accepted)` says so; the reason on timeout.
+async fn wait_caught_up<F>(caught_up: &F, accepted: u64, timeout: Duration) -> Result<(), String>
 where
-    F: Fn() -> BoxFuture<'static, anyhow::Result<bool>>,
+    F: Fn(u64) -> BoxFuture<'static, anyhow::Result<bool>>,
 {
     let deadline = Instant::now() + timeout;
     let mut last_error = None;
     loop {
-        match caught_up().await {
+        match caught_up(accepted).await {
             Ok(true) => return Ok(()),
             Ok(false) => {}
             Err(e) => last_error = Some(format!("{e:#}")),

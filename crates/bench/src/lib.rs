@@ -28,6 +28,7 @@
 //! - `soak` — [`soak`]: a steady rate for a long run, interval by interval.
 //! - `report` — [`Report`], [`Percentiles`], [`Row`], [`print_table`].
 //! - `backend` — [`Backend`] and the scratch databases it creates and removes.
+//! - `scratch_database` — [`ScratchDatabase`]: a fresh Postgres database, always dropped.
 //! - `probe` — the payloads and handlers the framework workloads drive.
 //! - `progress` — [`Progress`]: bars on stderr.
 //! - `rss` — process memory from `/proc/self/status`.
@@ -40,6 +41,7 @@ mod probe;
 mod progress;
 mod report;
 mod rss;
+mod scratch_database;
 mod soak;
 mod throughput;
 
@@ -50,5 +52,6 @@ pub use latency::{latency, LatencyParams};
 pub use progress::Progress;
 pub use report::{print_table, write_table, Percentiles, Report, Row};
 pub use rss::{current_rss_mib, peak_rss_mib};
+pub use scratch_database::ScratchDatabase;
 pub use soak::{soak, SoakParams};
 pub use throughput::{throughput, ThroughputParams};

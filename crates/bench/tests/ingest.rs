@@ -66,9 +66,10 @@ fn tiny_ingest() -> IngestParams {
 #[tokio::test]
 async fn ingest_counts_accepted_events_and_catches_up() {
     let (url, accepted) = fake_server(0).await;
-    let probe = move || {
+    let probe = move |acknowledged: u64| {
+        assert_eq!(acknowledged, 400, "the probe learns what was accepted");
         let accepted = accepted.clone();
-        async move { Ok(accepted.load(Ordering::Relaxed) >= 400) }.boxed()
+        async move { Ok(accepted.load(Ordering::Relaxed) >= acknowledged) }.boxed()
     };
     let reports = ingest(&tiny_ingest(), &url, "k", probe, Progress::Hidden)
         .await
@@ -86,7 +87,7 @@ async fn ingest_counts_accepted_events_and_catches_up() {
 #[tokio::test]
 async fn ingest_counts_failures_by_status() {
     let (url, _) = fake_server(4).await;
-    let probe = || async { Ok(true) }.boxed();
+    let probe = |_| async { Ok(true) }.boxed();
     let reports = ingest(&tiny_ingest(), &url, "k", probe, Progress::Hidden)
         .await
         .expect("ingest");
@@ -110,7 +111,7 @@ async fn ingest_notes_a_pipeline_that_never_catches_up() {
         catch_up_timeout: Duration::from_millis(100),
         ..tiny_ingest()
     };
-    let probe = || async { anyhow::Ok(false) }.boxed();
+    let probe = |_| async { anyhow::Ok(false) }.boxed();
     let reports = ingest(&params, &url, "k", probe, Progress::Hidden)
         .await
         .expect("ingest");

@@ -84,7 +84,7 @@ fn workload_futures_are_send() {
         Progress::Hidden,
     ));
     send(soak(&backend, &SoakParams::default(), Progress::Hidden));
-    let probe = || async { anyhow::Ok(true) }.boxed();
+    let probe = |_| async { anyhow::Ok(true) }.boxed();
     send(ingest(
         &IngestParams::default(),
         "http://127.0.0.1:1",

@@ -12,6 +12,9 @@ pub enum Error {
     /// A migration failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Publishing to the outbox failed (its payload, or the database).
+    #[error("publishing failed: {0}")]
+    Publish(#[from] conveyor::Error),
     /// The embedder could not embed a text.
     #[error("embedding failed: {0}")]
     Embed(#[from] EmbedError),

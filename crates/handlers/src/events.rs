@@ -96,7 +96,9 @@ const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c0e_7f5a_3a1b_4d0e_9b7c_2f4e_8d1a_
 
 /// A chunk of one accepted ingestion request, for one tenant namespace.
 ///
-/// Published by the API; consumed by [`FanOutToIndexBackends`](crate::FanOutToIndexBackends).
+/// What [`PipelineStore::accept`](crate::PipelineStore::accept) takes; published as is only
+/// by the spool after an outage, and consumed then by
+/// [`FanOutToIndexBackends`](crate::FanOutToIndexBackends).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, garde::Validate)]
 pub struct EventsReceived {
     /// The tenant namespace the API key maps to.
@@ -114,7 +116,10 @@ impl conveyor::Event for EventsReceived {
     const NAME: &'static str = "events_received";
 }
 
-/// The events of one [`EventsReceived`], addressed to one backend by routing key.
+/// Events of one accepted request, addressed to one backend by routing key: published by
+/// [`PipelineStore::accept`](crate::PipelineStore::accept) for the events it newly stored (the
+/// rollup's without attributes, which it does not read), or by
+/// [`FanOutToIndexBackends`](crate::FanOutToIndexBackends) for a spooled [`EventsReceived`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, garde::Validate)]
 pub struct IndexRecord {
     /// The tenant namespace.

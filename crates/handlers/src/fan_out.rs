@@ -1,5 +1,6 @@
-//! [`FanOutToIndexBackends`]: one [`IndexRecord`] per configured backend for every batch the
-//! API accepted.
+//! [`FanOutToIndexBackends`]: one [`IndexRecord`] per configured backend for every
+//! [`EventsReceived`] published to the outbox (by the spool, after an outage; the API's own
+//! path is [`PipelineStore::accept`](crate::PipelineStore::accept)).
 
 use async_trait::async_trait;
 use conveyor::{Batch, Context, EventHandler, HandlerError, Message, Store};

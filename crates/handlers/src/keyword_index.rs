@@ -25,7 +25,8 @@ pub(crate) const MAX_LIMIT: u32 = 100;
 /// Indexes the events of `keyword` [`IndexRecord`]s for full-text search.
 ///
 /// - **Consumes** [`IndexRecord`]s published with routing key `"keyword"` (by
-///   [`FanOutToIndexBackends`](crate::FanOutToIndexBackends)), one record per batch.
+///   [`PipelineStore::accept`](crate::PipelineStore::accept) or
+///   [`FanOutToIndexBackends`](crate::FanOutToIndexBackends)), up to 20 records per batch.
 /// - **Writes** one `search_documents` row per event: its type, source and
 ///   [`search_text`](crate::IngestedEvent::search_text) (capped at 64 KiB), whose `tsvector`
 ///   Postgres derives and a GIN index serves to [`keyword_search`]. It emits no events.
@@ -61,7 +62,7 @@ impl KeywordIndexHandler {
 impl EventHandler for KeywordIndexHandler {
     type Event = IndexRecord;
     const ROUTING_KEY: Option<&'static str> = Some("keyword");
-    const BATCH_SIZE: usize = 1;
+    const BATCH_SIZE: usize = 20;
 
     async fn handle(
         &self,

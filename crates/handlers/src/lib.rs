@@ -1,12 +1,15 @@
-//! The pipeline the `conveyor` server ships, built on the framework's public API:
+//! The pipeline the `conveyor` server ships, built on the framework's public API. Ingestion
+//! is raw-first: [`PipelineStore::accept`] stores a request's events in `events_raw` and, in
+//! the same transaction, publishes the index records of the newly stored ones:
 //!
 //! ```text
-//! POST /v1/events/bulk ─► outbox: EventsReceived
-//!    FanOutToIndexBackends   EventsReceived → one IndexRecord per configured backend
-//!    RawStoreHandler         IndexRecord[raw]     → events_raw (day partitions)
+//! POST /v1/events/bulk ─► accept: events_raw + IndexRecord[rollup|keyword|vector] (one tx)
 //!    RollupHandler           IndexRecord[rollup]  → analytics_daily_event_counts, analytics_daily_actors
 //!    KeywordIndexHandler     IndexRecord[keyword] → search_documents (tsvector + GIN)
 //!    VectorIndexHandler      IndexRecord[vector]  → search_embeddings (via an Embedder)
+//! spool (database outage) ─► outbox: EventsReceived
+//!    FanOutToIndexBackends   EventsReceived → one IndexRecord per configured backend
+//!    RawStoreHandler         IndexRecord[raw]     → events_raw (day partitions)
 //! ```
 //!
 //! Every backend deduplicates on `(namespace, event_id, timestamp)` inside the transaction
@@ -15,6 +18,7 @@
 //!
 //! # Layout
 //! - `events` — the payloads ([`EventsReceived`], [`IndexRecord`], [`IngestedEvent`]) and [`Backend`].
+//! - `ingestion` — [`PipelineStore::accept`] on Postgres, [`AcceptReport`].
 //! - `fan_out` — [`FanOutToIndexBackends`].
 //! - `raw_store` — [`RawStoreHandler`]; `partitions` — [`PartitionManager`].
 //! - `rollup` — [`RollupHandler`] and [`rebuild_rollups`].
@@ -23,7 +27,7 @@
 //! - `queries` — the read side: daily counts, summary, event types, raw events.
 //! - `policy` — [`RetryPolicy`]; `error` — [`Error`].
 //! - `store` — [`PipelineStore`], for Postgres; `sqlite` — the whole pipeline on
-//!   [`SqliteStore`](conveyor::SqliteStore): its handlers, read side and upkeep.
+//!   [`SqliteStore`](conveyor::SqliteStore): its handlers, accept, read side and upkeep.
 
 use std::sync::Arc;
 
@@ -33,6 +37,7 @@ mod embedder;
 mod error;
 mod events;
 mod fan_out;
+mod ingestion;
 mod keyword_index;
 mod partitions;
 mod policy;
@@ -48,6 +53,7 @@ pub use embedder::{EmbedError, Embedder, HashingEmbedder};
 pub use error::{Error, Result};
 pub use events::{Backend, EventsReceived, IndexRecord, IngestedEvent};
 pub use fan_out::FanOutToIndexBackends;
+pub use ingestion::{AcceptReport, RECORD_EVENTS};
 pub use keyword_index::{keyword_search, KeywordIndexHandler};
 pub use partitions::{PartitionManager, PartitionReport};
 pub use policy::RetryPolicy;
@@ -92,6 +98,10 @@ impl Pipeline {
 /// Register the fan-out and the handler of every configured backend on `builder`, on any
 /// [`PipelineStore`].
 ///
+/// The fan-out and the raw store consume only what [`PipelineStore::accept`] does not write
+/// itself: `EventsReceived` published by the spool after an outage (or by older versions),
+/// so each runs one worker.
+///
 /// Conflicts (a handler of yours already on one of these queues) surface from
 /// [`PoolBuilder::build`], never as a panic.
 pub fn register_all<S: PipelineStore>(
@@ -100,14 +110,20 @@ pub fn register_all<S: PipelineStore>(
 ) -> PoolBuilder<S> {
     let builder = builder.register_with(
         FanOutToIndexBackends::new(pipeline.backends.iter().copied()),
-        HandlerOptions::default().concurrency(2),
+        HandlerOptions::default().concurrency(1),
     );
     S::register_backends(builder, pipeline)
 }
 
 /// The storage handlers of every configured backend, on any store they are implemented for
-/// (Postgres here, SQLite in `sqlite`), with the same concurrency everywhere.
-fn register_backends<S>(builder: PoolBuilder<S>, pipeline: &Pipeline) -> PoolBuilder<S>
+/// (Postgres here, SQLite in `sqlite`), with the same concurrency everywhere. The index
+/// handlers poll every `poll` when idle, if given (on Postgres, whose API records wake
+/// nobody: see `ingestion::UNANNOUNCED`).
+fn register_backends<S>(
+    builder: PoolBuilder<S>,
+    pipeline: &Pipeline,
+    poll: Option<std::time::Duration>,
+) -> PoolBuilder<S>
 where
     S: Store,
     RawStoreHandler: EventHandler<S>,
@@ -115,22 +131,27 @@ where
     KeywordIndexHandler: EventHandler<S>,
     VectorIndexHandler: EventHandler<S>,
 {
+    let options = |concurrency: usize| {
+        let options = HandlerOptions::default().concurrency(concurrency);
+        match poll {
+            Some(interval) => options.poll_interval(interval),
+            None => options,
+        }
+    };
     let mut builder = builder;
     for backend in &pipeline.backends {
         builder = match backend {
-            Backend::Raw => builder.register_with(
-                RawStoreHandler::new(pipeline.retry),
-                HandlerOptions::default().concurrency(2),
+            Backend::Raw => builder.register(RawStoreHandler::new(pipeline.retry)),
+            Backend::Rollup => {
+                builder.register_with(RollupHandler::new(pipeline.retry), options(1))
+            }
+            Backend::Keyword => {
+                builder.register_with(KeywordIndexHandler::new(pipeline.retry), options(2))
+            }
+            Backend::Vector => builder.register_with(
+                VectorIndexHandler::new(pipeline.embedder.clone(), pipeline.retry),
+                options(1),
             ),
-            Backend::Rollup => builder.register(RollupHandler::new(pipeline.retry)),
-            Backend::Keyword => builder.register_with(
-                KeywordIndexHandler::new(pipeline.retry),
-                HandlerOptions::default().concurrency(2),
-            ),
-            Backend::Vector => builder.register(VectorIndexHandler::new(
-                pipeline.embedder.clone(),
-                pipeline.retry,
-            )),
         };
     }
     builder

@@ -14,7 +14,10 @@ const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
 /// Stores every event of `raw` [`IndexRecord`]s in `events_raw`, day-partitioned on the
 /// event's timestamp (see [`PartitionManager`](crate::PartitionManager)).
 ///
-/// - **Consumes** [`IndexRecord`] with routing key `raw`, up to 20 records per batch.
+/// - **Consumes** [`IndexRecord`] with routing key `raw`, up to 20 records per batch. The
+///   server's API stores events itself ([`PipelineStore::accept`](crate::PipelineStore::accept));
+///   these records come from [`FanOutToIndexBackends`](crate::FanOutToIndexBackends), for
+///   batches spooled during an outage.
 /// - **Emits** nothing.
 /// - **Writes** one bulk statement per batch, in the transaction that completes the batch:
 ///   `insert … select * from unnest($1::text[], $2::uuid[], …) on conflict do nothing`.
@@ -78,7 +81,7 @@ impl EventHandler for RawStoreHandler {
 }
 
 /// The parallel arrays [`INSERT_EVENTS`] unnests, borrowed from the batch.
-struct RawColumns<'a> {
+pub(crate) struct RawColumns<'a> {
     namespaces: Vec<&'a str>,
     event_ids: Vec<Uuid>,
     timestamps: Vec<DateTime<Utc>>,
@@ -89,7 +92,7 @@ struct RawColumns<'a> {
 }
 
 impl<'a> RawColumns<'a> {
-    fn with_capacity(n: usize) -> Self {
+    pub(crate) fn with_capacity(n: usize) -> Self {
         Self {
             namespaces: Vec::with_capacity(n),
             event_ids: Vec::with_capacity(n),
@@ -101,7 +104,7 @@ impl<'a> RawColumns<'a> {
         }
     }
 
-    fn push(&mut self, namespace: &'a str, event: &'a IngestedEvent) {
+    pub(crate) fn push(&mut self, namespace: &'a str, event: &'a IngestedEvent) {
         self.namespaces.push(namespace);
         self.event_ids.push(event.event_id);
         self.timestamps.push(event.timestamp);
@@ -109,6 +112,25 @@ impl<'a> RawColumns<'a> {
         self.actor_ids.push(&event.actor_id);
         self.sources.push(&event.source);
         self.attributes.push(Json(&event.attributes));
+    }
+
+    /// `query` with the seven arrays bound as `$1..$7`, in [`INSERT_EVENTS`]'s order (which
+    /// the ingestion insert shares).
+    pub(crate) fn bind_to<'q, O>(
+        self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+    where
+        'a: 'q,
+    {
+        query
+            .bind(self.namespaces)
+            .bind(self.event_ids)
+            .bind(self.timestamps)
+            .bind(self.event_types)
+            .bind(self.actor_ids)
+            .bind(self.sources)
+            .bind(self.attributes)
     }
 }
 

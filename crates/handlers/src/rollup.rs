@@ -22,7 +22,9 @@ const REBUILD_ACTORS: &str = include_str!("sql/rollup_rebuild_actors.sql");
 /// (per namespace, UTC day, event type and source) and `analytics_daily_actors` (distinct
 /// actors per namespace and day).
 ///
-/// - **Consumes** [`IndexRecord`] with routing key `rollup`, up to 50 records per batch;
+/// - **Consumes** [`IndexRecord`] with routing key `rollup`, up to 50 records per batch
+///   (those [`PipelineStore::accept`](crate::PipelineStore::accept) publishes carry no
+///   attributes, which the rollup does not read);
 ///   registered with concurrency 1 (several batches at once stay exact, see below).
 /// - **Emits** nothing.
 /// - **Exact**: at quiescence the counts equal

@@ -10,8 +10,9 @@ use chrono::NaiveDate;
 use conveyor::{PgStore, PoolBuilder, Store};
 
 use crate::{
-    DailyCount, DailyCountQuery, Embedder, EventTypeCount, PartitionManager, PartitionReport,
-    Pipeline, RawEvent, RawEventQuery, RebuildReport, Result, SearchHit, Summary,
+    AcceptReport, Backend, DailyCount, DailyCountQuery, Embedder, EventTypeCount, EventsReceived,
+    PartitionManager, PartitionReport, Pipeline, RawEvent, RawEventQuery, RebuildReport, Result,
+    SearchHit, Summary,
 };
 
 /// A backend the whole pipeline runs on: its storage handlers, its read side, its upkeep.
@@ -20,8 +21,28 @@ use crate::{
 /// tenant, while the store's own namespace scopes only its queues.
 #[async_trait]
 pub trait PipelineStore: Store {
+    /// How many transactions of [`accept`](Self::accept) a server should run at once: 1 where
+    /// writers take turns anyway (SQLite), more where one can run while another commits.
+    const ACCEPT_WRITERS: usize = 1;
+
     /// Apply the outbox migrations and the pipeline's own.
     async fn migrate(&self) -> Result<()>;
+
+    /// Accept requests of the ingestion API, raw-first, in one transaction (one commit for
+    /// several requests): their events go to `events_raw` (when `backends` has
+    /// [`Backend::Raw`]; the primary key skips those already stored), and one
+    /// [`IndexRecord`](crate::IndexRecord) per other configured backend (per request and
+    /// 1,000 events) carries the newly stored events to their handlers. When it returns `Ok`
+    /// (one report per batch, in order) the events are durable and every backend will see
+    /// them once; on `Err` nothing was written.
+    ///
+    /// # Errors
+    /// [`crate::Error::Database`] or [`crate::Error::Publish`] when the transaction fails.
+    async fn accept(
+        &self,
+        backends: &[Backend],
+        batches: &[EventsReceived],
+    ) -> Result<Vec<AcceptReport>>;
 
     /// Register the handler of every backend `pipeline` configures (not the fan-out).
     fn register_backends(builder: PoolBuilder<Self>, pipeline: &Pipeline) -> PoolBuilder<Self>;
@@ -79,12 +100,22 @@ pub trait PipelineStore: Store {
 
 #[async_trait]
 impl PipelineStore for PgStore {
+    const ACCEPT_WRITERS: usize = 2;
+
     async fn migrate(&self) -> Result<()> {
         crate::migrate(self.pool()).await
     }
 
+    async fn accept(
+        &self,
+        backends: &[Backend],
+        batches: &[EventsReceived],
+    ) -> Result<Vec<AcceptReport>> {
+        crate::ingestion::accept(self, backends, batches).await
+    }
+
     fn register_backends(builder: PoolBuilder<Self>, pipeline: &Pipeline) -> PoolBuilder<Self> {
-        crate::register_backends(builder, pipeline)
+        crate::register_backends(builder, pipeline, Some(crate::ingestion::PG_POLL_INTERVAL))
     }
 
     async fn maintain(

@@ -23,6 +23,7 @@ pub(crate) const ROWS_PER_INSERT: usize = 2_000;
 /// Embeds the events of `vector` [`IndexRecord`]s for similarity search.
 ///
 /// - **Consumes** [`IndexRecord`]s published with routing key `"vector"` (by
+///   [`PipelineStore::accept`](crate::PipelineStore::accept) or
 ///   [`FanOutToIndexBackends`](crate::FanOutToIndexBackends)), up to 100 records per batch.
 /// - **Writes** one `search_embeddings` row per event: the [`Embedder`]'s vector of the
 ///   event's [`search_text`](crate::IngestedEvent::search_text) (the same text the keyword

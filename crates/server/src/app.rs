@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::api_error::ApiError;
 use crate::cache::ResponseCache;
+use crate::routes::committer::Committer;
 use crate::routes::{events, health, query, search};
 use crate::settings::{Limits, Settings};
 use crate::spool::Spool;
@@ -46,12 +47,13 @@ pub(crate) struct AppState<S> {
     pub(crate) cache: ResponseCache,
     /// The vector backend's embedder, for similarity search.
     pub(crate) embedder: Arc<dyn Embedder>,
+    /// The ingestion route's group-commit writers, over the configured backends.
+    pub(crate) committer: Committer,
 }
 
 impl<S: PipelineStore> AppState<S> {
     pub(crate) fn new(store: S, settings: &Settings, spool: Arc<Spool>) -> Self {
         Self {
-            store,
             keys: Arc::new(settings.api_keys.clone()),
             spool,
             limits: settings.limits,
@@ -59,6 +61,12 @@ impl<S: PipelineStore> AppState<S> {
             retention_days: settings.partitions.retention_days,
             cache: ResponseCache::new(settings.cache_ttl),
             embedder: settings.pipeline.embedder.clone(),
+            committer: Committer::start(
+                store.clone(),
+                settings.pipeline.backends.clone().into(),
+                S::ACCEPT_WRITERS,
+            ),
+            store,
         }
     }
 }

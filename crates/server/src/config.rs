@@ -88,6 +88,10 @@ pub enum Command {
         #[arg(long, conflicts_with = "event_type")]
         all: bool,
     },
+    /// Measure a workload on scratch databases it creates and removes: ceiling, throughput,
+    /// latency, ingest or soak. `--database-url` names the Postgres server to create them on
+    /// (default postgres://root@127.0.0.1:5432/postgres).
+    Bench(Box<crate::bench::BenchArgs>),
 }
 
 /// The `rollup` subcommands.

@@ -18,6 +18,7 @@
 //! - `spool`: [`Spool`], where accepted batches wait while the database is down;
 //!   `outage`: which database errors count as "down", per backend.
 //! - `admin`: the operator commands (stats, pause/resume, dead letters).
+//! - [`bench`](mod@bench): `conveyor bench <workload>`, on scratch databases of its own.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -30,6 +31,7 @@ mod admin;
 mod api_error;
 mod app;
 mod auth;
+pub mod bench;
 mod cache;
 pub mod config;
 pub mod database;
@@ -76,7 +78,11 @@ where
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    telemetry::init();
+    if matches!(cli.command, Command::Bench(_)) {
+        bench::init_tracing();
+    } else {
+        telemetry::init();
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -88,7 +94,8 @@ where
 }
 
 /// Run one parsed command line on the database `--database-url` / `--data-dir` name;
-/// `serve` runs until ctrl-c or SIGTERM.
+/// `serve` runs until ctrl-c or SIGTERM. `bench` runs on scratch databases of its own (see
+/// [`bench::run`]).
 ///
 /// `serve` and `migrate` create the embedded database on first run; the other commands
 /// refuse a SQLite file that does not exist (an operator in the wrong directory would
@@ -98,6 +105,10 @@ where
 /// A message naming the flag when the database cannot be reached or a flag is invalid, and
 /// any database error.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Bench(args) = cli.command {
+        // scratch databases of its own: `--database-url` only names the Postgres server
+        return bench::run(*args, &cli.database_url).await;
+    }
     let location = Location::from_flags(&cli.database_url, cli.data_dir.as_deref())?;
     let serve = matches!(cli.command, Command::Serve(_));
     let size = match (&location, serve) {
@@ -172,5 +183,7 @@ async fn execute<S: PipelineStore>(store: S, command: Command) -> anyhow::Result
         } => admin::dead_letters(&store, queue, after, limit).await,
         Command::Replay { ids } => admin::replay(&store, ids).await,
         Command::Purge { queue, all } => admin::purge(&store, queue, all).await,
+        // `run` dispatches it before opening any database
+        Command::Bench(_) => anyhow::bail!("bench runs on scratch databases of its own"),
     }
 }

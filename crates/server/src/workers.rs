@@ -7,14 +7,14 @@ use conveyor::WorkerPool;
 use conveyor_handlers::{Pipeline, PipelineStore};
 
 /// How long delivered outbox rows are kept. The pipeline's payloads are whole request chunks
-/// (up to 1,000 events, five rows per chunk with the fan-out), so the framework's 10-minute
+/// (up to 1,000 events, three index records per chunk), so the framework's 10-minute
 /// default would keep gigabytes at full ingest rate. Nothing downstream needs them: every
 /// backend deduplicates on the event key, not on outbox rows.
 const DELIVERED_RETENTION: Duration = Duration::from_secs(60);
 
 /// The pool of `pipeline`'s handlers over `store` (the server's outbox namespace).
 ///
-/// Its workers need `fan-out 2 + raw 2 + rollup 1 + keyword 2 + vector 1` connections plus
+/// Its workers need `fan-out 1 + raw 1 + rollup 1 + keyword 2 + vector 1` connections plus
 /// the pool's reserve of 4; `serve` sizes the database pool for that and the API.
 pub(crate) fn build_pool<S: PipelineStore>(
     store: &S,

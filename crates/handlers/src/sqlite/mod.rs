@@ -15,6 +15,7 @@
 //!   similarity search scans the namespace's vectors in Rust (see `vector_index`).
 //!
 //! # Layout
+//! - `ingestion`: `accept`, the API's raw-first write.
 //! - `raw_store`, `rollup`, `keyword_index`, `vector_index`: `impl EventHandler<SqliteStore>`
 //!   for each handler, beside its read side (`rebuild_rollups`, the two searches).
 //! - `websearch`: web-search syntax → a safe FTS5 expression.
@@ -28,8 +29,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use conveyor::{PoolBuilder, SqliteStore};
 
 use crate::{
-    DailyCount, DailyCountQuery, Embedder, EventTypeCount, PartitionManager, PartitionReport,
-    Pipeline, PipelineStore, RawEvent, RawEventQuery, RebuildReport, Result, SearchHit, Summary,
+    AcceptReport, Backend, DailyCount, DailyCountQuery, Embedder, EventTypeCount, EventsReceived,
+    PartitionManager, PartitionReport, Pipeline, PipelineStore, RawEvent, RawEventQuery,
+    RebuildReport, Result, SearchHit, Summary,
 };
 
 /// The items of an `impl EventHandler<SqliteStore>` that are the Postgres impl's: the
@@ -52,6 +54,7 @@ macro_rules! as_on_postgres {
     };
 }
 
+mod ingestion;
 mod keyword_index;
 mod queries;
 mod raw_store;
@@ -75,8 +78,17 @@ impl PipelineStore for SqliteStore {
         Ok(())
     }
 
+    async fn accept(
+        &self,
+        backends: &[Backend],
+        batches: &[EventsReceived],
+    ) -> Result<Vec<AcceptReport>> {
+        ingestion::accept(self, backends, batches).await
+    }
+
     fn register_backends(builder: PoolBuilder<Self>, pipeline: &Pipeline) -> PoolBuilder<Self> {
-        crate::register_backends(builder, pipeline)
+        // the API's records wake nobody (see `ingestion::UNANNOUNCED`): the handlers poll
+        crate::register_backends(builder, pipeline, Some(crate::ingestion::PG_POLL_INTERVAL))
     }
 
     async fn maintain(

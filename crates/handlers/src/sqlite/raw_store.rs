@@ -28,15 +28,7 @@ impl EventHandler<SqliteStore> for RawStoreHandler {
     ) -> Result<(), HandlerError> {
         let rows: Vec<RawRow<'_>> = batch_events(&batch)
             .into_iter()
-            .map(|(namespace, e)| RawRow {
-                namespace,
-                event_id: e.event_id,
-                ts: micros(e.timestamp),
-                event_type: &e.event_type,
-                actor_id: &e.actor_id,
-                source: &e.source,
-                attributes: &e.attributes,
-            })
+            .map(|(namespace, e)| RawRow::new(namespace, e))
             .collect();
         let rows = serde_json::to_string(&rows).map_err(HandlerError::fail)?;
         let stored = sqlx::query(INSERT_EVENTS)
@@ -52,7 +44,7 @@ impl EventHandler<SqliteStore> for RawStoreHandler {
 
 /// One event as [`INSERT_EVENTS`] reads it from the JSON array.
 #[derive(Serialize)]
-struct RawRow<'a> {
+pub(super) struct RawRow<'a> {
     namespace: &'a str,
     event_id: Uuid,
     ts: i64,
@@ -60,4 +52,19 @@ struct RawRow<'a> {
     actor_id: &'a str,
     source: &'a str,
     attributes: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+impl<'a> RawRow<'a> {
+    /// `event` of `namespace` as the inserts read it.
+    pub(super) fn new(namespace: &'a str, e: &'a crate::IngestedEvent) -> Self {
+        RawRow {
+            namespace,
+            event_id: e.event_id,
+            ts: micros(e.timestamp),
+            event_type: &e.event_type,
+            actor_id: &e.actor_id,
+            source: &e.source,
+            attributes: &e.attributes,
+        }
+    }
 }

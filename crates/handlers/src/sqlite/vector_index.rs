@@ -83,10 +83,13 @@ struct Embedding<'a> {
 
 /// The hex of `v` as little-endian `f32`s, as SQLite's `unhex()` reads it into a blob.
 fn hex_f32(v: &[f32]) -> String {
-    v.iter()
-        .flat_map(|x| x.to_le_bytes())
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(v.len() * 8);
+    for b in v.iter().flat_map(|x| x.to_le_bytes()) {
+        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    hex
 }
 
 /// [`similar_search`](crate::similar_search) on SQLite: the same parameters, errors, scores

@@ -1,6 +1,7 @@
 //! `POST /v1/events/bulk`: read (and gunzip) the body within limits, parse and validate the
-//! events, and publish them to the outbox as `EventsReceived` chunks in one transaction; the
-//! 202 is sent only after that commit, or after the batch is durably spooled when the
+//! events, and accept them raw-first ([`PipelineStore::accept`]: `events_raw` and the index
+//! records of the newly stored events, in one transaction); the 202 is sent only after that
+//! commit, or after the batch is durably spooled as `EventsReceived` chunks when the
 //! database is down.
 
 use std::io::Read as _;
@@ -10,7 +11,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use conveyor::Message;
 use conveyor_handlers::{EventsReceived, IngestedEvent, PipelineStore};
 use garde::Validate as _;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
@@ -20,11 +20,12 @@ use uuid::Uuid;
 use crate::api_error::{ApiError, Detail};
 use crate::app::{AppState, REQUEST_ID};
 use crate::auth::Tenant;
+use crate::routes::committer::Failure;
 use crate::settings::Limits;
 
 /// Most events one request may carry.
 pub(crate) const MAX_EVENTS: usize = 5_000;
-/// Most events per published `EventsReceived`.
+/// Most events per spooled `EventsReceived`.
 const CHUNK: usize = 1_000;
 /// Largest `attributes` object, serialized.
 const MAX_ATTRIBUTES_BYTES: usize = 16 * 1024;
@@ -72,30 +73,41 @@ pub(crate) async fn bulk<S: PipelineStore>(
     let events = validate(&namespace, request, &window)?;
     let accepted = events.len();
 
-    let chunks: Vec<EventsReceived> = events
-        .chunks(CHUNK)
-        .map(|c| EventsReceived {
-            namespace: namespace.clone(),
-            request_id: request_id.clone(),
-            events: c.to_vec(),
-        })
-        .collect();
-    let messages = chunks
-        .iter()
-        .map(|c| Message::new(c.clone()).fairness_key(namespace.clone()));
-    match state.store.publish_batch(messages).await {
-        Ok(_) => {}
-        Err(e) if crate::outage::is_store_outage(&e) => {
+    let batch = EventsReceived {
+        namespace,
+        request_id,
+        events,
+    };
+    let (batch, outcome) = state.committer.accept(batch).await;
+    match outcome {
+        Ok(report) => {
+            tracing::debug!(
+                stored = report.stored,
+                duplicates = report.duplicates,
+                "batch accepted"
+            );
+        }
+        Err(Failure::Outage(e)) => {
+            let chunks: Vec<EventsReceived> = batch
+                .events
+                .chunks(CHUNK)
+                .map(|c| EventsReceived {
+                    namespace: batch.namespace.clone(),
+                    request_id: batch.request_id.clone(),
+                    events: c.to_vec(),
+                })
+                .collect();
             if let Err(io) = state.spool.append(&chunks).await {
-                tracing::error!(db.error = %e, spool.error = %io, "cannot publish nor spool");
+                tracing::error!(db.error = %e, spool.error = %io, "cannot accept nor spool");
                 return Err(ApiError::Unavailable(format!(
                     "database unavailable and the local spool cannot write: {io}"
                 )));
             }
             tracing::warn!(error.message = %e, accepted, spool.pending = state.spool.pending(), "database unavailable: batch spooled");
         }
-        Err(other) => return Err(ApiError::internal(other)),
+        Err(Failure::Refused(e)) => return Err(ApiError::internal(e)),
     }
+    let request_id = batch.request_id;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -103,6 +115,16 @@ pub(crate) async fn bulk<S: PipelineStore>(
             accepted,
         }),
     ))
+}
+
+/// Whether accepting failed because the database cannot take writes right now (spool the
+/// batch) rather than refusing these rows.
+pub(crate) fn is_outage(error: &conveyor_handlers::Error) -> bool {
+    match error {
+        conveyor_handlers::Error::Database(e) => crate::outage::is_outage(e),
+        conveyor_handlers::Error::Publish(e) => crate::outage::is_store_outage(e),
+        _ => false,
+    }
 }
 
 /// The request id the request-id layer set (the client's, or a fresh UUID).

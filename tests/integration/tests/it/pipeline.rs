@@ -167,7 +167,9 @@ async fn backend_counts(app: &TestApp) -> ((i64, i64), i64, i64, i64) {
 }
 
 /// Every backend's batch delivered again, as after a crash between its effects and the
-/// acknowledgement elsewhere, changes nothing: same rows, same counts.
+/// acknowledgement elsewhere, changes nothing: same rows, same counts. The raw store is
+/// written by the API itself, so the requests' events are also queued again as
+/// `events_received` (the spool's path, whose fan-out feeds every backend, raw included).
 #[sqlx::test(migrations = false)]
 async fn reprocessed_index_records_change_nothing(pool: PgPoolOptions, opts: PgConnectOptions) {
     let app = spawn_app(pool, opts, |_| {}).await;
@@ -185,8 +187,28 @@ async fn reprocessed_index_records_change_nothing(pool: PgPoolOptions, opts: PgC
     .await
     .unwrap()
     .rows_affected();
-    assert_eq!(requeued, 40, "10 requests × 4 backends");
+    assert_eq!(
+        requeued, 30,
+        "10 requests × 3 index backends (the API stores raw itself)"
+    );
+    // and each request's events as the spool forwards them (a keyword record has every
+    // event with its attributes, in the shape of `EventsReceived`)
+    let refanned = sqlx::query(
+        "insert into conveyor_events (namespace, event_type, routing_key, payload, fairness_key)
+         select namespace, 'events_received', '', payload, fairness_key from conveyor_events
+         where event_type = 'index_record' and routing_key = 'keyword' and status = 'delivered'",
+    )
+    .execute(app.db.pg())
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(refanned, 10);
     wait_for_quiescence(&app.db, DRAIN).await;
+    let fanned_raw = app
+        .db
+        .scalar("select count(*) from conveyor_events where routing_key = 'raw' and status = 'delivered'")
+        .await;
+    assert_eq!(fanned_raw, 10, "the fan-out fed the raw store again");
 
     let after = backend_counts(&app).await;
     assert_eq!(after, before);

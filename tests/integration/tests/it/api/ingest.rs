@@ -151,29 +151,54 @@ async fn unsupported_content_encoding_is_415(pool: PgPoolOptions, opts: PgConnec
     app.shutdown().await;
 }
 
+/// The API stores accepted events in `events_raw` before it answers, and publishes them to
+/// each index backend in records of at most 1,000 events, fair-queued by tenant.
 #[sqlx::test(migrations = false)]
-async fn accepted_events_are_published_in_chunks_of_1000(
+async fn accepted_events_are_stored_and_published_in_chunks_of_1000(
     pool: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
     let app = api_only(pool, opts).await;
-    let events = (0..2_500)
+    let events: Vec<Value> = (0..2_500)
         .map(|i| event("click", &format!("u{i}"), "web"))
         .collect();
-    let response = app.post_events(&app.key, &bulk(events)).await;
+    let response = app.post_events(&app.key, &bulk(events.clone())).await;
     assert_eq!(response.status(), 202);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["accepted"], 2_500);
-    let chunks: Vec<(i64, String)> = sqlx::query_as(
-        "select jsonb_array_length(payload->'events')::bigint, fairness_key
-         from conveyor_events where event_type = 'events_received' order by id",
-    )
-    .fetch_all(app.db.pg())
-    .await
-    .unwrap();
-    let sizes: Vec<i64> = chunks.iter().map(|c| c.0).collect();
-    assert_eq!(sizes, [1_000, 1_000, 500]);
-    assert!(chunks.iter().all(|c| c.1 == "tenant-a"));
+    assert_eq!(
+        app.db
+            .scalar("select count(*) from events_raw where namespace = 'tenant-a'")
+            .await,
+        2_500,
+        "stored before the 202"
+    );
+    for backend in ["rollup", "keyword", "vector"] {
+        let chunks: Vec<(i64, String)> = sqlx::query_as(
+            "select jsonb_array_length(payload->'events')::bigint, fairness_key
+             from conveyor_events where event_type = 'index_record' and routing_key = $1
+             order by id",
+        )
+        .bind(backend)
+        .fetch_all(app.db.pg())
+        .await
+        .unwrap();
+        let sizes: Vec<i64> = chunks.iter().map(|c| c.0).collect();
+        assert_eq!(sizes, [1_000, 1_000, 500], "{backend}");
+        assert!(chunks.iter().all(|c| c.1 == "tenant-a"));
+    }
+    let others: i64 = app
+        .db
+        .scalar("select count(*) from conveyor_events where routing_key not in ('rollup', 'keyword', 'vector')")
+        .await;
+    assert_eq!(others, 0, "no fan-out and no raw record on the API's path");
+
+    // the same request again stores and publishes nothing more
+    assert_eq!(app.post_events(&app.key, &bulk(events)).await.status(), 202);
+    assert_eq!(
+        app.db.scalar("select count(*) from conveyor_events").await,
+        9
+    );
     app.shutdown().await;
 }
 

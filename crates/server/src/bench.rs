@@ -1,0 +1,263 @@
+//! `conveyor bench <workload>`: run a workload of [`conveyor_bench`] on each chosen backend
+//! and print its results, as a table or, with `--json`, one JSON object per line.
+//!
+//! Every run makes its own scratch database and removes it at the end, also on failure and
+//! on ctrl-c or SIGTERM (which cancel the running workload): on Postgres a fresh database
+//! created on the server `--database-url` names and dropped `WITH (FORCE)`, on SQLite a temp
+//! file. So it runs anywhere the tests run, and never touches the database `serve` uses.
+//!
+//! `throughput` runs `ceiling` first on the same backend, with the same rows, batch size and
+//! parallelism, and holds the drain against it: the drain's result gains `rates.ceiling`
+//! (the single-statement `claim_delete` rate), `counts.vs_ceiling_pct` (drain as a
+//! percentage of it) and `checks.drain_at_least_70pct_of_ceiling`.
+//!
+//! - `args`: the flags, one subcommand per workload ([`BenchArgs`]).
+//! - `ingest`: the ingest workload's server, started in this process or given by `--target`.
+
+mod args;
+mod ingest;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use conveyor_bench::{Backend, Progress, Report};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::{fmt, prelude::*, EnvFilter};
+
+pub use args::{
+    BackendChoice, BenchArgs, CeilingArgs, IngestArgs, LatencyArgs, SoakArgs, ThroughputArgs,
+    Workload,
+};
+
+use crate::serve::shutdown_signal;
+
+/// The Postgres server bench runs create their databases on when neither `--database-url`
+/// nor `DATABASE_URL` names one.
+pub const DEFAULT_ADMIN_URL: &str = "postgres://root@127.0.0.1:5432/postgres";
+
+/// The issue's throughput target: the drain reaches this share of the single-statement
+/// ceiling measured in the same run.
+const DRAIN_VS_CEILING_TARGET: f64 = 0.70;
+
+/// How long an interrupted `ingest` may take to stop its server and drop its database
+/// before it is dropped outright.
+const INGEST_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Where one run of the workload goes.
+#[derive(Debug)]
+enum Run {
+    /// A scratch database on this backend (and, for ingest, a server in this process).
+    Local(Backend),
+    /// `ingest --target`: a server already running at `url`, driven with `key`.
+    Remote { url: String, key: String },
+}
+
+impl Run {
+    fn name(&self) -> &str {
+        match self {
+            Run::Local(backend) => backend.name(),
+            Run::Remote { url, .. } => url,
+        }
+    }
+}
+
+/// Run `conveyor bench` on each backend `--backend` names, printing each backend's results
+/// as soon as they are in; ctrl-c or SIGTERM cancel the running workload, which removes its
+/// scratch database. `database_url` is the global `--database-url` (empty: none).
+///
+/// # Errors
+/// A message naming the flag for a `--database-url` that is not a Postgres URL when Postgres
+/// runs, or `--backend` given with `--target`; when a run fails (the others still run, and
+/// each failure is printed); when interrupted.
+pub async fn run(args: BenchArgs, database_url: &str) -> anyhow::Result<()> {
+    let runs = plan(&args, database_url)?;
+    let progress = Progress::quiet_if(args.json || args.quiet);
+    let name = workload_name(&args.workload);
+    let interrupt = CancellationToken::new();
+    let work = async {
+        let mut failed = Vec::new();
+        for (i, run) in runs.iter().enumerate() {
+            match run_one(&args.workload, run, progress, &interrupt).await {
+                Ok(reports) => print(&reports, args.json, i > 0)?,
+                Err(_) if interrupt.is_cancelled() => break,
+                Err(e) => {
+                    eprintln!("error: bench {name} on {}: {e:#}", run.name());
+                    failed.push(run.name().to_owned());
+                }
+            }
+        }
+        if !failed.is_empty() {
+            anyhow::bail!("bench {name} failed on {}", failed.join(", "));
+        }
+        Ok(())
+    };
+    tokio::pin!(work);
+    tokio::select! {
+        done = &mut work => return done,
+        () = shutdown_signal() => interrupt.cancel(),
+    }
+    // the workloads of conveyor_bench are cancelled by dropping them, which drops their
+    // scratch databases; ingest first stops the server it started on its database
+    if matches!(args.workload, Workload::Ingest(_)) {
+        let _ = tokio::time::timeout(INGEST_STOP_GRACE, work).await;
+    }
+    anyhow::bail!(
+        "bench {name} interrupted: the running workload was cancelled and its scratch database removed"
+    )
+}
+
+/// Install the tracing subscriber of `conveyor bench`: `RUST_LOG` if set, else warnings
+/// only, so the in-process server's info logs do not bury the results. Logs go to stderr.
+pub fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt::layer().with_writer(std::io::stderr))
+        .try_init();
+}
+
+/// The runs `args` ask for, in order.
+fn plan(args: &BenchArgs, database_url: &str) -> anyhow::Result<Vec<Run>> {
+    if let Workload::Ingest(IngestArgs {
+        target: Some(url),
+        api_key: Some(key),
+        ..
+    }) = &args.workload
+    {
+        if args.backend.is_some() {
+            anyhow::bail!(
+                "--backend: not with --target; the ingest workload then drives that server, \
+                 whatever its backend"
+            );
+        }
+        return Ok(vec![Run::Remote {
+            url: url.clone(),
+            key: key.clone(),
+        }]);
+    }
+    let choice = args.backend.unwrap_or(BackendChoice::Both);
+    let mut runs = Vec::new();
+    if matches!(choice, BackendChoice::Postgres | BackendChoice::Both) {
+        runs.push(Run::Local(Backend::Postgres {
+            admin_url: admin_url(database_url)?,
+        }));
+    }
+    if matches!(choice, BackendChoice::Sqlite | BackendChoice::Both) {
+        runs.push(Run::Local(Backend::Sqlite));
+    }
+    Ok(runs)
+}
+
+/// The Postgres server to create scratch databases on: `--database-url`, or the default.
+fn admin_url(database_url: &str) -> anyhow::Result<String> {
+    let url = database_url.trim();
+    if url.is_empty() {
+        return Ok(DEFAULT_ADMIN_URL.to_owned());
+    }
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgres" | "postgresql") => Ok(url.to_owned()),
+        _ => anyhow::bail!(
+            "--database-url (DATABASE_URL): bench needs a postgres:// URL of a server it may \
+             create databases on (SQLite runs use temp files of their own); give one, or \
+             --backend sqlite"
+        ),
+    }
+}
+
+fn workload_name(workload: &Workload) -> &'static str {
+    match workload {
+        Workload::Ceiling(_) => "ceiling",
+        Workload::Throughput(_) => "throughput",
+        Workload::Latency(_) => "latency",
+        Workload::Ingest(_) => "ingest",
+        Workload::Soak(_) => "soak",
+    }
+}
+
+/// One workload on one backend (or target). `interrupt` stops an in-process ingest server
+/// gracefully; the other workloads are cancelled by dropping them.
+async fn run_one(
+    workload: &Workload,
+    run: &Run,
+    progress: Progress,
+    interrupt: &CancellationToken,
+) -> anyhow::Result<Vec<Report>> {
+    let backend = match (workload, run) {
+        (Workload::Ingest(a), Run::Remote { url, key }) => {
+            return ingest::against(url, key, &a.params(), progress).await;
+        }
+        (_, Run::Remote { .. }) => anyhow::bail!("--target: ingest only"),
+        (_, Run::Local(backend)) => backend,
+    };
+    match workload {
+        Workload::Ceiling(a) => conveyor_bench::ceiling(backend, &a.params(), progress).await,
+        Workload::Throughput(a) => throughput(backend, a, progress).await,
+        Workload::Latency(a) => conveyor_bench::latency(backend, &a.params(), progress).await,
+        Workload::Ingest(a) => ingest::in_process(backend, &a.params(), progress, interrupt).await,
+        Workload::Soak(a) => conveyor_bench::soak(backend, &a.params(), progress).await,
+    }
+}
+
+/// The ceiling, then publish and drain, the drain held against the ceiling.
+async fn throughput(
+    backend: &Backend,
+    args: &ThroughputArgs,
+    progress: Progress,
+) -> anyhow::Result<Vec<Report>> {
+    let mut reports = conveyor_bench::ceiling(backend, &args.ceiling_params(), progress).await?;
+    let mut measured = conveyor_bench::throughput(backend, &args.params(), progress).await?;
+    let ceiling = reports
+        .iter()
+        .find(|r| r.variant == "claim_delete")
+        .and_then(|r| r.rate);
+    if let Some(ceiling) = ceiling {
+        for drain in measured.iter_mut().filter(|r| r.variant == "drain") {
+            hold_against_ceiling(drain, ceiling);
+        }
+    }
+    reports.append(&mut measured);
+    Ok(reports)
+}
+
+/// Add the drain's ratio to the single-statement ceiling `ceiling` (rows/s) to `drain`.
+fn hold_against_ceiling(drain: &mut Report, ceiling: f64) {
+    let Some(rate) = drain.rate.filter(|_| ceiling > 0.0) else {
+        return;
+    };
+    let ratio = rate / ceiling;
+    drain.rates.insert("ceiling".into(), ceiling);
+    drain
+        .counts
+        .insert("vs_ceiling_pct".into(), (ratio * 100.0).round() as u64);
+    drain.checks.insert(
+        "drain_at_least_70pct_of_ceiling".into(),
+        ratio >= DRAIN_VS_CEILING_TARGET,
+    );
+    drain.notes.push(format!(
+        "drain is {:.0}% of the single-statement ceiling (claim_delete, {ceiling:.0}/s) of this run; target ≥ {:.0}%",
+        ratio * 100.0,
+        DRAIN_VS_CEILING_TARGET * 100.0
+    ));
+}
+
+/// Print `reports`: JSON lines, or a table (after a blank line when `spaced`).
+fn print(reports: &[Report], json: bool, spaced: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        for report in reports {
+            serde_json::to_writer(&mut out, report)?;
+            writeln!(out)?;
+        }
+    } else {
+        if spaced {
+            writeln!(out)?;
+        }
+        conveyor_bench::write_table(&mut out, reports)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,327 @@
+//! The server side of `conveyor bench ingest`: the real [`Server`] in this process on a
+//! fresh database ([`in_process`]), or a server already running elsewhere ([`against`]),
+//! and how each tells that the pipeline has caught up with what the API accepted.
+//!
+//! In process, the pipeline has caught up when the server's queues have nothing pending or
+//! in flight ([`Store::stats`](conveyor::Store::stats)) and both `events_raw` and the daily
+//! rollups hold every accepted event (or a dead letter says some never will: the result's
+//! `checks` then show what is missing). Against `--target`, only the server's
+//! `/healthz/detailed` is visible: its backlog (pending, in flight) and spool must be empty.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{NaiveDate, Utc};
+use conveyor::{PgStore, SqliteStore};
+use conveyor_bench::{Backend, IngestParams, Progress, Report, ScratchDatabase};
+use conveyor_handlers::PipelineStore;
+use futures::future::BoxFuture;
+use futures::FutureExt as _;
+use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Server, Settings, SERVE_CONNECTIONS, SQLITE_SERVE_CONNECTIONS};
+
+/// The tenant namespace the in-process server's API key writes to.
+const TENANT: &str = "bench";
+/// Raw events of a tenant: the one figure the read API has no call for. Valid on both
+/// dialects (SQLite reads `$1` as the first parameter too).
+const RAW_COUNT: &str = "select count(*) from events_raw where namespace = $1";
+/// How long the in-process server may take to shut down after the run.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Start the real server on a fresh database of `backend` (a Postgres database
+/// `conveyor_bench_ingest_<pid>_<random>`, or a temp SQLite file opened as `serve` opens
+/// it) on a free port with an API key of its own, drive it, stop it, and remove the
+/// database, also when cancelled. `interrupt` ends the run early, stopping the server
+/// before the database goes. The report's backend is the database's.
+///
+/// # Errors
+/// When the database cannot be created, the server cannot start or fails while running;
+/// when interrupted.
+pub(super) async fn in_process(
+    backend: &Backend,
+    params: &IngestParams,
+    progress: Progress,
+    interrupt: &CancellationToken,
+) -> anyhow::Result<Vec<Report>> {
+    let spool = TempPath::new("spool");
+    match backend {
+        Backend::Postgres { admin_url } => {
+            let database = ScratchDatabase::create(admin_url, Some("ingest")).await?;
+            let pool = PgPoolOptions::new()
+                .max_connections(SERVE_CONNECTIONS)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(database.connect_options())
+                .await
+                .with_context(|| format!("connecting to {}", database.name()))?;
+            let store = PgStore::new(pool.clone());
+            let result = drive(store, params, progress, &spool.path, interrupt).await;
+            pool.close().await;
+            let disposed = database.dispose().await;
+            let reports = result?;
+            disposed?;
+            Ok(reports)
+        }
+        Backend::Sqlite => {
+            let file = TempPath::new("db");
+            let store = crate::database::open_sqlite(&file.path, SQLITE_SERVE_CONNECTIONS).await?;
+            let result = drive(store.clone(), params, progress, &spool.path, interrupt).await;
+            store.pool().close().await;
+            result
+        }
+    }
+}
+
+/// Drive the server at `url` with `key`; it has caught up when its `/healthz/detailed`
+/// shows no backlog pending or in flight and an empty spool. The report's backend is `http`.
+///
+/// # Errors
+/// A message naming `--target` when the server does not answer its health check.
+pub(super) async fn against(
+    url: &str,
+    key: &str,
+    params: &IngestParams,
+    progress: Progress,
+) -> anyhow::Result<Vec<Report>> {
+    let health = Arc::new(Health {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .context("building the HTTP client")?,
+        url: format!("{url}/healthz/detailed"),
+    });
+    health
+        .settled()
+        .await
+        .with_context(|| format!("--target: {url} does not answer GET /healthz/detailed"))?;
+    let caught_up = move |_accepted: u64| {
+        let health = health.clone();
+        async move { health.settled().await }.boxed()
+    };
+    let mut reports = conveyor_bench::ingest(params, url, key, caught_up, progress).await?;
+    for report in &mut reports {
+        report.notes.push(format!("target {url}"));
+    }
+    Ok(reports)
+}
+
+/// A running server's `/healthz/detailed`.
+#[derive(Debug)]
+struct Health {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Health {
+    /// Whether the backlog (pending, in flight) and the spool are empty.
+    async fn settled(&self) -> anyhow::Result<bool> {
+        let body: serde_json::Value = self
+            .http
+            .get(&self.url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let zero = |v: &serde_json::Value| v.as_i64() == Some(0);
+        Ok(zero(&body["backlog"]["pending"])
+            && zero(&body["backlog"]["in_flight"])
+            && body["spool_pending"].as_i64().unwrap_or(0) == 0)
+    }
+}
+
+/// Bind the server on `store`, run the driver against it with a probe on `store` (until
+/// done or `interrupt`), stop the server, and add what the database holds to the report.
+async fn drive<S: PipelineStore + RawCount>(
+    store: S,
+    params: &IngestParams,
+    progress: Progress,
+    spool_dir: &Path,
+    interrupt: &CancellationToken,
+) -> anyhow::Result<Vec<Report>> {
+    let key = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().context("the loopback address")?,
+        spool_dir: spool_dir.to_path_buf(),
+        ..Settings::default()
+    };
+    settings.api_keys.insert(key.clone(), TENANT.to_owned());
+    let server = Server::bind(store.clone(), settings).await?;
+    let base = format!("http://{}", server.local_addr());
+    let token = CancellationToken::new();
+    // a cancelled bench (ctrl-c) drops this, which stops the server too
+    let _stop = token.clone().drop_guard();
+    let running = tokio::spawn(server.run(token.clone().cancelled_owned()));
+
+    let probe = Probe {
+        store,
+        first_day: Utc::now().date_naive(),
+    };
+    let prober = probe.clone();
+    let caught_up = move |accepted: u64| {
+        let probe = prober.clone();
+        async move { probe.caught_up(accepted).await }.boxed()
+    };
+    let driven = tokio::select! {
+        driven = conveyor_bench::ingest(params, &base, &key, caught_up, progress) => driven,
+        () = interrupt.cancelled() => Err(anyhow::anyhow!("interrupted")),
+    };
+
+    token.cancel();
+    let stopped = tokio::time::timeout(SHUTDOWN_TIMEOUT, running)
+        .await
+        .context("the server did not stop within 30 s")?
+        .context("the server panicked")?;
+    let mut reports = driven?;
+    stopped.context("the server failed")?;
+    for report in &mut reports {
+        probe.account(report).await?;
+    }
+    Ok(reports)
+}
+
+/// Reads the server's database to see how far the pipeline got.
+#[derive(Debug, Clone)]
+struct Probe<S> {
+    store: S,
+    /// The first UTC day events may be stamped with (they are stamped when sent).
+    first_day: NaiveDate,
+}
+
+/// What the database holds of the tenant's events.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// Events counted in the daily rollups.
+    rollups: i64,
+    /// Rows in `events_raw`.
+    raw: i64,
+    /// Dead letters in the server's queues.
+    dead: i64,
+    /// Whether no queue has anything pending or in flight.
+    settled: bool,
+}
+
+impl<S: PipelineStore + RawCount> Probe<S> {
+    /// The queues have settled, and the raw store and the rollups hold all `accepted`
+    /// events, or a dead letter says they never will.
+    async fn caught_up(&self, accepted: u64) -> anyhow::Result<bool> {
+        let held = self.held().await?;
+        let accepted = i64::try_from(accepted).unwrap_or(i64::MAX);
+        let complete = held.rollups >= accepted && held.raw >= accepted;
+        // settled but incomplete and no dead letter: batches still in the spool
+        Ok(held.settled && (complete || held.dead > 0))
+    }
+
+    async fn held(&self) -> anyhow::Result<Held> {
+        let stats = self.store.stats().await.context("reading queue stats")?;
+        let settled = stats.iter().all(|s| s.pending == 0 && s.in_flight == 0);
+        let dead = stats.iter().map(|s| s.dead).sum();
+        let today = Utc::now().date_naive();
+        let rollups = self
+            .store
+            .summary(TENANT, self.first_day.min(today), today)
+            .await
+            .context("reading the rollups")?
+            .total;
+        let raw = self
+            .store
+            .raw_count(TENANT)
+            .await
+            .context("counting events_raw")?;
+        Ok(Held {
+            rollups,
+            raw,
+            dead,
+            settled,
+        })
+    }
+
+    /// Add what the database holds to `report`: counts `raw_stored`, `rollup_total`, `dead`,
+    /// and checks `raw_holds_all_accepted`, `rollups_hold_all_accepted`.
+    async fn account(&self, report: &mut Report) -> anyhow::Result<()> {
+        let held = self.held().await?;
+        let accepted = i64::try_from(report.events).unwrap_or(i64::MAX);
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        report.backend = self.store.backend_name().to_owned();
+        report.counts.insert("raw_stored".into(), count(held.raw));
+        report
+            .counts
+            .insert("rollup_total".into(), count(held.rollups));
+        report.counts.insert("dead".into(), count(held.dead));
+        report
+            .checks
+            .insert("raw_holds_all_accepted".into(), held.raw == accepted);
+        report
+            .checks
+            .insert("rollups_hold_all_accepted".into(), held.rollups == accepted);
+        Ok(())
+    }
+}
+
+/// What the probe needs beyond [`PipelineStore`]: the backend's name and a raw-event count.
+trait RawCount: Clone + Send + Sync + 'static {
+    /// `postgres` or `sqlite`.
+    fn backend_name(&self) -> &'static str;
+    /// Rows of `events_raw` in `namespace`.
+    fn raw_count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, sqlx::Result<i64>>;
+}
+
+impl RawCount for PgStore {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn raw_count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, sqlx::Result<i64>> {
+        sqlx::query_scalar(RAW_COUNT)
+            .bind(namespace)
+            .fetch_one(self.pool())
+            .boxed()
+    }
+}
+
+impl RawCount for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn raw_count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, sqlx::Result<i64>> {
+        sqlx::query_scalar(RAW_COUNT)
+            .bind(namespace)
+            .fetch_one(self.pool())
+            .boxed()
+    }
+}
+
+/// A path under the temp directory, `conveyor-bench-<pid>-<random>.<kind>`, removed on drop
+/// with whatever is there (a spool directory, or a SQLite file and its WAL companions).
+#[derive(Debug)]
+struct TempPath {
+    path: PathBuf,
+}
+
+impl TempPath {
+    fn new(kind: &str) -> Self {
+        let name = format!(
+            "conveyor-bench-{}-{}.{kind}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        Self {
+            path: std::env::temp_dir().join(name),
+        }
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.path.as_os_str().to_owned();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}

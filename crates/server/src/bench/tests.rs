@@ -1,0 +1,186 @@
+use std::collections::BTreeMap;
+
+use clap::Parser as _;
+use conveyor_bench::{CeilingParams, IngestParams, LatencyParams, SoakParams, ThroughputParams};
+
+use super::*;
+use crate::config::{Cli, Command};
+
+fn bench(args: &[&str]) -> Result<BenchArgs, String> {
+    let cli = Cli::try_parse_from([&["conveyor", "bench"][..], args].concat())
+        .map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Bench(args) => Ok(*args),
+        other => panic!("parsed {other:?}"),
+    }
+}
+
+fn json(params: impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(params).expect("params serialize")
+}
+
+/// The params a parsed workload runs with, as JSON.
+fn params_of(workload: &Workload) -> serde_json::Value {
+    match workload {
+        Workload::Ceiling(a) => json(a.params()),
+        Workload::Throughput(a) => json(a.params()),
+        Workload::Latency(a) => json(a.params()),
+        Workload::Ingest(a) => json(a.params()),
+        Workload::Soak(a) => json(a.params()),
+    }
+}
+
+#[test]
+fn flag_defaults_are_the_workloads_defaults() {
+    for (workload, defaults) in [
+        ("ceiling", json(CeilingParams::default())),
+        ("throughput", json(ThroughputParams::default())),
+        ("latency", json(LatencyParams::default())),
+        ("ingest", json(IngestParams::default())),
+        ("soak", json(SoakParams::default())),
+    ] {
+        let parsed = bench(&[workload]).unwrap().workload;
+        assert_eq!(params_of(&parsed), defaults, "{workload}");
+    }
+}
+
+#[test]
+fn flags_map_to_the_params_and_shared_flags_go_anywhere() {
+    let args = bench(&[
+        "--json",
+        "soak",
+        "--duration-secs",
+        "120",
+        "--interval-secs",
+        "20",
+        "--rate",
+        "500.5",
+        "--backend",
+        "sqlite",
+    ])
+    .unwrap();
+    assert!(args.json && !args.quiet);
+    assert_eq!(args.backend, Some(BackendChoice::Sqlite));
+    let Workload::Soak(soak) = args.workload else {
+        panic!()
+    };
+    let p = soak.params();
+    assert_eq!(p.duration.as_secs(), 120);
+    assert_eq!(p.interval.as_secs(), 20);
+    assert_eq!(p.rate, 500.5);
+
+    let Workload::Throughput(t) = bench(&["throughput", "--events", "500", "--batch-size", "50"])
+        .unwrap()
+        .workload
+    else {
+        panic!()
+    };
+    let ceiling = t.ceiling_params();
+    assert_eq!(
+        (ceiling.rows, ceiling.batch, ceiling.connections),
+        (500, 50, 4)
+    );
+}
+
+#[test]
+fn bad_values_are_usage_errors_naming_the_flag() {
+    for (args, flag) in [
+        (&["throughput", "--events", "0"][..], "--events"),
+        (&["throughput", "--events", "many"][..], "--events"),
+        (&["latency", "--rate=-3"][..], "--rate"),
+        (&["latency", "--rate", "NaN"][..], "--rate"),
+        (&["soak", "--duration-secs", "0"][..], "--duration-secs"),
+        (&["soak", "--interval-secs", "1e30"][..], "--interval-secs"),
+        (&["ceiling", "--backend", "mysql"][..], "--backend"),
+        (&["ceiling", "--events", "5"][..], "--events"),
+        (&["ingest", "--target", "https://x"][..], "--target"),
+        (&["ingest", "--target", "http://x"][..], "--api-key"),
+        (&["ingest", "--api-key", "k"][..], "--target"),
+    ] {
+        let err = bench(args).unwrap_err();
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn backends_default_to_both_on_the_default_server() {
+    let runs = plan(&bench(&["ceiling"]).unwrap(), "").unwrap();
+    let names: Vec<&str> = runs.iter().map(Run::name).collect();
+    assert_eq!(names, ["postgres", "sqlite"]);
+    let Run::Local(Backend::Postgres { admin_url }) = &runs[0] else {
+        panic!()
+    };
+    assert_eq!(admin_url, DEFAULT_ADMIN_URL);
+
+    let runs = plan(
+        &bench(&["ceiling", "--backend", "postgres"]).unwrap(),
+        "postgres://u@db/app",
+    )
+    .unwrap();
+    assert!(
+        matches!(&runs[..], [Run::Local(Backend::Postgres { admin_url })] if admin_url == "postgres://u@db/app")
+    );
+}
+
+#[test]
+fn a_sqlite_url_serves_sqlite_runs_only() {
+    let sqlite = bench(&["ceiling", "--backend", "sqlite"]).unwrap();
+    assert_eq!(plan(&sqlite, "sqlite://x.db").unwrap().len(), 1);
+    let err = plan(&bench(&["ceiling"]).unwrap(), "sqlite://x.db").unwrap_err();
+    assert!(err.to_string().contains("--database-url"), "{err}");
+}
+
+#[test]
+fn a_target_takes_no_backend() {
+    let target = [
+        "ingest",
+        "--target",
+        "http://127.0.0.1:8080/",
+        "--api-key",
+        "k",
+    ];
+    let runs = plan(&bench(&target).unwrap(), "").unwrap();
+    assert!(
+        matches!(&runs[..], [Run::Remote { url, key }] if url == "http://127.0.0.1:8080" && key == "k")
+    );
+    let err = plan(
+        &bench(&[&target[..], &["--backend", "sqlite"]].concat()).unwrap(),
+        "",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--backend"), "{err}");
+}
+
+fn drain(rate: f64) -> Report {
+    Report {
+        workload: "throughput".into(),
+        variant: "drain".into(),
+        backend: "postgres".into(),
+        params: serde_json::Value::Null,
+        events: 1000,
+        elapsed_s: 1000.0 / rate,
+        rate: Some(rate),
+        counts: BTreeMap::new(),
+        rates: BTreeMap::new(),
+        latency_ms: None,
+        peak_rss_mib: None,
+        checks: BTreeMap::new(),
+        rows: Vec::new(),
+        notes: Vec::new(),
+    }
+}
+
+#[test]
+fn the_drain_is_held_against_the_ceiling() {
+    let mut fast = drain(8_000.0);
+    hold_against_ceiling(&mut fast, 10_000.0);
+    assert_eq!(fast.counts["vs_ceiling_pct"], 80);
+    assert_eq!(fast.rates["ceiling"], 10_000.0);
+    assert!(fast.checks["drain_at_least_70pct_of_ceiling"]);
+    assert!(fast.notes[0].contains("80%"), "{:?}", fast.notes);
+
+    let mut slow = drain(6_000.0);
+    hold_against_ceiling(&mut slow, 10_000.0);
+    assert_eq!(slow.counts["vs_ceiling_pct"], 60);
+    assert!(!slow.checks["drain_at_least_70pct_of_ceiling"]);
+}
