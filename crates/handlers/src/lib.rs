@@ -117,8 +117,8 @@ pub fn register_all<S: PipelineStore>(
 
 /// The storage handlers of every configured backend, on any store they are implemented for
 /// (Postgres here, SQLite in `sqlite`), with the same concurrency everywhere. The index
-/// handlers poll every `poll` when idle, if given (on Postgres, whose API records wake
-/// nobody: see `ingestion::UNANNOUNCED`).
+/// handlers poll every `poll` when idle, if given (on SQLite, whose API records wake
+/// nobody: see `sqlite::ingestion::UNANNOUNCED`).
 fn register_backends<S>(
     builder: PoolBuilder<S>,
     pipeline: &Pipeline,

@@ -115,7 +115,7 @@ impl PipelineStore for PgStore {
     }
 
     fn register_backends(builder: PoolBuilder<Self>, pipeline: &Pipeline) -> PoolBuilder<Self> {
-        crate::register_backends(builder, pipeline, Some(crate::ingestion::PG_POLL_INTERVAL))
+        crate::register_backends(builder, pipeline, None)
     }
 
     async fn maintain(

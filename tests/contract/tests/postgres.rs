@@ -190,3 +190,50 @@ async fn the_store_vacuums_when_autovacuum_will_not(pool: PgPool) {
     )
     .await;
 }
+
+/// Postgres-only: a deferred publish wakes nobody at its commit; its `Wakeup`, sent after
+/// the commit, wakes an idle pool at once.
+#[sqlx::test(migrator = "conveyor::MIGRATOR")]
+async fn a_deferred_publish_wakes_only_when_its_wakeup_is_sent(pool: PgPool) {
+    use std::time::Duration;
+
+    use conveyor::{HandlerOptions, WorkerPool};
+    use conveyor_contract::support::{eventually, spawn, stop, Job, Recorder};
+
+    let store = PgStore::new(pool.clone());
+    let recorder = Recorder::<10>::default();
+    let log = recorder.log.clone();
+    let running = spawn(
+        WorkerPool::builder(store.clone())
+            .register_with(
+                recorder,
+                HandlerOptions::default().poll_interval(Duration::from_secs(60)),
+            )
+            .build()
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await; // the pool is idle and listening
+
+    let mut tx = pool.begin().await.unwrap();
+    let (report, wakeup) = store
+        .publish_batch_in_deferred(&mut *tx, vec![Job { n: 1 }])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(report.inserted().count(), 1);
+    assert!(!wakeup.is_empty());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(log.distinct(), 0, "the commit woke nobody");
+
+    store.wake(wakeup).await.unwrap();
+    eventually(
+        Duration::from_secs(1),
+        "the wake-up to start the job",
+        || {
+            let log = log.clone();
+            async move { log.distinct() == 1 }
+        },
+    )
+    .await;
+    stop(running).await;
+}

@@ -16,7 +16,7 @@ const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
 /// milliseconds), so the commit wakes no worker. Every wake-up makes the index handlers claim
 /// at once, and a claim is a write transaction (a turn of the write lock and an fsync) for a
 /// batch of one or two records; polling lets the records of many requests gather into one
-/// batch instead (see `PG_POLL_INTERVAL`, which SQLite uses too).
+/// batch instead (`SQLITE_POLL_INTERVAL`).
 const UNANNOUNCED: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The Postgres accept on SQLite: in one write transaction, the request's events go to

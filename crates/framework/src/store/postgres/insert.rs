@@ -1,13 +1,13 @@
 //! Inserting events: the one write path for publish, publish-in-transaction and emitted events.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::millis;
 use crate::error::Result;
-use crate::event::{EventId, NewEvent, Published};
+use crate::event::{EventId, NewEvent, Published, Queue};
 use crate::store::PublishReport;
 
 const INSERT: &str = include_str!("sql/insert.sql");
@@ -21,8 +21,19 @@ pub(crate) async fn insert<'c>(
     namespace: &str,
     events: &[NewEvent],
 ) -> Result<PublishReport> {
+    Ok(insert_with(executor, namespace, events, true).await?.0)
+}
+
+/// [`insert`], notifying at commit when `notify`, or else returning the queues that got a
+/// due event, for the caller to wake after its commit.
+pub(crate) async fn insert_with<'c>(
+    executor: impl PgExecutor<'c>,
+    namespace: &str,
+    events: &[NewEvent],
+    notify: bool,
+) -> Result<(PublishReport, Vec<Queue>)> {
     if events.is_empty() {
-        return Ok(PublishReport::default());
+        return Ok((PublishReport::default(), Vec::new()));
     }
     let n = events.len();
     let mut event_types = Vec::with_capacity(n);
@@ -43,7 +54,7 @@ pub(crate) async fn insert<'c>(
         causation_ids.push(e.causation_id.map(|id| id.0));
         correlation_ids.push(e.correlation_id);
     }
-    let rows: Vec<(i64, Option<String>)> = sqlx::query_as(INSERT)
+    let rows: Vec<(i64, Option<String>, String, String, bool)> = sqlx::query_as(INSERT)
         .bind(namespace)
         .bind(&event_types)
         .bind(&routing_keys)
@@ -53,11 +64,21 @@ pub(crate) async fn insert<'c>(
         .bind(&idempotency_keys)
         .bind(&causation_ids)
         .bind(&correlation_ids)
+        .bind(notify)
         .fetch_all(executor)
         .await?;
+    let due: BTreeSet<(&str, &str)> = rows
+        .iter()
+        .filter(|row| !notify && row.4)
+        .map(|(_, _, t, k, _)| (t.as_str(), k.as_str()))
+        .collect();
+    let due = due
+        .into_iter()
+        .map(|(t, k)| super::queue(t.to_owned(), k.to_owned()))
+        .collect();
 
-    let stored_keys: HashSet<&str> = rows.iter().filter_map(|(_, k)| k.as_deref()).collect();
-    let mut ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+    let stored_keys: HashSet<&str> = rows.iter().filter_map(|(_, k, ..)| k.as_deref()).collect();
+    let mut ids: Vec<i64> = rows.iter().map(|(id, ..)| *id).collect();
     ids.sort_unstable();
     let mut ids = ids.into_iter();
     let mut seen_keys = HashSet::new();
@@ -75,5 +96,5 @@ pub(crate) async fn insert<'c>(
             }
         })
         .collect();
-    Ok(PublishReport { results })
+    Ok((PublishReport { results }, due))
 }

@@ -14,6 +14,11 @@ use super::queue;
 use crate::error::Result;
 use crate::store::Wake;
 
+/// Notify a list of queues: $1 namespace, $2 event types, $3 routing keys.
+const NOTIFY: &str =
+    "select count(pg_notify('conveyor_wake', $1 || chr(31) || q.t || chr(31) || q.k)) \
+                      from unnest($2::text[], $3::text[]) as q(t, k)";
+
 /// The notification channel.
 const CHANNEL: &str = "conveyor_wake";
 /// How long to wait before retrying after the listener's connection failed.
@@ -47,6 +52,29 @@ pub(super) async fn wake_stream(
         }
     });
     Ok(wakes.boxed())
+}
+
+/// Send one `NOTIFY` per queue of `namespace`, in one statement of its own.
+pub(super) async fn notify(
+    pool: &PgPool,
+    namespace: &str,
+    queues: &[crate::event::Queue],
+) -> Result<()> {
+    if queues.is_empty() {
+        return Ok(());
+    }
+    let types: Vec<&str> = queues.iter().map(|q| q.event_type.as_str()).collect();
+    let keys: Vec<&str> = queues
+        .iter()
+        .map(crate::event::Queue::routing_key_str)
+        .collect();
+    sqlx::query(NOTIFY)
+        .bind(namespace)
+        .bind(&types)
+        .bind(&keys)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// The wake-up in a notification payload, if it belongs to `namespace`.

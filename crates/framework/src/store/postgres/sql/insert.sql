@@ -5,8 +5,11 @@
 -- row, so bulk inserts do not queue up behind the notify lock at commit. When called inside
 -- the caller's transaction the notification is delivered at its commit.
 --
+-- With $10 false nothing is notified: the caller wakes the returned due queues after its
+-- commit (see `PgStore::publish_batch_in_deferred`).
+--
 -- $1 namespace, $2 event types, $3 routing keys, $4 payloads (json text), $5 delays (ms),
--- $6 fairness keys, $7 idempotency keys, $8 causation ids, $9 correlation ids
+-- $6 fairness keys, $7 idempotency keys, $8 causation ids, $9 correlation ids, $10 notify
 with input as (
     select *
       from unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
@@ -31,7 +34,7 @@ woken as (
     select count(pg_notify('conveyor_wake', $1 || chr(31) || q.event_type || chr(31) || q.routing_key)) as n
       from (select distinct event_type, routing_key
               from inserted
-             where available_at <= now()) q
+             where $10 and available_at <= now()) q
 )
-select i.id, i.idempotency_key
+select i.id, i.idempotency_key, i.event_type, i.routing_key, i.available_at <= now() as due
   from inserted i, woken
