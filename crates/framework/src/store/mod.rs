@@ -270,10 +270,45 @@ pub trait Store: Clone + Send + Sync + 'static {
         I::Item: Into<Message<E>>,
         I::IntoIter: Send,
     {
-        let events = msgs
-            .into_iter()
-            .map(|m| m.into().into_new_event())
-            .collect::<Result<Vec<_>>>()?;
-        self.insert(events).await
+        self.insert(new_events(msgs)?).await
     }
+}
+
+/// Validate and serialize `msgs`; the first invalid one fails them all.
+pub(crate) fn new_events<E: Event, I>(msgs: I) -> Result<Vec<NewEvent>>
+where
+    I: IntoIterator,
+    I::Item: Into<Message<E>>,
+{
+    msgs.into_iter()
+        .map(|m| m.into().into_new_event())
+        .collect()
+}
+
+/// The report of one insert in input order: `keys` are the inputs' idempotency keys,
+/// `stored_keys` the keys of the rows it stored, `ids` the ids it assigned, which (sorted)
+/// follow the order of the inserted inputs. The first input with a stored key got in; later
+/// ones with that key, and inputs whose key was already taken, are duplicates.
+pub(crate) fn report_in_input_order<'k>(
+    keys: impl IntoIterator<Item = Option<&'k str>>,
+    stored_keys: &std::collections::HashSet<&str>,
+    mut ids: Vec<i64>,
+) -> PublishReport {
+    ids.sort_unstable();
+    let mut ids = ids.into_iter();
+    let mut seen_keys = std::collections::HashSet::new();
+    let results = keys
+        .into_iter()
+        .map(|key| {
+            let stored = match key {
+                None => true,
+                Some(k) => stored_keys.contains(k) && seen_keys.insert(k),
+            };
+            match (stored, stored.then(|| ids.next()).flatten()) {
+                (true, Some(id)) => Published::Inserted(EventId(id)),
+                _ => Published::Duplicate,
+            }
+        })
+        .collect();
+    PublishReport { results }
 }

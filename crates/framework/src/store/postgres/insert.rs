@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::millis;
 use crate::error::Result;
-use crate::event::{EventId, NewEvent, Published, Queue};
-use crate::store::PublishReport;
+use crate::event::{NewEvent, Queue};
+use crate::store::{report_in_input_order, PublishReport};
 
 const INSERT: &str = include_str!("sql/insert.sql");
 
@@ -78,23 +78,7 @@ pub(crate) async fn insert_with<'c>(
         .collect();
 
     let stored_keys: HashSet<&str> = rows.iter().filter_map(|(_, k, ..)| k.as_deref()).collect();
-    let mut ids: Vec<i64> = rows.iter().map(|(id, ..)| *id).collect();
-    ids.sort_unstable();
-    let mut ids = ids.into_iter();
-    let mut seen_keys = HashSet::new();
-    let results = idempotency_keys
-        .iter()
-        .map(|key| {
-            let stored = match key {
-                None => true,
-                // the first input with a key that was stored is the one that got in
-                Some(k) => stored_keys.contains(k) && seen_keys.insert(k),
-            };
-            match (stored, stored.then(|| ids.next()).flatten()) {
-                (true, Some(id)) => Published::Inserted(EventId(id)),
-                _ => Published::Duplicate,
-            }
-        })
-        .collect();
-    Ok((PublishReport { results }, due))
+    let ids = rows.iter().map(|(id, ..)| *id).collect();
+    let report = report_in_input_order(idempotency_keys.iter().copied(), &stored_keys, ids);
+    Ok((report, due))
 }

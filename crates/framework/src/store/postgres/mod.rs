@@ -129,10 +129,7 @@ impl PgStore {
         I: IntoIterator,
         I::Item: Into<Message<E>>,
     {
-        let events = msgs
-            .into_iter()
-            .map(|m| m.into().into_new_event())
-            .collect::<Result<Vec<_>>>()?;
+        let events = crate::store::new_events(msgs)?;
         insert::insert(executor, &self.namespace, &events).await
     }
 
@@ -168,10 +165,7 @@ impl PgStore {
         I: IntoIterator,
         I::Item: Into<Message<E>>,
     {
-        let events = msgs
-            .into_iter()
-            .map(|m| m.into().into_new_event())
-            .collect::<Result<Vec<_>>>()?;
+        let events = crate::store::new_events(msgs)?;
         let (report, queues) =
             insert::insert_with(executor, &self.namespace, &events, false).await?;
         Ok((report, Wakeup { queues }))

@@ -6,8 +6,8 @@ use sqlx::SqliteConnection;
 
 use super::millis;
 use crate::error::Result;
-use crate::event::{EventId, NewEvent, Published, Queue};
-use crate::store::PublishReport;
+use crate::event::{NewEvent, Queue};
+use crate::store::{report_in_input_order, PublishReport};
 
 const INSERT: &str = include_str!("sql/insert.sql");
 
@@ -68,23 +68,7 @@ pub(super) async fn insert(
         .iter()
         .filter_map(|(_, k, ..)| k.as_deref())
         .collect();
-    let mut ids: Vec<i64> = inserted.iter().map(|(id, ..)| *id).collect();
-    ids.sort_unstable();
-    let mut ids = ids.into_iter();
-    let mut seen_keys = HashSet::new();
-    let results = rows
-        .iter()
-        .map(|row| {
-            let stored = match row.idempotency_key {
-                None => true,
-                // the first input with a key that was stored is the one that got in
-                Some(k) => stored_keys.contains(k) && seen_keys.insert(k),
-            };
-            match (stored, stored.then(|| ids.next()).flatten()) {
-                (true, Some(id)) => Published::Inserted(EventId(id)),
-                _ => Published::Duplicate,
-            }
-        })
-        .collect();
-    Ok((PublishReport { results }, woken))
+    let ids = inserted.iter().map(|(id, ..)| *id).collect();
+    let keys = rows.iter().map(|row| row.idempotency_key);
+    Ok((report_in_input_order(keys, &stored_keys, ids), woken))
 }

@@ -233,10 +233,7 @@ impl SqliteStore {
         I: IntoIterator,
         I::Item: Into<Message<E>>,
     {
-        let events = msgs
-            .into_iter()
-            .map(|m| m.into().into_new_event())
-            .collect::<Result<Vec<_>>>()?;
+        let events = crate::store::new_events(msgs)?;
         self.insert_in(tx, events).await
     }
 
