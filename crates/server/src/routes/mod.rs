@@ -25,6 +25,7 @@ pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod query;
 pub(crate) mod search;
+pub(crate) mod validate;
 
 /// A request's query parameters, each given at most once.
 #[derive(Debug, Clone, Default)]

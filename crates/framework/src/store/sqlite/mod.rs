@@ -10,7 +10,6 @@
 //! Every statement lives in `sql/*.sql` beside this module. Ids and instants are bound as
 //! JSON arrays (`json_each`) where Postgres takes arrays.
 
-use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -22,7 +21,6 @@ use futures::stream::BoxStream;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use crate::error::{Error, Result};
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
@@ -36,8 +34,10 @@ mod claim;
 mod complete;
 mod hub;
 mod insert;
+mod tx;
 
-use hub::{Hub, WriteGuard};
+use hub::Hub;
+pub use tx::SqliteTx;
 
 /// The SQLite outbox migrations, embedded. [`SqliteStore::open`] runs them itself.
 pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -64,54 +64,6 @@ pub struct SqliteStore {
     pool: SqlitePool,
     namespace: Arc<str>,
     hub: Arc<Hub>,
-}
-
-/// A write transaction on a [`SqliteStore`]: the handler's transaction on SQLite.
-///
-/// It holds the database's write lock from `begin` until it commits or drops (rolls back),
-/// so keep it short: compute first, then write. Derefs to the connection, so
-/// `query.execute(&mut *tx)` works as with sqlx's own transactions.
-#[derive(Debug)]
-pub struct SqliteTx {
-    tx: Transaction<'static, Sqlite>,
-    wakes: Vec<Queue>,
-    hub: Arc<Hub>,
-    namespace: Arc<str>,
-    _write: WriteGuard,
-}
-
-impl SqliteTx {
-    /// Commit, then wake the workers of every queue published to inside the transaction.
-    ///
-    /// # Errors
-    /// [`Error::Database`] when the commit fails (nothing is then visible or woken).
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        self.hub.wake(&self.namespace, &self.wakes);
-        Ok(())
-    }
-
-    /// Roll back: nothing written in the transaction stays, nobody is woken.
-    ///
-    /// # Errors
-    /// [`Error::Database`] when the rollback fails (the connection is then discarded).
-    pub async fn rollback(self) -> Result<()> {
-        Ok(self.tx.rollback().await?)
-    }
-}
-
-impl Deref for SqliteTx {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        &self.tx
-    }
-}
-
-impl DerefMut for SqliteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
 }
 
 impl SqliteStore {
