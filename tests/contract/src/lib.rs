@@ -27,7 +27,7 @@ pub use support::Backend;
 /// Calls `$m! { module::case, … }` with every case that takes a [`Backend`], so each
 /// backend's test file runs the whole list and a new case reaches every backend at once.
 ///
-/// ```ignore
+/// ```text
 /// macro_rules! contract { ($($module:ident :: $case:ident),* $(,)?) => { /* one #[test] per case */ } }
 /// conveyor_contract::every_case!(contract);
 /// ```
