@@ -28,7 +28,7 @@ pub(crate) enum ApiError {
         field: Option<String>,
         message: String,
     },
-    /// 415: a `Content-Encoding` other than gzip or identity.
+    /// 415: a `Content-Encoding` other than gzip or identity, or a `Content-Type` other than JSON.
     UnsupportedEncoding(String),
     /// 422: the request was read but its events are invalid.
     Unprocessable {
@@ -37,6 +37,12 @@ pub(crate) enum ApiError {
     },
     /// 503: a dependency is down; the message says which and is safe to show.
     Unavailable(String),
+    /// 503 with `Retry-After`: the server is at a capacity limit (the ingestion log full or
+    /// unable to write, the in-flight budget spent); nothing was accepted, the client retries.
+    Busy {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 500: a bug or an unexpected failure. Logged; the body says only "internal error".
     Internal(anyhow::Error),
 }
@@ -71,6 +77,14 @@ impl ApiError {
         }
     }
 
+    /// A 503 with `Retry-After: retry_after_secs`.
+    pub(crate) fn busy(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::Busy {
+            message: message.into(),
+            retry_after_secs,
+        }
+    }
+
     /// A 500 from any error.
     pub(crate) fn internal(e: impl Into<anyhow::Error>) -> Self {
         Self::Internal(e.into())
@@ -85,7 +99,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +115,7 @@ impl IntoResponse for ApiError {
             Self::BadRequest { field, message } | Self::PayloadTooLarge { field, message } => {
                 (message.as_str(), field.as_deref(), None)
             }
+            Self::Busy { message, .. } => (message.as_str(), None, None),
             Self::NotFound => ("no such route", None, None),
             Self::MethodNotAllowed => ("method not allowed on this route", None, None),
             Self::Unprocessable { field, details } => {
@@ -123,6 +138,16 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if let Self::Busy {
+            message,
+            retry_after_secs,
+        } = &self
+        {
+            tracing::warn!(error.message = %message, "answering 503 with Retry-After");
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -6,7 +6,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use crate::api_error::ApiError;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The tenant namespace of the request's API key.
 #[derive(Debug, Clone)]

@@ -49,7 +49,11 @@ enum Run {
     /// A scratch database on this backend (and, for ingest, a server in this process).
     Local(Backend),
     /// `ingest --target`: a server already running at `url`, driven with `key`.
-    Remote { url: String, key: String },
+    Remote {
+        url: String,
+        key: String,
+        operator_key: String,
+    },
 }
 
 impl Run {
@@ -121,6 +125,7 @@ fn plan(args: &BenchArgs, database_url: &str) -> anyhow::Result<Vec<Run>> {
     if let Workload::Ingest(IngestArgs {
         target: Some(url),
         api_key: Some(key),
+        operator_key: Some(operator_key),
         ..
     }) = &args.workload
     {
@@ -133,6 +138,7 @@ fn plan(args: &BenchArgs, database_url: &str) -> anyhow::Result<Vec<Run>> {
         return Ok(vec![Run::Remote {
             url: url.clone(),
             key: key.clone(),
+            operator_key: operator_key.clone(),
         }]);
     }
     let choice = args.backend.unwrap_or(BackendChoice::Both);
@@ -184,8 +190,15 @@ async fn run_one(
     interrupt: &CancellationToken,
 ) -> anyhow::Result<Vec<Report>> {
     let backend = match (workload, run) {
-        (Workload::Ingest(a), Run::Remote { url, key }) => {
-            return ingest::against(url, key, &a.params(), progress).await;
+        (
+            Workload::Ingest(a),
+            Run::Remote {
+                url,
+                key,
+                operator_key,
+            },
+        ) => {
+            return ingest::against(url, key, operator_key, &a.params(), progress).await;
         }
         (_, Run::Remote { .. }) => anyhow::bail!("--target: ingest only"),
         (_, Run::Local(backend)) => backend,

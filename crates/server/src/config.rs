@@ -118,6 +118,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Default of `--max-decompressed-bytes`: 50 MiB.
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 50 * 1024 * 1024;
+/// Default of `--max-in-flight-bytes`: 128 MiB.
+pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 128 * 1024 * 1024;
 
 /// The flags of `conveyor serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -179,10 +181,64 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVEYOR_BACKEND_RETRY_BASE_MS", default_value_t = 1000)]
     pub backend_retry_base_ms: u64,
 
-    /// Directory of the local spool that holds accepted batches while the database is
-    /// down. Defaults to `./conveyor-spool`.
+    /// The spool directory of earlier versions: batch files found there at start-up are
+    /// moved into the ingestion log. Defaults to `./conveyor-spool`.
     #[arg(long, env = "CONVEYOR_SPOOL_DIR", default_value = "./conveyor-spool")]
     pub spool_dir: PathBuf,
+
+    /// Directory of the ingestion log, the write-ahead log every accepted request is made
+    /// durable in before its 202 (created 0700). Defaults to `./conveyor-log`.
+    #[arg(long, env = "CONVEYOR_LOG_DIR", default_value = "./conveyor-log")]
+    pub log_dir: PathBuf,
+
+    /// Unpublished bytes the ingestion log may hold; past it the API answers 503 with
+    /// `Retry-After` (nothing is dropped). Defaults to 1073741824 (1 GiB).
+    #[arg(long, env = "CONVEYOR_LOG_MAX_BYTES", default_value_t = 1 << 30,
+          value_parser = clap::value_parser!(u64).range(1_048_576..))]
+    pub log_max_bytes: u64,
+
+    /// Unpublished events the ingestion log may hold; past it the API answers 503 with
+    /// `Retry-After`. Defaults to 10000000.
+    #[arg(long, env = "CONVEYOR_LOG_MAX_EVENTS", default_value_t = 10_000_000,
+          value_parser = clap::value_parser!(u64).range(5_000..))]
+    pub log_max_events: u64,
+
+    /// Seconds published log segments are kept. Defaults to 3600.
+    #[arg(long, env = "CONVEYOR_LOG_RETENTION_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
+    pub log_retention_secs: u64,
+
+    /// Most bytes of published log segments kept (oldest deleted first). Defaults to
+    /// 268435456 (256 MiB).
+    #[arg(long, env = "CONVEYOR_LOG_RETAINED_BYTES", default_value_t = 256 << 20)]
+    pub log_retained_bytes: u64,
+
+    /// How an append is made durable before the 202: `fsync` (survives a power loss) or `os`
+    /// (survives a crash of the process only). Defaults to `fsync`.
+    #[arg(
+        long,
+        env = "CONVEYOR_LOG_DURABILITY",
+        value_enum,
+        default_value = "fsync"
+    )]
+    pub log_durability: crate::ingest::Durability,
+
+    /// Request bytes all ingestion requests may hold at once (wire and decompressed); past
+    /// it the API answers 503 with `Retry-After`. Defaults to 134217728 (128 MiB).
+    #[arg(long, env = "CONVEYOR_MAX_IN_FLIGHT_BYTES", default_value_t = DEFAULT_MAX_IN_FLIGHT_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(65_536..=1 << 40))]
+    pub max_in_flight_bytes: u64,
+
+    /// A key of the operator routes (`/healthz/detailed`). Repeatable; the env form is
+    /// comma-separated. No default: without one those routes answer 401.
+    #[arg(
+        long = "operator-key",
+        env = "CONVEYOR_OPERATOR_KEYS",
+        value_name = "KEY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub operator_keys: Vec<String>,
 
     /// Events timestamped more than this many seconds ahead of the server's clock are
     /// rejected with 422 (not clamped). Defaults to 86400 (one day).

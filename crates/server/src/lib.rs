@@ -12,11 +12,13 @@
 //! - [`telemetry`]: the tracing subscriber, installed once.
 //! - `settings`: [`Settings`], what `serve` needs besides the database.
 //! - `serve`: [`Server`] (bind, run) and [`shutdown_signal`].
-//! - `app`: the router, its middleware and the shared state; `routes/*`: one file per area.
+//! - `app`: the router and its middleware; `state`: `AppState`, what every route shares;
+//!   `routes/*`: one file per area.
 //! - `api_error`: `ApiError`, every failure's status and JSON body; `auth`: API key → tenant.
 //! - `cache`: the analytics TTL cache; `workers`: the pipeline's pool registration.
-//! - `spool`: [`Spool`], where accepted batches wait while the database is down;
-//!   `outage`: which database errors count as "down", per backend.
+//! - `ingest`: the ingestion log, where every accepted request is made durable before its
+//!   202, and its publisher into the store; `outage`: which database errors count as
+//!   "down", per backend.
 //! - `admin`: the operator commands (stats, pause/resume, dead letters).
 //! - [`bench`](mod@bench): `conveyor bench <workload>`, on scratch databases of its own.
 
@@ -35,17 +37,18 @@ pub mod bench;
 mod cache;
 pub mod config;
 pub mod database;
+mod ingest;
 mod outage;
 mod routes;
 mod serve;
 mod settings;
-mod spool;
+mod state;
 pub mod telemetry;
 mod workers;
 
+pub use ingest::{Durability, LogConfig};
 pub use serve::{shutdown_signal, Server};
 pub use settings::{Limits, Settings};
-pub use spool::Spool;
 
 use config::{Cli, Command, RollupCommand};
 use database::Location;

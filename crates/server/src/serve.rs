@@ -1,6 +1,7 @@
 //! `conveyor serve` as a library: a [`Server`] bound to its listener over any
 //! [`PipelineStore`], and [`Server::run`], which runs the HTTP API, the pipeline's workers,
-//! the partition (retention) maintenance and the spool forwarder under one cancellation token.
+//! the partition (retention) maintenance and the ingestion log's publisher (supervised:
+//! restarted after a panic) under one cancellation token.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,9 +15,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{app, AppState};
+use crate::app::app;
+use crate::ingest::{self, IngestLog};
 use crate::settings::Settings;
-use crate::spool::Spool;
+use crate::state::AppState;
 
 /// How often the partition manager runs.
 const PARTITION_INTERVAL: Duration = Duration::from_secs(3600);
@@ -31,17 +33,19 @@ pub struct Server<S: PipelineStore> {
     state: AppState<S>,
     partitions: PartitionManager,
     workers: Option<WorkerPool<S>>,
+    backends: Arc<[conveyor_handlers::Backend]>,
 }
 
 impl<S: PipelineStore> Server<S> {
-    /// Apply both migration sets, run one maintenance pass (partitions, retention), open the spool, build
-    /// the worker pool and bind the listener.
+    /// Apply both migration sets, run one maintenance pass (partitions, retention), open the
+    /// ingestion log (moving in any batch an earlier version spooled), build the worker pool
+    /// and bind the listener.
     ///
     /// `store`'s namespace is the server's own outbox namespace (the global `--namespace`);
     /// tenant namespaces come from the API keys and travel inside the payloads.
     ///
     /// # Errors
-    /// When migrations, partition maintenance, the spool, the pool's registration or the
+    /// When migrations, partition maintenance, the log, the pool's registration or the
     /// bind fail; the message says which.
     pub async fn bind(store: S, settings: Settings) -> anyhow::Result<Server<S>> {
         if settings.api_keys.is_empty() {
@@ -53,12 +57,20 @@ impl<S: PipelineStore> Server<S> {
             .await
             .context("maintaining day partitions")?;
         report.log();
-        let spool = Spool::open(&settings.spool_dir).with_context(|| {
+        let log = IngestLog::open(settings.log.clone()).with_context(|| {
             format!(
-                "--spool-dir (CONVEYOR_SPOOL_DIR): cannot open {}",
-                settings.spool_dir.display()
+                "--log-dir (CONVEYOR_LOG_DIR): cannot open the ingestion log in {}",
+                settings.log.dir.display()
             )
         })?;
+        ingest::import_legacy_spool(&settings.legacy_spool_dir, &log)
+            .await
+            .with_context(|| {
+                format!(
+                    "--spool-dir (CONVEYOR_SPOOL_DIR): cannot move the batches in {} into the ingestion log",
+                    settings.legacy_spool_dir.display()
+                )
+            })?;
         let workers = if settings.run_workers {
             Some(
                 crate::workers::build_pool(&store, &settings.pipeline)
@@ -73,13 +85,14 @@ impl<S: PipelineStore> Server<S> {
                 settings.listen
             )
         })?;
-        let state = AppState::new(store.clone(), &settings, Arc::new(spool));
+        let state = AppState::new(store.clone(), &settings, log);
         Ok(Server {
             listener,
             store,
             state,
             partitions: settings.partitions,
             workers,
+            backends: settings.pipeline.backends.clone().into(),
         })
     }
 
@@ -108,8 +121,9 @@ impl<S: PipelineStore> Server<S> {
             state,
             partitions,
             workers,
+            backends,
         } = self;
-        let spool = state.spool.clone();
+        let log = state.log.clone();
         let router = app(state);
 
         let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
@@ -139,8 +153,8 @@ impl<S: PipelineStore> Server<S> {
         });
         let stop = token.clone();
         tasks.spawn(async move {
-            spool.forward(store, stop).await;
-            ("spool", Ok(()))
+            ingest::publisher::run(log, store, backends, stop).await;
+            ("ingestion log publisher", Ok(()))
         });
         let stop = token.clone();
         tokio::spawn(async move {

@@ -10,7 +10,9 @@ use conveyor_handlers::{PartitionManager, Pipeline, RetryPolicy};
 
 use crate::config::{
     ServeArgs, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES,
+    DEFAULT_MAX_IN_FLIGHT_BYTES,
 };
+use crate::ingest::LogConfig;
 
 /// Everything `serve` needs besides the database, typed and validated.
 #[derive(Debug, Clone)]
@@ -27,8 +29,14 @@ pub struct Settings {
     pub limits: Limits,
     /// How long analytics responses are cached; zero disables the cache. Defaults to 5 s.
     pub cache_ttl: Duration,
-    /// The spool directory. Defaults to `./conveyor-spool`.
-    pub spool_dir: PathBuf,
+    /// The ingestion log: where accepted requests are made durable before the 202.
+    pub log: LogConfig,
+    /// The spool directory of earlier versions: batch files found there at start-up are
+    /// moved into the ingestion log. Defaults to `./conveyor-spool`.
+    pub legacy_spool_dir: PathBuf,
+    /// Keys of the operator routes (`/healthz/detailed`). Empty by default: those routes
+    /// answer 401.
+    pub operator_keys: Vec<String>,
     /// Whether this process runs the pipeline's workers. Defaults to true.
     pub run_workers: bool,
     /// Events timestamped further ahead of the server's clock are rejected. Defaults to 1 day.
@@ -42,6 +50,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest gzip body once decompressed. Defaults to 50 MiB.
     pub max_decompressed_bytes: usize,
+    /// Request bytes (wire and decompressed) all ingestion requests may hold at once; past
+    /// it requests are answered 503 with `Retry-After`. Defaults to 128 MiB.
+    pub max_in_flight_bytes: usize,
 }
 
 impl Default for Limits {
@@ -49,6 +60,7 @@ impl Default for Limits {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+            max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
         }
     }
 }
@@ -64,7 +76,9 @@ impl Default for Settings {
             partitions: PartitionManager::default(),
             limits: Limits::default(),
             cache_ttl: Duration::from_secs(5),
-            spool_dir: PathBuf::from("./conveyor-spool"),
+            log: LogConfig::default(),
+            legacy_spool_dir: PathBuf::from("./conveyor-spool"),
+            operator_keys: Vec::new(),
             run_workers: true,
             max_future: Duration::from_secs(86_400),
         }
@@ -110,9 +124,21 @@ impl Settings {
             limits: Limits {
                 max_body_bytes: args.max_body_bytes,
                 max_decompressed_bytes: args.max_decompressed_bytes,
+                max_in_flight_bytes: usize::try_from(args.max_in_flight_bytes)
+                    .unwrap_or(usize::MAX),
             },
             cache_ttl: Duration::from_millis(args.cache_ttl_ms),
-            spool_dir: args.spool_dir.clone(),
+            log: LogConfig {
+                dir: args.log_dir.clone(),
+                max_unpublished_bytes: args.log_max_bytes,
+                max_unpublished_events: args.log_max_events,
+                retention: Duration::from_secs(args.log_retention_secs),
+                retained_bytes: args.log_retained_bytes,
+                durability: args.log_durability,
+                ..LogConfig::default()
+            },
+            legacy_spool_dir: args.spool_dir.clone(),
+            operator_keys: args.operator_keys.clone(),
             run_workers: !args.no_workers,
             max_future: Duration::from_secs(args.max_future_secs),
         })
@@ -162,6 +188,8 @@ mod tests {
         assert_eq!(from_flags.cache_ttl, default.cache_ttl);
         assert_eq!(from_flags.max_future, default.max_future);
         assert_eq!(from_flags.pipeline.retry, default.pipeline.retry);
+        assert_eq!(from_flags.log, default.log);
+        assert_eq!(from_flags.legacy_spool_dir, default.legacy_spool_dir);
     }
 
     #[test]

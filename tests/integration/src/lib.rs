@@ -5,6 +5,7 @@
 
 pub mod db;
 pub mod pipeline;
+pub mod proxy;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,7 +16,7 @@ use clap::Parser;
 use conveyor::PgStore;
 use conveyor_handlers::PipelineStore;
 use conveyor_server::config::Cli;
-use conveyor_server::{Server, Settings};
+use conveyor_server::{LogConfig, Server, Settings};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::ConnectOptions;
 use tokio::task::JoinHandle;
@@ -84,17 +85,22 @@ pub struct TestApp {
     pub key: String,
     /// An API key of [`TENANT_B`].
     pub other_key: String,
-    /// The server's spool directory (removed by [`shutdown`](Self::shutdown)).
-    pub spool_dir: PathBuf,
+    /// An operator key of the server (for `/healthz/detailed`).
+    pub operator_key: String,
+    /// The server's ingestion log directory (removed by [`shutdown`](Self::shutdown)).
+    pub log_dir: PathBuf,
     token: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
     server_db: TestDb,
+    /// The directory of the default log and legacy spool, removed by [`shutdown`](Self::shutdown)
+    /// (a log a test puts elsewhere outlives the app).
+    scratch: PathBuf,
     /// The SQLite file, removed by [`shutdown`](Self::shutdown).
     sqlite_file: Option<PathBuf>,
 }
 
 /// Start the real server on `127.0.0.1:0` against the test database: its own pool of 30
-/// connections (the test's pool comes from `pool_opts`), a fresh spool directory, keys for
+/// connections (the test's pool comes from `pool_opts`), a fresh ingestion log, keys for
 /// [`TENANT_A`] and [`TENANT_B`], index backends that retry fast and give up after one retry.
 /// `tweak` adjusts the settings before the server binds.
 ///
@@ -126,6 +132,48 @@ pub async fn spawn_app(
         tweak,
     )
     .await
+}
+
+/// [`spawn_app`] with the server's database connections going through a [`proxy::TcpProxy`],
+/// so the test can cut the database away from the server and restore it (the test's own
+/// pool connects directly).
+///
+/// # Panics
+/// When the database cannot be reached or the server cannot start.
+pub async fn spawn_app_behind_proxy(
+    pool_opts: PgPoolOptions,
+    connect_opts: PgConnectOptions,
+    tweak: impl FnOnce(&mut Settings),
+) -> (TestApp, proxy::TcpProxy) {
+    let target: SocketAddr = format!("127.0.0.1:{}", connect_opts.get_port())
+        .parse()
+        .expect("a loopback address");
+    let proxy = proxy::TcpProxy::start(target).await;
+    let server_pool = PgPoolOptions::new()
+        .max_connections(30)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(
+            connect_opts
+                .clone()
+                .host("127.0.0.1")
+                .port(proxy.addr.port()),
+        )
+        .await
+        .expect("connecting the server's pool through the proxy");
+    let pool = pool_opts
+        .max_connections(4)
+        .connect_with(connect_opts)
+        .await
+        .expect("connecting the test's pool");
+    let app = start(
+        PgStore::new(server_pool.clone()),
+        TestDb::Postgres(pool),
+        TestDb::Postgres(server_pool),
+        None,
+        tweak,
+    )
+    .await;
+    (app, proxy)
 }
 
 /// [`spawn_app`] on SQLite: a fresh database file under the temp directory, opened as
@@ -168,14 +216,18 @@ async fn start<S: PipelineStore>(
 ) -> TestApp {
     let key = format!("key-a-{}", uuid::Uuid::new_v4().simple());
     let other_key = format!("key-b-{}", uuid::Uuid::new_v4().simple());
-    let spool_dir = std::env::temp_dir().join(format!(
-        "conveyor-it-spool-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let operator_key = format!("op-{}", uuid::Uuid::new_v4().simple());
+    let dir =
+        std::env::temp_dir().join(format!("conveyor-it-log-{}", uuid::Uuid::new_v4().simple()));
 
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().expect("loopback address"),
-        spool_dir: spool_dir.clone(),
+        log: LogConfig {
+            dir: dir.join("log"),
+            ..LogConfig::default()
+        },
+        legacy_spool_dir: dir.join("spool"),
+        operator_keys: vec![operator_key.clone()],
         cache_ttl: Duration::ZERO,
         ..Settings::default()
     };
@@ -184,6 +236,7 @@ async fn start<S: PipelineStore>(
     settings.pipeline.retry.max_retries = 1;
     settings.pipeline.retry.base_delay = Duration::from_millis(10);
     tweak(&mut settings);
+    let log_dir = settings.log.dir.clone();
 
     let server = Server::bind(store, settings)
         .await
@@ -198,7 +251,9 @@ async fn start<S: PipelineStore>(
         db,
         key,
         other_key,
-        spool_dir,
+        operator_key,
+        log_dir,
+        scratch: dir,
         token,
         server,
         server_db,
@@ -274,13 +329,48 @@ impl TestApp {
         }
     }
 
+    /// `GET /healthz/detailed` with the operator key: (status, body).
+    pub async fn detailed_health(&self) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .get(format!("{}/healthz/detailed", self.base))
+            .bearer_auth(&self.operator_key)
+            .send()
+            .await
+            .expect("sending the request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// Events the server's ingestion log holds that are not yet published into the database.
+    pub async fn unpublished(&self) -> u64 {
+        let (_, body) = self.detailed_health().await;
+        body["ingest_log"]["unpublished_events"]
+            .as_u64()
+            .expect("ingest_log.unpublished_events")
+    }
+
+    /// Wait until every acknowledged request is published from the ingestion log into the
+    /// database (`events_raw` and the index records hold it).
+    ///
+    /// # Panics
+    /// After 30 s.
+    pub async fn wait_for_published(&self) {
+        self.wait_until(
+            "the ingestion log published",
+            Duration::from_secs(30),
+            || async { self.unpublished().await == 0 },
+        )
+        .await;
+    }
+
     /// Make the database unreachable for the server (its pool is closed), as in an outage;
     /// the test's own [`db`](Self::db) still works.
     pub async fn close_database(&self) {
         self.server_db.close().await;
     }
 
-    /// Shut the server down gracefully, wait for it, and remove the spool directory (and the
+    /// Shut the server down gracefully, wait for it, and remove the ingestion log (and the
     /// SQLite file).
     ///
     /// # Panics
@@ -294,7 +384,7 @@ impl TestApp {
             .expect("server runs and stops cleanly");
         self.server_db.close().await;
         self.db.close().await;
-        let _ = std::fs::remove_dir_all(&self.spool_dir);
+        let _ = std::fs::remove_dir_all(&self.scratch);
         if let Some(file) = &self.sqlite_file {
             remove_database(file);
         }

@@ -62,7 +62,7 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Start `bin serve` in the working directory `dir` with API keys `keys`
-    /// (`KEY=NAMESPACE`), spooling into `dir/spool`, and wait until `/healthz` answers.
+    /// (`KEY=NAMESPACE`), its ingestion log in `dir/log`, and wait until `/healthz` answers.
     /// `database_url` `None` starts it with no `DATABASE_URL` at all: the embedded database
     /// in `dir/conveyor-data`.
     ///
@@ -87,6 +87,7 @@ impl ServerProcess {
             .env("CONVEYOR_LISTEN", addr.to_string())
             .env("CONVEYOR_API_KEYS", keys)
             .env("CONVEYOR_SPOOL_DIR", dir.join("spool"))
+            .env("CONVEYOR_LOG_DIR", dir.join("log"))
             .env("CONVEYOR_BACKEND_RETRY_BASE_MS", "100")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

@@ -158,13 +158,17 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = IngestParams::default().request_timeout.as_secs_f64(), value_parser = positive_secs)]
     pub request_timeout_secs: f64,
     /// Drive an already running server at this `http://` base URL instead of starting one;
-    /// it has caught up when its `/healthz/detailed` backlog and spool are empty. Defaults
+    /// it has caught up when its `/healthz/detailed` log and backlog are empty. Defaults
     /// to none: a server in this process on a fresh database.
-    #[arg(long, value_name = "URL", requires = "api_key", value_parser = http_url)]
+    #[arg(long, value_name = "URL", requires_all = ["api_key", "operator_key"], value_parser = http_url)]
     pub target: Option<String>,
     /// With `--target`: an API key of that server.
     #[arg(long, value_name = "KEY", requires = "target")]
     pub api_key: Option<String>,
+    /// With `--target`: an operator key of that server (`serve --operator-key`), to read
+    /// its `/healthz/detailed`.
+    #[arg(long, value_name = "KEY", requires = "target")]
+    pub operator_key: Option<String>,
 }
 
 /// The flags of `conveyor bench soak`.

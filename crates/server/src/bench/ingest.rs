@@ -47,7 +47,7 @@ pub(super) async fn in_process(
     progress: Progress,
     interrupt: &CancellationToken,
 ) -> anyhow::Result<Vec<Report>> {
-    let spool = TempPath::new("spool");
+    let log = TempPath::new("log");
     match backend {
         Backend::Postgres { admin_url } => {
             let database = ScratchDatabase::create(admin_url, Some("ingest")).await?;
@@ -58,7 +58,7 @@ pub(super) async fn in_process(
                 .await
                 .with_context(|| format!("connecting to {}", database.name()))?;
             let store = PgStore::new(pool.clone());
-            let result = drive(store, params, progress, &spool.path, interrupt).await;
+            let result = drive(store, params, progress, &log.path, interrupt).await;
             pool.close().await;
             let disposed = database.dispose().await;
             let reports = result?;
@@ -68,7 +68,7 @@ pub(super) async fn in_process(
         Backend::Sqlite => {
             let file = TempPath::new("db");
             let store = crate::database::open_sqlite(&file.path, SQLITE_SERVE_CONNECTIONS).await?;
-            let result = drive(store.clone(), params, progress, &spool.path, interrupt).await;
+            let result = drive(store.clone(), params, progress, &log.path, interrupt).await;
             store.pool().close().await;
             result
         }
@@ -76,13 +76,15 @@ pub(super) async fn in_process(
 }
 
 /// Drive the server at `url` with `key`; it has caught up when its `/healthz/detailed`
-/// shows no backlog pending or in flight and an empty spool. The report's backend is `http`.
+/// (read with `operator_key`) shows nothing unpublished in the ingestion log and no backlog
+/// pending or in flight. The report's backend is `http`.
 ///
 /// # Errors
 /// A message naming `--target` when the server does not answer its health check.
 pub(super) async fn against(
     url: &str,
     key: &str,
+    operator_key: &str,
     params: &IngestParams,
     progress: Progress,
 ) -> anyhow::Result<Vec<Report>> {
@@ -91,7 +93,8 @@ pub(super) async fn against(
             .timeout(Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?,
-        url: format!("{url}/healthz/detailed"),
+        url: format!("{url}/healthz/detailed?backlog=true"),
+        operator_key: operator_key.to_owned(),
     });
     health
         .settled()
@@ -113,14 +116,16 @@ pub(super) async fn against(
 struct Health {
     http: reqwest::Client,
     url: String,
+    operator_key: String,
 }
 
 impl Health {
-    /// Whether the backlog (pending, in flight) and the spool are empty.
+    /// Whether the ingestion log and the backlog (pending, in flight) are empty.
     async fn settled(&self) -> anyhow::Result<bool> {
         let body: serde_json::Value = self
             .http
             .get(&self.url)
+            .bearer_auth(&self.operator_key)
             .send()
             .await?
             .error_for_status()?
@@ -129,7 +134,7 @@ impl Health {
         let zero = |v: &serde_json::Value| v.as_i64() == Some(0);
         Ok(zero(&body["backlog"]["pending"])
             && zero(&body["backlog"]["in_flight"])
-            && body["spool_pending"].as_i64().unwrap_or(0) == 0)
+            && zero(&body["ingest_log"]["unpublished_events"]))
     }
 }
 
@@ -139,13 +144,17 @@ async fn drive<S: PipelineStore + RawCount>(
     store: S,
     params: &IngestParams,
     progress: Progress,
-    spool_dir: &Path,
+    log_dir: &Path,
     interrupt: &CancellationToken,
 ) -> anyhow::Result<Vec<Report>> {
     let key = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().context("the loopback address")?,
-        spool_dir: spool_dir.to_path_buf(),
+        log: crate::LogConfig {
+            dir: log_dir.to_path_buf(),
+            ..crate::LogConfig::default()
+        },
+        legacy_spool_dir: log_dir.join("no-legacy-spool"),
         ..Settings::default()
     };
     settings.api_keys.insert(key.clone(), TENANT.to_owned());

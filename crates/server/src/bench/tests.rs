@@ -95,6 +95,10 @@ fn bad_values_are_usage_errors_naming_the_flag() {
         (&["ceiling", "--events", "5"][..], "--events"),
         (&["ingest", "--target", "https://x"][..], "--target"),
         (&["ingest", "--target", "http://x"][..], "--api-key"),
+        (
+            &["ingest", "--target", "http://x", "--api-key", "k"][..],
+            "--operator-key",
+        ),
         (&["ingest", "--api-key", "k"][..], "--target"),
     ] {
         let err = bench(args).unwrap_err();
@@ -138,10 +142,12 @@ fn a_target_takes_no_backend() {
         "http://127.0.0.1:8080/",
         "--api-key",
         "k",
+        "--operator-key",
+        "op",
     ];
     let runs = plan(&bench(&target).unwrap(), "").unwrap();
     assert!(
-        matches!(&runs[..], [Run::Remote { url, key }] if url == "http://127.0.0.1:8080" && key == "k")
+        matches!(&runs[..], [Run::Remote { url, key, .. }] if url == "http://127.0.0.1:8080" && key == "k")
     );
     let err = plan(
         &bench(&[&target[..], &["--backend", "sqlite"]].concat()).unwrap(),

@@ -1,38 +1,82 @@
 //! `POST /v1/events/bulk`: read (and gunzip) the body within limits, parse and validate the
-//! events, and accept them raw-first ([`PipelineStore::accept`]: `events_raw` and the index
-//! records of the newly stored events, in one transaction); the 202 is sent only after that
-//! commit, or after the batch is durably spooled as `EventsReceived` chunks when the
-//! database is down.
+//! events, and append them to the ingestion log ([`IngestLog::append`]); the 202 is sent once
+//! that append is durable. The database is never on this path: the log's publisher moves the
+//! events into the store.
+//!
+//! The work a request can cause is bounded before it is allocated: the wire size is checked
+//! against `Content-Length` and while reading, gzip is inflated in steps under a ratio cap and
+//! the decompressed cap, every byte held is charged to a server-wide in-flight budget (503
+//! with `Retry-After` when spent), at most 5,000 events are looked at, and each event's
+//! attributes are checked for size and depth on their raw bytes before they are parsed.
 
-use std::io::Read as _;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use conveyor_handlers::{EventsReceived, PipelineStore};
+use conveyor_handlers::PipelineStore;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::api_error::ApiError;
-use crate::app::{AppState, REQUEST_ID};
 use crate::auth::Tenant;
-use crate::routes::committer::Failure;
+use crate::ingest::AppendError;
 use crate::settings::Limits;
+use crate::state::{AppState, REQUEST_ID};
 
-use super::validate::{validate, BulkRequest, Window};
+use super::validate::{missing_field, validate, BulkRequest, Window, MAX_EVENTS, TOO_MANY_EVENTS};
 
-/// Most events per spooled `EventsReceived`.
-const CHUNK: usize = 1_000;
 /// Longest `X-Request-ID` carried into the pipeline.
 const MAX_REQUEST_ID: usize = 128;
+/// A gzip body may inflate to this many times its wire size (and at least [`RATIO_FLOOR`]).
+pub(crate) const MAX_RATIO: usize = 100;
+/// What any gzip body may inflate to, whatever its ratio.
+const RATIO_FLOOR: usize = 1024 * 1024;
+/// Units of the in-flight budget: one permit per KiB.
+const BUDGET_UNIT: usize = 1024;
+/// Inflate step.
+const STEP: usize = 64 * 1024;
+/// What clients are told to wait before retrying a 503.
+const RETRY_AFTER_SECS: u64 = 1;
 
 /// The 202 body.
 #[derive(Debug, Serialize)]
 pub(crate) struct Accepted {
     request_id: String,
     accepted: usize,
+}
+
+/// The bytes every request holds at once, server-wide.
+#[derive(Debug, Clone)]
+pub(crate) struct Budget(Arc<Semaphore>);
+
+impl Budget {
+    pub(crate) fn new(bytes: usize) -> Self {
+        Self(Arc::new(Semaphore::new((bytes / BUDGET_UNIT).max(1))))
+    }
+
+    /// Charge `bytes` more to `held`, or 503 when the budget is spent.
+    fn charge(
+        &self,
+        held: &mut Option<OwnedSemaphorePermit>,
+        bytes: usize,
+    ) -> Result<(), ApiError> {
+        let units = u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX);
+        let permit = self.0.clone().try_acquire_many_owned(units).map_err(|_| {
+            ApiError::busy(
+                "the server holds its limit of request bytes in flight; retry shortly",
+                RETRY_AFTER_SECS,
+            )
+        })?;
+        match held {
+            Some(p) => p.merge(permit),
+            None => *held = Some(permit),
+        }
+        Ok(())
+    }
 }
 
 /// Accept a batch of events for the key's tenant.
@@ -43,48 +87,19 @@ pub(crate) async fn bulk<S: PipelineStore>(
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let request_id = request_id(&headers)?;
-    let bytes = read_body(state.limits, &headers, body).await?;
+    content_type(&headers)?;
+    let mut held = None;
+    let bytes = read_body(state.limits, &state.budget, &mut held, &headers, body).await?;
     let request = parse(&bytes)?;
-    drop(bytes);
     let window = Window::new(state.max_future, state.retention_days);
-    let events = validate(&namespace, request, &window)?;
-    let accepted = events.len();
-
-    let batch = EventsReceived {
-        namespace,
-        request_id,
-        events,
-    };
-    let (batch, outcome) = state.committer.accept(batch).await;
-    match outcome {
-        Ok(report) => {
-            tracing::debug!(
-                stored = report.stored,
-                duplicates = report.duplicates,
-                "batch accepted"
-            );
-        }
-        Err(Failure::Outage(e)) => {
-            let chunks: Vec<EventsReceived> = batch
-                .events
-                .chunks(CHUNK)
-                .map(|c| EventsReceived {
-                    namespace: batch.namespace.clone(),
-                    request_id: batch.request_id.clone(),
-                    events: c.to_vec(),
-                })
-                .collect();
-            if let Err(io) = state.spool.append(&chunks).await {
-                tracing::error!(db.error = %e, spool.error = %io, "cannot accept nor spool");
-                return Err(ApiError::Unavailable(format!(
-                    "database unavailable and the local spool cannot write: {io}"
-                )));
-            }
-            tracing::warn!(error.message = %e, accepted, spool.pending = state.spool.pending(), "database unavailable: batch spooled");
-        }
-        Err(Failure::Refused(e)) => return Err(ApiError::internal(e)),
-    }
-    let request_id = batch.request_id;
+    let (frame, accepted) = validate(&namespace, &request_id, &request, &window)?;
+    drop(request);
+    drop(bytes);
+    state.log.append(frame).await.map_err(|e| match e {
+        AppendError::Full(_) => ApiError::busy(e.to_string(), RETRY_AFTER_SECS * 5),
+        AppendError::Write(_) => ApiError::busy(e.to_string(), RETRY_AFTER_SECS * 5),
+    })?;
+    drop(held);
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -92,16 +107,6 @@ pub(crate) async fn bulk<S: PipelineStore>(
             accepted,
         }),
     ))
-}
-
-/// Whether accepting failed because the database cannot take writes right now (spool the
-/// batch) rather than refusing these rows.
-pub(crate) fn is_outage(error: &conveyor_handlers::Error) -> bool {
-    match error {
-        conveyor_handlers::Error::Database(e) => crate::outage::is_outage(e),
-        conveyor_handlers::Error::Publish(e) => crate::outage::is_store_outage(e),
-        _ => false,
-    }
 }
 
 /// The request id the request-id layer set (the client's, or a fresh UUID).
@@ -118,10 +123,36 @@ fn request_id(headers: &HeaderMap) -> Result<String, ApiError> {
     }
 }
 
+/// 415 unless the body is declared JSON (`application/json` or `…+json`), or not declared.
+fn content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some(t)
+            if t == "application/json"
+                || (t.starts_with("application/") && t.ends_with("+json")) =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::UnsupportedEncoding(
+            "unsupported Content-Type: send application/json".into(),
+        )),
+    }
+}
+
 /// The body's bytes: at most `max_body_bytes` on the wire, gunzipped (at most
-/// `max_decompressed_bytes`) when `Content-Encoding: gzip`.
+/// `max_decompressed_bytes`, and [`MAX_RATIO`] times the wire size) when
+/// `Content-Encoding: gzip`; every byte is charged to the in-flight budget first.
 async fn read_body(
     limits: Limits,
+    budget: &Budget,
+    held: &mut Option<OwnedSemaphorePermit>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<bytes::Bytes, ApiError> {
@@ -150,6 +181,10 @@ async fn read_body(
             ))
         }
     };
+    // a declared length is charged before a byte is read; chunked bodies once read
+    if let Some(len) = declared {
+        budget.charge(held, len as usize)?;
+    }
     let wire = match Limited::new(body, max).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
@@ -160,38 +195,91 @@ async fn read_body(
             ))
         }
     };
+    if declared.is_none() {
+        budget.charge(held, wire.len())?;
+    }
     if !gzip {
         return Ok(wire);
     }
-    let cap = limits.max_decompressed_bytes;
-    tokio::task::spawn_blocking(move || gunzip(&wire, cap))
-        .await
-        .map_err(ApiError::internal)?
+    let cap = limits
+        .max_decompressed_bytes
+        .min(wire.len().saturating_mul(MAX_RATIO).max(RATIO_FLOOR));
+    let budget = budget.clone();
+    let mut permit = held.take();
+    let (result, permit) = tokio::task::spawn_blocking(move || {
+        let result = gunzip(&wire, cap, |n| budget.charge(&mut permit, n));
+        (result, permit)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    *held = permit;
+    result
 }
 
-fn gunzip(wire: &[u8], cap: usize) -> Result<bytes::Bytes, ApiError> {
-    let mut out = Vec::with_capacity(wire.len().saturating_mul(4).min(cap));
-    flate2::read::MultiGzDecoder::new(wire)
-        .take(cap as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| ApiError::bad("body", format!("request body is not valid gzip: {e}")))?;
+/// Inflate `wire`, at most `cap` bytes, calling `charge` for each step before it is held.
+fn gunzip(
+    wire: &[u8],
+    cap: usize,
+    mut charge: impl FnMut(usize) -> Result<(), ApiError>,
+) -> Result<bytes::Bytes, ApiError> {
+    let mut decoder = flate2::read::MultiGzDecoder::new(wire);
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        let room = (cap + 1).saturating_sub(out.len()).min(STEP);
+        if room == 0 {
+            break;
+        }
+        charge(room)?;
+        let start = out.len();
+        out.resize(start + room, 0);
+        let n = read_full(&mut decoder, &mut out[start..])
+            .map_err(|e| ApiError::bad("body", format!("request body is not valid gzip: {e}")))?;
+        out.truncate(start + n);
+        if n < room {
+            break;
+        }
+    }
     if out.len() > cap {
         return Err(ApiError::PayloadTooLarge {
             field: None,
-            message: format!("decompressed request body exceeds {cap} bytes"),
+            message: format!(
+                "decompressed request body exceeds {cap} bytes (the lesser of the \
+                 decompressed cap and {MAX_RATIO} times the compressed size)"
+            ),
         });
     }
     Ok(out.into())
 }
 
-/// Parse the JSON; errors name the path (`events[2].timestamp`) and the line and column.
-fn parse(bytes: &[u8]) -> Result<BulkRequest, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let request: BulkRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        // `?` stands for a map key serde did not get to read (a syntax error inside an object)
+fn read_full(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Parse the envelope; a body that is not JSON or has no `events` array is a 400 naming the
+/// position; more than [`MAX_EVENTS`] events is a 413, found before the rest is read.
+fn parse(bytes: &[u8]) -> Result<BulkRequest<'_>, ApiError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ApiError::bad("body", format!("request body is not UTF-8: {e}")))?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let request: BulkRequest<'_> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let path = path.trim_end_matches(".?").trim_end_matches('?');
         let inner = e.into_inner();
+        if inner.to_string().starts_with(TOO_MANY_EVENTS) {
+            return ApiError::PayloadTooLarge {
+                field: Some("events".into()),
+                message: format!("more than {MAX_EVENTS} events in one request: at most {MAX_EVENTS} are accepted"),
+            };
+        }
         let mut field = (!path.is_empty() && path != ".").then(|| path.to_owned());
         if let Some(missing) = missing_field(&inner.to_string()) {
             field = Some(match field {
@@ -208,11 +296,6 @@ fn parse(bytes: &[u8]) -> Result<BulkRequest, ApiError> {
     de.end()
         .map_err(|e| ApiError::bad("body", format!("invalid JSON: {e}")))?;
     Ok(request)
-}
-
-/// `missing field `x`` → `x`.
-fn missing_field(message: &str) -> Option<&str> {
-    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 #[cfg(test)]
@@ -238,31 +321,115 @@ mod tests {
         }
     }
 
-    #[test]
-    fn parse_errors_name_the_field() {
-        let mut wrong = event();
-        wrong["event_type"] = serde_json::json!(5);
-        let err = parse(&body(serde_json::json!([event(), wrong]))).unwrap_err();
-        assert_eq!(bad_field(err).as_deref(), Some("events[1].event_type"));
+    fn window() -> Window {
+        Window::new(Duration::from_secs(86_400), 3650)
+    }
 
-        let mut missing = event();
-        missing.as_object_mut().unwrap().remove("source");
-        let err = parse(&body(serde_json::json!([missing]))).unwrap_err();
-        assert_eq!(bad_field(err).as_deref(), Some("events[0].source"));
-
-        let err = parse(b"{}").unwrap_err();
-        assert_eq!(bad_field(err).as_deref(), Some("events"));
-
-        let err = parse(br#"{"events": [{"event_type": "click",}]}"#).unwrap_err();
-        assert_eq!(bad_field(err).as_deref(), Some("events[0]"));
+    /// The 422 details of a body, as (index, field).
+    fn problems(bytes: &[u8]) -> Vec<(Option<usize>, String)> {
+        let request = parse(bytes).unwrap();
+        match validate("ns", "r", &request, &window()) {
+            Err(ApiError::Unprocessable { details, .. }) => {
+                details.into_iter().map(|d| (d.index, d.field)).collect()
+            }
+            other => panic!("expected 422, got {:?}", other.map(|(_, n)| n)),
+        }
     }
 
     #[test]
-    fn absent_ids_are_derived_and_attributes_default_to_empty() {
-        let request = parse(&body(serde_json::json!([event(), event()]))).unwrap();
-        let events = validate("ns", request, &Window::new(Duration::from_secs(60), 3650)).unwrap();
-        assert_eq!(events[0].event_id, events[1].event_id);
-        assert!(events[0].attributes.is_empty());
+    fn a_body_that_is_not_the_envelope_is_400_naming_where() {
+        let err = parse(b"{}").unwrap_err();
+        assert_eq!(bad_field(err).as_deref(), Some("events"));
+        let err = parse(br#"{"events": [{"event_type": "click",}]}"#).unwrap_err();
+        assert!(matches!(err, ApiError::BadRequest { .. }));
+        let err = parse(br#"{"events": {"a": 1}}"#).unwrap_err();
+        assert_eq!(bad_field(err).as_deref(), Some("events"));
+    }
+
+    #[test]
+    fn per_event_problems_are_422_naming_index_and_field() {
+        let mut wrong = event();
+        wrong["event_type"] = serde_json::json!(5);
+        let mut missing = event();
+        missing.as_object_mut().unwrap().remove("source");
+        let mut bad_time = event();
+        bad_time["timestamp"] = "yesterday".into();
+        let body = body(serde_json::json!([event(), wrong, missing, bad_time, 7]));
+        let found = problems(&body);
+        let fields: Vec<&str> = found.iter().map(|(_, f)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "events[1].event_type",
+                "events[2].source",
+                "events[3].timestamp",
+                "events[4]"
+            ]
+        );
+        assert_eq!(found[0].0, Some(1));
+    }
+
+    #[test]
+    fn more_than_max_events_is_413_without_reading_the_rest() {
+        // what follows the element past the limit is not even valid JSON: parsing stops first
+        let mut text = String::from("{\"events\": [");
+        for _ in 0..=MAX_EVENTS {
+            text.push_str("{},");
+        }
+        text.push_str("{not json");
+        let err = parse(text.as_bytes()).unwrap_err();
+        assert!(matches!(err, ApiError::PayloadTooLarge { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn absent_ids_are_derived_and_the_frame_holds_every_event() {
+        let bytes = body(serde_json::json!([event(), event()]));
+        let request = parse(&bytes).unwrap();
+        let (frame, n) = validate("ns", "r", &request, &window()).unwrap();
+        assert_eq!((n, frame.events), (2, 2));
+        let header = crate::ingest::frame::Header::parse(
+            frame.bytes[..crate::ingest::frame::HEADER]
+                .try_into()
+                .unwrap(),
+        )
+        .unwrap();
+        let batch =
+            crate::ingest::frame::decode(&frame.bytes[crate::ingest::frame::HEADER..]).unwrap();
+        assert!(header.matches(&frame.bytes[crate::ingest::frame::HEADER..]));
+        assert_eq!(batch.events[0].event_id, batch.events[1].event_id);
+        assert!(batch.events[0].attributes.is_empty());
+    }
+
+    #[test]
+    fn oversized_or_deep_attributes_are_refused_before_they_are_parsed() {
+        let mut big = event();
+        // 50 MB of zeros would be 1.7 GB as serde_json::Value; as raw text it is only measured
+        big["attributes"] = serde_json::json!({"z": vec![0; 20_000]});
+        let mut deep = event();
+        let nested = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        deep["attributes"] =
+            serde_json::json!({"a": serde_json::from_str::<serde_json::Value>(&nested).unwrap()});
+        let mut not_object = event();
+        not_object["attributes"] = serde_json::json!([1, 2]);
+        let found = problems(&body(serde_json::json!([big, deep, not_object, event()])));
+        assert_eq!(
+            found,
+            [
+                (Some(0), "events[0].attributes".to_owned()),
+                (Some(1), "events[1].attributes".to_owned()),
+                (Some(2), "events[2].attributes".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn depth_counts_nesting_outside_strings() {
+        assert_eq!(
+            super::super::validate::depth(r#"{"a": [1, {"b": "[[[{"}]}"#),
+            3
+        );
+        assert_eq!(super::super::validate::depth(r#"{"a": "\"[["}"#), 1);
+        assert_eq!(super::super::validate::depth("{}"), 1);
     }
 
     #[test]
@@ -270,34 +437,36 @@ mod tests {
         let mut bad = event();
         bad["actor_id"] = "".into();
         bad["timestamp"] = (Utc::now() + chrono::Duration::days(2)).to_rfc3339().into();
-        let request = parse(&body(serde_json::json!([event(), bad]))).unwrap();
-        let Err(ApiError::Unprocessable { details, .. }) = validate(
-            "ns",
-            request,
-            &Window::new(Duration::from_secs(86_400), 3650),
-        ) else {
-            panic!("expected 422");
-        };
-        let fields: Vec<_> = details.iter().map(|d| d.field.as_str()).collect();
+        let found = problems(&body(serde_json::json!([event(), bad])));
+        let fields: Vec<_> = found.iter().map(|d| d.1.as_str()).collect();
         assert_eq!(fields, ["events[1].actor_id", "events[1].timestamp"]);
-        assert!(details.iter().all(|d| d.index == Some(1)));
+        assert!(found.iter().all(|d| d.0 == Some(1)));
+    }
+
+    fn no_budget(_: usize) -> Result<(), ApiError> {
+        Ok(())
     }
 
     #[test]
-    fn gunzip_enforces_the_decompressed_cap() {
+    fn gunzip_enforces_the_cap_and_charges_the_budget_as_it_goes() {
         use std::io::Write as _;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&[b' '; 10_000]).unwrap();
+        gz.write_all(&[b' '; 200_000]).unwrap();
         let wire = gz.finish().unwrap();
-        assert_eq!(gunzip(&wire, 10_000).unwrap().len(), 10_000);
+        assert_eq!(gunzip(&wire, 200_000, no_budget).unwrap().len(), 200_000);
         assert!(matches!(
-            gunzip(&wire, 9_999),
+            gunzip(&wire, 199_999, no_budget),
             Err(ApiError::PayloadTooLarge { .. })
         ));
         assert!(matches!(
-            gunzip(b"not gzip", 100),
+            gunzip(b"not gzip", 100, no_budget),
             Err(ApiError::BadRequest { .. })
         ));
+        // a budget of 100 KiB stops the inflation before the 200 KB are held
+        let budget = Budget::new(100 * 1024);
+        let mut held = None;
+        let err = gunzip(&wire, 200_000, |n| budget.charge(&mut held, n)).unwrap_err();
+        assert!(matches!(err, ApiError::Busy { .. }), "{err:?}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The API's routes, one file per area, and [`Params`]: query-string parsing whose every
 //! failure is a 400 naming the parameter.
 //!
-//! - `events` — `POST /v1/events/bulk`; `committer` — its group commit.
+//! - `events` — `POST /v1/events/bulk`, into the ingestion log; `validate` — its events.
 //! - `query` — analytics (daily, summary, event types; TTL-cached) and raw events.
 //! - `search` — keyword and similarity search.
 //! - `health` — `/healthz` and `/healthz/detailed`.
@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use crate::api_error::ApiError;
 
-pub(crate) mod committer;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod query;

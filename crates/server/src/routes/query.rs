@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::{encode_cursor, json_body, to_body, Params};
 use crate::api_error::ApiError;
-use crate::app::AppState;
 use crate::auth::Tenant;
+use crate::state::AppState;
 
 /// Days the analytics routes cover when `from`/`to` are absent: today and the 6 before.
 const DEFAULT_DAYS: i64 = 7;

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::{json_body, to_body, Params};
 use crate::api_error::ApiError;
-use crate::app::AppState;
 use crate::auth::Tenant;
+use crate::state::AppState;
 
 const DEFAULT_LIMIT: u32 = 10;
 const MAX_LIMIT: u32 = 100;

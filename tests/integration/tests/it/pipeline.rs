@@ -1,6 +1,6 @@
 //! The whole pipeline over HTTP: every acknowledged event lands once, rollups are exact,
 //! search finds what was posted, duplicates change nothing, a failing backend is isolated,
-//! and batches spooled through a database outage land once it is back.
+//! and requests acknowledged through a database outage land once it is back.
 //!
 //! A scenario that holds on both backends is one `async fn(TestApp)`, run by a Postgres test
 //! (`#[sqlx::test]`, a fresh database) and by the same name with `_on_sqlite` (a fresh file).
@@ -278,34 +278,35 @@ async fn failing_vector_backend(app: TestApp) {
     app.shutdown().await;
 }
 
-/// Batches accepted into the spool while the database was down land exactly once after a
-/// restart against the database, with exact rollups.
+/// Requests acknowledged from the ingestion log while the database was down land exactly
+/// once after a restart against the database, with exact rollups.
 #[sqlx::test(migrations = false)]
-async fn batches_spooled_during_an_outage_land_after_a_restart(
+async fn events_acknowledged_while_the_database_was_down_land_after_a_restart(
     pool: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    spooled_then_restarted(|spool| {
-        spawn_app(pool.clone(), opts.clone(), move |s| s.spool_dir = spool)
+    acknowledged_then_restarted(|log| {
+        spawn_app(pool.clone(), opts.clone(), move |s| s.log.dir = log)
     })
     .await;
 }
 
 #[tokio::test]
-async fn batches_spooled_during_an_outage_land_after_a_restart_on_sqlite() {
+async fn events_acknowledged_while_the_database_was_down_land_after_a_restart_on_sqlite() {
     let file = temp_database();
-    spooled_then_restarted(|spool| spawn_sqlite_app_at(&file, move |s| s.spool_dir = spool)).await;
+    acknowledged_then_restarted(|log| spawn_sqlite_app_at(&file, move |s| s.log.dir = log)).await;
     remove_database(&file);
 }
 
-/// `spawn(spool_dir)` starts a server on the test's database; called twice.
-async fn spooled_then_restarted<F, Fut>(spawn: F)
+/// `spawn(log_dir)` starts a server on the test's database; called twice.
+async fn acknowledged_then_restarted<F, Fut>(spawn: F)
 where
     F: Fn(PathBuf) -> Fut,
     Fut: Future<Output = TestApp>,
 {
-    let spool = temp_dir("conveyor-outage");
-    let down = spawn(spool.clone()).await;
+    let dir = temp_dir("conveyor-outage");
+    let log = dir.join("log");
+    let down = spawn(log.clone()).await;
     down.close_database().await;
     let events: Vec<Value> = (0..300).map(event).collect();
     for chunk in events.chunks(100) {
@@ -314,38 +315,36 @@ where
             202
         );
     }
+    assert_eq!(down.unpublished().await, 300);
     down.shutdown().await;
 
-    let app = spawn(spool.clone()).await;
-    app.wait_until("spooled events stored", DRAIN, || async {
+    let app = spawn(log.clone()).await;
+    app.wait_until("acknowledged events stored", DRAIN, || async {
         app.db.raw_counts().await.0 == 300
     })
     .await;
     wait_for_quiescence(&app.db, DRAIN).await;
     assert_eq!(app.db.raw_counts().await, (300, 300));
     app.db.assert_rollups_match_raw().await;
-    let left = std::fs::read_dir(&spool)
-        .unwrap()
-        .filter(|f| f.as_ref().unwrap().path().is_file())
-        .count();
-    assert_eq!(left, 0, "forwarded files are deleted");
+    assert_eq!(app.unpublished().await, 0);
     app.shutdown().await;
-    std::fs::remove_dir_all(spool).ok();
+    std::fs::remove_dir_all(dir).ok();
 }
 
-/// A spooled file the database refuses (a NUL character, which jsonb rejects) is moved to
-/// `corrupt/` instead of blocking the files behind it; an unparsable one too.
+/// Spool files of an earlier version are moved into the ingestion log at start-up and land;
+/// an entry the database refuses (a NUL character, which Postgres text rejects) is kept in
+/// `rejected/` instead of blocking the rest; a file that does not parse stays for an operator.
 #[sqlx::test(migrations = false)]
-async fn a_refused_spool_file_is_set_aside_and_the_rest_forwarded(
+async fn an_earlier_versions_spool_is_moved_into_the_log_and_a_refused_entry_set_aside(
     pool: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    let pool = pool.connect_with(opts).await.unwrap();
-    conveyor_handlers::migrate(&pool).await.unwrap();
-    let dir = temp_dir("conveyor-refused");
+    let dir = temp_dir("conveyor-legacy");
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
     let batch = |actor: &str| {
         json!([{
-            "namespace": "t", "request_id": "r",
+            "namespace": "tenant-a", "request_id": "r",
             "events": [{
                 "event_id": uuid::Uuid::new_v4(), "event_type": "e", "actor_id": actor,
                 "source": "s", "timestamp": chrono::Utc::now(), "attributes": {}
@@ -353,36 +352,37 @@ async fn a_refused_spool_file_is_set_aside_and_the_rest_forwarded(
         }])
     };
     std::fs::write(
-        dir.join("00000000000000000001-0000000000-a.spool.json"),
+        spool.join("00000000000000000001-0000000000-a.spool.json"),
         batch("nul\u{0}actor").to_string(),
     )
     .unwrap();
     std::fs::write(
-        dir.join("00000000000000000002-0000000000-b.spool.json"),
+        spool.join("00000000000000000002-0000000000-b.spool.json"),
         b"{not json",
     )
     .unwrap();
     std::fs::write(
-        dir.join("00000000000000000003-0000000000-c.spool.json"),
+        spool.join("00000000000000000003-0000000000-c.spool.json"),
         batch("fine").to_string(),
     )
     .unwrap();
-
-    let spool = conveyor_server::Spool::open(&dir).unwrap();
-    assert_eq!(spool.pending(), 3);
-    let forwarded = spool
-        .forward_once(&conveyor::PgStore::new(pool.clone()))
-        .await
-        .unwrap();
-    assert_eq!(forwarded, 1);
-    assert_eq!(spool.pending(), 0);
-    let published: i64 = sqlx::query_scalar(
-        "select count(*) from conveyor_events where event_type = 'events_received'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(published, 1);
-    assert_eq!(std::fs::read_dir(dir.join("corrupt")).unwrap().count(), 2);
+    let legacy = spool.clone();
+    let app = spawn_app(pool, opts, move |s| s.legacy_spool_dir = legacy).await;
+    app.wait_for_published().await;
+    assert_eq!(
+        app.db
+            .scalar("select count(*) from events_raw where actor_id = 'fine'")
+            .await,
+        1
+    );
+    let rejected = std::fs::read_dir(app.log_dir.join("rejected"))
+        .unwrap()
+        .count();
+    assert_eq!(rejected, 1, "the refused entry is kept");
+    let left: Vec<_> = std::fs::read_dir(&spool).unwrap().collect();
+    assert_eq!(left.len(), 1, "the unparsable file stays");
+    let (_, health) = app.detailed_health().await;
+    assert_eq!(health["ingest_log"]["rejected_entries"], 1, "{health}");
+    app.shutdown().await;
     std::fs::remove_dir_all(dir).ok();
 }

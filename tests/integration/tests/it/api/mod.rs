@@ -10,6 +10,7 @@
 
 mod health;
 mod ingest;
+mod ingest_log;
 mod query;
 mod validation;
 

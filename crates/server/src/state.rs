@@ -1,0 +1,61 @@
+//! [`AppState`]: what every route shares. Its own module so that `app` (the router) and
+//! `routes/*` both depend on it without depending on each other.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderName;
+use conveyor_handlers::{Embedder, PipelineStore};
+
+use crate::cache::ResponseCache;
+use crate::ingest::IngestLog;
+use crate::routes::events::Budget;
+use crate::settings::{Limits, Settings};
+
+/// The request-id header, set when absent and echoed on every response.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every route shares, over the server's backend `S`. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState<S> {
+    /// The server's store: its outbox namespace is the server's, not a tenant's; the
+    /// pipeline's reads take the tenant explicitly.
+    pub(crate) store: S,
+    /// API key → tenant namespace.
+    pub(crate) keys: Arc<HashMap<String, String>>,
+    /// Keys of the operator routes (`/healthz/detailed`); none configured: those routes
+    /// answer 401.
+    pub(crate) operator_keys: Arc<Vec<String>>,
+    /// The ingestion log the bulk route appends to.
+    pub(crate) log: IngestLog,
+    /// Request bytes held at once by every ingestion request.
+    pub(crate) budget: Budget,
+    /// Request size limits.
+    pub(crate) limits: Limits,
+    /// How far ahead of now an event's timestamp may be.
+    pub(crate) max_future: Duration,
+    /// Days of raw events kept: older timestamps would be dropped at once, so they are refused.
+    pub(crate) retention_days: u32,
+    /// The TTL cache of analytics responses.
+    pub(crate) cache: ResponseCache,
+    /// The vector backend's embedder, for similarity search.
+    pub(crate) embedder: Arc<dyn Embedder>,
+}
+
+impl<S: PipelineStore> AppState<S> {
+    pub(crate) fn new(store: S, settings: &Settings, log: IngestLog) -> Self {
+        Self {
+            keys: Arc::new(settings.api_keys.clone()),
+            operator_keys: Arc::new(settings.operator_keys.clone()),
+            log,
+            budget: Budget::new(settings.limits.max_in_flight_bytes),
+            limits: settings.limits,
+            max_future: settings.max_future,
+            retention_days: settings.partitions.retention_days,
+            cache: ResponseCache::new(settings.cache_ttl),
+            embedder: settings.pipeline.embedder.clone(),
+            store,
+        }
+    }
+}
