@@ -35,6 +35,7 @@ pub mod bench;
 mod cache;
 pub mod config;
 pub mod database;
+mod http;
 mod outage;
 mod routes;
 mod serve;
@@ -43,6 +44,7 @@ mod spool;
 pub mod telemetry;
 mod workers;
 
+pub use http::HttpLimits;
 pub use serve::{shutdown_signal, Server};
 pub use settings::{Limits, Settings};
 pub use spool::Spool;

@@ -11,6 +11,7 @@ use conveyor_handlers::{PartitionManager, Pipeline, RetryPolicy};
 use crate::config::{
     ServeArgs, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES,
 };
+use crate::http::HttpLimits;
 
 /// Everything `serve` needs besides the database, typed and validated.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct Settings {
     pub run_workers: bool,
     /// Events timestamped further ahead of the server's clock are rejected. Defaults to 1 day.
     pub max_future: Duration,
+    /// The HTTP server's connection and request limits (timeouts, caps); see [`HttpLimits`].
+    pub http: HttpLimits,
 }
 
 /// Request size limits of the ingestion API.
@@ -67,6 +70,7 @@ impl Default for Settings {
             spool_dir: PathBuf::from("./conveyor-spool"),
             run_workers: true,
             max_future: Duration::from_secs(86_400),
+            http: HttpLimits::default(),
         }
     }
 }
@@ -115,6 +119,15 @@ impl Settings {
             spool_dir: args.spool_dir.clone(),
             run_workers: !args.no_workers,
             max_future: Duration::from_secs(args.max_future_secs),
+            http: HttpLimits {
+                max_connections: args.max_connections as usize,
+                header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+                idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+                body_timeout: Duration::from_millis(args.body_timeout_ms),
+                request_timeout: Duration::from_millis(args.request_timeout_ms),
+                max_requests_in_flight: args.max_requests_in_flight as usize,
+                shutdown_timeout: Duration::from_secs(args.shutdown_timeout_secs),
+            },
         })
     }
 }
@@ -162,6 +175,7 @@ mod tests {
         assert_eq!(from_flags.cache_ttl, default.cache_ttl);
         assert_eq!(from_flags.max_future, default.max_future);
         assert_eq!(from_flags.pipeline.retry, default.pipeline.retry);
+        assert_eq!(from_flags.http, default.http);
     }
 
     #[test]

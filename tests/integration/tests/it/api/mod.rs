@@ -9,6 +9,7 @@
 //! embedded SQLite backend.
 
 mod health;
+mod http;
 mod ingest;
 mod query;
 mod validation;
