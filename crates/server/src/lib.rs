@@ -12,6 +12,7 @@
 //! - [`telemetry`]: the tracing subscriber, installed once.
 //! - `settings`: [`Settings`], what `serve` needs besides the database.
 //! - `serve`: [`Server`] (bind, run) and [`shutdown_signal`].
+//! - `http`: the HTTP serving loop and its connection limits ([`HttpLimits`]).
 //! - `app`: the router, its middleware and the shared state; `routes/*`: one file per area.
 //! - `api_error`: `ApiError`, every failure's status and JSON body; `auth`: API key → tenant.
 //! - `cache`: the analytics TTL cache; `workers`: the pipeline's pool registration.

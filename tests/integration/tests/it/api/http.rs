@@ -5,7 +5,7 @@
 //!
 //! Every test sets its limits short through [`Settings::http`](conveyor_server::Settings).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use conveyor_integration::{spawn_sqlite_app, TestApp};
 use conveyor_server::HttpLimits;
@@ -193,7 +193,6 @@ async fn at_the_connection_cap_new_clients_wait_while_open_connections_keep_work
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let (client, url) = (app.client.clone(), format!("{}/healthz", app.base));
-    let start = Instant::now();
     let mut newcomer = tokio::spawn(async move { client.get(url).send().await });
     let early = tokio::time::timeout(Duration::from_millis(500), &mut newcomer).await;
     assert!(
@@ -209,7 +208,6 @@ async fn at_the_connection_cap_new_clients_wait_while_open_connections_keep_work
         .unwrap()
         .expect("the waiting client's request succeeds");
     assert_eq!(response.status(), 200);
-    assert!(start.elapsed() >= Duration::from_millis(500));
     app.shutdown().await;
 }
 
