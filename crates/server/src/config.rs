@@ -249,6 +249,56 @@ pub struct ServeArgs {
     /// Defaults to off: workers run.
     #[arg(long, env = "CONVEYOR_NO_WORKERS")]
     pub no_workers: bool,
+
+    // HTTP connection and request limits (see `crate::http`).
+    /// Connections served at once; at the cap new connections wait in the listen backlog
+    /// while open ones keep working. Defaults to 1024.
+    #[arg(long, env = "CONVEYOR_MAX_CONNECTIONS", value_name = "N",
+          default_value_t = crate::http::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Milliseconds a client has to send a request's head; also the most an HTTP/1
+    /// keep-alive connection may idle between requests. Defaults to 10000.
+    #[arg(long, env = "CONVEYOR_HEADER_READ_TIMEOUT_MS", value_name = "MS",
+          default_value_t = crate::http::DEFAULT_HEADER_READ_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub header_read_timeout_ms: u64,
+
+    /// Seconds a connection may have no request in flight before it is closed.
+    /// Defaults to 60.
+    #[arg(long, env = "CONVEYOR_IDLE_TIMEOUT_SECS", value_name = "SECS",
+          default_value_t = crate::http::DEFAULT_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+
+    /// Milliseconds to wait for the next piece of a request body before failing it.
+    /// Defaults to 30000.
+    #[arg(long, env = "CONVEYOR_BODY_TIMEOUT_MS", value_name = "MS",
+          default_value_t = crate::http::DEFAULT_BODY_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub body_timeout_ms: u64,
+
+    /// Milliseconds a request may take before it is answered 503 with `Retry-After`.
+    /// Defaults to 30000.
+    #[arg(long, env = "CONVEYOR_REQUEST_TIMEOUT_MS", value_name = "MS",
+          default_value_t = crate::http::DEFAULT_REQUEST_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub request_timeout_ms: u64,
+
+    /// Requests handled at once (`/healthz` not counted); further ones are answered 503
+    /// with `Retry-After`. Defaults to 512.
+    #[arg(long, env = "CONVEYOR_MAX_REQUESTS_IN_FLIGHT", value_name = "N",
+          default_value_t = crate::http::DEFAULT_MAX_REQUESTS_IN_FLIGHT,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_requests_in_flight: u32,
+
+    /// On shutdown, seconds open connections may take to finish before they are dropped.
+    /// Defaults to 10.
+    #[arg(long, env = "CONVEYOR_SHUTDOWN_TIMEOUT_SECS", value_name = "SECS",
+          default_value_t = crate::http::DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_timeout_secs: u64,
 }
 
 /// One `--api-key KEY=NAMESPACE`.
@@ -389,5 +439,25 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("--from"), "{err}");
+    }
+
+    #[test]
+    fn http_limit_flags_refuse_zero_and_absurd_values_naming_the_flag() {
+        for flag in [
+            "--max-connections",
+            "--header-read-timeout-ms",
+            "--idle-timeout-secs",
+            "--body-timeout-ms",
+            "--request-timeout-ms",
+            "--max-requests-in-flight",
+            "--shutdown-timeout-secs",
+        ] {
+            for value in ["0", "99999999999"] {
+                let err = serve(&["--api-key", "k=t", flag, value]).unwrap_err();
+                assert!(err.contains(flag), "{flag} {value}: {err}");
+            }
+        }
+        let args = serve(&["--api-key", "k=t", "--max-connections", "8"]).unwrap();
+        assert_eq!(args.max_connections, 8);
     }
 }

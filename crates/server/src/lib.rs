@@ -12,6 +12,7 @@
 //! - [`telemetry`]: the tracing subscriber, installed once.
 //! - `settings`: [`Settings`], what `serve` needs besides the database.
 //! - `serve`: [`Server`] (bind, run) and [`shutdown_signal`].
+//! - `http`: the HTTP serving loop and its connection limits ([`HttpLimits`]).
 //! - `app`: the router and its middleware; `state`: `AppState`, what every route shares;
 //!   `routes/*`: one file per area.
 //! - `api_error`: `ApiError`, every failure's status and JSON body; `auth`: API key → tenant.
@@ -37,6 +38,7 @@ pub mod bench;
 mod cache;
 pub mod config;
 pub mod database;
+mod http;
 mod ingest;
 mod outage;
 mod routes;
@@ -46,6 +48,7 @@ mod state;
 pub mod telemetry;
 mod workers;
 
+pub use http::HttpLimits;
 pub use ingest::{Durability, LogConfig};
 pub use serve::{shutdown_signal, Server};
 pub use settings::{Limits, Settings};

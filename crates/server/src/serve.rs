@@ -104,7 +104,7 @@ impl<S: PipelineStore> Server<S> {
     }
 
     /// Serve until `shutdown` completes or a task fails, then shut everything down
-    /// gracefully: in-flight requests finish (bounded by the request timeout), workers
+    /// gracefully: in-flight requests finish (bounded by the shutdown timeout), workers
     /// finish or release their batches.
     ///
     /// # Errors
@@ -124,13 +124,13 @@ impl<S: PipelineStore> Server<S> {
             backends,
         } = self;
         let log = state.log.clone();
+        let http_limits = state.http;
         let router = app(state);
 
         let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
         let stop = token.clone();
         tasks.spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
+            let served = crate::http::serve(listener, router, http_limits, stop)
                 .await
                 .context("http server");
             ("http", served)

@@ -12,6 +12,7 @@ use crate::config::{
     ServeArgs, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES,
     DEFAULT_MAX_IN_FLIGHT_BYTES,
 };
+use crate::http::HttpLimits;
 use crate::ingest::LogConfig;
 
 /// Everything `serve` needs besides the database, typed and validated.
@@ -41,6 +42,8 @@ pub struct Settings {
     pub run_workers: bool,
     /// Events timestamped further ahead of the server's clock are rejected. Defaults to 1 day.
     pub max_future: Duration,
+    /// The HTTP server's connection and request limits (timeouts, caps); see [`HttpLimits`].
+    pub http: HttpLimits,
 }
 
 /// Request size limits of the ingestion API.
@@ -81,6 +84,7 @@ impl Default for Settings {
             operator_keys: Vec::new(),
             run_workers: true,
             max_future: Duration::from_secs(86_400),
+            http: HttpLimits::default(),
         }
     }
 }
@@ -141,6 +145,15 @@ impl Settings {
             operator_keys: args.operator_keys.clone(),
             run_workers: !args.no_workers,
             max_future: Duration::from_secs(args.max_future_secs),
+            http: HttpLimits {
+                max_connections: args.max_connections as usize,
+                header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+                idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+                body_timeout: Duration::from_millis(args.body_timeout_ms),
+                request_timeout: Duration::from_millis(args.request_timeout_ms),
+                max_requests_in_flight: args.max_requests_in_flight as usize,
+                shutdown_timeout: Duration::from_secs(args.shutdown_timeout_secs),
+            },
         })
     }
 }
@@ -190,6 +203,7 @@ mod tests {
         assert_eq!(from_flags.pipeline.retry, default.pipeline.retry);
         assert_eq!(from_flags.log, default.log);
         assert_eq!(from_flags.legacy_spool_dir, default.legacy_spool_dir);
+        assert_eq!(from_flags.http, default.http);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use axum::http::HeaderName;
 use conveyor_handlers::{Embedder, PipelineStore};
 
 use crate::cache::ResponseCache;
+use crate::http::HttpLimits;
 use crate::ingest::IngestLog;
 use crate::routes::events::Budget;
 use crate::settings::{Limits, Settings};
@@ -41,6 +42,9 @@ pub(crate) struct AppState<S> {
     pub(crate) cache: ResponseCache,
     /// The vector backend's embedder, for similarity search.
     pub(crate) embedder: Arc<dyn Embedder>,
+    /// The HTTP limits: the router uses the request timeout and the in-flight bound, the
+    /// serving loop (`http::serve`) the rest.
+    pub(crate) http: HttpLimits,
 }
 
 impl<S: PipelineStore> AppState<S> {
@@ -55,6 +59,7 @@ impl<S: PipelineStore> AppState<S> {
             retention_days: settings.partitions.retention_days,
             cache: ResponseCache::new(settings.cache_ttl),
             embedder: settings.pipeline.embedder.clone(),
+            http: settings.http,
             store,
         }
     }

@@ -219,6 +219,7 @@ async fn request_id_is_echoed_when_sent(pool: PgPoolOptions, opts: PgConnectOpti
     assert_eq!(response.headers()["x-request-id"], "req-123");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["request_id"], "req-123");
+    app.wait_for_published().await;
     let stored: String = sqlx::query_scalar("select payload->>'request_id' from conveyor_events")
         .fetch_one(app.db.pg())
         .await

@@ -9,6 +9,7 @@
 //! embedded SQLite backend.
 
 mod health;
+mod http;
 mod ingest;
 mod ingest_log;
 mod query;
