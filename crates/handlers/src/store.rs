@@ -95,8 +95,8 @@ pub trait PipelineStore: Store {
     }
 
     /// See [`crate::keyword_search`]; the database cancels the search's statement once it has
-    /// run for `timeout` (on SQLite: once the deadline has passed, checked every few
-    /// thousand virtual-machine steps).
+    /// run for `timeout` (on SQLite: once the deadline has passed, checked every thousand
+    /// virtual-machine steps).
     ///
     /// # Errors
     /// As [`crate::keyword_search`]; [`crate::Error::SearchTimeout`] when cancelled.
