@@ -21,6 +21,10 @@ pub enum Error {
     /// A query's parameters are out of bounds; the message names the parameter.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A search ran past its deadline (the `Duration`) and the database cancelled its
+    /// statement: Postgres' `statement_timeout`, SQLite's progress handler.
+    #[error("the search took longer than {0:?} and was cancelled")]
+    SearchTimeout(std::time::Duration),
 }
 
 /// `Result` with this crate's [`Error`].

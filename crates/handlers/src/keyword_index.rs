@@ -1,6 +1,8 @@
 //! [`KeywordIndexHandler`]: IndexRecord[keyword] → `search_documents`; and
 //! [`keyword_search`], its read side.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use conveyor::{Batch, Context, EventHandler, HandlerError};
@@ -9,7 +11,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::events::{first_of_each, IndexRecord};
 use crate::policy::RetryPolicy;
-use crate::search::SearchHit;
+use crate::search::{begin_with_timeout, timed_out, SearchHit, SEARCH_TIMEOUT};
 
 const INSERT_DOCUMENTS: &str = include_str!("sql/keyword_insert_documents.sql");
 const SEARCH: &str = include_str!("sql/keyword_search.sql");
@@ -102,9 +104,14 @@ impl EventHandler for KeywordIndexHandler {
 /// codes such as `order-123` are found. Hits are ordered by `ts_rank` (the
 /// [`score`](SearchHit::score)), then newest first. A query of only punctuation finds nothing.
 ///
+/// The statement runs for at most 5 s: past that Postgres cancels it (use
+/// [`PipelineStore::keyword_search_within`](crate::PipelineStore::keyword_search_within) on a
+/// [`PgStore`](conveyor::PgStore) to choose another deadline).
+///
 /// # Errors
 /// [`Error::InvalidQuery`] when `query` is empty or blank (`q must not be empty`) or `limit`
-/// is outside 1..=100; [`Error::Database`] when the search fails.
+/// is outside 1..=100; [`Error::SearchTimeout`] when the deadline passed;
+/// [`Error::Database`] when the search fails.
 ///
 /// # Example
 /// ```no_run
@@ -118,13 +125,28 @@ pub async fn keyword_search(
     query: &str,
     limit: u32,
 ) -> Result<Vec<SearchHit>> {
+    keyword_search_within(pool, namespace, query, limit, SEARCH_TIMEOUT).await
+}
+
+/// [`keyword_search`] whose statement Postgres cancels after `timeout`
+/// ([`Error::SearchTimeout`]).
+pub(crate) async fn keyword_search_within(
+    pool: &sqlx::PgPool,
+    namespace: &str,
+    query: &str,
+    limit: u32,
+    timeout: Duration,
+) -> Result<Vec<SearchHit>> {
     validate(query, limit)?;
+    let mut tx = begin_with_timeout(pool, timeout).await?;
     let rows: Vec<HitRow> = sqlx::query_as(SEARCH)
         .bind(namespace)
         .bind(query)
         .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?;
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| timed_out(e, timeout))?;
+    tx.commit().await?;
     Ok(rows.into_iter().map(HitRow::into_hit).collect())
 }
 

@@ -4,6 +4,7 @@
 //! The server is generic over it, so one binary serves either backend with the same routes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -24,6 +25,10 @@ pub trait PipelineStore: Store {
     /// How many transactions of [`accept`](Self::accept) a server should run at once: 1 where
     /// writers take turns anyway (SQLite), more where one can run while another commits.
     const ACCEPT_WRITERS: usize = 1;
+
+    /// How long [`keyword_search`](Self::keyword_search) and
+    /// [`similar_search`](Self::similar_search) let their statement run: 5 s.
+    const SEARCH_TIMEOUT: Duration = crate::search::SEARCH_TIMEOUT;
 
     /// Apply the outbox migrations and the pipeline's own.
     async fn migrate(&self) -> Result<()>;
@@ -77,21 +82,57 @@ pub trait PipelineStore: Store {
     /// See [`crate::raw_events`].
     async fn raw_events(&self, q: &RawEventQuery) -> Result<Vec<RawEvent>>;
 
-    /// See [`crate::keyword_search`].
+    /// See [`crate::keyword_search`]: [`keyword_search_within`](Self::keyword_search_within)
+    /// [`SEARCH_TIMEOUT`](Self::SEARCH_TIMEOUT).
     async fn keyword_search(
         &self,
         namespace: &str,
         query: &str,
         limit: u32,
+    ) -> Result<Vec<SearchHit>> {
+        self.keyword_search_within(namespace, query, limit, Self::SEARCH_TIMEOUT)
+            .await
+    }
+
+    /// See [`crate::keyword_search`]; the database cancels the search's statement once it has
+    /// run for `timeout` (on SQLite: once the deadline has passed, checked every thousand
+    /// virtual-machine steps).
+    ///
+    /// # Errors
+    /// As [`crate::keyword_search`]; [`crate::Error::SearchTimeout`] when cancelled.
+    async fn keyword_search_within(
+        &self,
+        namespace: &str,
+        query: &str,
+        limit: u32,
+        timeout: Duration,
     ) -> Result<Vec<SearchHit>>;
 
-    /// See [`crate::similar_search`].
+    /// See [`crate::similar_search`]: [`similar_search_within`](Self::similar_search_within)
+    /// [`SEARCH_TIMEOUT`](Self::SEARCH_TIMEOUT).
     async fn similar_search(
         &self,
         embedder: &Arc<dyn Embedder>,
         namespace: &str,
         query: &str,
         limit: u32,
+    ) -> Result<Vec<SearchHit>> {
+        self.similar_search_within(embedder, namespace, query, limit, Self::SEARCH_TIMEOUT)
+            .await
+    }
+
+    /// See [`crate::similar_search`]; the database cancels the scan once it has run for
+    /// `timeout` (embedding the query is not counted).
+    ///
+    /// # Errors
+    /// As [`crate::similar_search`]; [`crate::Error::SearchTimeout`] when cancelled.
+    async fn similar_search_within(
+        &self,
+        embedder: &Arc<dyn Embedder>,
+        namespace: &str,
+        query: &str,
+        limit: u32,
+        timeout: Duration,
     ) -> Result<Vec<SearchHit>>;
 
     /// See [`crate::rebuild_rollups`].
@@ -156,23 +197,35 @@ impl PipelineStore for PgStore {
         crate::raw_events(self.pool(), q).await
     }
 
-    async fn keyword_search(
+    async fn keyword_search_within(
         &self,
         namespace: &str,
         query: &str,
         limit: u32,
+        timeout: Duration,
     ) -> Result<Vec<SearchHit>> {
-        crate::keyword_search(self.pool(), namespace, query, limit).await
+        crate::keyword_index::keyword_search_within(self.pool(), namespace, query, limit, timeout)
+            .await
     }
 
-    async fn similar_search(
+    async fn similar_search_within(
         &self,
         embedder: &Arc<dyn Embedder>,
         namespace: &str,
         query: &str,
         limit: u32,
+        timeout: Duration,
     ) -> Result<Vec<SearchHit>> {
-        crate::similar_search(self.pool(), embedder.as_ref(), namespace, query, limit).await
+        let embedder = embedder.as_ref();
+        crate::vector_index::similar_search_within(
+            self.pool(),
+            embedder,
+            namespace,
+            query,
+            limit,
+            timeout,
+        )
+        .await
     }
 
     async fn rebuild_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<RebuildReport> {

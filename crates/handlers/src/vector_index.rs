@@ -2,6 +2,7 @@
 //! [`similar_search`], its read side.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use conveyor::{Batch, Context, EventHandler, HandlerError};
@@ -11,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::events::IndexRecord;
 use crate::keyword_index::{validate, HitRow, IndexRows};
 use crate::policy::RetryPolicy;
-use crate::search::SearchHit;
+use crate::search::{begin_with_timeout, timed_out, SearchHit, SEARCH_TIMEOUT};
 
 const INSERT_EMBEDDINGS: &str = include_str!("sql/vector_insert_embeddings.sql");
 const SIMILAR: &str = include_str!("sql/vector_similar.sql");
@@ -185,13 +186,28 @@ fn check_vector(v: &[f32], dims: usize) -> Result<(), EmbedError> {
 /// # Errors
 /// [`Error::InvalidQuery`] when `query` is empty or blank (`q must not be empty`) or `limit`
 /// is outside 1..=100; [`Error::Embed`] when the embedder fails or returns a vector of the
-/// wrong length; [`Error::Database`] when the search fails.
+/// wrong length; [`Error::SearchTimeout`] when the scan ran past its deadline (5 s, the
+/// embedding not counted; see
+/// [`PipelineStore::similar_search_within`](crate::PipelineStore::similar_search_within));
+/// [`Error::Database`] when the search fails.
 pub async fn similar_search(
     pool: &sqlx::PgPool,
     embedder: &dyn Embedder,
     namespace: &str,
     query: &str,
     limit: u32,
+) -> Result<Vec<SearchHit>> {
+    similar_search_within(pool, embedder, namespace, query, limit, SEARCH_TIMEOUT).await
+}
+
+/// [`similar_search`] whose scan Postgres cancels after `timeout` ([`Error::SearchTimeout`]).
+pub(crate) async fn similar_search_within(
+    pool: &sqlx::PgPool,
+    embedder: &dyn Embedder,
+    namespace: &str,
+    query: &str,
+    limit: u32,
+    timeout: Duration,
 ) -> Result<Vec<SearchHit>> {
     let vector = embed_query(embedder, query, limit).await?;
     let dims = vector.len();
@@ -200,14 +216,17 @@ pub async fn similar_search(
         // the zero vector is similar to nothing: skip the scan
         return Ok(Vec::new());
     }
+    let mut tx = begin_with_timeout(pool, timeout).await?;
     let rows: Vec<HitRow> = sqlx::query_as(SIMILAR)
         .bind(namespace)
         .bind(&indices)
         .bind(&weights)
         .bind(i32::try_from(dims).unwrap_or(i32::MAX))
         .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?;
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| timed_out(e, timeout))?;
+    tx.commit().await?;
     Ok(rows.into_iter().map(HitRow::into_hit).collect())
 }
 

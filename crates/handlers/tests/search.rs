@@ -5,6 +5,9 @@
 mod common;
 mod search_support;
 
+#[path = "search_support/deadline.rs"]
+mod deadline;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;

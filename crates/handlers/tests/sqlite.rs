@@ -9,6 +9,8 @@ mod common;
 mod search_support;
 mod sqlite_support;
 
+#[path = "sqlite_support/deadline.rs"]
+mod deadline;
 #[path = "sqlite_support/keyword.rs"]
 mod keyword;
 #[path = "sqlite_support/queries.rs"]

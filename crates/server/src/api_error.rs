@@ -2,6 +2,7 @@
 //! `{"error": "...", "field": "..."?, "details": [...]?}`.
 
 use std::any::Any;
+use std::time::Duration;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -43,6 +44,9 @@ pub(crate) enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
+    /// 503 with `Retry-After`: a search ran past its deadline (the `Duration`) and the database
+    /// cancelled it.
+    SearchTimeout(Duration),
     /// 500: a bug or an unexpected failure. Logged; the body says only "internal error".
     Internal(anyhow::Error),
 }
@@ -99,7 +103,9 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } | Self::SearchTimeout(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +114,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let timed_out;
         let (error, field, details) = match &self {
             Self::Unauthorized(m) | Self::UnsupportedEncoding(m) | Self::Unavailable(m) => {
                 (m.as_str(), None, None)
@@ -116,6 +123,13 @@ impl IntoResponse for ApiError {
                 (message.as_str(), field.as_deref(), None)
             }
             Self::Busy { message, .. } => (message.as_str(), None, None),
+            Self::SearchTimeout(limit) => {
+                timed_out = format!(
+                    "the search took too long (over {limit:?}) and was cancelled: narrow `q` or \
+                     retry later"
+                );
+                (timed_out.as_str(), None, None)
+            }
             Self::NotFound => ("no such route", None, None),
             Self::MethodNotAllowed => ("method not allowed on this route", None, None),
             Self::Unprocessable { field, details } => {
@@ -153,6 +167,13 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Self::SearchTimeout(limit) = &self {
+            // as long again as the search was given, in whole seconds (at least 1)
+            let seconds = limit.as_secs() + u64::from(limit.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         response
     }
 }
@@ -164,6 +185,10 @@ impl From<conveyor_handlers::Error> for ApiError {
                 field: named_parameter(&message),
                 message: format!("invalid query: {message}"),
             },
+            conveyor_handlers::Error::SearchTimeout(limit) => {
+                tracing::warn!(timeout = ?limit, "search cancelled at its deadline");
+                Self::SearchTimeout(limit)
+            }
             conveyor_handlers::Error::Database(e) if crate::outage::is_outage(&e) => {
                 tracing::warn!(error.message = %e, "database unavailable");
                 Self::Unavailable("database unavailable".into())
@@ -213,6 +238,21 @@ mod tests {
             Some("from")
         );
         assert_eq!(named_parameter("window too wide"), None);
+    }
+
+    #[tokio::test]
+    async fn a_search_timeout_is_503_with_retry_after_saying_it_took_too_long() {
+        let timeout = Duration::from_millis(5_500);
+        let response =
+            ApiError::from(conveyor_handlers::Error::SearchTimeout(timeout)).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "6");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("took too long (over 5.5s)"), "{body}");
     }
 
     #[tokio::test]

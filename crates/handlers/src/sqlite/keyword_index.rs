@@ -1,11 +1,14 @@
 //! [`KeywordIndexHandler`] on SQLite: IndexRecord[keyword] → `search_documents` and its FTS5
 //! index; and `keyword_search`, its read side.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use conveyor::{Batch, Context, EventHandler, HandlerError, SqliteStore};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::deadline::Deadline;
 use super::websearch::WebSearch;
 use super::{instant, micros};
 use crate::events::IndexRecord;
@@ -71,27 +74,34 @@ struct Document<'a> {
 /// the runs of letters and digits, so where Postgres keeps `/pricing` or `a.b.c` as one
 /// token, they are found here by their parts too (`pricing`, `b`).
 ///
+/// The statement is interrupted once it has run for `timeout` (see [`Deadline`]).
+///
 /// # Errors
 /// [`crate::Error::InvalidQuery`] when `query` is blank or `limit` is outside 1..=100;
+/// [`crate::Error::SearchTimeout`] when the deadline passed;
 /// [`crate::Error::Database`] when the search fails.
 pub(super) async fn keyword_search(
     pool: &sqlx::SqlitePool,
     namespace: &str,
     query: &str,
     limit: u32,
+    timeout: Duration,
 ) -> Result<Vec<SearchHit>> {
     validate(query, limit)?;
     let Some(expression) = WebSearch::parse(query).to_fts5(&hex(namespace)) else {
         // nothing but punctuation: a valid query that matches nothing, as on Postgres
         return Ok(Vec::new());
     };
-    let rows: Vec<HitRow> = sqlx::query_as(SEARCH)
+    let mut deadline = Deadline::start(pool, timeout).await?;
+    let rows: Result<Vec<HitRow>, _> = sqlx::query_as(SEARCH)
         .bind(namespace)
         .bind(expression)
         .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.into_iter().map(HitRow::into_hit).collect())
+        .fetch_all(deadline.conn())
+        .await;
+    let rows = rows.map_err(|e| deadline.error(e));
+    deadline.finish().await?;
+    Ok(rows?.into_iter().map(HitRow::into_hit).collect())
 }
 
 /// The upper-case hex of `namespace`'s UTF-8 bytes: the one token the `ns` column of

@@ -19,10 +19,12 @@
 //! - `raw_store`, `rollup`, `keyword_index`, `vector_index`: `impl EventHandler<SqliteStore>`
 //!   for each handler, beside its read side (`rebuild_rollups`, the two searches).
 //! - `websearch`: web-search syntax → a safe FTS5 expression.
+//! - `deadline`: the searches' deadline, a progress handler that interrupts the statement.
 //! - `queries`: daily counts, summary, event types, raw events.
 //! - `retention`: `maintain`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -54,6 +56,7 @@ macro_rules! as_on_postgres {
     };
 }
 
+mod deadline;
 mod ingestion;
 mod keyword_index;
 mod queries;
@@ -133,23 +136,26 @@ impl PipelineStore for SqliteStore {
         queries::raw_events(self.pool(), q).await
     }
 
-    async fn keyword_search(
+    async fn keyword_search_within(
         &self,
         namespace: &str,
         query: &str,
         limit: u32,
+        timeout: Duration,
     ) -> Result<Vec<SearchHit>> {
-        keyword_index::keyword_search(self.pool(), namespace, query, limit).await
+        keyword_index::keyword_search(self.pool(), namespace, query, limit, timeout).await
     }
 
-    async fn similar_search(
+    async fn similar_search_within(
         &self,
         embedder: &Arc<dyn Embedder>,
         namespace: &str,
         query: &str,
         limit: u32,
+        timeout: Duration,
     ) -> Result<Vec<SearchHit>> {
-        vector_index::similar_search(self.pool(), embedder.as_ref(), namespace, query, limit).await
+        let embedder = embedder.as_ref();
+        vector_index::similar_search(self.pool(), embedder, namespace, query, limit, timeout).await
     }
 
     async fn rebuild_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<RebuildReport> {

@@ -2,6 +2,7 @@
 //! `similar_search`, its read side.
 
 use std::cmp::Ordering;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use conveyor::{Batch, Context, EventHandler, HandlerError, SqliteStore};
@@ -9,6 +10,7 @@ use futures::TryStreamExt;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::deadline::Deadline;
 use super::keyword_index::HitRow;
 use super::micros;
 use crate::events::IndexRecord;
@@ -95,7 +97,8 @@ fn hex_f32(v: &[f32]) -> String {
 /// [`similar_search`](crate::similar_search) on SQLite: the same parameters, errors, scores
 /// and order. The exact brute-force scan reads the namespace's vectors of the query's length
 /// and takes the dot product with the query (cosine similarity, both being normalised) in
-/// Rust; hits scoring ≤ 0 are dropped, ties go to the newest event.
+/// Rust; hits scoring ≤ 0 are dropped, ties go to the newest event. The scan stops once it
+/// has run for `timeout` (see [`Deadline`]; embedding the query is not counted).
 ///
 /// # Errors
 /// As [`crate::similar_search`].
@@ -105,6 +108,7 @@ pub(super) async fn similar_search(
     namespace: &str,
     query: &str,
     limit: u32,
+    timeout: Duration,
 ) -> Result<Vec<SearchHit>> {
     let vector = embed_query(embedder, query, limit).await?;
     let (indices, weights) = sparse(&vector);
@@ -113,15 +117,53 @@ pub(super) async fn similar_search(
         return Ok(Vec::new());
     }
     let bytes = i64::try_from(vector.len() * 4).unwrap_or(i64::MAX);
+    let mut deadline = Deadline::start(pool, timeout).await?;
+    let hits = scan(&mut deadline, namespace, bytes, &indices, &weights).await;
+    deadline.finish().await?;
+    let mut hits = hits?;
+    hits.sort_by(|a, b| {
+        b.score
+            .partial_cmp(&a.score)
+            .unwrap_or(Ordering::Equal)
+            .then(b.ts.cmp(&a.ts))
+            .then(a.event_id.cmp(&b.event_id))
+    });
+    hits.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(hits.into_iter().map(HitRow::into_hit).collect())
+}
+
+/// The namespace's embeddings of `bytes` scored against the sparse query, those scoring > 0,
+/// in no order; [`crate::Error::SearchTimeout`] once `deadline` has passed, in SQLite or
+/// between rows.
+async fn scan(
+    deadline: &mut Deadline,
+    namespace: &str,
+    bytes: i64,
+    indices: &[i32],
+    weights: &[f64],
+) -> Result<Vec<HitRow>> {
+    let at = deadline.at();
     let mut rows = sqlx::query_as::<_, StoredRow>(SCAN)
         .bind(namespace)
         .bind(bytes)
-        .fetch(pool);
+        .fetch(deadline.conn());
     let mut hits = Vec::new();
-    while let Some(row) = rows.try_next().await? {
+    loop {
+        let row = match rows.try_next().await {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            Err(e) => {
+                drop(rows);
+                return Err(deadline.error(e));
+            }
+        };
+        if Instant::now() >= at {
+            drop(rows);
+            return Err(deadline.expired());
+        }
         let score: f64 = indices
             .iter()
-            .zip(&weights)
+            .zip(weights)
             .map(|(i, w)| f64::from(element(&row.embedding, *i)) * w)
             .sum();
         if score > 0.0 {
@@ -134,15 +176,7 @@ pub(super) async fn similar_search(
             });
         }
     }
-    hits.sort_by(|a, b| {
-        b.score
-            .partial_cmp(&a.score)
-            .unwrap_or(Ordering::Equal)
-            .then(b.ts.cmp(&a.ts))
-            .then(a.event_id.cmp(&b.event_id))
-    });
-    hits.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(hits.into_iter().map(HitRow::into_hit).collect())
+    Ok(hits)
 }
 
 /// Element `i` (1-based, as [`sparse`] counts) of a little-endian `f32` blob; 0 outside it

@@ -63,31 +63,37 @@ impl WebSearch {
     /// documents of namespace `ns_token` (the hex of its name, as the `ns` column holds it)
     /// this query matches; `None` when the query has no lexemes and matches nothing.
     ///
-    /// Each conjunction requires the namespace token, so a conjunction of exclusions only
-    /// (`-test`) is "every document of the namespace but those", as on Postgres.
+    /// The namespace's token is required once for all alternatives, not once in each: FTS5
+    /// reads a phrase's whole doclist for every time it appears (BM25 counts its documents),
+    /// and the namespace's phrase matches every document of the namespace, so repeating it
+    /// would make a query of `n` alternatives cost `n` × the namespace's size. Alternatives of
+    /// exclusions only (`-test`: every document of the namespace but those, as on Postgres)
+    /// need it as their positive side; they are merged into one, `ns NOT (E1 AND E2 …)`, as
+    /// `(ns NOT E1) OR (ns NOT E2)` is. So the token appears at most twice, and the
+    /// expression grows linearly with the query.
     pub(super) fn to_fts5(&self, ns_token: &str) -> Option<String> {
-        if self.any_of.is_empty() {
-            return None;
-        }
         let namespace = format!("ns:{}", quote([ns_token]));
-        let alternatives: Vec<String> = self
-            .any_of
-            .iter()
-            .map(|all_of| {
-                let required = std::iter::once(namespace.clone())
-                    .chain(all_of.iter().filter(|op| !op.negated).map(phrase))
-                    .collect::<Vec<_>>()
-                    .join(" AND ");
-                let excluded: Vec<String> =
-                    all_of.iter().filter(|op| op.negated).map(phrase).collect();
-                if excluded.is_empty() {
-                    format!("({required})")
-                } else {
-                    format!("(({required}) NOT ({}))", excluded.join(" OR "))
-                }
-            })
-            .collect();
-        Some(alternatives.join(" OR "))
+        let mut alternatives = Vec::new();
+        let mut excluded_only = Vec::new();
+        for all_of in &self.any_of {
+            let required: Vec<String> =
+                all_of.iter().filter(|op| !op.negated).map(phrase).collect();
+            let excluded: Vec<String> = all_of.iter().filter(|op| op.negated).map(phrase).collect();
+            let (required, excluded) = (required.join(" AND "), excluded.join(" OR "));
+            match (required.is_empty(), excluded.is_empty()) {
+                (true, _) => excluded_only.push(format!("({excluded})")),
+                (false, true) => alternatives.push(format!("({required})")),
+                (false, false) => alternatives.push(format!("(({required}) NOT ({excluded}))")),
+            }
+        }
+        let any = (!alternatives.is_empty())
+            .then(|| format!("({namespace} AND ({}))", alternatives.join(" OR ")));
+        let but = (!excluded_only.is_empty())
+            .then(|| format!("({namespace} NOT ({}))", excluded_only.join(" AND ")));
+        match (any, but) {
+            (Some(any), Some(but)) => Some(format!("{any} OR {but}")),
+            (any, but) => any.or(but),
+        }
     }
 }
 
@@ -143,12 +149,15 @@ fn scan(query: &str) -> Vec<Item> {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
-            let rest_empty = chars[i..].iter().all(|c| c.is_whitespace());
-            let after_operand = matches!(
-                items.iter().rev().find(|item| !is_empty_operand(item)),
-                Some(Item::Operand(_))
-            );
-            if !negated && word.eq_ignore_ascii_case("or") && after_operand && !rest_empty {
+            // `or` is the operator right after an operand (one without lexemes too: `* or a`
+            // is `a`), never last; the look back is one item and the look ahead stops at the
+            // next word, so the scan stays linear in the query's length
+            let after_operand = matches!(items.last(), Some(Item::Operand(_)));
+            if !negated
+                && after_operand
+                && word.eq_ignore_ascii_case("or")
+                && !chars[i..].iter().all(|c| c.is_whitespace())
+            {
                 items.push(Item::Or);
             } else {
                 items.push(operand(&word, negated));
@@ -172,10 +181,6 @@ fn operand(text: &str, negated: bool) -> Item {
         lexemes: lexemes(text),
         negated,
     })
-}
-
-fn is_empty_operand(item: &Item) -> bool {
-    matches!(item, Item::Operand(op) if op.lexemes.is_empty())
 }
 
 #[cfg(test)]
@@ -243,6 +248,14 @@ mod tests {
             ("héllo 日本語", "'héllo' & '日本語'"),
             ("!!!", ""),
             ("\"\" \"!!\"", ""),
+            // an operand without lexemes is an operand before `or`
+            ("* or a", "'a'"),
+            ("a or * or b", "'a' | 'b'"),
+            ("a or * or", "'a' | 'or'"),
+            ("\"\" or a", "'a'"),
+            ("-* or a", "'a'"),
+            ("* or or a", "'or' & 'a'"),
+            ("a or - or b", "'a' | !'or' & 'b'"),
         ] {
             assert_eq!(tsquery(q), expected, "{q:?}");
         }
@@ -251,12 +264,58 @@ mod tests {
     #[test]
     fn expressions_require_the_namespace_in_every_alternative() {
         let fts = |q: &str| WebSearch::parse(q).to_fts5("41").unwrap();
-        assert_eq!(fts("ord-7f3a9"), r#"(ns:"41" AND body:"ord 7f3a9")"#);
+        assert_eq!(fts("ord-7f3a9"), r#"(ns:"41" AND ((body:"ord 7f3a9")))"#);
+        assert_eq!(
+            fts("a -b or c d"),
+            r#"(ns:"41" AND (((body:"a") NOT (body:"b")) OR (body:"c" AND body:"d")))"#
+        );
         assert_eq!(
             fts("a -b or -c"),
-            r#"((ns:"41" AND body:"a") NOT (body:"b")) OR ((ns:"41") NOT (body:"c"))"#
+            r#"(ns:"41" AND (((body:"a") NOT (body:"b")))) OR (ns:"41" NOT ((body:"c")))"#
+        );
+        // (ns NOT c) OR (ns NOT (d OR e)) is ns NOT (c AND (d OR e))
+        assert_eq!(
+            fts("-c or -d -e"),
+            r#"(ns:"41" NOT ((body:"c") AND (body:"d" OR body:"e")))"#
         );
         assert_eq!(WebSearch::parse("*** ()").to_fts5("41"), None);
+    }
+
+    #[test]
+    fn many_alternatives_share_one_namespace_token() {
+        let words: Vec<String> = (0..200).map(|i| format!("w{i}")).collect();
+        let expr = WebSearch::parse(&words.join(" or ")).to_fts5("41").unwrap();
+        let alternatives: Vec<String> = words.iter().map(|w| format!("(body:\"{w}\")")).collect();
+        assert_eq!(
+            expr,
+            format!(r#"(ns:"41" AND ({}))"#, alternatives.join(" OR "))
+        );
+        // exclusions-only alternatives merge into one: at most two namespace tokens, and the
+        // expression grows by a constant per operand, whatever the mix
+        for unit in [
+            "x or ",
+            "-x or ",
+            "x -y or ",
+            "\"x y\" or ",
+            "* or x ",
+            "x:y|z ",
+        ] {
+            let sizes: Vec<(usize, usize)> = [10, 100, 1000]
+                .into_iter()
+                .map(|n| {
+                    let q = unit.repeat(n);
+                    let expr = WebSearch::parse(&q).to_fts5("41").unwrap();
+                    assert!(expr.matches("ns:").count() <= 2, "{unit:?} x {n}: {expr}");
+                    (q.len(), expr.len())
+                })
+                .collect();
+            for (q_len, expr_len) in sizes {
+                assert!(
+                    expr_len <= 40 + 8 * q_len,
+                    "{unit:?}: {q_len} -> {expr_len}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -36,6 +36,12 @@ impl TestDb {
         Ok(SqliteStore::open(&self.path).await?)
     }
 
+    /// Another store on the same file with a pool of one connection, so every statement
+    /// through it runs on the connection the one before ran on.
+    pub(crate) async fn single_connection(&self) -> anyhow::Result<SqliteStore> {
+        Ok(SqliteStore::connect_with(SqliteStore::options(&self.path), 1).await?)
+    }
+
     /// The read pool.
     pub(crate) fn pool(&self) -> &sqlx::SqlitePool {
         self.store.pool()

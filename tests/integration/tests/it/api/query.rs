@@ -184,3 +184,30 @@ async fn analytics_are_cached_for_the_ttl(pool: PgPoolOptions, opts: PgConnectOp
     );
     app.shutdown().await;
 }
+
+/// A search cannot run away: `q` over 1 KiB or over 32 words is refused before any database
+/// work, on both search routes, naming `q` and the limit.
+#[sqlx::test(migrations = false)]
+async fn over_long_or_too_wordy_search_queries_are_400_naming_q(
+    pool: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = api_only(pool, opts).await;
+    let long = "x".repeat(1025);
+    let wordy = (0..17)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join("%20or%20");
+    for route in ["/v1/search", "/v1/search/similar"] {
+        for (q, limit) in [
+            (&long, "at most 1024 bytes"),
+            (&wordy, "at most 32 are allowed"),
+        ] {
+            let response = app.get(&app.key, &format!("{route}?q={q}")).await;
+            let body = assert_error(response, 400, "q").await;
+            let error = body["error"].as_str().unwrap_or_default();
+            assert!(error.contains(limit), "{route}: {body}");
+        }
+    }
+    app.shutdown().await;
+}
