@@ -1,6 +1,5 @@
 //! [`app`]: the HTTP API's router and middleware, and [`AppState`], what every route shares.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api_error::ApiError;
+use crate::auth::Keys;
 use crate::cache::ResponseCache;
 use crate::routes::committer::Committer;
 use crate::routes::{events, health, query, search};
@@ -33,8 +33,8 @@ pub(crate) struct AppState<S> {
     /// The server's store: its outbox namespace is the server's, not a tenant's; the
     /// pipeline's reads take the tenant explicitly.
     pub(crate) store: S,
-    /// API key → tenant namespace.
-    pub(crate) keys: Arc<HashMap<String, String>>,
+    /// API key → tenant namespace, looked up in constant time.
+    pub(crate) keys: Arc<Keys>,
     /// Where accepted batches wait while the database is down.
     pub(crate) spool: Arc<Spool>,
     /// Request size limits.
@@ -54,12 +54,12 @@ pub(crate) struct AppState<S> {
 impl<S: PipelineStore> AppState<S> {
     pub(crate) fn new(store: S, settings: &Settings, spool: Arc<Spool>) -> Self {
         Self {
-            keys: Arc::new(settings.api_keys.clone()),
+            keys: Arc::new(Keys::new(&settings.api_keys)),
             spool,
             limits: settings.limits,
             max_future: settings.max_future,
             retention_days: settings.partitions.retention_days,
-            cache: ResponseCache::new(settings.cache_ttl),
+            cache: ResponseCache::new(settings.cache_ttl, settings.api_keys.values()),
             embedder: settings.pipeline.embedder.clone(),
             committer: Committer::start(
                 store.clone(),

@@ -2,6 +2,8 @@
 //! params struct in `conveyor_bench` as flags (their defaults come from its `Default`
 //! impls, so there is one source), plus `--backend`, `--json` and `--quiet` for all.
 //!
+//! Part of the command line ([`config`](super)); the `bench` command reads it.
+//!
 //! Every value is checked while parsing, so a bad one is a usage error naming the flag
 //! (exit code 2), never a panic deep inside a workload.
 
