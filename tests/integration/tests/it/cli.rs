@@ -287,8 +287,9 @@ fn no_form_of_the_database_password_is_printed() {
 #[tokio::test]
 async fn out_of_range_numbers_stop_serve_naming_the_flag() {
     let dir = temp_dir("conveyor-cli-ranges");
-    let data = dir.join("data");
-    let data = data.to_str().unwrap();
+    let url = format!("sqlite://{}", dir.join("data/c.db").display());
+    let spool = dir.join("spool");
+    let spool = spool.to_str().unwrap();
     for (flag, value) in [
         ("--retention-days", "4000000000"),
         ("--max-future-secs", "18446744073709551615"),
@@ -298,14 +299,14 @@ async fn out_of_range_numbers_stop_serve_naming_the_flag() {
     ] {
         let args = [
             "serve",
-            "--data-dir",
-            data,
+            "--database-url",
+            &url,
             "--listen",
             "127.0.0.1:0",
             "--api-key",
             "k=t",
             "--spool-dir",
-            data,
+            spool,
             flag,
             value,
         ];
