@@ -197,6 +197,9 @@ fn no_secret_of_a_url_is_shown() {
     let runs = plan(&ceiling, "postgres://u:s3cret@h/db?password=s3cret").unwrap();
     assert!(!format!("{runs:?}").contains("s3cret"), "{runs:?}");
 
+    let args = bench(&["ingest", "--target", "http://h:8080", "--api-key", "s3cret"]).unwrap();
+    assert!(!format!("{args:?}").contains("s3cret"), "{args:?}");
+
     let target = [
         "ingest",
         "--target",

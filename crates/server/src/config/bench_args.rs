@@ -140,8 +140,8 @@ pub struct LatencyArgs {
     pub timeout_secs: f64,
 }
 
-/// The flags of `conveyor bench ingest`.
-#[derive(Debug, Clone, Args)]
+/// The flags of `conveyor bench ingest`. Its `Debug` hides the API key.
+#[derive(Clone, Args)]
 #[command(next_help_heading = "Workload")]
 pub struct IngestArgs {
     /// Concurrent clients, each sending one request at a time. Defaults to 16.
@@ -167,6 +167,16 @@ pub struct IngestArgs {
     /// With `--target`: an API key of that server.
     #[arg(long, value_name = "KEY", requires = "target")]
     pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for IngestArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestArgs")
+            .field("params", &self.params())
+            .field("target", &self.target)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// The flags of `conveyor bench soak`.
