@@ -16,8 +16,8 @@ use crate::scratch_database::ScratchDatabase;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The backend a workload runs on. Each run creates its own scratch database there and
-/// removes it afterwards, also when the workload fails.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// removes it afterwards, also when the workload fails. Its `Debug` hides the URL's secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Backend {
     /// A PostgreSQL server. `admin_url` names any database the user may connect to and
     /// create databases from (e.g. `postgres://root@127.0.0.1:5432/postgres`); each run
@@ -38,6 +38,18 @@ impl Backend {
         match self {
             Self::Postgres { .. } => "postgres",
             Self::Sqlite => "sqlite",
+        }
+    }
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Postgres { admin_url } => f
+                .debug_struct("Postgres")
+                .field("admin_url", &crate::redact_url(admin_url))
+                .finish(),
+            Self::Sqlite => f.write_str("Sqlite"),
         }
     }
 }

@@ -161,7 +161,6 @@ where
 }
 
 /// What the clients share: the client, the target, and the next request number.
-#[derive(Debug)]
 struct Driver {
     http: reqwest::Client,
     url: String,
@@ -170,6 +169,16 @@ struct Driver {
     requests: usize,
     next: AtomicUsize,
     bar: Bar,
+}
+
+/// Not derived: the API key stays out of it.
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("url", &crate::redact_url(&self.url))
+            .field("requests", &self.requests)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One client's (and then all clients') outcomes.

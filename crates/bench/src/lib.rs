@@ -31,6 +31,7 @@
 //! - `scratch_database` — [`ScratchDatabase`]: a fresh Postgres database, always dropped.
 //! - `probe` — the payloads and handlers the framework workloads drive.
 //! - `progress` — [`Progress`]: bars on stderr.
+//! - `redact` — [`redact_url`]: database URLs without their secrets, for messages.
 //! - `rss` — process memory from `/proc/self/status`.
 
 mod backend;
@@ -39,6 +40,7 @@ mod ingest;
 mod latency;
 mod probe;
 mod progress;
+mod redact;
 mod report;
 mod rss;
 mod scratch_database;
@@ -50,6 +52,7 @@ pub use ceiling::{ceiling, CeilingParams};
 pub use ingest::{ingest, IngestParams};
 pub use latency::{latency, LatencyParams};
 pub use progress::Progress;
+pub use redact::{check_postgres_url, redact_url};
 pub use report::{print_table, write_table, Percentiles, Report, Row};
 pub use rss::{current_rss_mib, peak_rss_mib};
 pub use scratch_database::ScratchDatabase;

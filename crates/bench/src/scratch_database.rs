@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _, PgConnection};
 
+use crate::redact::{check_postgres_url, redact_url};
+
 /// The name prefix of every scratch database.
 const SCRATCH_PREFIX: &str = "conveyor_bench_";
 
@@ -44,6 +46,9 @@ impl ScratchDatabase {
     /// When the URL does not parse, the server cannot be reached or the database cannot be
     /// created; the label is not plain lowercase ASCII.
     pub async fn create(admin_url: &str, label: Option<&str>) -> anyhow::Result<Self> {
+        check_postgres_url(admin_url).map_err(|e| {
+            anyhow::anyhow!("the Postgres admin URL {}: {e}", redact_url(admin_url))
+        })?;
         let admin = PgConnectOptions::from_str(admin_url)
             .context("parsing the Postgres admin URL")?
             .disable_statement_logging();
@@ -63,7 +68,7 @@ impl ScratchDatabase {
         let name = format!("{prefix}{}_{:08x}", std::process::id(), fastrand::u32(..));
         let mut conn = PgConnection::connect_with(&admin)
             .await
-            .with_context(|| format!("connecting to {}", redact(admin_url)))?;
+            .with_context(|| format!("connecting to {}", redact_url(admin_url)))?;
         sweep_stale(&mut conn).await;
         sqlx::query(&format!("create database \"{name}\""))
             .execute(&mut conn)
@@ -101,11 +106,20 @@ impl ScratchDatabase {
 }
 
 /// Drops the scratch database unless disarmed by a regular dispose.
-#[derive(Debug)]
 struct DropGuard {
     admin: PgConnectOptions,
     name: String,
     armed: bool,
+}
+
+/// Not derived: the connect options' `Debug` shows the password.
+impl std::fmt::Debug for DropGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DropGuard")
+            .field("name", &self.name)
+            .field("armed", &self.armed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for DropGuard {
@@ -133,17 +147,6 @@ impl Drop for DropGuard {
                 tracing::warn!(database = %self.name, "scratch database left behind (dropping it panicked)")
             }
         }
-    }
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user = url[scheme + 3..at].split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
     }
 }
 

@@ -11,10 +11,10 @@
 //! (the single-statement `claim_delete` rate), `counts.vs_ceiling_pct` (drain as a
 //! percentage of it) and `checks.drain_at_least_70pct_of_ceiling`.
 //!
-//! - `args`: the flags, one subcommand per workload ([`BenchArgs`]).
+//! The flags, one subcommand per workload ([`BenchArgs`]), are part of the command line
+//! ([`config`](crate::config)), which this module reads and never the other way round.
 //! - `ingest`: the ingest workload's server, started in this process or given by `--target`.
 
-mod args;
 mod ingest;
 
 use std::io::Write as _;
@@ -24,7 +24,7 @@ use conveyor_bench::{Backend, Progress, Report};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
-pub use args::{
+pub use crate::config::{
     BackendChoice, BenchArgs, CeilingArgs, IngestArgs, LatencyArgs, SoakArgs, ThroughputArgs,
     Workload,
 };
@@ -43,8 +43,7 @@ const DRAIN_VS_CEILING_TARGET: f64 = 0.70;
 /// before it is dropped outright.
 const INGEST_STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// Where one run of the workload goes.
-#[derive(Debug)]
+/// Where one run of the workload goes. Its `Debug` hides the key and the URL's secrets.
 enum Run {
     /// A scratch database on this backend (and, for ingest, a server in this process).
     Local(Backend),
@@ -54,6 +53,18 @@ enum Run {
         key: String,
         operator_key: String,
     },
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Run::Local(backend) => f.debug_tuple("Local").field(backend).finish(),
+            Run::Remote { url, .. } => f
+                .debug_struct("Remote")
+                .field("url", &conveyor_bench::redact_url(url))
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl Run {
@@ -135,6 +146,13 @@ fn plan(args: &BenchArgs, database_url: &str) -> anyhow::Result<Vec<Run>> {
                  whatever its backend"
             );
         }
+        if url.contains('@') {
+            // reqwest's errors show the URL: the credentials would be printed
+            anyhow::bail!(
+                "--target: give the server's URL without credentials (no `user:password@`); \
+                 the API key goes in --api-key"
+            );
+        }
         return Ok(vec![Run::Remote {
             url: url.clone(),
             key: key.clone(),
@@ -162,7 +180,13 @@ fn admin_url(database_url: &str) -> anyhow::Result<String> {
     }
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("postgres" | "postgresql") => Ok(url.to_owned()),
+        Some("postgres" | "postgresql") => match conveyor_bench::check_postgres_url(url) {
+            Ok(()) => Ok(url.to_owned()),
+            Err(e) => anyhow::bail!(
+                "--database-url (DATABASE_URL) {}: {e}",
+                conveyor_bench::redact_url(url)
+            ),
+        },
         _ => anyhow::bail!(
             "--database-url (DATABASE_URL): bench needs a postgres:// URL of a server it may \
              create databases on (SQLite runs use temp files of their own); give one, or \

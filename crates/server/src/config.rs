@@ -1,25 +1,41 @@
 //! The command line. Parsed once in `main`; library crates never read the environment.
+//!
+//! The commands read these types; this module reads none of theirs (`bench_args` holds the
+//! flags of `conveyor bench`), so imports run one way. Every value is checked while parsing
+//! — numbers against their ranges, API keys without echoing them — so a bad one is a usage
+//! error naming the flag (exit code 2), not a failure on the first request.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
+use clap::builder::{RangedU64ValueParser, TypedValueParser};
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use conveyor_handlers::Backend;
 
+mod bench_args;
+
+pub use bench_args::{
+    BackendChoice, BenchArgs, CeilingArgs, IngestArgs, LatencyArgs, SoakArgs, ThroughputArgs,
+    Workload,
+};
+
 /// Durable event processing on SQLite or PostgreSQL: the server, migrations and operator
 /// controls.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "conveyor", version, about)]
 pub struct Cli {
     /// The database: a `postgres://` (or `postgresql://`) URL, or a `sqlite://PATH` URL.
     /// Defaults to none: the embedded SQLite database in `--data-dir`. Empty counts as none.
+    /// Its value is never shown (it may hold a password).
     #[arg(
         long,
         env = "DATABASE_URL",
         global = true,
         default_value = "",
-        hide_default_value = true
+        hide_default_value = true,
+        hide_env_values = true
     )]
     pub database_url: String,
 
@@ -91,7 +107,22 @@ pub enum Command {
     /// Measure a workload on scratch databases it creates and removes: ceiling, throughput,
     /// latency, ingest or soak. `--database-url` names the Postgres server to create them on
     /// (default postgres://root@127.0.0.1:5432/postgres).
-    Bench(Box<crate::bench::BenchArgs>),
+    Bench(Box<BenchArgs>),
+}
+
+/// Not derived: the database URL may hold a password.
+impl std::fmt::Debug for Cli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cli")
+            .field(
+                "database_url",
+                &conveyor_bench::redact_url(&self.database_url),
+            )
+            .field("data_dir", &self.data_dir)
+            .field("namespace", &self.namespace)
+            .field("command", &self.command)
+            .finish()
+    }
 }
 
 /// The `rollup` subcommands.
@@ -121,6 +152,23 @@ pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 50 * 1024 * 1024;
 /// Default of `--max-in-flight-bytes`: 128 MiB.
 pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 128 * 1024 * 1024;
 
+/// Most `--retention-days`: 100 years, far inside the calendar's range.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+/// Most `--partitions-ahead`: a year of day partitions.
+pub const MAX_PARTITIONS_AHEAD: u32 = 366;
+/// Most `--max-body-bytes`: 1 GiB (a body is held in memory while it is read).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024 * 1024;
+/// Most `--max-decompressed-bytes`: 4 GiB.
+pub const MAX_DECOMPRESSED_BYTES: usize = 4 * 1024 * 1024 * 1024;
+/// Most `--cache-ttl-ms`: one day.
+pub const MAX_CACHE_TTL_MS: u64 = 86_400_000;
+/// Most `--backend-max-retries`.
+pub const MAX_BACKEND_RETRIES: u32 = 1_000;
+/// Most `--backend-retry-base-ms`: one hour, the backoff's cap.
+pub const MAX_BACKEND_RETRY_BASE_MS: u64 = 3_600_000;
+/// Most `--max-future-secs`: one year.
+pub const MAX_FUTURE_SECS: u64 = 366 * 86_400;
+
 /// The flags of `conveyor serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -128,8 +176,10 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVEYOR_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
-    /// An API key and the tenant namespace it writes and reads, as `KEY=NAMESPACE`.
-    /// Repeatable; the env form is comma-separated. At least one is required; no default.
+    /// An API key and the tenant namespace it writes and reads, as `KEY=NAMESPACE`, split at
+    /// the last `=`: KEY is any printable text without whitespace or `,` (base64 padding
+    /// `=` included), NAMESPACE cannot contain `=`. Repeatable; the env form is
+    /// comma-separated. At least one is required; no default. A key is never echoed.
     #[arg(
         long = "api-key",
         env = "CONVEYOR_API_KEYS",
@@ -137,7 +187,7 @@ pub struct ServeArgs {
         value_delimiter = ',',
         required = true,
         hide_env_values = true,
-        value_parser = parse_api_key
+        value_parser = ApiKeyParser
     )]
     pub api_keys: Vec<ApiKey>,
 
@@ -151,34 +201,43 @@ pub struct ServeArgs {
     )]
     pub backends: Vec<Backend>,
 
-    /// Days of raw events kept; older day partitions are dropped. Defaults to 30.
+    /// Days of raw events kept (1 to 36500); older day partitions are dropped. Defaults to 30.
     #[arg(long, env = "CONVEYOR_RETENTION_DAYS", default_value_t = 30,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_RETENTION_DAYS)))]
     pub retention_days: u32,
 
-    /// Days ahead of today to create raw-event partitions for. Defaults to 7.
-    #[arg(long, env = "CONVEYOR_PARTITIONS_AHEAD", default_value_t = 7)]
+    /// Days ahead of today to create raw-event partitions for (0 to 366). Defaults to 7.
+    #[arg(long, env = "CONVEYOR_PARTITIONS_AHEAD", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_PARTITIONS_AHEAD)))]
     pub partitions_ahead: u32,
 
-    /// Largest request body accepted, as sent on the wire (compressed). Defaults to 10 MiB.
-    #[arg(long, env = "CONVEYOR_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    /// Largest request body accepted, as sent on the wire (compressed), 1 byte to 1 GiB.
+    /// Defaults to 10 MiB.
+    #[arg(long, env = "CONVEYOR_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_BODY_BYTES as u64))]
     pub max_body_bytes: usize,
 
-    /// Largest gzip body accepted once decompressed. Defaults to 50 MiB.
-    #[arg(long, env = "CONVEYOR_MAX_DECOMPRESSED_BYTES", default_value_t = DEFAULT_MAX_DECOMPRESSED_BYTES)]
+    /// Largest gzip body accepted once decompressed, 1 byte to 4 GiB. Defaults to 50 MiB.
+    #[arg(long, env = "CONVEYOR_MAX_DECOMPRESSED_BYTES", default_value_t = DEFAULT_MAX_DECOMPRESSED_BYTES,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_DECOMPRESSED_BYTES as u64))]
     pub max_decompressed_bytes: usize,
 
-    /// How long analytics responses are cached, in milliseconds (0 disables). Defaults to 5000.
-    #[arg(long, env = "CONVEYOR_CACHE_TTL_MS", default_value_t = 5000)]
+    /// How long analytics responses are cached, in milliseconds (0 disables; at most one
+    /// day, 86400000). Defaults to 5000.
+    #[arg(long, env = "CONVEYOR_CACHE_TTL_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_CACHE_TTL_MS))]
     pub cache_ttl_ms: u64,
 
-    /// Retries of a failing index backend before its record is dead-lettered. Defaults to 5.
-    #[arg(long, env = "CONVEYOR_BACKEND_MAX_RETRIES", default_value_t = 5)]
+    /// Retries of a failing index backend before its record is dead-lettered (0 to 1000).
+    /// Defaults to 5.
+    #[arg(long, env = "CONVEYOR_BACKEND_MAX_RETRIES", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_BACKEND_RETRIES)))]
     pub backend_max_retries: u32,
 
-    /// First retry delay of a failing index backend, in milliseconds; doubles per retry.
-    /// Defaults to 1000.
-    #[arg(long, env = "CONVEYOR_BACKEND_RETRY_BASE_MS", default_value_t = 1000)]
+    /// First retry delay of a failing index backend, in milliseconds (1 to 3600000, the
+    /// backoff's cap); doubles per retry. Defaults to 1000.
+    #[arg(long, env = "CONVEYOR_BACKEND_RETRY_BASE_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BACKEND_RETRY_BASE_MS))]
     pub backend_retry_base_ms: u64,
 
     /// The spool directory of earlier versions: batch files found there at start-up are
@@ -241,8 +300,9 @@ pub struct ServeArgs {
     pub operator_keys: Vec<String>,
 
     /// Events timestamped more than this many seconds ahead of the server's clock are
-    /// rejected with 422 (not clamped). Defaults to 86400 (one day).
-    #[arg(long, env = "CONVEYOR_MAX_FUTURE_SECS", default_value_t = 86_400)]
+    /// rejected with 422 (not clamped); 0 to 31622400 (a year). Defaults to 86400 (one day).
+    #[arg(long, env = "CONVEYOR_MAX_FUTURE_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_FUTURE_SECS))]
     pub max_future_secs: u64,
 
     /// Run the HTTP API only, without the pipeline's workers (another process runs them).
@@ -301,8 +361,8 @@ pub struct ServeArgs {
     pub shutdown_timeout_secs: u64,
 }
 
-/// One `--api-key KEY=NAMESPACE`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `--api-key KEY=NAMESPACE`. Its `Debug` hides the key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey {
     /// The bearer token clients send.
     pub key: String,
@@ -310,16 +370,53 @@ pub struct ApiKey {
     pub namespace: String,
 }
 
-fn parse_api_key(s: &str) -> Result<ApiKey, String> {
-    let (key, namespace) = s
-        .split_once('=')
-        .ok_or_else(|| "expected KEY=NAMESPACE".to_owned())?;
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("key", &"***")
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+/// Parses `--api-key`. Not a plain function: clap would echo the invalid value, the key,
+/// in its error; this error names the flag and says what is wrong, without the value.
+#[derive(Debug, Clone, Copy)]
+struct ApiKeyParser;
+
+impl TypedValueParser for ApiKeyParser {
+    type Value = ApiKey;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<ApiKey, clap::Error> {
+        let problem = match value.to_str() {
+            Some(s) => match parse_api_key(s) {
+                Ok(key) => return Ok(key),
+                Err(problem) => problem,
+            },
+            None => "is not valid UTF-8",
+        };
+        let message = format!(
+            "invalid value for '--api-key <KEY=NAMESPACE>' (CONVEYOR_API_KEYS): {problem} \
+             (the value is not shown)"
+        );
+        Err(cmd.clone().error(ErrorKind::ValueValidation, message))
+    }
+}
+
+/// `KEY=NAMESPACE`, split at the last `=` (a key may end in base64 padding).
+fn parse_api_key(s: &str) -> Result<ApiKey, &'static str> {
+    let (key, namespace) = s.rsplit_once('=').ok_or("expected KEY=NAMESPACE")?;
     let (key, namespace) = (key.trim(), namespace.trim());
     if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("KEY must be non-empty and contain no whitespace".into());
+        return Err("KEY must be non-empty printable text without whitespace");
     }
     if namespace.is_empty() || namespace.len() > 64 || namespace.chars().any(char::is_control) {
-        return Err("NAMESPACE must be 1 to 64 bytes of printable text".into());
+        return Err("NAMESPACE must be 1 to 64 bytes of printable text without `=`");
     }
     Ok(ApiKey {
         key: key.to_owned(),
@@ -358,106 +455,4 @@ fn non_empty(s: &str) -> Result<String, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn serve(args: &[&str]) -> Result<ServeArgs, String> {
-        let cli = Cli::try_parse_from([&["conveyor", "serve"][..], args].concat())
-            .map_err(|e| e.to_string())?;
-        match cli.command {
-            Command::Serve(args) => Ok(*args),
-            other => panic!("parsed {other:?}"),
-        }
-    }
-
-    #[test]
-    fn cli_definition_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn routing_key_filter_needs_an_event_type() {
-        let err = Cli::try_parse_from(["conveyor", "purge", "--routing-key", "raw"]).unwrap_err();
-        assert!(err.to_string().contains("--event-type"), "{err}");
-    }
-
-    #[test]
-    fn serve_defaults_match_the_documented_ones() {
-        let args = serve(&["--api-key", "k=tenant"]).unwrap();
-        assert_eq!(args.listen.to_string(), DEFAULT_LISTEN);
-        assert_eq!(args.backends, Backend::ALL.to_vec());
-        assert_eq!(args.max_body_bytes, 10 * 1024 * 1024);
-        assert_eq!(args.max_decompressed_bytes, 50 * 1024 * 1024);
-        assert_eq!((args.retention_days, args.partitions_ahead), (30, 7));
-        assert_eq!((args.cache_ttl_ms, args.max_future_secs), (5000, 86_400));
-        assert!(!args.no_workers);
-    }
-
-    #[test]
-    fn api_keys_repeat_and_map_to_namespaces() {
-        let args = serve(&["--api-key", "a=one", "--api-key", "b=two"]).unwrap();
-        let ns: Vec<_> = args.api_keys.iter().map(|k| k.namespace.as_str()).collect();
-        assert_eq!(ns, ["one", "two"]);
-    }
-
-    #[test]
-    fn serve_errors_name_the_flag() {
-        for (args, flag) in [
-            (&["--api-key", "no-equals"][..], "--api-key"),
-            (&[][..], "--api-key"),
-            (
-                &["--api-key", "k=t", "--backends", "raw,elastic"][..],
-                "--backends",
-            ),
-        ] {
-            let err = serve(args).unwrap_err();
-            assert!(err.contains(flag), "{args:?}: {err}");
-        }
-    }
-
-    #[test]
-    fn rollup_rebuild_takes_a_day_range() {
-        let cli = Cli::try_parse_from([
-            "conveyor",
-            "rollup",
-            "rebuild",
-            "--from",
-            "2026-01-01",
-            "--to",
-            "2026-01-31",
-        ])
-        .unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Rollup {
-                command: RollupCommand::Rebuild { .. }
-            }
-        ));
-        let err = Cli::try_parse_from([
-            "conveyor", "rollup", "rebuild", "--from", "jan", "--to", "x",
-        ])
-        .unwrap_err();
-        assert!(err.to_string().contains("--from"), "{err}");
-    }
-
-    #[test]
-    fn http_limit_flags_refuse_zero_and_absurd_values_naming_the_flag() {
-        for flag in [
-            "--max-connections",
-            "--header-read-timeout-ms",
-            "--idle-timeout-secs",
-            "--body-timeout-ms",
-            "--request-timeout-ms",
-            "--max-requests-in-flight",
-            "--shutdown-timeout-secs",
-        ] {
-            for value in ["0", "99999999999"] {
-                let err = serve(&["--api-key", "k=t", flag, value]).unwrap_err();
-                assert!(err.contains(flag), "{flag} {value}: {err}");
-            }
-        }
-        let args = serve(&["--api-key", "k=t", "--max-connections", "8"]).unwrap();
-        assert_eq!(args.max_connections, 8);
-    }
-}
+mod tests;

@@ -48,21 +48,14 @@ mod state;
 pub mod telemetry;
 mod workers;
 
+pub use database::SQLITE_SERVE_CONNECTIONS;
 pub use http::HttpLimits;
 pub use ingest::{Durability, LogConfig};
 pub use serve::{shutdown_signal, Server};
 pub use settings::{Limits, Settings};
 
 use config::{Cli, Command, RollupCommand};
-use database::Location;
-
-/// Postgres connections `serve` opens: the workers' 8 plus the pool's reserve of 4, and the
-/// rest for the API.
-const SERVE_CONNECTIONS: u32 = 30;
-
-/// SQLite connections `serve` opens: the same 12 for the workers, and 8 for the API's reads
-/// (writes take turns behind one lock anyway, and a connection costs a page cache).
-pub const SQLITE_SERVE_CONNECTIONS: u32 = 20;
+use database::{Location, SERVE_CONNECTIONS};
 
 /// The flag an invalid namespace is reported under.
 const NAMESPACE: &str = "--namespace (CONVEYOR_NAMESPACE)";

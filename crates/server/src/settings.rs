@@ -212,4 +212,26 @@ mod tests {
             Settings::from_args(&args(&["--api-key", "k=a", "--api-key", "k=b"])).unwrap_err();
         assert!(err.to_string().contains("--api-key"), "{err}");
     }
+
+    #[test]
+    fn the_window_saturates_instead_of_panicking() {
+        // defence in depth behind the flags' ranges: settings built in code are not checked
+        let window = crate::routes::validate::Window::new(Duration::MAX, u32::MAX);
+        assert!(window.check(chrono::Utc::now()).is_ok());
+        let window = crate::routes::validate::Window::new(Duration::from_secs(u64::MAX), 1);
+        assert!(window.check(chrono::Utc::now()).is_ok());
+        // and the flags' largest values give a window that takes today's events
+        let s = Settings::from_args(&args(&[
+            "--api-key",
+            "k=t",
+            "--retention-days",
+            "36500",
+            "--max-future-secs",
+            "31622400",
+        ]))
+        .unwrap();
+        let window =
+            crate::routes::validate::Window::new(s.max_future, s.partitions.retention_days);
+        assert!(window.check(chrono::Utc::now()).is_ok());
+    }
 }

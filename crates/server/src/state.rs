@@ -1,13 +1,13 @@
 //! [`AppState`]: what every route shares. Its own module so that `app` (the router) and
 //! `routes/*` both depend on it without depending on each other.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderName;
 use conveyor_handlers::{Embedder, PipelineStore};
 
+use crate::auth::Keys;
 use crate::cache::ResponseCache;
 use crate::http::HttpLimits;
 use crate::ingest::IngestLog;
@@ -23,11 +23,11 @@ pub(crate) struct AppState<S> {
     /// The server's store: its outbox namespace is the server's, not a tenant's; the
     /// pipeline's reads take the tenant explicitly.
     pub(crate) store: S,
-    /// API key → tenant namespace.
-    pub(crate) keys: Arc<HashMap<String, String>>,
+    /// API key → tenant namespace, looked up in constant time.
+    pub(crate) keys: Arc<Keys>,
     /// Keys of the operator routes (`/healthz/detailed`); none configured: those routes
     /// answer 401.
-    pub(crate) operator_keys: Arc<Vec<String>>,
+    pub(crate) operator_keys: Arc<Keys>,
     /// The ingestion log the bulk route appends to.
     pub(crate) log: IngestLog,
     /// Request bytes held at once by every ingestion request.
@@ -50,14 +50,20 @@ pub(crate) struct AppState<S> {
 impl<S: PipelineStore> AppState<S> {
     pub(crate) fn new(store: S, settings: &Settings, log: IngestLog) -> Self {
         Self {
-            keys: Arc::new(settings.api_keys.clone()),
-            operator_keys: Arc::new(settings.operator_keys.clone()),
+            keys: Arc::new(Keys::new(&settings.api_keys)),
+            operator_keys: Arc::new(Keys::new(
+                &settings
+                    .operator_keys
+                    .iter()
+                    .map(|k| (k.clone(), "operator".to_owned()))
+                    .collect(),
+            )),
             log,
             budget: Budget::new(settings.limits.max_in_flight_bytes),
             limits: settings.limits,
             max_future: settings.max_future,
             retention_days: settings.partitions.retention_days,
-            cache: ResponseCache::new(settings.cache_ttl),
+            cache: ResponseCache::new(settings.cache_ttl, settings.api_keys.values()),
             embedder: settings.pipeline.embedder.clone(),
             http: settings.http,
             store,

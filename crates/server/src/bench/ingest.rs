@@ -22,7 +22,9 @@ use futures::FutureExt as _;
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Server, Settings, SERVE_CONNECTIONS, SQLITE_SERVE_CONNECTIONS};
+use crate::database::{SERVE_CONNECTIONS, SQLITE_SERVE_CONNECTIONS};
+use crate::serve::Server;
+use crate::settings::Settings;
 
 /// The tenant namespace the in-process server's API key writes to.
 const TENANT: &str = "bench";

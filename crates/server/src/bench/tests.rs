@@ -190,3 +190,29 @@ fn the_drain_is_held_against_the_ceiling() {
     assert_eq!(slow.counts["vs_ceiling_pct"], 60);
     assert!(!slow.checks["drain_at_least_70pct_of_ceiling"]);
 }
+
+#[test]
+fn no_secret_of_a_url_is_shown() {
+    let ceiling = bench(&["ceiling", "--backend", "postgres"]).unwrap();
+    let err = plan(&ceiling, "postgres://u@h/db?PASSWORD=s3cret").unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("--database-url") && !err.contains("s3cret"),
+        "{err}"
+    );
+    let runs = plan(&ceiling, "postgres://u:s3cret@h/db?password=s3cret").unwrap();
+    assert!(!format!("{runs:?}").contains("s3cret"), "{runs:?}");
+
+    let args = bench(&["ingest", "--target", "http://h:8080", "--api-key", "s3cret"]).unwrap();
+    assert!(!format!("{args:?}").contains("s3cret"), "{args:?}");
+
+    let target = [
+        "ingest",
+        "--target",
+        "http://u:s3cret@h:8080",
+        "--api-key",
+        "k",
+    ];
+    let err = plan(&bench(&target).unwrap(), "").unwrap_err().to_string();
+    assert!(err.contains("--target") && !err.contains("s3cret"), "{err}");
+}

@@ -87,10 +87,18 @@ pub(crate) struct Window {
 impl Window {
     pub(crate) fn new(max_future: std::time::Duration, retention_days: u32) -> Self {
         let now = Utc::now();
-        let first_day = now.date_naive() - chrono::Days::new(u64::from(retention_days.max(1) - 1));
+        // saturating: out-of-range settings must not panic here (the flags are range-checked)
+        let first_day = now
+            .date_naive()
+            .checked_sub_days(chrono::Days::new(u64::from(retention_days.max(1) - 1)))
+            .unwrap_or(chrono::NaiveDate::MIN);
+        let newest = chrono::TimeDelta::from_std(max_future)
+            .ok()
+            .and_then(|ahead| now.checked_add_signed(ahead))
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
         Self {
             oldest: first_day.and_time(chrono::NaiveTime::MIN).and_utc(),
-            newest: now + max_future,
+            newest,
             max_future,
             retention_days,
         }

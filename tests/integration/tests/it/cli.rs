@@ -214,3 +214,139 @@ async fn serve_with_no_url_creates_the_default_database() {
     db.close().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Run the real binary with `args` and `env`, no other `DATABASE_URL` or `CONVEYOR_*`
+/// setting; its exit code and everything it printed (stdout, then stderr).
+fn run_binary(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> (i32, String) {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("CONVEYOR_API_KEYS")
+        .env_remove("CONVEYOR_DATA_DIR")
+        .env("RUST_LOG", "info");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().expect("running the binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// `--help` shows that `DATABASE_URL` is read, never its value (it may hold a password).
+#[test]
+fn help_never_shows_the_database_password() {
+    let dir = temp_dir("conveyor-cli-help");
+    let url = "postgres://u:pw-s3cret@127.0.0.1/db?password=pw-s3cret";
+    for args in [
+        &["serve", "--help"][..],
+        &["--help"],
+        &["migrate", "--help"],
+        &["bench", "--help"],
+    ] {
+        let (code, text) = run_binary(args, &[("DATABASE_URL", url)], &dir);
+        assert_eq!(code, 0, "{args:?}: {text}");
+        assert!(text.contains("DATABASE_URL"), "{args:?}: {text}");
+        assert!(
+            !text.contains("s3cret"),
+            "{args:?} shows the password: {text}"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A password in any form of the URL (userinfo, `?password=`, any case, `sslpassword`) is
+/// in no message or log line of a command that cannot connect.
+#[test]
+fn no_form_of_the_database_password_is_printed() {
+    let dir = temp_dir("conveyor-cli-password");
+    for url in [
+        "postgres://u@127.0.0.1:1/db?password=pw-s3cret",
+        "postgres://u:pw-s3cret@127.0.0.1:1/db?sslmode=disable",
+        "postgres://u@127.0.0.1:1/db?PASSWORD=pw-s3cret",
+        "postgres://u@127.0.0.1:1/db?sslpassword=pw-s3cret",
+    ] {
+        let (code, text) = run_binary(&["migrate"], &[("DATABASE_URL", url)], &dir);
+        assert_eq!(code, 1, "{url}: {text}");
+        assert!(text.contains("--database-url"), "{url}: {text}");
+        assert!(
+            !text.contains("s3cret"),
+            "{url} printed the password: {text}"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Out-of-range numbers are usage errors (exit 2) naming the flag, before anything starts,
+/// not a server whose every ingest fails.
+#[tokio::test]
+async fn out_of_range_numbers_stop_serve_naming_the_flag() {
+    let dir = temp_dir("conveyor-cli-ranges");
+    let url = format!("sqlite://{}", dir.join("data/c.db").display());
+    let spool = dir.join("spool");
+    let spool = spool.to_str().unwrap();
+    for (flag, value) in [
+        ("--retention-days", "4000000000"),
+        ("--max-future-secs", "18446744073709551615"),
+        ("--partitions-ahead", "100000"),
+        ("--cache-ttl-ms", "18446744073709551615"),
+        ("--max-body-bytes", "0"),
+    ] {
+        let args = [
+            "serve",
+            "--database-url",
+            &url,
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            "k=t",
+            "--spool-dir",
+            spool,
+            flag,
+            value,
+        ];
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), conveyor(&args))
+            .await
+            .unwrap_or_else(|_| panic!("{flag} {value}: serve started"));
+        let err = outcome.unwrap_err();
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+        let (code, text) = run_binary(&args, &[], &dir);
+        assert_eq!(code, 2, "{flag} {value}: {text}");
+    }
+    assert!(!dir.join("data").exists(), "nothing was created");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A malformed `--api-key` is refused naming the flag, without echoing the key.
+#[tokio::test]
+async fn a_malformed_api_key_is_never_echoed() {
+    for bad in ["key-s3cret", "key-s3cret=", "key s3cret=acme"] {
+        let err = conveyor(&["serve", "--api-key", bad]).await.unwrap_err();
+        assert!(err.contains("--api-key"), "{bad}: {err}");
+        assert!(!err.contains("s3cret"), "{bad} echoed: {err}");
+    }
+}
+
+/// A key ending in base64 padding (`=`) is the whole key: `KEY=NAMESPACE` splits at the
+/// last `=`.
+#[tokio::test]
+async fn a_key_with_base64_padding_authenticates() {
+    let dir = temp_dir("conveyor-cli-padded-key");
+    let server = ServerProcess::start(BIN, None, "dG9rZW4===tenant", &dir).await;
+    let post = |key: &'static str| {
+        reqwest::Client::new()
+            .post(format!("http://{}/v1/events/bulk", server.addr))
+            .bearer_auth(key)
+            .json(&bulk(&[event(0)]))
+            .send()
+    };
+    assert_eq!(post("dG9rZW4==").await.unwrap().status(), 202);
+    assert_eq!(post("dG9rZW4").await.unwrap().status(), 401);
+    server.kill();
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -2,6 +2,8 @@
 //! params struct in `conveyor_bench` as flags (their defaults come from its `Default`
 //! impls, so there is one source), plus `--backend`, `--json` and `--quiet` for all.
 //!
+//! Part of the command line ([`config`](super)); the `bench` command reads it.
+//!
 //! Every value is checked while parsing, so a bad one is a usage error naming the flag
 //! (exit code 2), never a panic deep inside a workload.
 
@@ -138,8 +140,8 @@ pub struct LatencyArgs {
     pub timeout_secs: f64,
 }
 
-/// The flags of `conveyor bench ingest`.
-#[derive(Debug, Clone, Args)]
+/// The flags of `conveyor bench ingest`. Its `Debug` hides the API key.
+#[derive(Clone, Args)]
 #[command(next_help_heading = "Workload")]
 pub struct IngestArgs {
     /// Concurrent clients, each sending one request at a time. Defaults to 16.
@@ -169,6 +171,16 @@ pub struct IngestArgs {
     /// its `/healthz/detailed`.
     #[arg(long, value_name = "KEY", requires = "target")]
     pub operator_key: Option<String>,
+}
+
+impl std::fmt::Debug for IngestArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestArgs")
+            .field("params", &self.params())
+            .field("target", &self.target)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// The flags of `conveyor bench soak`.
