@@ -6,15 +6,15 @@
 //! about how much of a key was right or which key it was close to.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use sha2::{Digest as _, Sha256};
 use subtle::{ConditionallySelectable as _, ConstantTimeEq as _};
 
 use crate::api_error::ApiError;
-use crate::state::AppState;
 
 /// The tenant namespace of the request's API key.
 #[derive(Debug, Clone)]
@@ -65,10 +65,16 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-impl<S: Send + Sync> FromRequestParts<AppState<S>> for Tenant {
+/// Any router state that holds the tenants' [`Keys`] (`FromRef`), so this module does not
+/// depend on the state's type.
+impl<S: Send + Sync> FromRequestParts<S> for Tenant
+where
+    Arc<Keys>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let keys = Arc::<Keys>::from_ref(state);
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
             ApiError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into())
         })?;
@@ -84,9 +90,7 @@ impl<S: Send + Sync> FromRequestParts<AppState<S>> for Tenant {
                     "malformed Authorization header: expected `Bearer <key>`".into(),
                 )
             })?;
-        state
-            .keys
-            .tenant(key)
+        keys.tenant(key)
             .map(|ns| Tenant(ns.to_owned()))
             .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))
     }

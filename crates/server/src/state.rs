@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
 use axum::http::HeaderName;
 use conveyor_handlers::{Embedder, PipelineStore};
 
 use crate::auth::Keys;
 use crate::cache::ResponseCache;
 use crate::http::HttpLimits;
-use crate::ingest::IngestLog;
-use crate::routes::events::Budget;
+use crate::ingest::{Budget, IngestLog};
 use crate::settings::{Limits, Settings};
 
 /// The request-id header, set when absent and echoed on every response.
@@ -45,6 +45,13 @@ pub(crate) struct AppState<S> {
     /// The HTTP limits: the router uses the request timeout and the in-flight bound, the
     /// serving loop (`http::serve`) the rest.
     pub(crate) http: HttpLimits,
+}
+
+/// What the [`Tenant`](crate::auth::Tenant) extractor reads: the tenants' keys.
+impl<S> FromRef<AppState<S>> for Arc<Keys> {
+    fn from_ref(state: &AppState<S>) -> Self {
+        state.keys.clone()
+    }
 }
 
 impl<S: PipelineStore> AppState<S> {

@@ -203,7 +203,16 @@ fn no_secret_of_a_url_is_shown() {
     let runs = plan(&ceiling, "postgres://u:s3cret@h/db?password=s3cret").unwrap();
     assert!(!format!("{runs:?}").contains("s3cret"), "{runs:?}");
 
-    let args = bench(&["ingest", "--target", "http://h:8080", "--api-key", "s3cret"]).unwrap();
+    let args = bench(&[
+        "ingest",
+        "--target",
+        "http://h:8080",
+        "--api-key",
+        "s3cret",
+        "--operator-key",
+        "s3cret",
+    ])
+    .unwrap();
     assert!(!format!("{args:?}").contains("s3cret"), "{args:?}");
 
     let target = [
@@ -212,6 +221,8 @@ fn no_secret_of_a_url_is_shown() {
         "http://u:s3cret@h:8080",
         "--api-key",
         "k",
+        "--operator-key",
+        "op",
     ];
     let err = plan(&bench(&target).unwrap(), "").unwrap_err().to_string();
     assert!(err.contains("--target") && !err.contains("s3cret"), "{err}");

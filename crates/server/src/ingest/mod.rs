@@ -22,12 +22,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod budget;
 pub(crate) mod frame;
 mod legacy;
 pub(crate) mod publisher;
 pub(crate) mod segment;
 mod writer;
 
+pub(crate) use budget::{Budget, BudgetSpent};
 use frame::Frame;
 pub(crate) use legacy::import as import_legacy_spool;
 use segment::Position;

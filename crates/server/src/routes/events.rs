@@ -9,8 +9,6 @@
 //! with `Retry-After` when spent), at most 5,000 events are looked at, and each event's
 //! attributes are checked for size and depth on their raw bytes before they are parsed.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -18,12 +16,12 @@ use axum::Json;
 use conveyor_handlers::PipelineStore;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use uuid::Uuid;
 
 use crate::api_error::ApiError;
 use crate::auth::Tenant;
-use crate::ingest::AppendError;
+use crate::ingest::{AppendError, Budget, BudgetSpent};
 use crate::settings::Limits;
 use crate::state::{AppState, REQUEST_ID};
 
@@ -35,8 +33,6 @@ const MAX_REQUEST_ID: usize = 128;
 pub(crate) const MAX_RATIO: usize = 100;
 /// What any gzip body may inflate to, whatever its ratio.
 const RATIO_FLOOR: usize = 1024 * 1024;
-/// Units of the in-flight budget: one permit per KiB.
-const BUDGET_UNIT: usize = 1024;
 /// Inflate step.
 const STEP: usize = 64 * 1024;
 /// What clients are told to wait before retrying a 503.
@@ -49,33 +45,9 @@ pub(crate) struct Accepted {
     accepted: usize,
 }
 
-/// The bytes every request holds at once, server-wide.
-#[derive(Debug, Clone)]
-pub(crate) struct Budget(Arc<Semaphore>);
-
-impl Budget {
-    pub(crate) fn new(bytes: usize) -> Self {
-        Self(Arc::new(Semaphore::new((bytes / BUDGET_UNIT).max(1))))
-    }
-
-    /// Charge `bytes` more to `held`, or 503 when the budget is spent.
-    fn charge(
-        &self,
-        held: &mut Option<OwnedSemaphorePermit>,
-        bytes: usize,
-    ) -> Result<(), ApiError> {
-        let units = u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX);
-        let permit = self.0.clone().try_acquire_many_owned(units).map_err(|_| {
-            ApiError::busy(
-                "the server holds its limit of request bytes in flight; retry shortly",
-                RETRY_AFTER_SECS,
-            )
-        })?;
-        match held {
-            Some(p) => p.merge(permit),
-            None => *held = Some(permit),
-        }
-        Ok(())
+impl From<BudgetSpent> for ApiError {
+    fn from(spent: BudgetSpent) -> Self {
+        ApiError::busy(spent.to_string(), RETRY_AFTER_SECS)
     }
 }
 
@@ -207,7 +179,7 @@ async fn read_body(
     let budget = budget.clone();
     let mut permit = held.take();
     let (result, permit) = tokio::task::spawn_blocking(move || {
-        let result = gunzip(&wire, cap, |n| budget.charge(&mut permit, n));
+        let result = gunzip(&wire, cap, |n| Ok(budget.charge(&mut permit, n)?));
         (result, permit)
     })
     .await
@@ -465,7 +437,7 @@ mod tests {
         // a budget of 100 KiB stops the inflation before the 200 KB are held
         let budget = Budget::new(100 * 1024);
         let mut held = None;
-        let err = gunzip(&wire, 200_000, |n| budget.charge(&mut held, n)).unwrap_err();
+        let err = gunzip(&wire, 200_000, |n| Ok(budget.charge(&mut held, n)?)).unwrap_err();
         assert!(matches!(err, ApiError::Busy { .. }), "{err:?}");
     }
 
