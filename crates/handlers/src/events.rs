@@ -48,16 +48,19 @@ impl IngestedEvent {
         timestamp: DateTime<Utc>,
         attributes: &serde_json::Map<String, serde_json::Value>,
     ) -> Uuid {
-        // serde_json's Map is ordered by key, so equal objects serialise equally
-        let content = serde_json::json!([
+        // serde_json's Map is ordered by key, so equal objects serialise equally; the tuple
+        // serialises exactly as the `json!([…])` array earlier versions hashed, without
+        // copying the attributes into a new value first
+        let content = serde_json::to_vec(&(
             namespace,
             event_type,
             actor_id,
             source,
             timestamp.timestamp_micros(),
-            attributes
-        ]);
-        Uuid::new_v5(&ID_NAMESPACE, content.to_string().as_bytes())
+            attributes,
+        ))
+        .expect("strings, an integer and a JSON object always serialise");
+        Uuid::new_v5(&ID_NAMESPACE, &content)
     }
 
     /// The text the search backends index: event type, source, actor and attribute values.
@@ -225,6 +228,26 @@ mod tests {
         let c = event(serde_json::json!({"a": "y", "b": 1}));
         assert_eq!(a.event_id, b.event_id);
         assert_ne!(a.event_id, c.event_id);
+    }
+
+    #[test]
+    fn derived_ids_are_those_earlier_versions_derived() {
+        let attributes: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"b": [1, 2.5, "x\"y"], "a": {"z": null, "é": true}}"#)
+                .unwrap();
+        let timestamp = DateTime::from_timestamp(1_767_225_600, 123_456_000).unwrap();
+        let earlier = serde_json::json!([
+            "ns",
+            "click",
+            "u1",
+            "web",
+            timestamp.timestamp_micros(),
+            attributes
+        ]);
+        assert_eq!(
+            IngestedEvent::derive_id("ns", "click", "u1", "web", timestamp, &attributes),
+            Uuid::new_v5(&ID_NAMESPACE, earlier.to_string().as_bytes())
+        );
     }
 
     #[test]

@@ -65,6 +65,12 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// The key of an `Authorization: Bearer <key>` header value, if it is one.
+pub(crate) fn bearer(header: &axum::http::HeaderValue) -> Option<&str> {
+    let (scheme, key) = header.to_str().ok()?.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+}
+
 /// Any router state that holds the tenants' [`Keys`] (`FromRef`), so this module does not
 /// depend on the state's type.
 impl<S: Send + Sync> FromRequestParts<S> for Tenant
@@ -78,18 +84,9 @@ where
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
             ApiError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into())
         })?;
-        let key = header
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                let (scheme, key) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
-            })
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "malformed Authorization header: expected `Bearer <key>`".into(),
-                )
-            })?;
+        let key = bearer(header).ok_or_else(|| {
+            ApiError::Unauthorized("malformed Authorization header: expected `Bearer <key>`".into())
+        })?;
         keys.tenant(key)
             .map(|ns| Tenant(ns.to_owned()))
             .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))

@@ -72,6 +72,20 @@ pub(crate) struct EventRef<'a> {
     pub(crate) attributes: &'a str,
 }
 
+impl<'a> EventRef<'a> {
+    /// `event` with `attributes` as its attributes' JSON text.
+    pub(crate) fn new(event: &'a IngestedEvent, attributes: &'a str) -> Self {
+        Self {
+            event_id: event.event_id,
+            event_type: &event.event_type,
+            actor_id: &event.actor_id,
+            source: &event.source,
+            timestamp: event.timestamp,
+            attributes,
+        }
+    }
+}
+
 /// An encoded frame, ready to append.
 #[derive(Debug)]
 pub(crate) struct Frame {

@@ -44,14 +44,7 @@ pub(crate) async fn import(dir: &Path, log: &IngestLog) -> anyhow::Result<usize>
                 .events
                 .iter()
                 .zip(&texts)
-                .map(|(e, attributes)| EventRef {
-                    event_id: e.event_id,
-                    event_type: &e.event_type,
-                    actor_id: &e.actor_id,
-                    source: &e.source,
-                    timestamp: e.timestamp,
-                    attributes,
-                })
+                .map(|(e, attributes)| EventRef::new(e, attributes))
                 .collect();
             let frame = frame::encode(
                 &batch.namespace,

@@ -105,11 +105,7 @@ async fn outbox_backlog<S: PipelineStore>(state: &AppState<S>) -> Result<Value, 
 fn operator<S>(state: &AppState<S>, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers
         .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, key) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
-        })
+        .and_then(crate::auth::bearer)
         .ok_or_else(|| {
             ApiError::Unauthorized(
                 "an operator key is required: send `Authorization: Bearer <operator key>`".into(),

@@ -204,14 +204,7 @@ pub(crate) fn validate(
     }
     let refs: Vec<EventRef<'_>> = events
         .iter()
-        .map(|(e, attributes)| EventRef {
-            event_id: e.event_id,
-            event_type: &e.event_type,
-            actor_id: &e.actor_id,
-            source: &e.source,
-            timestamp: e.timestamp,
-            attributes,
-        })
+        .map(|(e, attributes)| EventRef::new(e, attributes))
         .collect();
     let frame = frame::encode(namespace, request_id, &refs, Utc::now().timestamp_micros());
     Ok((frame, n))
