@@ -13,6 +13,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use conveyor_handlers::{Backend, EventsReceived, PipelineStore};
+use futures::stream::{FuturesOrdered, StreamExt as _};
+use futures::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::segment::{self, Entry, Position, Read, Reader};
@@ -69,10 +71,79 @@ async fn publish<S: PipelineStore>(
     let mut reader = Some(Reader::new(&config.dir, start));
     let mut durable = shared.durable.subscribe();
     let mut last_cleanup_segment = 0;
+    // batches being accepted, oldest first: up to `ACCEPT_WRITERS` transactions at once (one
+    // can run its statements while another commits); the cursor moves in order only
+    let writers = S::ACCEPT_WRITERS.max(1);
+    let mut in_flight = FuturesOrdered::new();
+    // the first append time of each batch in flight, in the same order
+    let mut started = std::collections::VecDeque::new();
     loop {
         let end = *durable.borrow_and_update();
         let next = reader.as_ref().expect("reader is back").next;
-        if next >= end {
+        if in_flight.len() < writers && next < end {
+            let mut r = reader.take().expect("reader is back");
+            let (r, read) = tokio::task::spawn_blocking(move || {
+                let read = r.read(end, BATCH_EVENTS, BATCH_BYTES);
+                (r, read)
+            })
+            .await
+            .expect("reading the log does not panic");
+            let next = r.next;
+            reader = Some(r);
+            match read {
+                Ok(Read::Entries(entries)) if entries.is_empty() => {}
+                Ok(Read::Entries(entries)) => {
+                    let batch = Batch {
+                        next,
+                        bytes: entries.iter().map(|e| e.header.frame_len()).sum(),
+                        events: entries.iter().map(|e| u64::from(e.header.events)).sum(),
+                        appended_at: entries[0].header.appended_at,
+                    };
+                    if in_flight.is_empty() {
+                        shared
+                            .oldest_unpublished_at
+                            .store(batch.appended_at, Ordering::Relaxed);
+                    }
+                    started.push_back(batch.appended_at);
+                    let (log, store, backends, shutdown) = (&log, &store, &backends, &shutdown);
+                    in_flight.push_back(
+                        async move {
+                            store_entries(log, store, backends, entries, shutdown)
+                                .await
+                                .then_some(batch)
+                        }
+                        .boxed(),
+                    );
+                }
+                Ok(Read::Damaged { at, skipped }) => {
+                    tracing::error!(segment = at.segment, offset = at.offset, bytes = skipped, "ingestion log segment damaged from this offset (a frame fails its checksum); skipping to the next segment");
+                    let skip = Batch {
+                        next,
+                        bytes: 0,
+                        events: 0,
+                        appended_at: 0,
+                    };
+                    started.push_back(started.back().copied().unwrap_or(0));
+                    in_flight.push_back(futures::future::ready(Some(skip)).boxed());
+                }
+                Err(e) => {
+                    tracing::error!(error.message = %e, "cannot read the ingestion log; retrying");
+                    // what is in flight still lands; read again after it
+                    while let Some(done) = in_flight.next().await {
+                        let Some(batch) = done else { return };
+                        advance(&log, batch.next, batch.bytes, batch.events).await;
+                    }
+                    started.clear();
+                    *reader.as_mut().expect("reader is back") =
+                        Reader::new(&config.dir, *shared.published.lock().expect("lock"));
+                    if sleep_or_stop(&shutdown, Duration::from_secs(1)).await {
+                        return;
+                    }
+                }
+            }
+            continue;
+        }
+        if in_flight.is_empty() {
             shared.oldest_unpublished_at.store(0, Ordering::Relaxed);
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -81,49 +152,41 @@ async fn publish<S: PipelineStore>(
             }
             continue;
         }
-        let mut r = reader.take().expect("reader is back");
-        let (r, read) = tokio::task::spawn_blocking(move || {
-            let read = r.read(end, BATCH_EVENTS, BATCH_BYTES);
-            (r, read)
-        })
-        .await
-        .expect("reading the log does not panic");
-        let next = r.next;
-        reader = Some(r);
-        let entries = match read {
-            Ok(Read::Entries(entries)) => entries,
-            Ok(Read::Damaged { at, skipped }) => {
-                tracing::error!(segment = at.segment, offset = at.offset, bytes = skipped, "ingestion log segment damaged from this offset (a frame fails its checksum); skipping to the next segment");
-                advance(&log, next, 0, 0).await;
-                continue;
-            }
-            Err(e) => {
-                tracing::error!(error.message = %e, "cannot read the ingestion log; retrying");
-                *reader.as_mut().expect("reader is back") =
-                    Reader::new(&config.dir, *shared.published.lock().expect("lock"));
-                if sleep_or_stop(&shutdown, Duration::from_secs(1)).await {
+        let done = tokio::select! {
+            done = in_flight.next() => done.expect("not empty"),
+            // a new durable end lets the next batch start while these run
+            changed = durable.changed(), if in_flight.len() < writers => {
+                if changed.is_err() {
                     return;
                 }
                 continue;
             }
         };
-        if entries.is_empty() {
-            continue;
+        // None: shutdown came first; the cursor stays before this batch
+        let Some(batch) = done else { return };
+        advance(&log, batch.next, batch.bytes, batch.events).await;
+        started.pop_front();
+        if let Some(&oldest) = started.front() {
+            shared
+                .oldest_unpublished_at
+                .store(oldest, Ordering::Relaxed);
         }
-        shared
-            .oldest_unpublished_at
-            .store(entries[0].header.appended_at, Ordering::Relaxed);
-        let bytes: u64 = entries.iter().map(|e| e.header.frame_len()).sum();
-        let events: u64 = entries.iter().map(|e| u64::from(e.header.events)).sum();
-        if !store_entries(&log, &store, &backends, entries, &shutdown).await {
-            return;
-        }
-        advance(&log, next, bytes, events).await;
-        if next.segment != last_cleanup_segment {
-            last_cleanup_segment = next.segment;
-            cleanup_logged(&config, next).await;
+        if batch.next.segment != last_cleanup_segment {
+            last_cleanup_segment = batch.next.segment;
+            cleanup_logged(&config, batch.next).await;
         }
     }
+}
+
+/// A batch of frames being accepted, and what publishing it moves.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    /// The position after its last frame: the cursor once it is stored.
+    next: Position,
+    bytes: u64,
+    events: u64,
+    /// When its first frame was appended (µs).
+    appended_at: i64,
 }
 
 /// Accept `entries` into the store; false when shutdown came first (nothing is lost: the
