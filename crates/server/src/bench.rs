@@ -82,7 +82,8 @@ impl Run {
 ///
 /// # Errors
 /// A message naming the flag for a `--database-url` that is not a Postgres URL when Postgres
-/// runs, or `--backend` given with `--target`; when a run fails (the others still run, and
+/// runs, `--backend` given with `--target`, or `ingest --outage-secs` with `--target` or
+/// `--backend sqlite`; when a run fails (the others still run, and
 /// each failure is printed); when interrupted.
 pub async fn run(args: BenchArgs, database_url: &str) -> anyhow::Result<()> {
     let runs = plan(&args, database_url)?;
