@@ -3,7 +3,11 @@
 //! status, and, through a caller-supplied probe, how long until the pipeline caught up.
 //!
 //! The driver knows only the HTTP API. Whoever starts the server (the `conveyor bench`
-//! command, a test) supplies `caught_up`, which reads the server's database.
+//! command, a test) supplies `caught_up`, which reads the server's database, and, for
+//! [`ingest_with_outage`], the [`TcpProxy`] the server reaches its database through.
+
+mod body;
+mod outage;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,31 +15,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use tokio::task::JoinSet;
 
+use self::body::body;
+use self::outage::Outage;
 use crate::progress::{Bar, Progress};
+use crate::proxy::TcpProxy;
 use crate::report::{secs, Percentiles, Report};
 
 /// How often `caught_up` is asked.
 const CATCH_UP_POLL: Duration = Duration::from_millis(20);
-/// Event types the synthetic events cycle through.
-const EVENT_TYPES: [&str; 10] = [
-    "page_view",
-    "click",
-    "signup",
-    "login",
-    "logout",
-    "search",
-    "add_to_cart",
-    "checkout",
-    "purchase",
-    "share",
-];
-/// Sources the synthetic events cycle through.
-const SOURCES: [&str; 3] = ["web", "ios", "android"];
-
 /// Parameters of [`ingest`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct IngestParams {
@@ -51,6 +41,10 @@ pub struct IngestParams {
     /// The most one request may take before it counts as failed. Defaults to 30 s.
     #[serde(with = "secs")]
     pub request_timeout: Duration,
+    /// How long the server's database is cut off during the run ([`ingest_with_outage`]).
+    /// Defaults to zero: no outage.
+    #[serde(with = "secs")]
+    pub outage: Duration,
 }
 
 impl Default for IngestParams {
@@ -61,6 +55,7 @@ impl Default for IngestParams {
             events_per_request: 100,
             catch_up_timeout: Duration::from_secs(300),
             request_timeout: Duration::from_secs(30),
+            outage: Duration::ZERO,
         }
     }
 }
@@ -77,13 +72,64 @@ impl Default for IngestParams {
 /// first request until caught up (absent, with a note, on timeout).
 ///
 /// # Errors
-/// When the HTTP client cannot be built or a client task panics. Failed requests and
-/// `caught_up` errors are counted or noted, not returned.
+/// When `params.outage` is not zero (that takes [`ingest_with_outage`]), the HTTP client
+/// cannot be built or a client task panics. Failed requests and `caught_up` errors are
+/// counted or noted, not returned.
 pub async fn ingest<F>(
     params: &IngestParams,
     base_url: &str,
     api_key: &str,
     caught_up: F,
+    progress: Progress,
+) -> anyhow::Result<Vec<Report>>
+where
+    F: Fn(u64) -> BoxFuture<'static, anyhow::Result<bool>>,
+{
+    anyhow::ensure!(
+        params.outage.is_zero(),
+        "an ingest outage needs the proxy in front of the server's database: ingest_with_outage"
+    );
+    run(params, base_url, api_key, caught_up, None, progress).await
+}
+
+/// [`ingest`] with the server's database taken away for `params.outage`: `proxy`, which
+/// the server reaches its database through, is cut as the request at a tenth of the run is
+/// taken (or 1 s after the first, whichever comes first) and restored after the outage; the
+/// catch-up wait begins when both the clients are done and the proxy is restored.
+///
+/// Returns the `bulk` report of [`ingest`] over the whole run, then an `outage` report of
+/// the responses that came while the proxy was cut: `events` and `rate` are the events
+/// accepted meanwhile and their rate over the outage, the percentiles are those 202s'
+/// response times, `counts` holds `requests`, `requests_ok`, `failures` and `status_*` of
+/// those responses, `proxied_connections` and `refused_connections` (the proxy's, over the
+/// run) and `caught_up_after_restore_ms` (the time from the restore until `caught_up`;
+/// absent, with a note, on timeout).
+///
+/// # Errors
+/// As [`ingest`]; also when `params.outage` is zero.
+pub async fn ingest_with_outage<F>(
+    params: &IngestParams,
+    base_url: &str,
+    api_key: &str,
+    caught_up: F,
+    proxy: Arc<TcpProxy>,
+    progress: Progress,
+) -> anyhow::Result<Vec<Report>>
+where
+    F: Fn(u64) -> BoxFuture<'static, anyhow::Result<bool>>,
+{
+    anyhow::ensure!(!params.outage.is_zero(), "an ingest outage needs a length");
+    let outage = Outage::new(proxy, params.outage, params.requests);
+    run(params, base_url, api_key, caught_up, Some(outage), progress).await
+}
+
+/// The run of [`ingest`] and [`ingest_with_outage`].
+async fn run<F>(
+    params: &IngestParams,
+    base_url: &str,
+    api_key: &str,
+    caught_up: F,
+    outage: Option<Outage>,
     progress: Progress,
 ) -> anyhow::Result<Vec<Report>>
 where
@@ -102,17 +148,29 @@ where
         requests: params.requests,
         next: AtomicUsize::new(0),
         bar: progress.bar("ingest", params.requests as u64),
+        outage: outage.map(Arc::new),
     });
     let started = Instant::now();
     let mut clients = JoinSet::new();
     for _ in 0..params.clients.max(1) {
         clients.spawn(driver.clone().client());
     }
-    let mut tally = Tally::default();
-    while let Some(done) = clients.join_next().await {
-        tally.merge(done.context("ingest client panicked")?);
-    }
-    let sending = started.elapsed();
+    let collect = async {
+        let (mut tally, mut during) = (Tally::default(), Tally::default());
+        while let Some(done) = clients.join_next().await {
+            let (all, cut) = done.context("ingest client panicked")?;
+            tally.merge(all);
+            during.merge(cut);
+        }
+        anyhow::Ok((tally, during, started.elapsed()))
+    };
+    let restore = async {
+        if let Some(outage) = &driver.outage {
+            outage.run().await;
+        }
+    };
+    let (collected, ()) = tokio::join!(collect, restore);
+    let (tally, during, sending) = collected?;
     driver.bar.finish();
 
     let mut report = Report::new("ingest", "bulk", "http", params, tally.accepted, sending)
@@ -122,7 +180,9 @@ where
     for (status, n) in &tally.statuses {
         report = report.count(&format!("status_{status}"), *n);
     }
-    match wait_caught_up(&caught_up, tally.accepted, params.catch_up_timeout).await {
+    let waited = wait_caught_up(&caught_up, tally.accepted, params.catch_up_timeout).await;
+    let caught_up_at = waited.is_ok().then(Instant::now);
+    match waited {
         Ok(()) => {
             let e2e = started.elapsed();
             report = report
@@ -134,7 +194,15 @@ where
         }
         Err(why) => report = report.note(why),
     }
-    Ok(vec![report])
+    let Some(outage) = &driver.outage else {
+        return Ok(vec![report]);
+    };
+    report = report.note(format!(
+        "includes a {:.1} s outage of the server's database: see the `outage` result",
+        params.outage.as_secs_f64()
+    ));
+    let outage = outage.report(params, &during, started + sending, caught_up_at);
+    Ok(vec![report, outage])
 }
 
 /// Poll until `caught_up(accepted)` says so; the reason on timeout.
@@ -169,6 +237,8 @@ struct Driver {
     requests: usize,
     next: AtomicUsize,
     bar: Bar,
+    /// The database outage of [`ingest_with_outage`].
+    outage: Option<Arc<Outage>>,
 }
 
 /// Not derived: the API key stays out of it.
@@ -191,6 +261,23 @@ struct Tally {
 }
 
 impl Tally {
+    /// Count one response: its status, and for a 202 its accepted events and response time.
+    fn record(&mut self, status: &str, accepted: Option<(u64, f64)>) {
+        match accepted {
+            Some((events, latency_ms)) => {
+                self.accepted += events;
+                self.latencies_ms.push(latency_ms);
+            }
+            None => self.failures += 1,
+        }
+        *self.statuses.entry(status.to_owned()).or_default() += 1;
+    }
+
+    /// Requests answered, successfully or not.
+    fn requests(&self) -> u64 {
+        self.statuses.values().sum()
+    }
+
     fn merge(&mut self, other: Tally) {
         self.accepted += other.accepted;
         self.failures += other.failures;
@@ -202,13 +289,17 @@ impl Tally {
 }
 
 impl Driver {
-    /// Send requests one at a time until all have been taken.
-    async fn client(self: Arc<Self>) -> Tally {
-        let mut tally = Tally::default();
+    /// Send requests one at a time until all have been taken: the tally of all of them, and
+    /// of those answered while the database was cut.
+    async fn client(self: Arc<Self>) -> (Tally, Tally) {
+        let (mut tally, mut during) = (Tally::default(), Tally::default());
         loop {
             let r = self.next.fetch_add(1, Ordering::Relaxed);
             if r >= self.requests {
-                return tally;
+                return (tally, during);
+            }
+            if let Some(outage) = &self.outage {
+                outage.taking(r);
             }
             let body = body(r, self.events_per_request);
             let sent = Instant::now();
@@ -220,26 +311,22 @@ impl Driver {
                 .body(body)
                 .send()
                 .await;
-            let status = match response {
+            let (status, accepted) = match response {
                 Ok(response) if response.status() == reqwest::StatusCode::ACCEPTED => {
                     let accepted = response
                         .json::<Accepted>()
                         .await
                         .map_or(self.events_per_request as u64, |a| a.accepted);
-                    tally.latencies_ms.push(sent.elapsed().as_secs_f64() * 1e3);
-                    tally.accepted += accepted;
-                    "202".to_owned()
+                    let latency_ms = sent.elapsed().as_secs_f64() * 1e3;
+                    ("202".to_owned(), Some((accepted, latency_ms)))
                 }
-                Ok(response) => {
-                    tally.failures += 1;
-                    response.status().as_u16().to_string()
-                }
-                Err(_) => {
-                    tally.failures += 1;
-                    "error".to_owned()
-                }
+                Ok(response) => (response.status().as_u16().to_string(), None),
+                Err(_) => ("error".to_owned(), None),
             };
-            *tally.statuses.entry(status).or_default() += 1;
+            tally.record(&status, accepted);
+            if self.outage.as_ref().is_some_and(|o| o.during()) {
+                during.record(&status, accepted);
+            }
             self.bar.inc(1);
         }
     }
@@ -249,71 +336,4 @@ impl Driver {
 #[derive(Debug, serde::Deserialize)]
 struct Accepted {
     accepted: u64,
-}
-
-/// One synthetic event in the API's request shape.
-#[derive(Debug, serde::Serialize)]
-struct EventOut {
-    event_id: uuid::Uuid,
-    event_type: &'static str,
-    actor_id: String,
-    source: &'static str,
-    timestamp: DateTime<Utc>,
-    attributes: Attributes,
-}
-
-/// The synthetic events' attributes.
-#[derive(Debug, serde::Serialize)]
-struct Attributes {
-    page: String,
-    n: usize,
-}
-
-/// The JSON body of request number `r`: `events` fresh events, stamped now.
-fn body(r: usize, events: usize) -> Vec<u8> {
-    #[derive(serde::Serialize)]
-    struct Bulk {
-        events: Vec<EventOut>,
-    }
-    let now = Utc::now();
-    let events = (0..events)
-        .map(|i| EventOut {
-            event_id: uuid::Uuid::new_v4(),
-            event_type: EVENT_TYPES[i % EVENT_TYPES.len()],
-            actor_id: format!("actor_{}", (r * events + i) % 5_000),
-            source: SOURCES[i % SOURCES.len()],
-            timestamp: now,
-            attributes: Attributes {
-                page: format!("/p/{}", i % 50),
-                n: i,
-            },
-        })
-        .collect();
-    // serializing plain structs of strings and numbers cannot fail
-    serde_json::to_vec(&Bulk { events }).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn body_has_the_api_shape_with_unique_event_ids() {
-        let body: serde_json::Value = serde_json::from_slice(&body(3, 5)).expect("json");
-        let events = body["events"].as_array().expect("events array");
-        assert_eq!(events.len(), 5);
-        for field in [
-            "event_id",
-            "event_type",
-            "actor_id",
-            "source",
-            "timestamp",
-            "attributes",
-        ] {
-            assert!(events[0].get(field).is_some(), "missing {field}");
-        }
-        let ids: std::collections::HashSet<_> =
-            events.iter().map(|e| e["event_id"].clone()).collect();
-        assert_eq!(ids.len(), 5);
-    }
 }

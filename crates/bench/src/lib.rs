@@ -24,7 +24,8 @@
 //! - `ceiling` — [`ceiling`]: the raw-SQL `SKIP LOCKED` drain, no framework.
 //! - `throughput` — [`throughput`]: publish then drain no-op events through a `WorkerPool`.
 //! - `latency` — [`latency`]: publish → handler start on an idle pool.
-//! - `ingest` — [`ingest`]: the HTTP bulk-ingest driver.
+//! - `ingest` — [`ingest`], [`ingest_with_outage`]: the HTTP bulk-ingest driver.
+//! - `proxy` — [`TcpProxy`]: a loopback forwarder the ingest outage cuts.
 //! - `soak` — [`soak`]: a steady rate for a long run, interval by interval.
 //! - `report` — [`Report`], [`Percentiles`], [`Row`], [`print_table`].
 //! - `backend` — [`Backend`] and the scratch databases it creates and removes.
@@ -40,6 +41,7 @@ mod ingest;
 mod latency;
 mod probe;
 mod progress;
+mod proxy;
 mod redact;
 mod report;
 mod rss;
@@ -49,9 +51,10 @@ mod throughput;
 
 pub use backend::Backend;
 pub use ceiling::{ceiling, CeilingParams};
-pub use ingest::{ingest, IngestParams};
+pub use ingest::{ingest, ingest_with_outage, IngestParams};
 pub use latency::{latency, LatencyParams};
 pub use progress::Progress;
+pub use proxy::TcpProxy;
 pub use redact::{check_postgres_url, redact_url};
 pub use report::{print_table, write_table, Percentiles, Report, Row};
 pub use rss::{current_rss_mib, peak_rss_mib};

@@ -5,9 +5,11 @@ mod support;
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use conveyor_bench::{
-    ceiling, ingest, latency, soak, throughput, Backend, CeilingParams, IngestParams,
-    LatencyParams, Progress, Report, SoakParams, ThroughputParams,
+    ceiling, ingest, ingest_with_outage, latency, soak, throughput, Backend, CeilingParams,
+    IngestParams, LatencyParams, Progress, Report, SoakParams, TcpProxy, ThroughputParams,
 };
 use futures::FutureExt as _;
 use sqlx::{Connection as _, PgConnection};
@@ -92,6 +94,47 @@ fn workload_futures_are_send() {
         probe,
         Progress::Hidden,
     ));
+    let proxy: Option<Arc<TcpProxy>> = None;
+    if let Some(proxy) = proxy {
+        send(ingest_with_outage(
+            &IngestParams::default(),
+            "http://127.0.0.1:1",
+            "k",
+            probe,
+            proxy,
+            Progress::Hidden,
+        ));
+    }
+}
+
+/// An outage takes the proxy it cuts, and the proxy a length.
+#[tokio::test]
+async fn an_ingest_outage_needs_its_proxy_and_a_length() {
+    let probe = |_| async { anyhow::Ok(true) }.boxed();
+    let outage = IngestParams {
+        outage: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let err = ingest(&outage, "http://127.0.0.1:1", "k", probe, Progress::Hidden)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("ingest_with_outage"), "{err}");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let proxy = TcpProxy::start(listener.local_addr().expect("addr"))
+        .await
+        .expect("proxy");
+    let err = ingest_with_outage(
+        &IngestParams::default(),
+        "http://127.0.0.1:1",
+        "k",
+        probe,
+        Arc::new(proxy),
+        Progress::Hidden,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("length"), "{err}");
 }
 
 fn tiny_ceiling() -> CeilingParams {

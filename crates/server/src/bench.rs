@@ -82,7 +82,8 @@ impl Run {
 ///
 /// # Errors
 /// A message naming the flag for a `--database-url` that is not a Postgres URL when Postgres
-/// runs, or `--backend` given with `--target`; when a run fails (the others still run, and
+/// runs, `--backend` given with `--target`, or `ingest --outage-secs` with `--target` or
+/// `--backend sqlite`; when a run fails (the others still run, and
 /// each failure is printed); when interrupted.
 pub async fn run(args: BenchArgs, database_url: &str) -> anyhow::Result<()> {
     let runs = plan(&args, database_url)?;
@@ -93,7 +94,12 @@ pub async fn run(args: BenchArgs, database_url: &str) -> anyhow::Result<()> {
         let mut failed = Vec::new();
         for (i, run) in runs.iter().enumerate() {
             match run_one(&args.workload, run, progress, &interrupt).await {
-                Ok(reports) => print(&reports, args.json, i > 0)?,
+                Ok(mut reports) => {
+                    for report in &mut reports {
+                        report.notes.extend(notes(&args));
+                    }
+                    print(&reports, args.json, i > 0)?;
+                }
                 Err(_) if interrupt.is_cancelled() => break,
                 Err(e) => {
                     eprintln!("error: bench {name} on {}: {e:#}", run.name());
@@ -140,6 +146,12 @@ fn plan(args: &BenchArgs, database_url: &str) -> anyhow::Result<Vec<Run>> {
         ..
     }) = &args.workload
     {
+        if outage_secs(args) > 0 {
+            anyhow::bail!(
+                "--outage-secs: not with --target; the bench can cut off only the database of \
+                 a server it starts itself"
+            );
+        }
         if args.backend.is_some() {
             anyhow::bail!(
                 "--backend: not with --target; the ingest workload then drives that server, \
@@ -160,16 +172,43 @@ fn plan(args: &BenchArgs, database_url: &str) -> anyhow::Result<Vec<Run>> {
         }]);
     }
     let choice = args.backend.unwrap_or(BackendChoice::Both);
+    let outage = outage_secs(args) > 0;
+    if outage && choice == BackendChoice::Sqlite {
+        anyhow::bail!(
+            "--outage-secs: not with --backend sqlite; an embedded SQLite file cannot be cut \
+             off from the server (use --backend postgres)"
+        );
+    }
     let mut runs = Vec::new();
     if matches!(choice, BackendChoice::Postgres | BackendChoice::Both) {
         runs.push(Run::Local(Backend::Postgres {
             admin_url: admin_url(database_url)?,
         }));
     }
-    if matches!(choice, BackendChoice::Sqlite | BackendChoice::Both) {
+    // with an outage, `both` is Postgres only (noted in its results)
+    if !outage && matches!(choice, BackendChoice::Sqlite | BackendChoice::Both) {
         runs.push(Run::Local(Backend::Sqlite));
     }
     Ok(runs)
+}
+
+/// The `ingest --outage-secs` of `args` (0: none, or not ingest).
+fn outage_secs(args: &BenchArgs) -> u64 {
+    match &args.workload {
+        Workload::Ingest(a) => a.outage_secs,
+        _ => 0,
+    }
+}
+
+/// What the results of `args` say beyond the workload's own notes.
+fn notes(args: &BenchArgs) -> Vec<String> {
+    if outage_secs(args) > 0 && args.backend != Some(BackendChoice::Postgres) {
+        vec![
+            "--outage-secs: ran on Postgres only; an embedded SQLite file cannot be cut off".into(),
+        ]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The Postgres server to create scratch databases on: `--database-url`, or the default.

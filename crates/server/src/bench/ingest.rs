@@ -7,6 +7,10 @@
 //! rollups hold every accepted event (or a dead letter says some never will: the result's
 //! `checks` then show what is missing). Against `--target`, only the server's
 //! `/healthz/detailed` is visible: its backlog (pending, in flight) and spool must be empty.
+//!
+//! With an outage (`--outage-secs`, Postgres only), the server's pool reaches its database
+//! through a [`TcpProxy`] the driver cuts and restores; the probe keeps a small pool of its
+//! own that connects directly, so it reads the database while the server cannot.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,11 +19,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
 use conveyor::{PgStore, SqliteStore};
-use conveyor_bench::{Backend, IngestParams, Progress, Report, ScratchDatabase};
+use conveyor_bench::{Backend, IngestParams, Progress, Report, ScratchDatabase, TcpProxy};
 use conveyor_handlers::PipelineStore;
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::database::{SERVE_CONNECTIONS, SQLITE_SERVE_CONNECTIONS};
@@ -33,16 +37,20 @@ const TENANT: &str = "bench";
 const RAW_COUNT: &str = "select count(*) from events_raw where namespace = $1";
 /// How long the in-process server may take to shut down after the run.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections of the probe's own Postgres pool.
+const PROBE_CONNECTIONS: u32 = 2;
 
 /// Start the real server on a fresh database of `backend` (a Postgres database
 /// `conveyor_bench_ingest_<pid>_<random>`, or a temp SQLite file opened as `serve` opens
 /// it) on a free port with an API key of its own, drive it, stop it, and remove the
 /// database, also when cancelled. `interrupt` ends the run early, stopping the server
-/// before the database goes. The report's backend is the database's.
+/// before the database goes. The report's backend is the database's. With `params.outage`
+/// (Postgres only) the server's connections go through a [`TcpProxy`] the driver cuts.
 ///
 /// # Errors
 /// When the database cannot be created, the server cannot start or fails while running;
-/// when interrupted.
+/// when interrupted; a message naming `--outage-secs` for an outage on SQLite or on a
+/// Postgres reached through a unix socket.
 pub(super) async fn in_process(
     backend: &Backend,
     params: &IngestParams,
@@ -53,28 +61,80 @@ pub(super) async fn in_process(
     match backend {
         Backend::Postgres { admin_url } => {
             let database = ScratchDatabase::create(admin_url, Some("ingest")).await?;
+            let direct = database.connect_options();
+            let proxy = if params.outage.is_zero() {
+                None
+            } else {
+                let target = tcp_address(&direct).await?;
+                let proxy = TcpProxy::start(target)
+                    .await
+                    .context("--outage-secs: starting the proxy in front of Postgres")?;
+                Some(Arc::new(proxy))
+            };
+            let served = match &proxy {
+                Some(proxy) => direct.clone().host("127.0.0.1").port(proxy.addr().port()),
+                None => direct.clone(),
+            };
             let pool = PgPoolOptions::new()
                 .max_connections(SERVE_CONNECTIONS)
                 .acquire_timeout(Duration::from_secs(5))
-                .connect_with(database.connect_options())
+                .connect_with(served)
                 .await
                 .with_context(|| format!("connecting to {}", database.name()))?;
-            let store = PgStore::new(pool.clone());
-            let result = drive(store, params, progress, &log.path, interrupt).await;
+            let probe_pool = PgPoolOptions::new()
+                .max_connections(PROBE_CONNECTIONS)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(direct)
+                .await
+                .with_context(|| format!("connecting the probe to {}", database.name()))?;
+            let (store, probe) = (PgStore::new(pool.clone()), PgStore::new(probe_pool.clone()));
+            let result = drive(store, probe, proxy, params, progress, &log.path, interrupt).await;
             pool.close().await;
+            probe_pool.close().await;
             let disposed = database.dispose().await;
             let reports = result?;
             disposed?;
             Ok(reports)
         }
         Backend::Sqlite => {
+            anyhow::ensure!(
+                params.outage.is_zero(),
+                "--outage-secs: Postgres only (--backend postgres)"
+            );
             let file = TempPath::new("db");
             let store = crate::database::open_sqlite(&file.path, SQLITE_SERVE_CONNECTIONS).await?;
-            let result = drive(store.clone(), params, progress, &log.path, interrupt).await;
+            let probe = store.clone();
+            let result = drive(
+                store.clone(),
+                probe,
+                None,
+                params,
+                progress,
+                &log.path,
+                interrupt,
+            )
+            .await;
             store.pool().close().await;
             result
         }
     }
+}
+
+/// The TCP address of the Postgres server `options` connect to, for the outage's proxy.
+///
+/// # Errors
+/// A message naming `--outage-secs` when they connect through a unix socket or the host
+/// does not resolve.
+async fn tcp_address(options: &PgConnectOptions) -> anyhow::Result<std::net::SocketAddr> {
+    let host = options.get_host();
+    if options.get_socket().is_some() || host.starts_with('/') {
+        anyhow::bail!("--outage-secs: needs Postgres over TCP; --database-url names a unix socket");
+    }
+    tokio::net::lookup_host((host, options.get_port()))
+        .await
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .with_context(|| format!("--outage-secs: cannot resolve the Postgres host {host}"))
 }
 
 /// Drive the server at `url` with `key`; it has caught up when its `/healthz/detailed`
@@ -140,10 +200,13 @@ impl Health {
     }
 }
 
-/// Bind the server on `store`, run the driver against it with a probe on `store` (until
-/// done or `interrupt`), stop the server, and add what the database holds to the report.
+/// Bind the server on `store`, run the driver against it with a probe on `probe_store` (the
+/// same database; until done or `interrupt`), cutting `proxy` for the outage if there is
+/// one, stop the server, and add what the database holds to the `bulk` report.
 async fn drive<S: PipelineStore + RawCount>(
     store: S,
+    probe_store: S,
+    proxy: Option<Arc<TcpProxy>>,
     params: &IngestParams,
     progress: Progress,
     log_dir: &Path,
@@ -168,7 +231,7 @@ async fn drive<S: PipelineStore + RawCount>(
     let running = tokio::spawn(server.run(token.clone().cancelled_owned()));
 
     let probe = Probe {
-        store,
+        store: probe_store,
         first_day: Utc::now().date_naive(),
     };
     let prober = probe.clone();
@@ -176,8 +239,17 @@ async fn drive<S: PipelineStore + RawCount>(
         let probe = prober.clone();
         async move { probe.caught_up(accepted).await }.boxed()
     };
+    let driver = async {
+        match proxy {
+            Some(proxy) => {
+                conveyor_bench::ingest_with_outage(params, &base, &key, caught_up, proxy, progress)
+                    .await
+            }
+            None => conveyor_bench::ingest(params, &base, &key, caught_up, progress).await,
+        }
+    };
     let driven = tokio::select! {
-        driven = conveyor_bench::ingest(params, &base, &key, caught_up, progress) => driven,
+        driven = driver => driven,
         () = interrupt.cancelled() => Err(anyhow::anyhow!("interrupted")),
     };
 
@@ -189,7 +261,11 @@ async fn drive<S: PipelineStore + RawCount>(
     let mut reports = driven?;
     stopped.context("the server failed")?;
     for report in &mut reports {
-        probe.account(report).await?;
+        if report.variant == "bulk" {
+            probe.account(report).await?;
+        } else {
+            report.backend = probe.store.backend_name().to_owned();
+        }
     }
     Ok(reports)
 }

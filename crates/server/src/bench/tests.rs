@@ -100,6 +100,9 @@ fn bad_values_are_usage_errors_naming_the_flag() {
             "--operator-key",
         ),
         (&["ingest", "--api-key", "k"][..], "--target"),
+        (&["ingest", "--outage-secs", "601"][..], "--outage-secs"),
+        (&["ingest", "--outage-secs=-1"][..], "--outage-secs"),
+        (&["ingest", "--outage-secs", "soon"][..], "--outage-secs"),
     ] {
         let err = bench(args).unwrap_err();
         assert!(err.contains(flag), "{args:?}: {err}");
@@ -155,6 +158,54 @@ fn a_target_takes_no_backend() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("--backend"), "{err}");
+}
+
+#[test]
+fn an_outage_runs_on_postgres_only_and_never_on_a_target() {
+    let args = bench(&["ingest", "--outage-secs", "5"]).unwrap();
+    let Workload::Ingest(ingest) = &args.workload else {
+        panic!()
+    };
+    assert_eq!(ingest.params().outage.as_secs(), 5);
+    let runs = plan(&args, "").unwrap();
+    assert_eq!(runs.iter().map(Run::name).collect::<Vec<_>>(), ["postgres"]);
+    assert!(
+        notes(&args)[0].contains("Postgres only"),
+        "{:?}",
+        notes(&args)
+    );
+    let postgres = bench(&["ingest", "--outage-secs", "5", "--backend", "postgres"]).unwrap();
+    assert_eq!(plan(&postgres, "").unwrap().len(), 1);
+    assert!(notes(&postgres).is_empty());
+
+    let sqlite = bench(&["ingest", "--outage-secs", "5", "--backend", "sqlite"]).unwrap();
+    let err = plan(&sqlite, "").unwrap_err().to_string();
+    assert!(
+        err.contains("--outage-secs") && err.contains("--backend sqlite"),
+        "{err}"
+    );
+
+    let target = [
+        "ingest",
+        "--target",
+        "http://127.0.0.1:8080",
+        "--api-key",
+        "k",
+        "--operator-key",
+        "op",
+        "--outage-secs",
+        "5",
+    ];
+    let err = plan(&bench(&target).unwrap(), "").unwrap_err().to_string();
+    assert!(
+        err.contains("--outage-secs") && err.contains("--target"),
+        "{err}"
+    );
+
+    // no outage: both backends, no note
+    let none = bench(&["ingest", "--outage-secs", "0"]).unwrap();
+    assert_eq!(plan(&none, "").unwrap().len(), 2);
+    assert!(notes(&none).is_empty());
 }
 
 fn drain(rate: f64) -> Report {

@@ -171,6 +171,13 @@ pub struct IngestArgs {
     /// its `/healthz/detailed`.
     #[arg(long, value_name = "KEY", requires = "target")]
     pub operator_key: Option<String>,
+    /// Cut the in-process server off its Postgres database for this many seconds (0 to
+    /// 600), from when a tenth of the requests have been taken (or 1 s in, whichever comes
+    /// first): its connections go through a loopback proxy that is cut, then restored; the
+    /// responses that came meanwhile are reported apart (variant `outage`). Postgres only,
+    /// not with `--target`. Defaults to 0: no outage.
+    #[arg(long, value_name = "SECS", default_value_t = IngestParams::default().outage.as_secs(), value_parser = clap::value_parser!(u64).range(0..=MAX_OUTAGE_SECS))]
+    pub outage_secs: u64,
 }
 
 impl std::fmt::Debug for IngestArgs {
@@ -270,6 +277,7 @@ impl IngestArgs {
             events_per_request: self.events_per_request,
             catch_up_timeout: secs(self.catch_up_timeout_secs),
             request_timeout: secs(self.request_timeout_secs),
+            outage: Duration::from_secs(self.outage_secs),
         }
     }
 }
@@ -288,6 +296,9 @@ impl SoakArgs {
         }
     }
 }
+
+/// The longest `ingest --outage-secs`: ten minutes.
+const MAX_OUTAGE_SECS: u64 = 600;
 
 /// The most seconds a duration flag takes: a year, far below `Duration`'s limit.
 const MAX_SECS: f64 = 366.0 * 86_400.0;

@@ -214,12 +214,97 @@ async fn bench_ingest_runs_the_real_server_end_to_end_on_postgres() {
     );
 }
 
+/// `bench ingest --json` on Postgres with a 1 s database outage: 40 requests of 20 events.
+fn tiny_outage() -> (u32, Output) {
+    bench(&[
+        "ingest",
+        "--requests",
+        "40",
+        "--clients",
+        "2",
+        "--events-per-request",
+        "20",
+        "--outage-secs",
+        "1",
+        "--json",
+        "--backend",
+        "postgres",
+    ])
+}
+
+#[tokio::test]
+async fn bench_ingest_rides_out_a_database_outage_on_postgres() {
+    let (pid, output) = tokio::task::spawn_blocking(tiny_outage).await.unwrap();
+    let results = results(&output);
+    assert_eq!(
+        variants(&results),
+        [("ingest", "bulk"), ("ingest", "outage")]
+    );
+    let (bulk, outage) = (&results[0], &results[1]);
+    // every request got 202 and everything accepted landed once the database was back
+    assert_eq!(bulk["counts"]["status_202"], 40, "{bulk}");
+    assert_eq!(bulk["counts"]["failures"], 0, "{bulk}");
+    assert_eq!(bulk["events"], 800, "{bulk}");
+    assert_eq!(bulk["counts"]["raw_stored"], 800, "{bulk}");
+    assert_eq!(bulk["checks"]["raw_holds_all_accepted"], true, "{bulk}");
+    assert_eq!(bulk["checks"]["rollups_hold_all_accepted"], true, "{bulk}");
+    // the outage's own figures: the responses that came while the database was cut
+    assert_eq!(outage["backend"], "postgres", "{outage}");
+    assert_eq!(outage["params"]["outage"], 1.0, "{outage}");
+    let during = outage["counts"]["requests"].as_u64().expect("requests");
+    assert!(during <= 40, "{outage}");
+    assert_eq!(outage["counts"]["failures"], 0, "{outage}");
+    assert_eq!(outage["counts"]["requests_ok"], during, "{outage}");
+    assert_eq!(outage["events"], during * 20, "{outage}");
+    if during > 0 {
+        assert_eq!(outage["latency_ms"]["samples"], during, "{outage}");
+    }
+    assert!(
+        outage["elapsed_s"].as_f64().is_some_and(|s| s >= 1.0),
+        "{outage}"
+    );
+    assert!(
+        outage["counts"]["caught_up_after_restore_ms"].is_u64(),
+        "{outage}"
+    );
+    // the server's pool really went through the proxy that was cut
+    assert!(
+        outage["counts"]["proxied_connections"].as_u64() > Some(0),
+        "{outage}"
+    );
+    assert_eq!(
+        leftovers(pid).await,
+        0,
+        "the server's database was left behind"
+    );
+}
+
+#[test]
+fn bench_ingest_refuses_an_outage_on_sqlite_naming_the_flags() {
+    let (_, output) = bench(&[
+        "ingest",
+        "--outage-secs",
+        "1",
+        "--backend",
+        "sqlite",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--outage-secs") && stderr.contains("--backend sqlite"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
 #[test]
 fn bench_refuses_a_bad_flag_value_naming_the_flag() {
     for (args, flag) in [
         (&["throughput", "--events", "0"][..], "--events"),
         (&["latency", "--rate", "fast"][..], "--rate"),
         (&["soak", "--backend", "oracle"][..], "--backend"),
+        (&["ingest", "--outage-secs", "601"][..], "--outage-secs"),
     ] {
         let (_, output) = bench(args);
         let stderr = String::from_utf8_lossy(&output.stderr);
