@@ -1,5 +1,5 @@
 //! [`is_outage`]: whether a database error means "the database cannot take this right now"
-//! (spool the batch, answer 503 on reads, retry later) or "the database refuses these rows"
+//! (the log's publisher waits and retries the batch, reads answer 503) or "the database refuses these rows"
 //! (no retry fixes it). One classification for both backends.
 //!
 //! # Postgres
@@ -13,14 +13,15 @@
 //! - `SQLITE_BUSY` / `SQLITE_LOCKED` (`database is locked`): another process (an operator's
 //!   `sqlite3` shell, a second server) held the write lock past the 5 s busy timeout. The
 //!   store's own in-process write lock timing out is reported the same way (as a protocol
-//!   error). Retrying later succeeds, so the batch is spooled and acknowledged.
+//!   error). Retrying later succeeds, so the publisher waits; the batch stays in the log.
 //! - `SQLITE_IOERR` (disk I/O error), `SQLITE_FULL` (disk full), `SQLITE_CANTOPEN`,
 //!   `SQLITE_READONLY` (file or file system made read-only), `SQLITE_NOMEM`,
-//!   `SQLITE_PROTOCOL` (WAL lock race): the storage is failing. The spool is tried next; if it
-//!   sits on the same failing disk it fails too and the API answers 503, which is the truth.
+//!   `SQLITE_PROTOCOL` (WAL lock race): the storage is failing. Acknowledged requests wait in
+//!   the ingestion log; if the log sits on the same failing disk it fails too and the API
+//!   answers 503, which is the truth.
 //! - `SQLITE_CORRUPT` / `SQLITE_NOTADB`: the file is damaged. No retry of the statement helps,
 //!   but neither is it the rows' fault: until an operator restores the file, accepted batches
-//!   wait in the spool (retried every second) rather than being refused or set aside.
+//!   wait in the ingestion log (retried with backoff) rather than being refused or set aside.
 //!
 //! Everything else (`SQLITE_CONSTRAINT`, `SQLITE_TOOBIG`, `SQLITE_MISMATCH`, a plain
 //! `SQLITE_ERROR` from a bad statement) is about the rows or the SQL: not an outage.
@@ -42,7 +43,7 @@ const SQLITE_OUTAGE_CODES: [i32; 10] = [
 ];
 
 /// Whether `error` means the database cannot be reached or cannot take writes right now
-/// (worth spooling and retrying), as opposed to refusing these particular rows. See the
+/// (worth waiting for and retrying), as opposed to refusing these particular rows. See the
 /// module docs for the classes counted, per backend.
 pub(crate) fn is_outage(error: &sqlx::Error) -> bool {
     match error {

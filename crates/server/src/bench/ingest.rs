@@ -6,7 +6,7 @@
 //! in flight ([`Store::stats`](conveyor::Store::stats)) and both `events_raw` and the daily
 //! rollups hold every accepted event (or a dead letter says some never will: the result's
 //! `checks` then show what is missing). Against `--target`, only the server's
-//! `/healthz/detailed` is visible: its backlog (pending, in flight) and spool must be empty.
+//! `/healthz/detailed` is visible: its ingestion log and backlog (pending, in flight) must be empty.
 //!
 //! With an outage (`--outage-secs`, Postgres only), the server's pool reaches its database
 //! through a [`TcpProxy`] the driver cuts and restores; the probe keeps a small pool of its
@@ -298,7 +298,7 @@ impl<S: PipelineStore + RawCount> Probe<S> {
         let held = self.held().await?;
         let accepted = i64::try_from(accepted).unwrap_or(i64::MAX);
         let complete = held.rollups >= accepted && held.raw >= accepted;
-        // settled but incomplete and no dead letter: batches still in the spool
+        // settled but incomplete and no dead letter: requests still in the ingestion log
         Ok(held.settled && (complete || held.dead > 0))
     }
 
@@ -383,7 +383,7 @@ impl RawCount for SqliteStore {
 }
 
 /// A path under the temp directory, `conveyor-bench-<pid>-<random>.<kind>`, removed on drop
-/// with whatever is there (a spool directory, or a SQLite file and its WAL companions).
+/// with whatever is there (a log directory, or a SQLite file and its WAL companions).
 #[derive(Debug)]
 struct TempPath {
     path: PathBuf,
