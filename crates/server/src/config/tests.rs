@@ -1,5 +1,7 @@
 //! The command line's tests: defaults, ranges, API keys, and what is never shown.
 
+use conveyor_handlers::Backend;
+
 use super::*;
 
 fn serve(args: &[&str]) -> Result<ServeArgs, String> {
