@@ -17,7 +17,7 @@ pub use bench_args::{
     BackendChoice, BenchArgs, CeilingArgs, IngestArgs, LatencyArgs, SoakArgs, ThroughputArgs,
     Workload,
 };
-pub use serve_args::{ApiKey, ServeArgs};
+pub use serve_args::{ApiKey, OperatorKey, ServeArgs};
 
 /// Durable event processing on SQLite or PostgreSQL: the server, migrations and operator
 /// controls.

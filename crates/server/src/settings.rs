@@ -142,7 +142,7 @@ impl Settings {
                 ..LogConfig::default()
             },
             legacy_spool_dir: args.spool_dir.clone(),
-            operator_keys: args.operator_keys.clone(),
+            operator_keys: args.operator_keys.iter().map(|k| k.0.clone()).collect(),
             run_workers: !args.no_workers,
             max_future: Duration::from_secs(args.max_future_secs),
             http: HttpLimits {

@@ -135,9 +135,10 @@ pub struct ServeArgs {
         env = "CONVEYOR_OPERATOR_KEYS",
         value_name = "KEY",
         value_delimiter = ',',
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = |s: &str| Ok::<_, String>(OperatorKey(s.to_owned()))
     )]
-    pub operator_keys: Vec<String>,
+    pub operator_keys: Vec<OperatorKey>,
 
     /// Events timestamped more than this many seconds ahead of the server's clock are
     /// rejected with 422 (not clamped); 0 to 31622400 (a year). Defaults to 86400 (one day).
@@ -262,4 +263,14 @@ fn parse_api_key(s: &str) -> Result<ApiKey, &'static str> {
         key: key.to_owned(),
         namespace: namespace.to_owned(),
     })
+}
+
+/// One `--operator-key`; its `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OperatorKey(pub String);
+
+impl std::fmt::Debug for OperatorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OperatorKey(***)")
+    }
 }

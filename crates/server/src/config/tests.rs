@@ -172,3 +172,10 @@ fn http_limit_flags_refuse_zero_and_absurd_values_naming_the_flag() {
     let args = serve(&["--api-key", "k=t", "--max-connections", "8"]).unwrap();
     assert_eq!(args.max_connections, 8);
 }
+
+#[test]
+fn operator_keys_stay_out_of_debug() {
+    let args = serve(&["--api-key", "k=t", "--operator-key", "op-s3cret"]).unwrap();
+    assert_eq!(args.operator_keys[0].0, "op-s3cret");
+    assert!(!format!("{args:?}").contains("op-s3cret"), "{args:?}");
+}
