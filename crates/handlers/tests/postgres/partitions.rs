@@ -1,14 +1,37 @@
-//! `PartitionManager` against real Postgres, one fresh database per test: partitions created
-//! for the window, dropped past retention, and the default partition reported and drained.
-
-mod common;
+//! Postgres-only: `PartitionManager` (SQLite has no partitions), one fresh database per
+//! test: partitions created for the window, events placed by UTC day, partitions dropped
+//! past retention, and the default partition reported and drained.
 
 use chrono::Days;
 use conveyor::PgStore;
 use conveyor_handlers::{PartitionManager, RawStoreHandler, RetryPolicy, RollupHandler};
 use sqlx::PgPool;
 
-use common::{deliver, event, manager, record, scalar, table_exists, today};
+use crate::contract::fixtures::{deliver, event, eventually, manager, raw, record, today};
+
+/// Migrate the fresh database, create the partitions around [`today`], and return a store.
+async fn setup(pool: &PgPool) -> anyhow::Result<PgStore> {
+    conveyor_handlers::migrate(pool).await?;
+    manager().maintain(pool, today()).await?;
+    Ok(PgStore::new(pool.clone()))
+}
+
+/// A single `i64` a statement returns.
+async fn scalar(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Whether a table named `name` exists.
+async fn table_exists(pool: &PgPool, name: &str) -> bool {
+    sqlx::query_scalar("select to_regclass($1) is not null")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .expect("to_regclass")
+}
 
 /// The day partitions of `parent`, sorted.
 async fn day_partitions(pool: &PgPool, parent: &str) -> Vec<String> {
@@ -77,7 +100,7 @@ async fn maintain_creates_the_window_for_both_tables_and_is_idempotent(
 
 #[sqlx::test(migrations = false)]
 async fn an_out_of_range_event_is_reported_as_default_rows(pool: PgPool) -> anyhow::Result<()> {
-    let store = common::setup(&pool).await?;
+    let store = setup(&pool).await?;
     assert_eq!(PartitionManager::default_rows(&pool).await?, 0);
     deliver(
         &store,
@@ -102,7 +125,7 @@ async fn an_out_of_range_event_is_reported_as_default_rows(pool: PgPool) -> anyh
 async fn partitions_past_retention_are_dropped_with_old_default_and_search_rows(
     pool: PgPool,
 ) -> anyhow::Result<()> {
-    let store = common::setup(&pool).await?; // window 2026-11-19 ..= 2026-11-28
+    let store = setup(&pool).await?; // window 2026-11-19 ..= 2026-11-28
     store_raw_and_rollup(
         &store,
         vec![
@@ -177,7 +200,7 @@ async fn partitions_past_retention_are_dropped_with_old_default_and_search_rows(
 /// that partition (not skipped), for both tables, and nothing else moves.
 #[sqlx::test(migrations = false)]
 async fn default_rows_in_a_new_partitions_range_move_into_it(pool: PgPool) -> anyhow::Result<()> {
-    let store = common::setup(&pool).await?; // partitions up to 2026-11-28
+    let store = setup(&pool).await?; // partitions up to 2026-11-28
     store_raw_and_rollup(
         &store,
         vec![
@@ -238,7 +261,7 @@ async fn run_maintains_the_current_day_until_cancelled(pool: PgPool) -> anyhow::
         token.clone(),
     ));
     let name = format!("events_raw_p{}", chrono::Utc::now().format("%Y%m%d"));
-    common::eventually(
+    eventually(
         std::time::Duration::from_secs(10),
         "today's partition",
         || table_exists(&pool, &name),
@@ -246,5 +269,41 @@ async fn run_maintains_the_current_day_until_cancelled(pool: PgPool) -> anyhow::
     .await;
     token.cancel();
     tokio::time::timeout(std::time::Duration::from_secs(5), task).await??;
+    Ok(())
+}
+
+#[sqlx::test(migrations = false)]
+async fn events_land_in_their_day_partition_and_out_of_range_ones_in_the_default(
+    pool: PgPool,
+) -> anyhow::Result<()> {
+    let store = setup(&pool).await?;
+    let records = vec![record(
+        "acme",
+        vec![
+            event("a", "u1", "web", "2026-11-24T23:59:59.999999Z"),
+            event("b", "u1", "web", "2026-11-25T00:00:00Z"),
+            // the 25th in +02:00 but the 24th in UTC: partitions go by the UTC day
+            event("c", "u1", "web", "2026-11-25T01:30:00+02:00"),
+            event("d", "u1", "web", "2031-01-01T00:00:00Z"),
+        ],
+    )];
+    deliver(&store, &raw(), records).await;
+
+    let placed: Vec<(String, String)> = sqlx::query_as(
+        "select event_type, tableoid::regclass::text from events_raw order by event_type",
+    )
+    .fetch_all(&pool)
+    .await?;
+    let expected = [
+        ("a", "events_raw_p20261124"),
+        ("b", "events_raw_p20261125"),
+        ("c", "events_raw_p20261124"),
+        ("d", "events_raw_default"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(t, p)| (t.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(placed, expected);
     Ok(())
 }
