@@ -8,14 +8,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use conveyor::testing::{run_batch, TestRun};
-use conveyor::{EventHandler, Outcome, Store, WorkerPool};
+use conveyor::testing::TestRun;
+use conveyor::{Outcome, Store, WorkerPool};
 use conveyor_handlers::{
     EmbedError, Embedder, HashingEmbedder, IndexRecord, IngestedEvent, PartitionManager,
     RawStoreHandler, RetryPolicy, RollupHandler,
 };
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use super::harness::Handles;
 
 /// The day the tests pretend it is.
 pub(crate) fn today() -> NaiveDate {
@@ -134,12 +136,12 @@ pub(crate) fn rollup() -> RollupHandler {
 
 /// Run one batch of `handler` over `records` through the framework and assert every record
 /// was delivered.
-pub(crate) async fn deliver<S, H>(store: &S, handler: &H, records: Vec<IndexRecord>) -> TestRun
-where
-    S: Store,
-    H: EventHandler<S, Event = IndexRecord>,
-{
-    let run = run_batch(store, handler, records).await.expect("run_batch");
+pub(crate) async fn deliver<S: Handles<H>, H>(
+    store: &S,
+    handler: &H,
+    records: Vec<IndexRecord>,
+) -> TestRun {
+    let run = store.run(handler, records).await.expect("run_batch");
     for (id, outcome) in &run.outcomes {
         assert_eq!(*outcome, Outcome::Delivered, "event {id:?}");
     }
@@ -147,10 +149,9 @@ where
 }
 
 /// Run one batch of `records` through the raw store, then the rollup.
-pub(crate) async fn feed_both<S: Store>(store: &S, records: Vec<IndexRecord>)
+pub(crate) async fn feed_both<S>(store: &S, records: Vec<IndexRecord>)
 where
-    RawStoreHandler: EventHandler<S, Event = IndexRecord>,
-    RollupHandler: EventHandler<S, Event = IndexRecord>,
+    S: Handles<RawStoreHandler> + Handles<RollupHandler>,
 {
     deliver(store, &raw(), records.clone()).await;
     deliver(store, &rollup(), records).await;

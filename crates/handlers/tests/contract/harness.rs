@@ -5,16 +5,49 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use conveyor_handlers::PipelineStore;
+use conveyor::testing::{run_batch, TestRun};
+use conveyor::{EventHandler, HandlerOptions, PoolBuilder, Store};
+use conveyor_handlers::{
+    IndexRecord, KeywordIndexHandler, PipelineStore, RawStoreHandler, RollupHandler,
+    VectorIndexHandler,
+};
 
 /// `(namespace, day, event_type, source, count)` rows.
 pub(crate) type CountRow = (String, NaiveDate, String, String, i64);
+
+/// A store the pipeline handler `Hd` runs on, implemented for every such pair.
+///
+/// A bound `RawStoreHandler: EventHandler<S>` is not implied where `S` is used, so every
+/// case would have to repeat it; a bound on the store itself ([`Harness::Store`]) is, so
+/// the cases reach the handlers through this trait.
+#[allow(async_fn_in_trait)] // awaited in place, never spawned
+pub(crate) trait Handles<Hd>: Store {
+    /// [`run_batch`] of `handler` over `records`.
+    async fn run(&self, handler: &Hd, records: Vec<IndexRecord>) -> conveyor::Result<TestRun>;
+
+    /// [`PoolBuilder::register_with`].
+    fn with(builder: PoolBuilder<Self>, handler: Hd, options: HandlerOptions) -> PoolBuilder<Self>;
+}
+
+impl<S: Store, Hd: EventHandler<S, Event = IndexRecord>> Handles<Hd> for S {
+    async fn run(&self, handler: &Hd, records: Vec<IndexRecord>) -> conveyor::Result<TestRun> {
+        run_batch(self, handler, records).await
+    }
+
+    fn with(builder: PoolBuilder<S>, handler: Hd, options: HandlerOptions) -> PoolBuilder<S> {
+        builder.register_with(handler, options)
+    }
+}
 
 /// One fresh, migrated database of a backend and the statements the cases read it with.
 #[allow(async_fn_in_trait)] // awaited in place by the test binaries, never spawned
 pub(crate) trait Harness {
     /// The backend's store.
-    type Store: PipelineStore;
+    type Store: PipelineStore
+        + Handles<RawStoreHandler>
+        + Handles<RollupHandler>
+        + Handles<KeywordIndexHandler>
+        + Handles<VectorIndexHandler>;
 
     /// What [`stall_searches`](Self::stall_searches) holds until
     /// [`release_searches`](Self::release_searches).

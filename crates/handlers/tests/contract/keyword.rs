@@ -9,9 +9,6 @@ use std::sync::Arc;
 
 use super::fixtures::{checkout_failed, deliver, noise, record, search_event};
 use super::Harness;
-use conveyor::EventHandler;
-use conveyor_handlers as handlers;
-use handlers::IndexRecord as Rec;
 
 fn keyword() -> KeywordIndexHandler {
     KeywordIndexHandler::new(RetryPolicy::default())
@@ -30,13 +27,7 @@ async fn ids<S: PipelineStore>(store: &S, namespace: &str, q: &str) -> Vec<uuid:
 /// namespace only.
 pub(crate) async fn keyword_search_finds_a_planted_event_in_its_namespace_only<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     let mut events = noise("acme", 300);
     let planted = checkout_failed(
@@ -89,13 +80,7 @@ where
 /// Hits come by rank, equal ranks newest first, and `limit` cuts the list.
 pub(crate) async fn keyword_search_orders_by_rank_then_newest<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     let note = |n: &str| serde_json::json!({ "note": n });
     let once_old = search_event("acme", "refund", "a", 1, note("requested"));
@@ -116,13 +101,7 @@ where
 /// `or`, phrases and exclusions read as web-search syntax does.
 pub(crate) async fn keyword_search_reads_or_phrases_and_exclusions_like_websearch<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     let doc = |n: i64, text: &str| {
         search_event("acme", "note", "u", n, serde_json::json!({ "text": text }))
@@ -163,13 +142,7 @@ where
 /// A keyword batch delivered three times (with a repeat inside) indexes each document once.
 pub(crate) async fn reprocessing_a_keyword_batch_indexes_each_document_once<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let mut events = noise("acme", 10);
     events.push(events[3].clone());
     let rec = record("acme", events);
@@ -186,13 +159,7 @@ where
 /// only is a valid query that matches nothing.
 pub(crate) async fn searches_reject_an_empty_query_and_a_bad_limit<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::default());
     for q in ["", "   ", "\n\t"] {
@@ -237,13 +204,7 @@ where
 /// No query fails the keyword search: syntax is only ever words and separators.
 pub(crate) async fn keyword_search_never_fails_on_hostile_input<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     let planted = checkout_failed(
         "acme",

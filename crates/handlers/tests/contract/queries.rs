@@ -8,9 +8,6 @@ use conveyor_handlers::{
 
 use super::fixtures::{at, day, event, feed_both, record};
 use super::Harness;
-use conveyor::EventHandler;
-use conveyor_handlers as handlers;
-use handlers::IndexRecord as Rec;
 
 /// 60 events of `acme` over 2026-11-22..=24: per day, click/web 1, click/ios 2, view/web 3,
 /// view/ios 4, purchase/web 5 and share/web 5 (all five shares at one instant).
@@ -41,13 +38,7 @@ fn acme_events() -> Vec<IngestedEvent> {
 
 /// Store `acme_events` through both handlers, plus one event of namespace `other`; returns
 /// the acme events.
-async fn seed<H: Harness>(h: &H) -> Vec<IngestedEvent>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+async fn seed<H: Harness>(h: &H) -> Vec<IngestedEvent> {
     let acme = acme_events();
     let other = vec![event("click", "x", "web", "2026-11-23T10:00:00Z")];
     let records = vec![record("acme", acme.clone()), record("other", other)];
@@ -107,13 +98,7 @@ fn invalid<T: std::fmt::Debug>(r: conveyor_handlers::Result<T>) -> String {
 /// Pages of daily counts, by cursor, visit every row once in (day, type, source) order.
 pub(crate) async fn daily_counts_pages_walk_every_row_exactly_once_in_order<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     seed(h).await;
     let store = h.store();
     let all = store.daily_counts(&counts_query(1000)).await?;
@@ -149,13 +134,7 @@ where
 /// Daily counts filter by event type, by source and by days.
 pub(crate) async fn daily_counts_filter_by_event_type_source_and_days<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     seed(h).await;
     let store = h.store();
     let mut q = counts_query(1000);
@@ -188,13 +167,7 @@ where
 /// The summary totals the events and counts each actor once across the days.
 pub(crate) async fn summary_totals_events_and_counts_each_actor_once<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     seed(h).await;
     let store = h.store();
     let s = store
@@ -214,13 +187,7 @@ where
 /// Event types come most frequent first, ties by name.
 pub(crate) async fn event_types_come_most_frequent_first_ties_by_name<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     seed(h).await;
     let types = h
         .store()
@@ -241,13 +208,7 @@ where
 /// order, ties on the timestamp (the shares) included.
 pub(crate) async fn raw_events_pages_walk_the_window_once_in_timestamp_then_id_order<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let mut acme = seed(h).await;
     let q = raw_query("2026-11-22T00:00:00Z", "2026-11-25T00:00:00Z", 7);
     let walked = walk_raw(h.store(), q).await?;
@@ -266,13 +227,7 @@ where
 /// event type.
 pub(crate) async fn raw_events_window_includes_from_excludes_to_and_filters_by_type<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     seed(h).await;
     // 07:00 view; 08:00 view and purchase; 09:00 (view and purchase again) is past the end
     let mut q = raw_query("2026-11-23T07:00:00Z", "2026-11-23T09:00:00Z", 100);
@@ -306,13 +261,7 @@ where
 /// every backend.
 pub(crate) async fn bad_bounds_and_limits_are_errors_naming_the_parameter<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     for limit in [0, 1001] {
         let expected = format!("limit must be 1..=1000, got {limit}");
@@ -361,13 +310,9 @@ where
 }
 
 /// Another namespace sees nothing of acme; `other`, seeded beside it, only its own event.
-pub(crate) async fn another_namespace_sees_nothing_of_acme<H: Harness>(h: &H) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+pub(crate) async fn another_namespace_sees_nothing_of_acme<H: Harness>(
+    h: &H,
+) -> anyhow::Result<()> {
     seed(h).await;
     let store = h.store();
     let (from, to) = (day("2026-11-22"), day("2026-11-24"));

@@ -6,9 +6,6 @@ use conveyor_handlers::{PipelineStore, RawEventQuery};
 
 use super::fixtures::{at, deliver, event, raw, record, spread};
 use super::Harness;
-use conveyor::EventHandler;
-use conveyor_handlers as handlers;
-use handlers::IndexRecord as Rec;
 
 /// Every raw event of `namespace` over 2026-11-22..2026-11-30.
 fn window(namespace: &str) -> RawEventQuery {
@@ -23,13 +20,7 @@ fn window(namespace: &str) -> RawEventQuery {
 }
 
 /// A batch of two records lands once, each event with its fields.
-pub(crate) async fn a_batch_lands_once<H: Harness>(h: &H) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+pub(crate) async fn a_batch_lands_once<H: Harness>(h: &H) -> anyhow::Result<()> {
     let first = event("click", "u1", "web", "2026-11-24T10:00:00Z");
     let records = vec![
         record(
@@ -68,13 +59,7 @@ where
 /// A batch delivered again leaves the stored rows untouched (`received_at` included).
 pub(crate) async fn reprocessing_the_same_batch_changes_nothing<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let records = vec![record(
         "acme",
         vec![
@@ -99,13 +84,7 @@ where
 /// once, and the first occurrence wins.
 pub(crate) async fn duplicates_inside_one_batch_are_stored_once<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let e = event("click", "u1", "web", "2026-11-24T10:00:00Z");
     let mut later_copy = e.clone();
     later_copy.source = "copy".into();
@@ -120,13 +99,7 @@ where
 
 /// Repeats inside a batch and a batch delivered twice store each event once per namespace:
 /// the same event in another namespace is another row.
-pub(crate) async fn repeats_are_stored_once_per_namespace<H: Harness>(h: &H) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+pub(crate) async fn repeats_are_stored_once_per_namespace<H: Harness>(h: &H) -> anyhow::Result<()> {
     let e = spread(6);
     let records = vec![
         record("acme", [&e[..4], &e[1..2]].concat()),
@@ -152,13 +125,7 @@ pub(crate) async fn timestamps_keep_microseconds_and_events_differing_by_one_are
     H: Harness,
 >(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let a = event("click", "u1", "web", "2026-11-24T10:00:00.123456Z");
     let mut b = a.clone();
     b.timestamp += TimeDelta::microseconds(1);

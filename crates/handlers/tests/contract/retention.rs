@@ -3,31 +3,23 @@
 
 use std::time::Duration;
 
-use conveyor::testing::run_batch;
 use conveyor::{Message, Outcome, Store, WorkerPool};
 use conveyor_handlers::{
     register_all, EventsReceived, KeywordIndexHandler, Pipeline, PipelineStore, VectorIndexHandler,
 };
 
-use super::fixtures::Running;
-use super::fixtures::{drained, event, eventually, manager, raw, record, rollup, spread, today};
+use super::fixtures::{
+    drained, event, eventually, manager, raw, record, rollup, spread, today, Running,
+};
+use super::harness::Handles;
 use super::Harness;
-use conveyor::EventHandler;
-use conveyor_handlers as handlers;
-use handlers::IndexRecord as Rec;
 
 /// Retention 7 days on 2026-11-25: rows before 2026-11-19 go from the raw, seen and search
 /// tables (and the keyword index), later ones and the rollups stay; a second pass finds
 /// nothing more.
 pub(crate) async fn maintain_deletes_rows_past_retention_and_keeps_recent_ones<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     let old = event("click", "old", "web", "2026-11-18T23:59:59.999999Z");
     let kept = event("click", "kept", "web", "2026-11-19T00:00:00Z");
@@ -38,20 +30,17 @@ where
     )];
     let pipeline = Pipeline::default();
     for handler_run in [
-        run_batch(store, &raw(), rec.clone()).await?,
-        run_batch(store, &rollup(), rec.clone()).await?,
-        run_batch(
-            store,
-            &KeywordIndexHandler::new(pipeline.retry),
-            rec.clone(),
-        )
-        .await?,
-        run_batch(
-            store,
-            &VectorIndexHandler::new(pipeline.embedder.clone(), pipeline.retry),
-            rec,
-        )
-        .await?,
+        store.run(&raw(), rec.clone()).await?,
+        store.run(&rollup(), rec.clone()).await?,
+        store
+            .run(&KeywordIndexHandler::new(pipeline.retry), rec.clone())
+            .await?,
+        store
+            .run(
+                &VectorIndexHandler::new(pipeline.embedder.clone(), pipeline.retry),
+                rec,
+            )
+            .await?,
     ] {
         assert!(handler_run
             .outcomes
@@ -91,13 +80,7 @@ where
 /// (repeats included), and `migrate` may run again first.
 pub(crate) async fn register_all_runs_the_whole_pipeline_from_events_received<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     store.migrate().await?;
     let planted = event("checkout_failed", "user-7", "web", "2026-11-24T10:00:00Z");

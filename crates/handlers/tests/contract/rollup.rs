@@ -3,18 +3,14 @@
 
 use std::time::Duration;
 
-use conveyor::testing::run_batch;
 use conveyor::{HandlerOptions, Message, Outcome, Store, WorkerPool};
 use conveyor_handlers::{Error, IndexRecord, PipelineStore, RetryPolicy, RollupHandler};
 
 use super::fixtures::{
     day, deliver, drained, event, eventually, feed_both, raw, record, rollup, spread, Running,
 };
-use super::harness::CountRow;
+use super::harness::{CountRow, Handles};
 use super::Harness;
-use conveyor::EventHandler;
-use conveyor_handlers as handlers;
-use handlers::IndexRecord as Rec;
 
 /// Duplicates inside a batch (across records and inside a record), across batches, and a
 /// batch reprocessed as after a crash between commit and acknowledgement count once.
@@ -22,13 +18,7 @@ pub(crate) async fn counts_equal_the_group_by_over_events_raw_after_duplicates_a
     H: Harness,
 >(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let e = spread(30);
     let first = vec![
         record("acme", e[..12].to_vec()),
@@ -57,13 +47,7 @@ where
 /// An actor is recorded once per namespace and UTC day, across batches too.
 pub(crate) async fn unique_actors_are_recorded_once_per_namespace_and_utc_day<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let acme = vec![
         event("click", "ann", "web", "2026-11-24T01:00:00Z"),
         event("view", "ann", "ios", "2026-11-24T02:00:00Z"),
@@ -101,13 +85,7 @@ where
 /// A batch whose transaction fails leaves no rollup write behind; its retry counts once.
 pub(crate) async fn a_failed_batch_counts_nothing_and_its_retry_counts_once<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     // retries far in the future, so the failed events stay out of the way of the rerun
     let patient = RollupHandler::new(RetryPolicy {
         max_retries: 5,
@@ -122,7 +100,7 @@ where
     deliver(h.store(), &raw(), records.clone()).await;
     let refused = h.refuse_actor("boom").await;
 
-    let run = run_batch(h.store(), &patient, records.clone()).await?;
+    let run = h.store().run(&patient, records.clone()).await?;
     assert!(
         run.outcomes
             .iter()
@@ -149,13 +127,7 @@ where
 
 /// Two pools (as two server processes), each running two rollup workers, over batches that
 /// share count rows and many event keys, count exactly and never fail a batch.
-pub(crate) async fn two_pools_keep_the_rollups_exact<H: Harness>(h: &H) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+pub(crate) async fn two_pools_keep_the_rollups_exact<H: Harness>(h: &H) -> anyhow::Result<()> {
     let n = H::CONCURRENT_RECORDS;
     let base = spread(n * 4);
     let records: Vec<IndexRecord> = (0..n)
@@ -178,12 +150,9 @@ where
     }
     let mut pools = Vec::new();
     for _ in 0..2 {
-        pools.push(
-            WorkerPool::builder(h.another_store().await)
-                .register_with(rollup(), HandlerOptions::default().concurrency(2))
-                .register(raw())
-                .build()?,
-        );
+        let builder = WorkerPool::builder(h.another_store().await);
+        let builder = Handles::with(builder, rollup(), HandlerOptions::default().concurrency(2));
+        pools.push(Handles::with(builder, raw(), HandlerOptions::default()).build()?);
     }
     let running = Running::spawn(pools);
     eventually(Duration::from_secs(60), "both queues drained", || {
@@ -209,13 +178,7 @@ where
 /// `events_raw`, leaves other days alone, and the handler then counts nothing twice.
 pub(crate) async fn rebuild_rollups_repairs_tampered_counts_within_its_range<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let records = vec![record("acme", spread(30)), record("globex", spread(6))];
     feed_both(h.store(), records.clone()).await;
     let outside = |rows: Vec<CountRow>| -> Vec<_> {
@@ -261,13 +224,7 @@ where
 /// A rebuild whose `from` is after its `to` is refused, naming both.
 pub(crate) async fn rebuild_rollups_rejects_a_reversed_range<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let err = h
         .store()
         .rebuild_rollups(day("2026-11-24"), day("2026-11-23"))

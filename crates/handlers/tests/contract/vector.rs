@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conveyor::testing::run_batch;
 use conveyor::{Message, Outcome, Store, WorkerPool};
 use conveyor_handlers::{
     Embedder, Error, HashingEmbedder, KeywordIndexHandler, PipelineStore, RetryPolicy,
@@ -16,10 +15,8 @@ use super::fixtures::{
     checkout_failed, deliver, eventually, noise, record, search_event, FailingEmbedder,
     MisreportingEmbedder, Running,
 };
+use super::harness::Handles;
 use super::Harness;
-use conveyor::EventHandler;
-use conveyor_handlers as handlers;
-use handlers::IndexRecord as Rec;
 
 fn vector() -> VectorIndexHandler {
     VectorIndexHandler::new(Arc::new(HashingEmbedder::default()), RetryPolicy::default())
@@ -33,13 +30,7 @@ fn embedder() -> Arc<dyn Embedder> {
 /// search cannot), and other namespaces are never returned.
 pub(crate) async fn similar_search_ranks_the_planted_event_first<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     let mut events = noise("acme", 300);
     let reason = "card declined insufficient funds";
@@ -89,13 +80,7 @@ where
 /// once, at the embedder's length.
 pub(crate) async fn reprocessing_a_vector_batch_stores_each_embedding_once<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let events = noise("acme", 10);
     let recs = vec![
         record("acme", events.clone()),
@@ -115,13 +100,7 @@ pub(crate) async fn failing_embedder_retries_the_batch_then_dead_letters_it_writ
     H: Harness,
 >(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     let failing = FailingEmbedder::default();
     let policy = RetryPolicy {
@@ -130,7 +109,9 @@ where
     };
     let handler = VectorIndexHandler::new(Arc::new(failing.clone()), policy);
 
-    let run = run_batch(store, &handler, vec![record("acme", noise("acme", 5))]).await?;
+    let run = store
+        .run(&handler, vec![record("acme", noise("acme", 5))])
+        .await?;
     let [(_, Outcome::Retry { error, delay })] = run.outcomes.as_slice() else {
         anyhow::bail!("expected one retry, got {:?}", run.outcomes);
     };
@@ -138,9 +119,12 @@ where
     assert!(*delay <= Duration::from_secs(1), "{delay:?}");
     assert_eq!(failing.calls.load(Ordering::SeqCst), 1);
 
-    let running = Running::spawn([WorkerPool::builder(store.clone())
-        .register(handler)
-        .build()?]);
+    let pool = Handles::with(
+        WorkerPool::builder(store.clone()),
+        handler,
+        Default::default(),
+    );
+    let running = Running::spawn([pool.build()?]);
     eventually(
         Duration::from_secs(10),
         "the record to be dead-lettered",
@@ -164,16 +148,12 @@ where
 /// the handler and in the search.
 pub(crate) async fn embedder_dimension_mismatch_is_an_error_not_a_panic<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     let handler = VectorIndexHandler::new(Arc::new(MisreportingEmbedder), RetryPolicy::default());
-    let run = run_batch(store, &handler, vec![record("globex", noise("globex", 3))]).await?;
+    let run = store
+        .run(&handler, vec![record("globex", noise("globex", 3))])
+        .await?;
     let [(_, Outcome::Retry { error, .. })] = run.outcomes.as_slice() else {
         anyhow::bail!("expected one retry, got {:?}", run.outcomes);
     };
@@ -196,13 +176,7 @@ where
 /// Vectors of an embedder of another length are skipped, not compared.
 pub(crate) async fn similar_search_skips_vectors_of_another_embedder<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     let small = VectorIndexHandler::new(Arc::new(HashingEmbedder::new(64)), RetryPolicy::default());
     deliver(store, &small, vec![record("acme", noise("acme", 5))]).await;
@@ -221,13 +195,7 @@ where
 /// A worker pool indexes published records for both searches.
 pub(crate) async fn a_worker_pool_indexes_published_records_for_both_searches<H: Harness>(
     h: &H,
-) -> anyhow::Result<()>
-where
-    handlers::RawStoreHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::RollupHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::KeywordIndexHandler: EventHandler<H::Store, Event = Rec>,
-    handlers::VectorIndexHandler: EventHandler<H::Store, Event = Rec>,
-{
+) -> anyhow::Result<()> {
     let store = h.store();
     let attrs = serde_json::json!({"plan": "enterprise-gold"});
     let planted = search_event("acme", "signup", "user-99", 1, attrs);
@@ -241,10 +209,14 @@ where
         .publish(Message::new(record("acme", noise("acme", 50))).routing_key("vector"))
         .await?;
 
-    let running = Running::spawn([WorkerPool::builder(store.clone())
-        .register(KeywordIndexHandler::new(RetryPolicy::default()))
-        .register(vector())
-        .build()?]);
+    let keyword = KeywordIndexHandler::new(RetryPolicy::default());
+    let pool = Handles::with(
+        WorkerPool::builder(store.clone()),
+        keyword,
+        Default::default(),
+    );
+    let pool = Handles::with(pool, vector(), Default::default());
+    let running = Running::spawn([pool.build()?]);
     let embedder = embedder();
     eventually(
         Duration::from_secs(10),
