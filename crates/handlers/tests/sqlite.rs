@@ -1,6 +1,6 @@
 //! The pipeline contract against SQLite (`impl PipelineStore for SqliteStore`): one
-//! temporary database file per case. The SQLite-only case (the write lock) is in
-//! `sqlite/write_lock.rs`.
+//! temporary database file per case. The SQLite-only cases: the write lock
+//! (`sqlite/write_lock.rs`) and hostile keyword input (at the end, with the reason).
 
 #[path = "contract/mod.rs"]
 mod contract;

@@ -1,14 +1,20 @@
 //! The pipeline contract: one behavioural suite, written once against
 //! [`conveyor_handlers::PipelineStore`], run against every backend.
 //!
-//! A backend plugs in by implementing [`Harness`] (a fresh migrated database per case and
-//! the few statements whose SQL differs) and calling [`pipeline_cases!`] from a thin test
-//! file (`tests/postgres.rs`, `tests/sqlite.rs`) with a macro that turns each case into a
-//! test. Cases true of one backend only (Postgres partitions, SQLite's write lock) stay in
-//! that backend's file. A backend that fails a case has a bug; the case is not weakened for it.
+//! A new backend (a `redis/` beside `postgres/` and `sqlite/`) implements [`Harness`] (a
+//! fresh migrated database per case and the few statements whose SQL differs) in a thin
+//! test file of its own, as `tests/postgres.rs` and `tests/sqlite.rs` do, and calls
+//! [`pipeline_cases!`] there with a macro that turns each case into a test. Cases true of
+//! one backend only (Postgres partitions, SQLite's write lock) stay in that backend's file.
+//! A backend that fails a case has a bug; the case is not weakened for it.
+//!
+//! The suite is a module of this crate's tests, not a package like `tests/contract`: every
+//! `PipelineStore` backend lives in `conveyor-handlers`, so its tests are the only users,
+//! and two binaries (one per backend) link faster than a package's.
 //!
 //! # Layout
-//! - [`harness`]: the [`Harness`] trait.
+//! - [`harness`]: the [`Harness`] trait, and [`Handles`](harness::Handles), the bound
+//!   that lets the cases run the pipeline's handlers on the harness's store.
 //! - [`fixtures`]: events, records, handler runs, polling, test embedders.
 //! - [`raw`]: raw storage and deduplication.
 //! - [`rollup`]: exact rollups under duplicates, failures and concurrency; rebuild.
