@@ -1,4 +1,4 @@
-//! [`KeywordIndexHandler`] on SQLite: IndexRecord[keyword] → `search_documents` and its FTS5
+//! [`KeywordIndexHandler`] on SQLite: `IndexRecord[keyword]` → `search_documents` and its FTS5
 //! index; and `keyword_search`, its read side.
 
 use std::time::Duration;
@@ -12,7 +12,7 @@ use super::deadline::Deadline;
 use super::websearch::WebSearch;
 use super::{instant, micros};
 use crate::events::IndexRecord;
-use crate::keyword_index::{validate, IndexRows};
+use crate::search::{validate, IndexRows};
 use crate::{KeywordIndexHandler, Result, SearchHit};
 
 const INSERT_DOCUMENTS: &str = include_str!("sql/keyword_insert_documents.sql");

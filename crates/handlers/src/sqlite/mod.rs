@@ -91,11 +91,7 @@ impl PipelineStore for SqliteStore {
 
     fn register_backends(builder: PoolBuilder<Self>, pipeline: &Pipeline) -> PoolBuilder<Self> {
         // the API's records wake nobody (see `ingestion::UNANNOUNCED`): the handlers poll
-        crate::register_backends(
-            builder,
-            pipeline,
-            Some(crate::ingestion::SQLITE_POLL_INTERVAL),
-        )
+        crate::register_backends(builder, pipeline, Some(ingestion::POLL_INTERVAL))
     }
 
     async fn maintain(

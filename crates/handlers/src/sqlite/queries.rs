@@ -36,16 +36,13 @@ pub(super) async fn summary(
     to: NaiveDate,
 ) -> Result<Summary> {
     check_days(from, to)?;
-    let (total, unique_actors): (i64, i64) = sqlx::query_as(SUMMARY)
+    let row = sqlx::query_as(SUMMARY)
         .bind(namespace)
         .bind(from)
         .bind(to)
         .fetch_one(pool)
         .await?;
-    Ok(Summary {
-        total,
-        unique_actors,
-    })
+    Ok(Summary::from_row(row))
 }
 
 /// [`crate::event_types`] on SQLite.
@@ -56,16 +53,13 @@ pub(super) async fn event_types(
     to: NaiveDate,
 ) -> Result<Vec<EventTypeCount>> {
     check_days(from, to)?;
-    let rows: Vec<(String, i64)> = sqlx::query_as(EVENT_TYPES)
+    let rows = sqlx::query_as(EVENT_TYPES)
         .bind(namespace)
         .bind(from)
         .bind(to)
         .fetch_all(pool)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(event_type, count)| EventTypeCount { event_type, count })
-        .collect())
+    Ok(rows.into_iter().map(EventTypeCount::from_row).collect())
 }
 
 /// [`crate::raw_events`] on SQLite. Attributes come back as the JSON object stored.
@@ -97,6 +91,8 @@ pub(super) async fn raw_events(pool: &SqlitePool, q: &RawEventQuery) -> Result<V
         .collect())
 }
 
+// Two copies of this row and its mapping: Postgres returns `timestamptz` and `jsonb`,
+// SQLite integer microseconds and JSON text.
 type RawRow = (
     Uuid,
     String,

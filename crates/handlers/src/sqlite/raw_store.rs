@@ -1,4 +1,4 @@
-//! [`RawStoreHandler`] on SQLite: IndexRecord[raw] → `events_raw`.
+//! [`RawStoreHandler`] on SQLite: `IndexRecord[raw]` → `events_raw`.
 
 use async_trait::async_trait;
 use chrono::Utc;

@@ -1,4 +1,4 @@
-//! [`VectorIndexHandler`] on SQLite: IndexRecord[vector] → `search_embeddings`; and
+//! [`VectorIndexHandler`] on SQLite: `IndexRecord[vector]` → `search_embeddings`; and
 //! `similar_search`, its read side.
 
 use std::cmp::Ordering;
@@ -14,7 +14,7 @@ use super::deadline::Deadline;
 use super::keyword_index::HitRow;
 use super::micros;
 use crate::events::IndexRecord;
-use crate::keyword_index::IndexRows;
+use crate::search::IndexRows;
 use crate::vector_index::{embed_query, sparse, ROWS_PER_INSERT};
 use crate::{Embedder, Result, SearchHit, VectorIndexHandler};
 
