@@ -26,6 +26,7 @@
 //! - `ingestion` — [`AcceptReport`] and the records `accept` publishes; `partitions` —
 //!   [`PartitionManager`]; `queries` — the read side's types and bounds; `search` —
 //!   [`SearchHit`] and the searches' parameters.
+//! - `handler_items` — what both backends' `impl EventHandler` of those handlers share.
 //! - `store` — [`PipelineStore`]; `policy` — [`RetryPolicy`]; `error` — [`Error`].
 //!
 //! Beside it, one directory per backend implements [`PipelineStore`] and the handlers:
@@ -40,6 +41,7 @@ mod embedder;
 mod error;
 mod events;
 mod fan_out;
+mod handler_items;
 mod ingestion;
 mod keyword_index;
 mod partitions;

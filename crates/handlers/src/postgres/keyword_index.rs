@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::deadline::{begin_with_timeout, timed_out};
 use crate::error::Result;
 use crate::events::IndexRecord;
+use crate::handler_items::storage_handler_items;
 use crate::keyword_index::KeywordIndexHandler;
 use crate::search::{validate, IndexRows, SearchHit, SEARCH_TIMEOUT};
 
@@ -19,9 +20,7 @@ const SEARCH: &str = include_str!("sql/keyword_search.sql");
 
 #[async_trait]
 impl EventHandler for KeywordIndexHandler {
-    type Event = IndexRecord;
-    const ROUTING_KEY: Option<&'static str> = Some("keyword");
-    const BATCH_SIZE: usize = 20;
+    storage_handler_items!();
 
     async fn handle(
         &self,
@@ -42,14 +41,6 @@ impl EventHandler for KeywordIndexHandler {
             .execute(ctx.db().await?)
             .await?;
         Ok(())
-    }
-
-    fn backoff(&self, attempt: u32) -> std::time::Duration {
-        self.policy.backoff(attempt)
-    }
-
-    fn max_retries(&self) -> u32 {
-        self.policy.max_retries
     }
 }
 

@@ -7,15 +7,14 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::events::{IndexRecord, IngestedEvent};
+use crate::handler_items::storage_handler_items;
 use crate::raw_store::{batch_events, RawStoreHandler};
 
 const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
 
 #[async_trait]
 impl EventHandler for RawStoreHandler {
-    type Event = IndexRecord;
-    const ROUTING_KEY: Option<&'static str> = Some("raw");
-    const BATCH_SIZE: usize = 20;
+    storage_handler_items!();
 
     async fn handle(
         &self,
@@ -40,14 +39,6 @@ impl EventHandler for RawStoreHandler {
             .rows_affected();
         tracing::debug!(records = batch.len(), stored, "raw events stored");
         Ok(())
-    }
-
-    fn backoff(&self, attempt: u32) -> std::time::Duration {
-        self.policy.backoff(attempt)
-    }
-
-    fn max_retries(&self) -> u32 {
-        self.policy.max_retries
     }
 }
 

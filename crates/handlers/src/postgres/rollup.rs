@@ -6,6 +6,7 @@ use conveyor::{Batch, Context, EventHandler, HandlerError};
 use uuid::Uuid;
 
 use crate::events::IndexRecord;
+use crate::handler_items::storage_handler_items;
 use crate::raw_store::batch_events;
 use crate::rollup::{rebuild_window, RebuildReport, RollupHandler};
 
@@ -20,9 +21,7 @@ const REBUILD_ACTORS: &str = include_str!("sql/rollup_rebuild_actors.sql");
 
 #[async_trait]
 impl EventHandler for RollupHandler {
-    type Event = IndexRecord;
-    const ROUTING_KEY: Option<&'static str> = Some("rollup");
-    const BATCH_SIZE: usize = 50;
+    storage_handler_items!();
 
     async fn handle(
         &self,
@@ -66,15 +65,10 @@ impl EventHandler for RollupHandler {
         );
         Ok(())
     }
-
-    fn backoff(&self, attempt: u32) -> std::time::Duration {
-        self.policy.backoff(attempt)
-    }
-
-    fn max_retries(&self) -> u32 {
-        self.policy.max_retries
-    }
 }
+
+// Two copies of the rebuild (here and `sqlite::rollup`): the same steps, but Postgres locks the
+// tables and binds `timestamptz`, SQLite takes the write lock and binds microseconds.
 
 /// Recompute the rollups of days `from..=to` (UTC) from `events_raw`.
 ///

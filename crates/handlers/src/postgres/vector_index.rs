@@ -11,6 +11,7 @@ use super::keyword_index::HitRow;
 use crate::embedder::Embedder;
 use crate::error::Result;
 use crate::events::IndexRecord;
+use crate::handler_items::storage_handler_items;
 use crate::search::{IndexRows, SearchHit, SEARCH_TIMEOUT};
 use crate::vector_index::{embed_query, sparse, VectorIndexHandler, ROWS_PER_INSERT};
 
@@ -19,9 +20,7 @@ const SIMILAR: &str = include_str!("sql/vector_similar.sql");
 
 #[async_trait]
 impl EventHandler for VectorIndexHandler {
-    type Event = IndexRecord;
-    const ROUTING_KEY: Option<&'static str> = Some("vector");
-    const BATCH_SIZE: usize = 100;
+    storage_handler_items!();
 
     async fn handle(
         &self,
@@ -53,14 +52,6 @@ impl EventHandler for VectorIndexHandler {
                 .await?;
         }
         Ok(())
-    }
-
-    fn backoff(&self, attempt: u32) -> std::time::Duration {
-        self.policy.backoff(attempt)
-    }
-
-    fn max_retries(&self) -> u32 {
-        self.policy.max_retries
     }
 }
 

@@ -17,6 +17,8 @@ const SUMMARY: &str = include_str!("sql/query_summary.sql");
 const EVENT_TYPES: &str = include_str!("sql/query_event_types.sql");
 const RAW_EVENTS: &str = include_str!("sql/query_raw_events.sql");
 
+// Two plain copies with `postgres::queries`: see the comment there.
+
 /// [`crate::daily_counts`] on SQLite. Text compares by code point here, as on a Postgres
 /// database with the `C` collation.
 pub(super) async fn daily_counts(
