@@ -82,11 +82,11 @@ pub use error::{Error, Result};
 pub use event::{Event, EventId, Message, NewEvent, Published, Queue};
 pub use handler::{Batch, EventHandler, HandlerError, Item, ResultExt};
 pub use pool::{HandlerOptions, PoolBuilder, WorkerPool};
-pub use store::postgres::{PgStore, Wakeup, DEFAULT_NAMESPACE};
+pub use store::postgres::{PgStore, Wakeup};
 pub use store::sqlite::{SqliteStore, SqliteTx, SQLITE_MIGRATOR};
 pub use store::{
     ClaimRequest, ClaimedEvent, Completion, DeadLetter, Outcome, PublishReport, QueueStats, Store,
-    Wake,
+    Wake, DEFAULT_NAMESPACE,
 };
 
 /// The README's examples, compiled and checked as doctests so the README never lies.

@@ -1,18 +1,14 @@
 //! The ingestion API's write, raw-first ([`PipelineStore::accept`](crate::PipelineStore::accept)):
 //! a request's events go to `events_raw`, and the [`IndexRecord`]s of the events newly
-//! stored go to the outbox, in one transaction.
+//! stored go to the outbox, in one transaction. What every backend's
+//! `accept` shares is here: the reports, the deduplication and the records it publishes.
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
-use conveyor::{Message, PgStore};
+use conveyor::Message;
 use uuid::Uuid;
 
 use crate::events::{first_of_each, Backend, EventsReceived, IndexRecord, IngestedEvent};
-use crate::raw_store::RawColumns;
-use crate::Result;
-
-const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
 
 /// The most events one published [`IndexRecord`] carries: a request of up to 5,000 events
 /// becomes a few records per backend, so no outbox row grows without bound.
@@ -26,53 +22,6 @@ pub struct AcceptReport {
     /// Events whose key `(namespace, event_id, timestamp)` was already stored (a retried
     /// request, a key repeated in the request): neither stored nor indexed again.
     pub duplicates: usize,
-}
-
-/// How often an idle index handler polls on SQLite, where the API's records wake nobody
-/// (see `sqlite::ingestion::UNANNOUNCED`): the most an idle pipeline adds to a record's
-/// latency there.
-pub(crate) const SQLITE_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
-
-/// [`PipelineStore::accept`](crate::PipelineStore::accept) on Postgres.
-pub(crate) async fn accept(
-    store: &PgStore,
-    backends: &[Backend],
-    batches: &[EventsReceived],
-) -> Result<Vec<AcceptReport>> {
-    let events = distinct(batches);
-    let mut tx = store.pool().begin().await?;
-    let fresh = if backends.contains(&Backend::Raw) {
-        let mut columns = RawColumns::with_capacity(events.iter().map(Vec::len).sum());
-        for (batch, events) in batches.iter().zip(&events) {
-            for event in events {
-                columns.push(&batch.namespace, event);
-            }
-        }
-        let stored: Vec<(String, Uuid, DateTime<Utc>)> = columns
-            .bind_to(sqlx::query_as(INSERT_EVENTS))
-            .fetch_all(&mut *tx)
-            .await?;
-        newly_stored(
-            batches,
-            &events,
-            stored
-                .into_iter()
-                .map(|(ns, id, ts)| (ns, id, ts.timestamp_micros())),
-        )
-    } else {
-        events
-    };
-    let records = index_records(backends, batches, &fresh);
-    // the wake-up goes out after the commit: a transaction that notifies holds Postgres'
-    // one notification lock from its commit's start to its WAL flush, so concurrent requests
-    // would commit one at a time (measured: the top wait, 16k against 25k events/s accepted)
-    let (_, wakeup) = store.publish_batch_in_deferred(&mut *tx, records).await?;
-    tx.commit().await?;
-    if let Err(e) = store.wake(wakeup).await {
-        // stored and published: the index handlers find the records at their next poll
-        tracing::warn!(error.message = %e, "waking the index handlers failed");
-    }
-    Ok(reports(batches, &fresh))
 }
 
 /// One report per batch: how many of its events were fresh.

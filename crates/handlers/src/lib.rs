@@ -17,17 +17,21 @@
 //! event twice.
 //!
 //! # Layout
+//! The backend-neutral core, which names no backend:
 //! - `events` — the payloads ([`EventsReceived`], [`IndexRecord`], [`IngestedEvent`]) and [`Backend`].
-//! - `ingestion` — [`PipelineStore::accept`] on Postgres, [`AcceptReport`].
-//! - `fan_out` — [`FanOutToIndexBackends`].
-//! - `raw_store` — [`RawStoreHandler`]; `partitions` — [`PartitionManager`].
-//! - `rollup` — [`RollupHandler`] and [`rebuild_rollups`].
-//! - `keyword_index` — [`KeywordIndexHandler`] and [`keyword_search`].
-//! - `vector_index` — [`VectorIndexHandler`] and [`similar_search`]; `embedder` — [`Embedder`], [`HashingEmbedder`].
-//! - `queries` — the read side: daily counts, summary, event types, raw events.
-//! - `policy` — [`RetryPolicy`]; `error` — [`Error`].
-//! - `store` — [`PipelineStore`], for Postgres; `sqlite` — the whole pipeline on
-//!   [`SqliteStore`](conveyor::SqliteStore): its handlers, accept, read side and upkeep.
+//! - `fan_out` — [`FanOutToIndexBackends`]; `embedder` — [`Embedder`], [`HashingEmbedder`].
+//! - `raw_store`, `rollup`, `keyword_index`, `vector_index` — the handler types
+//!   ([`RawStoreHandler`], [`RollupHandler`], [`KeywordIndexHandler`], [`VectorIndexHandler`])
+//!   and what their backends share (batch deduplication, [`RebuildReport`], embedding).
+//! - `ingestion` — [`AcceptReport`] and the records `accept` publishes; `partitions` —
+//!   [`PartitionManager`]; `queries` — the read side's types and bounds; `search` —
+//!   [`SearchHit`] and the searches' parameters.
+//! - `handler_items` — what both backends' `impl EventHandler` of those handlers share.
+//! - `store` — [`PipelineStore`]; `policy` — [`RetryPolicy`]; `error` — [`Error`].
+//!
+//! Beside it, one directory per backend implements [`PipelineStore`] and the handlers:
+//! `postgres` for [`PgStore`](conveyor::PgStore) (its SQL in `postgres/sql`) and `sqlite` for
+//! [`SqliteStore`](conveyor::SqliteStore). Only this file names them.
 
 use std::sync::Arc;
 
@@ -37,10 +41,12 @@ mod embedder;
 mod error;
 mod events;
 mod fan_out;
+mod handler_items;
 mod ingestion;
 mod keyword_index;
 mod partitions;
 mod policy;
+mod postgres;
 mod queries;
 mod raw_store;
 mod rollup;
@@ -54,18 +60,23 @@ pub use error::{Error, Result};
 pub use events::{Backend, EventsReceived, IndexRecord, IngestedEvent};
 pub use fan_out::FanOutToIndexBackends;
 pub use ingestion::{AcceptReport, RECORD_EVENTS};
-pub use keyword_index::{keyword_search, KeywordIndexHandler};
+pub use keyword_index::KeywordIndexHandler;
 pub use partitions::{PartitionManager, PartitionReport};
 pub use policy::RetryPolicy;
+pub use postgres::keyword_index::keyword_search;
+pub use postgres::migrate;
+pub use postgres::queries::{daily_counts, event_types, raw_events, summary};
+pub use postgres::rollup::rebuild_rollups;
+pub use postgres::vector_index::similar_search;
 pub use queries::{
-    daily_counts, event_types, raw_events, summary, DailyCount, DailyCountQuery, DailyCursor,
-    EventTypeCount, RawCursor, RawEvent, RawEventQuery, Summary,
+    DailyCount, DailyCountQuery, DailyCursor, EventTypeCount, RawCursor, RawEvent, RawEventQuery,
+    Summary,
 };
 pub use raw_store::RawStoreHandler;
-pub use rollup::{rebuild_rollups, RebuildReport, RollupHandler};
+pub use rollup::{RebuildReport, RollupHandler};
 pub use search::SearchHit;
 pub use store::PipelineStore;
-pub use vector_index::{similar_search, VectorIndexHandler};
+pub use vector_index::VectorIndexHandler;
 
 /// Which backends run and how they behave: the pipeline's configuration.
 #[derive(Debug, Clone)]
@@ -116,7 +127,7 @@ pub fn register_all<S: PipelineStore>(
 }
 
 /// The storage handlers of every configured backend, on any store they are implemented for
-/// (Postgres here, SQLite in `sqlite`), with the same concurrency everywhere. The index
+/// (`postgres`, `sqlite`), with the same concurrency everywhere. The index
 /// handlers poll every `poll` when idle, if given (on SQLite, whose API records wake
 /// nobody: see `sqlite::ingestion::UNANNOUNCED`).
 fn register_backends<S>(
@@ -155,21 +166,4 @@ where
         };
     }
     builder
-}
-
-/// Apply the framework's outbox migrations and the pipeline's own (`migrations/pipeline`).
-///
-/// Both sets share sqlx's migration table with distinct versions, so each migrator is told
-/// to ignore the other's applied versions.
-///
-/// # Errors
-/// [`Error::Migrate`] when a migration fails or was changed after it was applied.
-pub async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
-    let mut outbox = sqlx::migrate!("../../migrations/postgres");
-    outbox.set_ignore_missing(true);
-    outbox.run(pool).await?;
-    let mut pipeline = sqlx::migrate!("../../migrations/pipeline");
-    pipeline.set_ignore_missing(true);
-    pipeline.run(pool).await?;
-    Ok(())
 }

@@ -13,19 +13,14 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
-const DAILY_COUNTS: &str = include_str!("sql/query_daily_counts.sql");
-const SUMMARY: &str = include_str!("sql/query_summary.sql");
-const EVENT_TYPES: &str = include_str!("sql/query_event_types.sql");
-const RAW_EVENTS: &str = include_str!("sql/query_raw_events.sql");
-
 /// Most rows one page returns.
 const MAX_LIMIT: u32 = 1000;
 /// Widest day range of the rollup queries, both ends included.
 const MAX_DAYS: i64 = 366;
-/// Widest window of [`raw_events`].
+/// Widest window of [`raw_events`](crate::raw_events).
 const MAX_RAW_WINDOW_DAYS: i64 = 31;
 
-/// Filters and page of [`daily_counts`].
+/// Filters and page of [`daily_counts`](crate::daily_counts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DailyCountQuery {
     /// The tenant namespace.
@@ -83,7 +78,7 @@ impl DailyCountQuery {
     }
 }
 
-/// A position in [`daily_counts`] order: (day, event type, source).
+/// A position in [`daily_counts`](crate::daily_counts) order: (day, event type, source).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DailyCursor {
     /// The row's day.
@@ -105,21 +100,6 @@ pub struct DailyCount {
     pub source: String,
     /// Events of that day, type and source.
     pub count: i64,
-}
-
-/// Daily counts in (day, event type, source) order, one page of at most `q.limit` rows
-/// after `q.after`.
-///
-/// # Errors
-/// [`crate::Error::InvalidQuery`] when `limit` is not 1..=1000, `from` is after `to`, or
-/// the range spans more than 366 days; database errors.
-pub async fn daily_counts(
-    pool: &sqlx::PgPool,
-    q: &DailyCountQuery,
-) -> crate::Result<Vec<DailyCount>> {
-    q.check()?;
-    let rows: Vec<DailyRow> = q.bind(sqlx::query_as(DAILY_COUNTS)).fetch_all(pool).await?;
-    Ok(rows.into_iter().map(DailyCount::from_row).collect())
 }
 
 /// A row of `query_daily_counts.sql`: day, event type, source, count.
@@ -146,29 +126,14 @@ pub struct Summary {
     pub unique_actors: i64,
 }
 
-/// Total events and distinct actors of `namespace` over days `from..=to`; an actor active
-/// on several days counts once.
-///
-/// # Errors
-/// [`crate::Error::InvalidQuery`] when `from` is after `to` or the range spans more than
-/// 366 days; database errors.
-pub async fn summary(
-    pool: &sqlx::PgPool,
-    namespace: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> crate::Result<Summary> {
-    check_days(from, to)?;
-    let (total, unique_actors): (i64, i64) = sqlx::query_as(SUMMARY)
-        .bind(namespace)
-        .bind(from)
-        .bind(to)
-        .fetch_one(pool)
-        .await?;
-    Ok(Summary {
-        total,
-        unique_actors,
-    })
+impl Summary {
+    /// The totals of a `query_summary.sql` row (either backend's): total, unique actors.
+    pub(crate) fn from_row((total, unique_actors): (i64, i64)) -> Self {
+        Self {
+            total,
+            unique_actors,
+        }
+    }
 }
 
 /// One event type and how many events it had.
@@ -180,32 +145,14 @@ pub struct EventTypeCount {
     pub count: i64,
 }
 
-/// The event types of `namespace` over days `from..=to`, most frequent first, ties in name
-/// order.
-///
-/// # Errors
-/// [`crate::Error::InvalidQuery`] when `from` is after `to` or the range spans more than
-/// 366 days; database errors.
-pub async fn event_types(
-    pool: &sqlx::PgPool,
-    namespace: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> crate::Result<Vec<EventTypeCount>> {
-    check_days(from, to)?;
-    let rows: Vec<(String, i64)> = sqlx::query_as(EVENT_TYPES)
-        .bind(namespace)
-        .bind(from)
-        .bind(to)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(event_type, count)| EventTypeCount { event_type, count })
-        .collect())
+impl EventTypeCount {
+    /// The count of a `query_event_types.sql` row (either backend's): event type, count.
+    pub(crate) fn from_row((event_type, count): (String, i64)) -> Self {
+        Self { event_type, count }
+    }
 }
 
-/// Window, filter and page of [`raw_events`].
+/// Window, filter and page of [`raw_events`](crate::raw_events).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawEventQuery {
     /// The tenant namespace.
@@ -242,7 +189,7 @@ impl RawEventQuery {
     }
 }
 
-/// A position in [`raw_events`] order: (timestamp, event id).
+/// A position in [`raw_events`](crate::raw_events) order: (timestamp, event id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawCursor {
     /// The event's timestamp.
@@ -268,49 +215,7 @@ pub struct RawEvent {
     pub attributes: serde_json::Value,
 }
 
-/// Raw events of the window `[q.from, q.to)` in (timestamp, event id) order, one page of at
-/// most `q.limit` events after `q.after`.
-///
-/// # Errors
-/// [`crate::Error::InvalidQuery`] for a reversed or empty window, one wider than 31 days, or a
-/// `limit` outside 1..=1000; database errors.
-pub async fn raw_events(pool: &sqlx::PgPool, q: &RawEventQuery) -> crate::Result<Vec<RawEvent>> {
-    q.check()?;
-    let after = q.start();
-    let rows: Vec<RawRow> = sqlx::query_as(RAW_EVENTS)
-        .bind(&q.namespace)
-        .bind(q.from)
-        .bind(q.to)
-        .bind(q.event_type.as_deref())
-        .bind(after.timestamp)
-        .bind(after.event_id)
-        .bind(i64::from(q.limit))
-        .fetch_all(pool)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(event_id, event_type, actor_id, source, timestamp, attributes)| RawEvent {
-                event_id,
-                event_type,
-                actor_id,
-                source,
-                timestamp,
-                attributes,
-            },
-        )
-        .collect())
-}
-
-type RawRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    serde_json::Value,
-);
-
+/// A page size of 1..=1000.
 fn check_limit(limit: u32) -> Result<()> {
     if (1..=MAX_LIMIT).contains(&limit) {
         Ok(())
@@ -334,7 +239,7 @@ pub(crate) fn check_days(from: NaiveDate, to: NaiveDate) -> Result<()> {
     Ok(())
 }
 
-/// A window `[from, to)` of [`raw_events`].
+/// A window `[from, to)` of [`raw_events`](crate::raw_events).
 fn check_window(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<()> {
     if to <= from {
         return Err(Error::InvalidQuery(format!(

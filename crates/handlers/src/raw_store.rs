@@ -1,15 +1,10 @@
-//! [`RawStoreHandler`]: IndexRecord[raw] → `events_raw`.
+//! [`RawStoreHandler`]: `IndexRecord[raw]` → `events_raw`; its `impl EventHandler` is each
+//! backend's (`postgres::raw_store`, `sqlite::raw_store`).
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use conveyor::{Batch, Context, EventHandler, HandlerError};
-use sqlx::types::Json;
-use uuid::Uuid;
+use conveyor::Batch;
 
 use crate::events::{first_of_each, IndexRecord, IngestedEvent};
 use crate::policy::RetryPolicy;
-
-const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
 
 /// Stores every event of `raw` [`IndexRecord`]s in `events_raw`, day-partitioned on the
 /// event's timestamp (see [`PartitionManager`](crate::PartitionManager)).
@@ -30,107 +25,18 @@ const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
 ///   event repeated inside one batch is reduced to its first occurrence before the insert.
 #[derive(Debug, Clone)]
 pub struct RawStoreHandler {
-    policy: RetryPolicy,
+    pub(crate) policy: RetryPolicy,
 }
 
 impl RawStoreHandler {
+    /// The backend whose records it consumes (its routing key), on every store.
+    pub(crate) const BACKEND: crate::Backend = crate::Backend::Raw;
+    /// The most records one batch holds, on every store.
+    pub(crate) const RECORDS_PER_BATCH: usize = 20;
+
     /// A handler retrying with `policy`.
     pub fn new(policy: RetryPolicy) -> Self {
         Self { policy }
-    }
-}
-
-#[async_trait]
-impl EventHandler for RawStoreHandler {
-    type Event = IndexRecord;
-    const ROUTING_KEY: Option<&'static str> = Some("raw");
-    const BATCH_SIZE: usize = 20;
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), HandlerError> {
-        let events = batch_events(&batch);
-        let mut columns = RawColumns::with_capacity(events.len());
-        for (namespace, event) in events {
-            columns.push(namespace, event);
-        }
-        let stored = sqlx::query(INSERT_EVENTS)
-            .bind(columns.namespaces)
-            .bind(columns.event_ids)
-            .bind(columns.timestamps)
-            .bind(columns.event_types)
-            .bind(columns.actor_ids)
-            .bind(columns.sources)
-            .bind(columns.attributes)
-            .execute(ctx.db().await?)
-            .await?
-            .rows_affected();
-        tracing::debug!(records = batch.len(), stored, "raw events stored");
-        Ok(())
-    }
-
-    fn backoff(&self, attempt: u32) -> std::time::Duration {
-        self.policy.backoff(attempt)
-    }
-
-    fn max_retries(&self) -> u32 {
-        self.policy.max_retries
-    }
-}
-
-/// The parallel arrays [`INSERT_EVENTS`] unnests, borrowed from the batch.
-pub(crate) struct RawColumns<'a> {
-    namespaces: Vec<&'a str>,
-    event_ids: Vec<Uuid>,
-    timestamps: Vec<DateTime<Utc>>,
-    event_types: Vec<&'a str>,
-    actor_ids: Vec<&'a str>,
-    sources: Vec<&'a str>,
-    attributes: Vec<Json<&'a serde_json::Map<String, serde_json::Value>>>,
-}
-
-impl<'a> RawColumns<'a> {
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        Self {
-            namespaces: Vec::with_capacity(n),
-            event_ids: Vec::with_capacity(n),
-            timestamps: Vec::with_capacity(n),
-            event_types: Vec::with_capacity(n),
-            actor_ids: Vec::with_capacity(n),
-            sources: Vec::with_capacity(n),
-            attributes: Vec::with_capacity(n),
-        }
-    }
-
-    pub(crate) fn push(&mut self, namespace: &'a str, event: &'a IngestedEvent) {
-        self.namespaces.push(namespace);
-        self.event_ids.push(event.event_id);
-        self.timestamps.push(event.timestamp);
-        self.event_types.push(&event.event_type);
-        self.actor_ids.push(&event.actor_id);
-        self.sources.push(&event.source);
-        self.attributes.push(Json(&event.attributes));
-    }
-
-    /// `query` with the seven arrays bound as `$1..$7`, in [`INSERT_EVENTS`]'s order (which
-    /// the ingestion insert shares).
-    pub(crate) fn bind_to<'q, O>(
-        self,
-        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
-    where
-        'a: 'q,
-    {
-        query
-            .bind(self.namespaces)
-            .bind(self.event_ids)
-            .bind(self.timestamps)
-            .bind(self.event_types)
-            .bind(self.actor_ids)
-            .bind(self.sources)
-            .bind(self.attributes)
     }
 }
 

@@ -1,5 +1,5 @@
-//! [`SearchHit`]: one result of a keyword or similarity search; and the searches' deadline
-//! on Postgres.
+//! What both searches share on every backend: [`SearchHit`], the parameter check, the
+//! deadline's default and the rows both search indexes store ([`IndexRows`]).
 
 use std::time::Duration;
 
@@ -7,11 +7,22 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use conveyor::Batch;
+
 use crate::error::{Error, Result};
+use crate::events::{first_of_each, IndexRecord};
 
 /// How long a search's database statement may run before it is cancelled, unless a caller
 /// chooses otherwise (see [`PipelineStore::keyword_search_within`](crate::PipelineStore)).
 pub(crate) const SEARCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most bytes of an event's text that are indexed. Postgres refuses a tsvector over
+/// 1 MiB, which would make an oversized event fail its record on every retry; 64 KiB of
+/// attribute text is far more than search needs.
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The most hits one search returns.
+pub(crate) const MAX_LIMIT: u32 = 100;
 
 /// One event found by [`keyword_search`](crate::keyword_search) or
 /// [`similar_search`](crate::similar_search), best first.
@@ -29,37 +40,100 @@ pub struct SearchHit {
     pub score: f64,
 }
 
-/// A read transaction whose statements Postgres cancels after `timeout` each
-/// (`statement_timeout`, set transaction-locally, so the pool's connections keep their own
-/// setting). Time waiting for a lock counts: a search blocked behind a migration is
-/// cancelled too. Map the errors of its statements with [`timed_out`].
-///
-/// # Errors
-/// [`Error::Database`] when the transaction cannot be opened.
-pub(crate) async fn begin_with_timeout(
-    pool: &sqlx::PgPool,
-    timeout: Duration,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-    let mut tx = pool.begin().await?;
-    // `set local` takes no parameters; `set_config(…, true)` is the same, bindable.
-    // 0 would mean "no timeout": the shortest is 1 ms.
-    let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
-    sqlx::query("select set_config('statement_timeout', $1, true)")
-        .bind(format!("{ms}ms"))
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
+/// Check the parameters both searches share: a non-blank `q` and a `limit` in 1..=100.
+pub(crate) fn validate(query: &str, limit: u32) -> Result<()> {
+    if query.trim().is_empty() {
+        return Err(Error::InvalidQuery("q must not be empty".into()));
+    }
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Error::InvalidQuery(format!(
+            "limit must be 1..={MAX_LIMIT}, got {limit}"
+        )));
+    }
+    Ok(())
 }
 
-/// Postgres' `query_canceled`: what a statement cancelled by `statement_timeout` fails with.
-const QUERY_CANCELED: &str = "57014";
+/// The deduplicated events of a batch as columns, ready to bind to an `unnest` insert.
+/// Both search backends index the same rows and the same text.
+#[derive(Debug, Default)]
+pub(crate) struct IndexRows {
+    pub(crate) namespaces: Vec<String>,
+    pub(crate) event_ids: Vec<Uuid>,
+    pub(crate) timestamps: Vec<DateTime<Utc>>,
+    pub(crate) event_types: Vec<String>,
+    pub(crate) sources: Vec<String>,
+    /// [`search_text`](crate::IngestedEvent::search_text), made storable (see [`storable`]).
+    pub(crate) texts: Vec<String>,
+}
 
-/// A statement's error, as [`Error::SearchTimeout`] when Postgres cancelled it.
-pub(crate) fn timed_out(e: sqlx::Error, timeout: Duration) -> Error {
-    match &e {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some(QUERY_CANCELED) => {
-            Error::SearchTimeout(timeout)
+impl IndexRows {
+    /// The batch's events, first occurrence of each `(namespace, event_id, timestamp)` only.
+    pub(crate) fn from_batch(batch: &Batch<IndexRecord>) -> Self {
+        let events = first_of_each(batch.iter().flat_map(|item| {
+            let ns = item.payload.namespace.as_str();
+            item.payload.events.iter().map(move |e| (ns, e))
+        }));
+        let mut rows = Self::default();
+        for (ns, e) in events {
+            rows.namespaces.push(storable(ns.to_owned(), usize::MAX));
+            rows.event_ids.push(e.event_id);
+            rows.timestamps.push(e.timestamp);
+            rows.event_types
+                .push(storable(e.event_type.clone(), usize::MAX));
+            rows.sources.push(storable(e.source.clone(), usize::MAX));
+            rows.texts.push(storable(e.search_text(), MAX_BODY_BYTES));
         }
-        _ => Error::Database(e),
+        rows
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.event_ids.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.event_ids.is_empty()
+    }
+}
+
+/// `s` as Postgres `text` accepts it: NUL characters (valid in JSON, refused by Postgres,
+/// which would fail the batch on every retry) become spaces, and at most `max_bytes` are
+/// kept, cut at a character boundary.
+pub(crate) fn storable(mut s: String, max_bytes: usize) -> String {
+    if s.len() > max_bytes {
+        let mut cut = max_bytes;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    if s.contains('\0') {
+        s = s.replace('\0', " ");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_queries_and_bad_limits_are_rejected_by_name() {
+        for q in ["", "  ", "\t\n"] {
+            let err = validate(q, 10).unwrap_err().to_string();
+            assert!(err.contains("q must not be empty"), "{err}");
+        }
+        for limit in [0, 101, u32::MAX] {
+            let err = validate("x", limit).unwrap_err().to_string();
+            assert!(err.contains("limit must be 1..=100"), "{err}");
+        }
+        assert!(validate("x", 1).is_ok() && validate("x", 100).is_ok());
+    }
+
+    #[test]
+    fn storable_strips_nul_and_cuts_at_a_char_boundary() {
+        assert_eq!(storable("a\0b".into(), 10), "a b");
+        assert_eq!(storable("héllo".into(), 2), "h");
+        assert_eq!(storable("héllo".into(), 3), "hé");
+        assert_eq!(storable("abc".into(), usize::MAX), "abc");
     }
 }

@@ -1,5 +1,6 @@
 //! [`PipelineStore`]: what the server needs from a backend beyond the outbox, implemented
-//! for [`PgStore`] here and for [`SqliteStore`](conveyor::SqliteStore) in `sqlite`.
+//! for [`PgStore`](conveyor::PgStore) in `postgres` and for
+//! [`SqliteStore`](conveyor::SqliteStore) in `sqlite`.
 //!
 //! The server is generic over it, so one binary serves either backend with the same routes.
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use conveyor::{PgStore, PoolBuilder, Store};
+use conveyor::{PoolBuilder, Store};
 
 use crate::{
     AcceptReport, Backend, DailyCount, DailyCountQuery, Embedder, EventTypeCount, EventsReceived,
@@ -137,98 +138,4 @@ pub trait PipelineStore: Store {
 
     /// See [`crate::rebuild_rollups`].
     async fn rebuild_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<RebuildReport>;
-}
-
-#[async_trait]
-impl PipelineStore for PgStore {
-    const ACCEPT_WRITERS: usize = 2;
-
-    async fn migrate(&self) -> Result<()> {
-        crate::migrate(self.pool()).await
-    }
-
-    async fn accept(
-        &self,
-        backends: &[Backend],
-        batches: &[EventsReceived],
-    ) -> Result<Vec<AcceptReport>> {
-        crate::ingestion::accept(self, backends, batches).await
-    }
-
-    fn register_backends(builder: PoolBuilder<Self>, pipeline: &Pipeline) -> PoolBuilder<Self> {
-        crate::register_backends(builder, pipeline, None)
-    }
-
-    async fn maintain(
-        &self,
-        partitions: &PartitionManager,
-        today: NaiveDate,
-    ) -> Result<PartitionReport> {
-        partitions.maintain(self.pool(), today).await
-    }
-
-    async fn default_rows(&self) -> Result<i64> {
-        PartitionManager::default_rows(self.pool()).await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("select 1").execute(self.pool()).await?;
-        Ok(())
-    }
-
-    async fn daily_counts(&self, q: &DailyCountQuery) -> Result<Vec<DailyCount>> {
-        crate::daily_counts(self.pool(), q).await
-    }
-
-    async fn summary(&self, namespace: &str, from: NaiveDate, to: NaiveDate) -> Result<Summary> {
-        crate::summary(self.pool(), namespace, from, to).await
-    }
-
-    async fn event_types(
-        &self,
-        namespace: &str,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<EventTypeCount>> {
-        crate::event_types(self.pool(), namespace, from, to).await
-    }
-
-    async fn raw_events(&self, q: &RawEventQuery) -> Result<Vec<RawEvent>> {
-        crate::raw_events(self.pool(), q).await
-    }
-
-    async fn keyword_search_within(
-        &self,
-        namespace: &str,
-        query: &str,
-        limit: u32,
-        timeout: Duration,
-    ) -> Result<Vec<SearchHit>> {
-        crate::keyword_index::keyword_search_within(self.pool(), namespace, query, limit, timeout)
-            .await
-    }
-
-    async fn similar_search_within(
-        &self,
-        embedder: &Arc<dyn Embedder>,
-        namespace: &str,
-        query: &str,
-        limit: u32,
-        timeout: Duration,
-    ) -> Result<Vec<SearchHit>> {
-        let embedder = embedder.as_ref();
-        crate::vector_index::similar_search_within(
-            self.pool(),
-            embedder,
-            namespace,
-            query,
-            limit,
-            timeout,
-        )
-        .await
-    }
-
-    async fn rebuild_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<RebuildReport> {
-        crate::rebuild_rollups(self.pool(), from, to).await
-    }
 }

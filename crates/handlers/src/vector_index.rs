@@ -1,35 +1,29 @@
-//! [`VectorIndexHandler`]: IndexRecord[vector] → `search_embeddings`; and
-//! [`similar_search`], its read side.
+//! [`VectorIndexHandler`]: `IndexRecord[vector]` → `search_embeddings`, and what every
+//! backend's handler and [`similar_search`](crate::similar_search) share: embedding a batch
+//! or a query, checked and normalised.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_trait::async_trait;
-use conveyor::{Batch, Context, EventHandler, HandlerError};
+use conveyor::HandlerError;
 
 use crate::embedder::{normalize, EmbedError, Embedder};
 use crate::error::{Error, Result};
-use crate::events::IndexRecord;
-use crate::keyword_index::{validate, HitRow, IndexRows};
 use crate::policy::RetryPolicy;
-use crate::search::{begin_with_timeout, timed_out, SearchHit, SEARCH_TIMEOUT};
-
-const INSERT_EMBEDDINGS: &str = include_str!("sql/vector_insert_embeddings.sql");
-const SIMILAR: &str = include_str!("sql/vector_similar.sql");
+use crate::search::{validate, IndexRows};
 
 /// The most rows one insert statement carries, so a batch of large records binds arrays of
 /// bounded size (2,000 × 256 floats is 2 MB).
 pub(crate) const ROWS_PER_INSERT: usize = 2_000;
 
-/// Embeds the events of `vector` [`IndexRecord`]s for similarity search.
+/// Embeds the events of `vector` [`IndexRecord`](crate::IndexRecord)s for similarity search.
 ///
-/// - **Consumes** [`IndexRecord`]s published with routing key `"vector"` (by
+/// - **Consumes** [`IndexRecord`](crate::IndexRecord)s published with routing key `"vector"` (by
 ///   [`PipelineStore::accept`](crate::PipelineStore::accept) or
 ///   [`FanOutToIndexBackends`](crate::FanOutToIndexBackends)), up to 100 records per batch.
 /// - **Writes** one `search_embeddings` row per event: the [`Embedder`]'s vector of the
 ///   event's [`search_text`](crate::IngestedEvent::search_text) (the same text the keyword
 ///   index holds), L2-normalised here whatever the embedder returns, so
-///   [`similar_search`]'s dot product is cosine similarity. It emits no events.
+///   [`similar_search`](crate::similar_search)'s dot product is cosine similarity. It emits no events.
 /// - **One embedder call per batch**: every text of the batch goes to one
 ///   [`Embedder::embed`] call. When it fails, or returns the wrong number of vectors or a
 ///   vector of the wrong length or with non-finite values, the whole batch is retried with
@@ -52,11 +46,16 @@ pub(crate) const ROWS_PER_INSERT: usize = 2_000;
 /// ```
 #[derive(Debug, Clone)]
 pub struct VectorIndexHandler {
-    embedder: Arc<dyn Embedder>,
-    policy: RetryPolicy,
+    pub(crate) embedder: Arc<dyn Embedder>,
+    pub(crate) policy: RetryPolicy,
 }
 
 impl VectorIndexHandler {
+    /// The backend whose records it consumes (its routing key), on every store.
+    pub(crate) const BACKEND: crate::Backend = crate::Backend::Vector;
+    /// The most records one batch holds, on every store.
+    pub(crate) const RECORDS_PER_BATCH: usize = 100;
+
     /// A handler embedding with `embedder`, retrying with `policy`.
     pub fn new(embedder: Arc<dyn Embedder>, policy: RetryPolicy) -> Self {
         Self { embedder, policy }
@@ -81,53 +80,6 @@ impl VectorIndexHandler {
     /// The dimensions of this handler's vectors.
     pub(crate) fn dimensions(&self) -> usize {
         self.embedder.dimensions()
-    }
-}
-
-#[async_trait]
-impl EventHandler for VectorIndexHandler {
-    type Event = IndexRecord;
-    const ROUTING_KEY: Option<&'static str> = Some("vector");
-    const BATCH_SIZE: usize = 100;
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), HandlerError> {
-        let rows = IndexRows::from_batch(&batch);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let dims = self.embedder.dimensions();
-        let flat = self.embed_rows(&rows).await?;
-
-        // The flat-array insert (see its .sql): one round trip per 2,000 rows instead of one
-        // per row, and no 2-d array, which sqlx cannot bind.
-        let dims_i32 = i32::try_from(dims).map_err(HandlerError::fail)?;
-        let db = ctx.db().await?;
-        for start in (0..rows.len()).step_by(ROWS_PER_INSERT) {
-            let end = (start + ROWS_PER_INSERT).min(rows.len());
-            sqlx::query(INSERT_EMBEDDINGS)
-                .bind(&rows.namespaces[start..end])
-                .bind(&rows.event_ids[start..end])
-                .bind(&rows.timestamps[start..end])
-                .bind(&rows.event_types[start..end])
-                .bind(&rows.sources[start..end])
-                .bind(&flat[start * dims..end * dims])
-                .bind(dims_i32)
-                .execute(&mut *db)
-                .await?;
-        }
-        Ok(())
-    }
-
-    fn backoff(&self, attempt: u32) -> std::time::Duration {
-        self.policy.backoff(attempt)
-    }
-
-    fn max_retries(&self) -> u32 {
-        self.policy.max_retries
     }
 }
 
@@ -167,74 +119,11 @@ fn check_vector(v: &[f32], dims: usize) -> Result<(), EmbedError> {
     Ok(())
 }
 
-/// The events of one namespace most similar to `query` by cosine similarity, best first.
-///
-/// The query is embedded with `embedder` (which must be the one that indexed the events:
-/// stored vectors of another length are skipped) and compared with every stored vector of
-/// the namespace in SQL. This is an **exact, brute-force scan**: there is no approximate
-/// nearest-neighbour index (pgvector is not assumed installed), so each search reads all of
-/// the namespace's embeddings, linear in rows × the query's non-zero coordinates. Measured
-/// over 10,000 events with the default 256-dimension [`HashingEmbedder`](crate::HashingEmbedder)
-/// (a short query has 20–40 non-zeros): 70–140 ms on a busy 2-core machine. Dense queries of
-/// a real model cost up to ~6x more (~400 ms per 10,000 rows at 256 dimensions, ~2 s at
-/// 1,024). That suits up to tens of thousands of events per namespace; beyond that, move to
-/// pgvector's `vector` type with an HNSW index behind this same function.
-///
-/// Hits with a score ≤ 0 (nothing in common) are dropped, so a query sharing nothing with any
-/// event, or with no words at all, returns no hits. Ties go to the newest event.
-///
-/// # Errors
-/// [`Error::InvalidQuery`] when `query` is empty or blank (`q must not be empty`) or `limit`
-/// is outside 1..=100; [`Error::Embed`] when the embedder fails or returns a vector of the
-/// wrong length; [`Error::SearchTimeout`] when the scan ran past its deadline (5 s, the
-/// embedding not counted; see
-/// [`PipelineStore::similar_search_within`](crate::PipelineStore::similar_search_within));
-/// [`Error::Database`] when the search fails.
-pub async fn similar_search(
-    pool: &sqlx::PgPool,
-    embedder: &dyn Embedder,
-    namespace: &str,
-    query: &str,
-    limit: u32,
-) -> Result<Vec<SearchHit>> {
-    similar_search_within(pool, embedder, namespace, query, limit, SEARCH_TIMEOUT).await
-}
-
-/// [`similar_search`] whose scan Postgres cancels after `timeout` ([`Error::SearchTimeout`]).
-pub(crate) async fn similar_search_within(
-    pool: &sqlx::PgPool,
-    embedder: &dyn Embedder,
-    namespace: &str,
-    query: &str,
-    limit: u32,
-    timeout: Duration,
-) -> Result<Vec<SearchHit>> {
-    let vector = embed_query(embedder, query, limit).await?;
-    let dims = vector.len();
-    let (indices, weights) = sparse(&vector);
-    if indices.is_empty() {
-        // the zero vector is similar to nothing: skip the scan
-        return Ok(Vec::new());
-    }
-    let mut tx = begin_with_timeout(pool, timeout).await?;
-    let rows: Vec<HitRow> = sqlx::query_as(SIMILAR)
-        .bind(namespace)
-        .bind(&indices)
-        .bind(&weights)
-        .bind(i32::try_from(dims).unwrap_or(i32::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| timed_out(e, timeout))?;
-    tx.commit().await?;
-    Ok(rows.into_iter().map(HitRow::into_hit).collect())
-}
-
 /// Check a similarity search's parameters and embed its query: `dimensions` floats,
 /// normalised (the zero vector for a text without words).
 ///
 /// # Errors
-/// As [`similar_search`], but for the scan.
+/// As [`similar_search`](crate::similar_search), but for the scan.
 pub(crate) async fn embed_query(
     embedder: &dyn Embedder,
     query: &str,

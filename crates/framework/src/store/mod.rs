@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 
+mod admin;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
@@ -311,4 +312,25 @@ pub(crate) fn report_in_input_order<'k>(
         })
         .collect();
     PublishReport { results }
+}
+
+/// A queue from its stored columns (`""` is no routing key), on every backend.
+pub(crate) fn queue(event_type: String, routing_key: String) -> Queue {
+    Queue {
+        event_type,
+        routing_key: (!routing_key.is_empty()).then_some(routing_key),
+    }
+}
+
+/// The namespace a store uses unless told otherwise.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Refuse an empty namespace or one with control characters.
+pub(crate) fn check_namespace(namespace: &str) -> Result<()> {
+    if namespace.is_empty() || namespace.chars().any(char::is_control) {
+        return Err(crate::Error::Config(format!(
+            "namespace must be non-empty printable text, got {namespace:?}"
+        )));
+    }
+    Ok(())
 }

@@ -16,8 +16,12 @@ const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
 /// milliseconds), so the commit wakes no worker. Every wake-up makes the index handlers claim
 /// at once, and a claim is a write transaction (a turn of the write lock and an fsync) for a
 /// batch of one or two records; polling lets the records of many requests gather into one
-/// batch instead (`SQLITE_POLL_INTERVAL`).
+/// batch instead ([`POLL_INTERVAL`]).
 const UNANNOUNCED: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// How often an idle index handler polls on SQLite, where the API's records wake nobody
+/// (see [`UNANNOUNCED`]): the most an idle pipeline adds to a record's latency there.
+pub(super) const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// The Postgres accept on SQLite: in one write transaction, the request's events go to
 /// `events_raw` (the primary key skips those already stored) and the index records of the

@@ -1,4 +1,4 @@
-//! [`KeywordIndexHandler`] on SQLite: IndexRecord[keyword] → `search_documents` and its FTS5
+//! [`KeywordIndexHandler`] on SQLite: `IndexRecord[keyword]` → `search_documents` and its FTS5
 //! index; and `keyword_search`, its read side.
 
 use std::time::Duration;
@@ -12,7 +12,8 @@ use super::deadline::Deadline;
 use super::websearch::WebSearch;
 use super::{instant, micros};
 use crate::events::IndexRecord;
-use crate::keyword_index::{validate, IndexRows};
+use crate::handler_items::storage_handler_items;
+use crate::search::{validate, IndexRows};
 use crate::{KeywordIndexHandler, Result, SearchHit};
 
 const INSERT_DOCUMENTS: &str = include_str!("sql/keyword_insert_documents.sql");
@@ -22,10 +23,10 @@ const SEARCH: &str = include_str!("sql/keyword_search.sql");
 /// source and the same capped search text), inserted in the transaction that completes the
 /// batch and skipped when its key `(namespace, event_id, ts)` is already indexed; a trigger
 /// adds it to the FTS5 index `search_fts` in the same statement. Queue, batch size and
-/// retries are the Postgres impl's.
+/// retries are the handler's on every backend.
 #[async_trait]
 impl EventHandler<SqliteStore> for KeywordIndexHandler {
-    as_on_postgres!();
+    storage_handler_items!();
 
     async fn handle(
         &self,

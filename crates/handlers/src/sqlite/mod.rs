@@ -36,26 +36,6 @@ use crate::{
     RebuildReport, Result, SearchHit, Summary,
 };
 
-/// The items of an `impl EventHandler<SqliteStore>` that are the Postgres impl's: the
-/// payload, queue, batch size and retry policy, so a record is consumed the same way on
-/// either backend. Only `handle` is SQLite's.
-macro_rules! as_on_postgres {
-    () => {
-        type Event = crate::events::IndexRecord;
-        const ROUTING_KEY: Option<&'static str> =
-            <Self as conveyor::EventHandler<conveyor::PgStore>>::ROUTING_KEY;
-        const BATCH_SIZE: usize = <Self as conveyor::EventHandler<conveyor::PgStore>>::BATCH_SIZE;
-
-        fn backoff(&self, attempt: u32) -> std::time::Duration {
-            <Self as conveyor::EventHandler<conveyor::PgStore>>::backoff(self, attempt)
-        }
-
-        fn max_retries(&self) -> u32 {
-            <Self as conveyor::EventHandler<conveyor::PgStore>>::max_retries(self)
-        }
-    };
-}
-
 mod deadline;
 mod ingestion;
 mod keyword_index;
@@ -91,11 +71,7 @@ impl PipelineStore for SqliteStore {
 
     fn register_backends(builder: PoolBuilder<Self>, pipeline: &Pipeline) -> PoolBuilder<Self> {
         // the API's records wake nobody (see `ingestion::UNANNOUNCED`): the handlers poll
-        crate::register_backends(
-            builder,
-            pipeline,
-            Some(crate::ingestion::SQLITE_POLL_INTERVAL),
-        )
+        crate::register_backends(builder, pipeline, Some(ingestion::POLL_INTERVAL))
     }
 
     async fn maintain(

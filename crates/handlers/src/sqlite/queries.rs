@@ -17,6 +17,8 @@ const SUMMARY: &str = include_str!("sql/query_summary.sql");
 const EVENT_TYPES: &str = include_str!("sql/query_event_types.sql");
 const RAW_EVENTS: &str = include_str!("sql/query_raw_events.sql");
 
+// Two plain copies with `postgres::queries`: see the comment there.
+
 /// [`crate::daily_counts`] on SQLite. Text compares by code point here, as on a Postgres
 /// database with the `C` collation.
 pub(super) async fn daily_counts(
@@ -36,16 +38,13 @@ pub(super) async fn summary(
     to: NaiveDate,
 ) -> Result<Summary> {
     check_days(from, to)?;
-    let (total, unique_actors): (i64, i64) = sqlx::query_as(SUMMARY)
+    let row = sqlx::query_as(SUMMARY)
         .bind(namespace)
         .bind(from)
         .bind(to)
         .fetch_one(pool)
         .await?;
-    Ok(Summary {
-        total,
-        unique_actors,
-    })
+    Ok(Summary::from_row(row))
 }
 
 /// [`crate::event_types`] on SQLite.
@@ -56,16 +55,13 @@ pub(super) async fn event_types(
     to: NaiveDate,
 ) -> Result<Vec<EventTypeCount>> {
     check_days(from, to)?;
-    let rows: Vec<(String, i64)> = sqlx::query_as(EVENT_TYPES)
+    let rows = sqlx::query_as(EVENT_TYPES)
         .bind(namespace)
         .bind(from)
         .bind(to)
         .fetch_all(pool)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(event_type, count)| EventTypeCount { event_type, count })
-        .collect())
+    Ok(rows.into_iter().map(EventTypeCount::from_row).collect())
 }
 
 /// [`crate::raw_events`] on SQLite. Attributes come back as the JSON object stored.
@@ -97,6 +93,8 @@ pub(super) async fn raw_events(pool: &SqlitePool, q: &RawEventQuery) -> Result<V
         .collect())
 }
 
+// Two copies of this row and its mapping: Postgres returns `timestamptz` and `jsonb`,
+// SQLite integer microseconds and JSON text.
 type RawRow = (
     Uuid,
     String,

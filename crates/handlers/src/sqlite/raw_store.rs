@@ -1,4 +1,4 @@
-//! [`RawStoreHandler`] on SQLite: IndexRecord[raw] → `events_raw`.
+//! [`RawStoreHandler`] on SQLite: `IndexRecord[raw]` → `events_raw`.
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::micros;
 use crate::events::IndexRecord;
+use crate::handler_items::storage_handler_items;
 use crate::raw_store::batch_events;
 use crate::RawStoreHandler;
 
@@ -16,10 +17,10 @@ const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
 /// The Postgres handler's semantics on SQLite: the batch's events, first occurrence of each
 /// key only, go to `events_raw` in one statement in the transaction that completes the
 /// batch; the primary key `(namespace, event_id, ts)` skips every event already stored.
-/// Queue, batch size and retries are the Postgres impl's.
+/// Queue, batch size and retries are the handler's on every backend.
 #[async_trait]
 impl EventHandler<SqliteStore> for RawStoreHandler {
-    as_on_postgres!();
+    storage_handler_items!();
 
     async fn handle(
         &self,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{micros, store_error};
 use crate::events::IndexRecord;
+use crate::handler_items::storage_handler_items;
 use crate::raw_store::batch_events;
 use crate::rollup::rebuild_window;
 use crate::{RebuildReport, RollupHandler};
@@ -29,10 +30,10 @@ const REBUILD_ACTORS: &str = include_str!("sql/rollup_rebuild_actors.sql");
 /// keys newly inserted there are counted. That transaction holds the database's write lock,
 /// so concurrent batches (other workers, other pools on the file) run one after the other;
 /// a batch that rolls back leaves neither seen keys nor counts, and one reprocessed after
-/// committing counts nothing. Queue, batch size and retries are the Postgres impl's.
+/// committing counts nothing. Queue, batch size and retries are the handler's on every backend.
 #[async_trait]
 impl EventHandler<SqliteStore> for RollupHandler {
-    as_on_postgres!();
+    storage_handler_items!();
 
     async fn handle(
         &self,
@@ -106,6 +107,8 @@ struct Counted<'a> {
     source: &'a str,
     actor_id: &'a str,
 }
+
+// Two copies of the rebuild (here and `postgres::rollup`): see the comment there.
 
 /// [`rebuild_rollups`](crate::rebuild_rollups) on SQLite: the same steps in one write
 /// transaction, which keeps the rollup handler (every writer) out until it commits; reads

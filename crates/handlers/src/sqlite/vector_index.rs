@@ -1,4 +1,4 @@
-//! [`VectorIndexHandler`] on SQLite: IndexRecord[vector] → `search_embeddings`; and
+//! [`VectorIndexHandler`] on SQLite: `IndexRecord[vector]` → `search_embeddings`; and
 //! `similar_search`, its read side.
 
 use std::cmp::Ordering;
@@ -14,7 +14,8 @@ use super::deadline::Deadline;
 use super::keyword_index::HitRow;
 use super::micros;
 use crate::events::IndexRecord;
-use crate::keyword_index::IndexRows;
+use crate::handler_items::storage_handler_items;
+use crate::search::IndexRows;
 use crate::vector_index::{embed_query, sparse, ROWS_PER_INSERT};
 use crate::{Embedder, Result, SearchHit, VectorIndexHandler};
 
@@ -25,10 +26,10 @@ const SCAN: &str = include_str!("sql/vector_scan.sql");
 /// the batch's transaction is opened (it holds the database's write lock, which a slow model
 /// must not); then one `search_embeddings` row per event, skipped when its key is already
 /// stored. Vectors are stored L2-normalised as little-endian `f32` blobs. Queue, batch size
-/// and retries are the Postgres impl's.
+/// and retries are the handler's on every backend.
 #[async_trait]
 impl EventHandler<SqliteStore> for VectorIndexHandler {
-    as_on_postgres!();
+    storage_handler_items!();
 
     async fn handle(
         &self,

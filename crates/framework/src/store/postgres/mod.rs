@@ -11,10 +11,11 @@ use futures::stream::BoxStream;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgExecutor, Postgres, Transaction};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 use crate::store::{
-    ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport, QueueStats, Store, Wake,
+    check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport,
+    QueueStats, Store, Wake, DEFAULT_NAMESPACE,
 };
 
 mod admin;
@@ -23,9 +24,6 @@ mod complete;
 mod insert;
 mod listen;
 mod reap;
-
-/// The namespace a store uses unless told otherwise.
-pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// The PostgreSQL [`Store`], scoped to one namespace.
 ///
@@ -61,7 +59,7 @@ impl PgStore {
     /// Connect a new pool of 20 connections to `url`.
     ///
     /// # Errors
-    /// [`Error::Database`] when the database cannot be reached.
+    /// [`Error::Database`](crate::Error::Database) when the database cannot be reached.
     pub async fn connect(url: &str) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(20)
@@ -74,7 +72,7 @@ impl PgStore {
     /// read or counted through the returned store.
     ///
     /// # Errors
-    /// [`Error::Config`] when the namespace is empty or contains control characters.
+    /// [`Error::Config`](crate::Error::Config) when the namespace is empty or contains control characters.
     pub fn with_namespace(&self, namespace: &str) -> Result<Self> {
         check_namespace(namespace)?;
         Ok(Self {
@@ -175,7 +173,7 @@ impl PgStore {
     /// in one statement of its own). Nothing to send is a no-op.
     ///
     /// # Errors
-    /// [`Error::Database`] when the notification cannot be sent; the events are published
+    /// [`Error::Database`](crate::Error::Database) when the notification cannot be sent; the events are published
     /// regardless and are claimed at the workers' next poll.
     pub async fn wake(&self, wakeup: Wakeup) -> Result<()> {
         listen::notify(&self.pool, &self.namespace, &wakeup.queues).await
@@ -279,16 +277,6 @@ impl Store for PgStore {
     }
 }
 
-/// Refuse an empty namespace or one with control characters.
-pub(crate) fn check_namespace(namespace: &str) -> Result<()> {
-    if namespace.is_empty() || namespace.chars().any(char::is_control) {
-        return Err(Error::Config(format!(
-            "namespace must be non-empty printable text, got {namespace:?}"
-        )));
-    }
-    Ok(())
-}
-
 /// Milliseconds as the `float8` the SQL expects.
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -297,12 +285,4 @@ fn millis(d: Duration) -> f64 {
 /// Ids as the `bigint[]` the SQL expects.
 fn raw_ids(ids: &[EventId]) -> Vec<i64> {
     ids.iter().map(|id| id.0).collect()
-}
-
-/// A queue from its stored columns (`""` is no routing key).
-pub(crate) fn queue(event_type: String, routing_key: String) -> Queue {
-    Queue {
-        event_type,
-        routing_key: (!routing_key.is_empty()).then_some(routing_key),
-    }
 }

@@ -8,6 +8,7 @@ use super::complete::distinct_queues;
 use super::{id_array, instant, millis, queue, SqliteTx};
 use crate::error::Result;
 use crate::event::{EventId, Queue};
+use crate::store::admin::StatsRow;
 use crate::store::{DeadLetter, QueueStats};
 
 const REAP: &str = include_str!("sql/reap.sql");
@@ -76,42 +77,16 @@ pub(super) async fn resume(tx: &mut SqliteTx, namespace: &str, q: &Queue) -> Res
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
-struct StatsRow {
-    event_type: String,
-    routing_key: String,
-    pending: i64,
-    due: i64,
-    in_flight: i64,
-    retrying: i64,
-    dead: i64,
-    delivered: i64,
-    oldest_due_age_secs: f64,
-    paused: bool,
-}
-
 pub(super) async fn stats(pool: &SqlitePool, namespace: &str, now: i64) -> Result<Vec<QueueStats>> {
     let rows: Vec<StatsRow> = sqlx::query_as(STATS)
         .bind(namespace)
         .bind(now)
         .fetch_all(pool)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| QueueStats {
-            queue: queue(r.event_type, r.routing_key),
-            pending: r.pending,
-            due: r.due,
-            in_flight: r.in_flight,
-            retrying: r.retrying,
-            dead: r.dead,
-            delivered: r.delivered,
-            oldest_due_age_secs: r.oldest_due_age_secs,
-            paused: r.paused,
-        })
-        .collect())
+    Ok(rows.into_iter().map(QueueStats::from).collect())
 }
 
+/// A row of `dead_letters.sql`; one per backend, as the types differ (see `store::admin`).
 #[derive(sqlx::FromRow)]
 struct DeadRow {
     id: i64,

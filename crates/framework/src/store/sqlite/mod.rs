@@ -24,9 +24,9 @@ use sqlx::sqlite::{
 
 use crate::error::{Error, Result};
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
-use crate::store::postgres::DEFAULT_NAMESPACE;
 use crate::store::{
-    ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport, QueueStats, Store, Wake,
+    check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport,
+    QueueStats, Store, Wake, DEFAULT_NAMESPACE,
 };
 
 mod admin;
@@ -141,7 +141,7 @@ impl SqliteStore {
     /// # Errors
     /// [`Error::Config`] when the namespace is empty or contains control characters.
     pub fn with_namespace(&self, namespace: &str) -> Result<Self> {
-        crate::store::postgres::check_namespace(namespace)?;
+        check_namespace(namespace)?;
         Ok(Self {
             pool: self.pool.clone(),
             namespace: Arc::from(namespace),
@@ -368,9 +368,4 @@ fn millis(d: Duration) -> i64 {
 /// Ids as the JSON array the SQL reads with `json_each`.
 fn id_array(ids: &[EventId]) -> String {
     serde_json::to_string(&ids.iter().map(|id| id.0).collect::<Vec<_>>()).unwrap_or_default()
-}
-
-/// A queue from its stored columns (`""` is no routing key).
-fn queue(event_type: String, routing_key: String) -> Queue {
-    crate::store::postgres::queue(event_type, routing_key)
 }

@@ -1,0 +1,121 @@
+//! [`KeywordIndexHandler`] on Postgres, and [`keyword_search`], its read side (`tsvector`
+//! + GIN).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use conveyor::{Batch, Context, EventHandler, HandlerError};
+use uuid::Uuid;
+
+use super::deadline::{begin_with_timeout, timed_out};
+use crate::error::Result;
+use crate::events::IndexRecord;
+use crate::handler_items::storage_handler_items;
+use crate::keyword_index::KeywordIndexHandler;
+use crate::search::{validate, IndexRows, SearchHit, SEARCH_TIMEOUT};
+
+const INSERT_DOCUMENTS: &str = include_str!("sql/keyword_insert_documents.sql");
+const SEARCH: &str = include_str!("sql/keyword_search.sql");
+
+#[async_trait]
+impl EventHandler for KeywordIndexHandler {
+    storage_handler_items!();
+
+    async fn handle(
+        &self,
+        batch: Batch<IndexRecord>,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), HandlerError> {
+        let rows = IndexRows::from_batch(&batch);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(INSERT_DOCUMENTS)
+            .bind(&rows.namespaces)
+            .bind(&rows.event_ids)
+            .bind(&rows.timestamps)
+            .bind(&rows.event_types)
+            .bind(&rows.sources)
+            .bind(&rows.texts)
+            .execute(ctx.db().await?)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Full-text search over one namespace's events, best first.
+///
+/// `query` uses web-search syntax (`websearch_to_tsquery`): words must all match, `"quoted
+/// phrases"` match in order, `or` between alternatives and `-word` excludes. Words match as
+/// written, case-insensitively, without stemming (the `simple` configuration), so ids and
+/// codes such as `order-123` are found. Hits are ordered by `ts_rank` (the
+/// [`score`](SearchHit::score)), then newest first. A query of only punctuation finds nothing.
+///
+/// The statement runs for at most 5 s: past that Postgres cancels it (use
+/// [`PipelineStore::keyword_search_within`](crate::PipelineStore::keyword_search_within) on a
+/// [`PgStore`](conveyor::PgStore) to choose another deadline).
+///
+/// # Errors
+/// [`crate::Error::InvalidQuery`] when `query` is empty or blank (`q must not be empty`) or `limit`
+/// is outside 1..=100; [`crate::Error::SearchTimeout`] when the deadline passed;
+/// [`crate::Error::Database`] when the search fails.
+///
+/// # Example
+/// ```no_run
+/// # async fn run(pool: sqlx::PgPool) -> conveyor_handlers::Result<()> {
+/// let hits = conveyor_handlers::keyword_search(&pool, "acme", "\"card declined\" -test", 20).await?;
+/// # Ok(()) }
+/// ```
+pub async fn keyword_search(
+    pool: &sqlx::PgPool,
+    namespace: &str,
+    query: &str,
+    limit: u32,
+) -> Result<Vec<SearchHit>> {
+    keyword_search_within(pool, namespace, query, limit, SEARCH_TIMEOUT).await
+}
+
+/// [`keyword_search`] whose statement Postgres cancels after `timeout`
+/// ([`crate::Error::SearchTimeout`]).
+pub(crate) async fn keyword_search_within(
+    pool: &sqlx::PgPool,
+    namespace: &str,
+    query: &str,
+    limit: u32,
+    timeout: Duration,
+) -> Result<Vec<SearchHit>> {
+    validate(query, limit)?;
+    let mut tx = begin_with_timeout(pool, timeout).await?;
+    let rows: Vec<HitRow> = sqlx::query_as(SEARCH)
+        .bind(namespace)
+        .bind(query)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| timed_out(e, timeout))?;
+    tx.commit().await?;
+    Ok(rows.into_iter().map(HitRow::into_hit).collect())
+}
+
+/// A row of either search, as selected by `keyword_search.sql` and `vector_similar.sql`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct HitRow {
+    event_id: Uuid,
+    ts: DateTime<Utc>,
+    event_type: String,
+    source: String,
+    score: f64,
+}
+
+impl HitRow {
+    pub(crate) fn into_hit(self) -> SearchHit {
+        SearchHit {
+            event_id: self.event_id,
+            timestamp: self.ts,
+            event_type: self.event_type,
+            source: self.source,
+            score: self.score,
+        }
+    }
+}
