@@ -1,6 +1,6 @@
 //! The pipeline contract against SQLite (`impl PipelineStore for SqliteStore`): one
 //! temporary database file per case. The SQLite-only cases: the write lock
-//! (`sqlite/write_lock.rs`) and hostile keyword input (at the end, with the reason).
+//! (`sqlite/write_lock.rs`).
 
 #[path = "contract/mod.rs"]
 mod contract;
@@ -206,7 +206,3 @@ macro_rules! sqlite {
 }
 
 contract::pipeline_cases!(sqlite);
-
-// Outside `pipeline_cases!` while Postgres fails it: Postgres refuses a NUL in a text
-// parameter ("invalid byte sequence for encoding UTF8: 0x00"), so `"\0"` is an error there.
-sqlite! { keyword::keyword_search_never_fails_on_hostile_input }

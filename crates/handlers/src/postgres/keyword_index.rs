@@ -87,9 +87,11 @@ pub(crate) async fn keyword_search_within(
 ) -> Result<Vec<SearchHit>> {
     validate(query, limit)?;
     let mut tx = begin_with_timeout(pool, timeout).await?;
+    // Postgres text refuses NUL; to `websearch_to_tsquery` it is a separator like any other
+    // non-word character, so it is one here too (as in the SQLite translation)
     let rows: Vec<HitRow> = sqlx::query_as(SEARCH)
         .bind(namespace)
-        .bind(query)
+        .bind(query.replace('\0', " "))
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await

@@ -68,6 +68,7 @@ macro_rules! pipeline_cases {
             keyword::keyword_search_finds_a_planted_event_in_its_namespace_only,
             keyword::keyword_search_orders_by_rank_then_newest,
             keyword::keyword_search_reads_or_phrases_and_exclusions_like_websearch,
+            keyword::keyword_search_never_fails_on_hostile_input,
             keyword::reprocessing_a_keyword_batch_indexes_each_document_once,
             keyword::searches_reject_an_empty_query_and_a_bad_limit,
             vector::similar_search_ranks_the_planted_event_first,
