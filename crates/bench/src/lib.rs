@@ -21,6 +21,9 @@
 //! ```
 //!
 //! # Layout
+//! - `command` — [`run`], [`BenchArgs`]: the `conveyor bench` command itself (its flags, the
+//!   runs it plans, its output); the server binary embeds the flags and hands it the
+//!   ingest workload's in-process server ([`InProcessIngest`]).
 //! - `ceiling` — [`ceiling`]: the raw-SQL `SKIP LOCKED` drain, no framework.
 //! - `throughput` — [`throughput`]: publish then drain no-op events through a `WorkerPool`.
 //! - `latency` — [`latency`]: publish → handler start on an idle pool.
@@ -37,6 +40,7 @@
 
 mod backend;
 mod ceiling;
+mod command;
 mod ingest;
 mod latency;
 mod probe;
@@ -51,6 +55,10 @@ mod throughput;
 
 pub use backend::Backend;
 pub use ceiling::{ceiling, CeilingParams};
+pub use command::{
+    run, BackendChoice, BenchArgs, CeilingArgs, InProcessIngest, IngestArgs, LatencyArgs, SoakArgs,
+    ThroughputArgs, Workload, DEFAULT_ADMIN_URL,
+};
 pub use ingest::{ingest, ingest_with_outage, IngestParams};
 pub use latency::{latency, LatencyParams};
 pub use progress::Progress;
