@@ -1,7 +1,10 @@
-//! The workloads of `conveyor bench <workload>`: each is one async function taking a
-//! [`Backend`] (or, for ingest, a server URL), its params struct and a [`Progress`] mode,
-//! and returning [`Report`]s. The command prints them with [`print_table`], or, with
-//! `--json`, one `serde_json::to_string(&report)` per line.
+//! `conveyor bench <workload>`: the command ([`run`], its flags [`BenchArgs`]) and its
+//! workloads. Each workload is one async function taking a [`Backend`] (or, for ingest, a
+//! server URL), its params struct and a [`Progress`] mode, and returning [`Report`]s. The
+//! command prints them as a table ([`write_table`]), or, with `--json`, one
+//! `serde_json::to_string(&report)` per line. The server binary embeds [`BenchArgs`] as its
+//! `bench` subcommand and supplies the one thing this crate cannot build, the real server
+//! for the in-process ingest workload ([`InProcessIngest`]).
 //!
 //! Every run creates its own scratch database (a fresh Postgres database, or a temp SQLite
 //! file) and removes it afterwards, also on failure, so it runs anywhere the tests run.
