@@ -1,7 +1,10 @@
-//! The workloads of `conveyor bench <workload>`: each is one async function taking a
-//! [`Backend`] (or, for ingest, a server URL), its params struct and a [`Progress`] mode,
-//! and returning [`Report`]s. The command prints them with [`print_table`], or, with
-//! `--json`, one `serde_json::to_string(&report)` per line.
+//! `conveyor bench <workload>`: the command ([`run`], its flags [`BenchArgs`]) and its
+//! workloads. Each workload is one async function taking a [`Backend`] (or, for ingest, a
+//! server URL), its params struct and a [`Progress`] mode, and returning [`Report`]s. The
+//! command prints them as a table ([`write_table`]), or, with `--json`, one
+//! `serde_json::to_string(&report)` per line. The server binary embeds [`BenchArgs`] as its
+//! `bench` subcommand and supplies the one thing this crate cannot build, the real server
+//! for the in-process ingest workload ([`InProcessIngest`]).
 //!
 //! Every run creates its own scratch database (a fresh Postgres database, or a temp SQLite
 //! file) and removes it afterwards, also on failure, so it runs anywhere the tests run.
@@ -21,6 +24,9 @@
 //! ```
 //!
 //! # Layout
+//! - `command` — [`run`], [`BenchArgs`]: the `conveyor bench` command itself (its flags, the
+//!   runs it plans, its output); the server binary embeds the flags and hands it the
+//!   ingest workload's in-process server ([`InProcessIngest`]).
 //! - `ceiling` — [`ceiling`]: the raw-SQL `SKIP LOCKED` drain, no framework.
 //! - `throughput` — [`throughput`]: publish then drain no-op events through a `WorkerPool`.
 //! - `latency` — [`latency`]: publish → handler start on an idle pool.
@@ -37,6 +43,7 @@
 
 mod backend;
 mod ceiling;
+mod command;
 mod ingest;
 mod latency;
 mod probe;
@@ -51,6 +58,10 @@ mod throughput;
 
 pub use backend::Backend;
 pub use ceiling::{ceiling, CeilingParams};
+pub use command::{
+    run, BackendChoice, BenchArgs, CeilingArgs, InProcessIngest, IngestArgs, LatencyArgs, SoakArgs,
+    ThroughputArgs, Workload, DEFAULT_ADMIN_URL,
+};
 pub use ingest::{ingest, ingest_with_outage, IngestParams};
 pub use latency::{latency, LatencyParams};
 pub use progress::Progress;

@@ -1,131 +1,47 @@
-//! `conveyor bench <workload>`: run a workload of [`conveyor_bench`] on each chosen backend
-//! and print its results, as a table or, with `--json`, one JSON object per line.
+//! The server's side of `conveyor bench`: its tracing, and the ingest workload's server in
+//! this process ([`InProcessServer`], the [`InProcessIngest`] the bench command is handed).
+//! The flags, the run planning and the other workloads live in [`conveyor_bench`].
 //!
-//! Every run makes its own scratch database and removes it at the end, also on failure and
-//! on ctrl-c or SIGTERM (which cancel the running workload): on Postgres a fresh database
-//! created on the server `--database-url` names and dropped `WITH (FORCE)`, on SQLite a temp
-//! file. So it runs anywhere the tests run, and never touches the database `serve` uses.
+//! In process, the real [`Server`] runs on a fresh database, and the pipeline has caught
+//! up when the server's queues have nothing pending or in flight
+//! ([`Store::stats`](conveyor::Store::stats)) and both `events_raw` and the daily rollups
+//! hold every accepted event (or a dead letter says some never will: the result's `checks`
+//! then show what is missing).
 //!
-//! `throughput` runs `ceiling` first on the same backend, with the same rows, batch size and
-//! parallelism, and holds the drain against it: the drain's result gains `rates.ceiling`
-//! (the single-statement `claim_delete` rate), `counts.vs_ceiling_pct` (drain as a
-//! percentage of it) and `checks.drain_at_least_70pct_of_ceiling`.
-//!
-//! The flags, one subcommand per workload ([`BenchArgs`]), are part of the command line
-//! ([`config`](crate::config)), which this module reads and never the other way round.
-//! - `ingest`: the ingest workload's server, started in this process or given by `--target`.
+//! With an outage (`--outage-secs`, Postgres only), the server's pool reaches its database
+//! through a [`TcpProxy`] the driver cuts and restores; the probe keeps a small pool of its
+//! own that connects directly, so it reads the database while the server cannot.
 
-mod ingest;
-
-use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use conveyor_bench::{Backend, Progress, Report};
+use anyhow::Context as _;
+use chrono::{NaiveDate, Utc};
+use conveyor::{PgStore, SqliteStore};
+use conveyor_bench::{
+    Backend, InProcessIngest, IngestParams, Progress, Report, ScratchDatabase, TcpProxy,
+};
+use conveyor_handlers::PipelineStore;
+use futures::future::BoxFuture;
+use futures::FutureExt as _;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
-pub use crate::config::{
-    BackendChoice, BenchArgs, CeilingArgs, IngestArgs, LatencyArgs, SoakArgs, ThroughputArgs,
-    Workload,
-};
+use crate::database::{SERVE_CONNECTIONS, SQLITE_SERVE_CONNECTIONS};
+use crate::serve::Server;
+use crate::settings::Settings;
 
-use crate::serve::shutdown_signal;
-
-/// The Postgres server bench runs create their databases on when neither `--database-url`
-/// nor `DATABASE_URL` names one.
-pub const DEFAULT_ADMIN_URL: &str = "postgres://root@127.0.0.1:5432/postgres";
-
-/// The issue's throughput target: the drain reaches this share of the single-statement
-/// ceiling measured in the same run.
-const DRAIN_VS_CEILING_TARGET: f64 = 0.70;
-
-/// How long an interrupted `ingest` may take to stop its server and drop its database
-/// before it is dropped outright.
-const INGEST_STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// Where one run of the workload goes. Its `Debug` hides the key and the URL's secrets.
-enum Run {
-    /// A scratch database on this backend (and, for ingest, a server in this process).
-    Local(Backend),
-    /// `ingest --target`: a server already running at `url`, driven with `key`.
-    Remote {
-        url: String,
-        key: String,
-        operator_key: String,
-    },
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Run::Local(backend) => f.debug_tuple("Local").field(backend).finish(),
-            Run::Remote { url, .. } => f
-                .debug_struct("Remote")
-                .field("url", &conveyor_bench::redact_url(url))
-                .finish_non_exhaustive(),
-        }
-    }
-}
-
-impl Run {
-    fn name(&self) -> &str {
-        match self {
-            Run::Local(backend) => backend.name(),
-            Run::Remote { url, .. } => url,
-        }
-    }
-}
-
-/// Run `conveyor bench` on each backend `--backend` names, printing each backend's results
-/// as soon as they are in; ctrl-c or SIGTERM cancel the running workload, which removes its
-/// scratch database. `database_url` is the global `--database-url` (empty: none).
-///
-/// # Errors
-/// A message naming the flag for a `--database-url` that is not a Postgres URL when Postgres
-/// runs, `--backend` given with `--target`, or `ingest --outage-secs` with `--target` or
-/// `--backend sqlite`; when a run fails (the others still run, and
-/// each failure is printed); when interrupted.
-pub async fn run(args: BenchArgs, database_url: &str) -> anyhow::Result<()> {
-    let runs = plan(&args, database_url)?;
-    let progress = Progress::quiet_if(args.json || args.quiet);
-    let name = workload_name(&args.workload);
-    let interrupt = CancellationToken::new();
-    let work = async {
-        let mut failed = Vec::new();
-        for (i, run) in runs.iter().enumerate() {
-            match run_one(&args.workload, run, progress, &interrupt).await {
-                Ok(mut reports) => {
-                    for report in &mut reports {
-                        report.notes.extend(notes(&args));
-                    }
-                    print(&reports, args.json, i > 0)?;
-                }
-                Err(_) if interrupt.is_cancelled() => break,
-                Err(e) => {
-                    eprintln!("error: bench {name} on {}: {e:#}", run.name());
-                    failed.push(run.name().to_owned());
-                }
-            }
-        }
-        if !failed.is_empty() {
-            anyhow::bail!("bench {name} failed on {}", failed.join(", "));
-        }
-        Ok(())
-    };
-    tokio::pin!(work);
-    tokio::select! {
-        done = &mut work => return done,
-        () = shutdown_signal() => interrupt.cancel(),
-    }
-    // the workloads of conveyor_bench are cancelled by dropping them, which drops their
-    // scratch databases; ingest first stops the server it started on its database
-    if matches!(args.workload, Workload::Ingest(_)) {
-        let _ = tokio::time::timeout(INGEST_STOP_GRACE, work).await;
-    }
-    anyhow::bail!(
-        "bench {name} interrupted: the running workload was cancelled and its scratch database removed"
-    )
-}
+/// The tenant namespace the in-process server's API key writes to.
+const TENANT: &str = "bench";
+/// Raw events of a tenant: the one figure the read API has no call for. Valid on both
+/// dialects (SQLite reads `$1` as the first parameter too).
+const RAW_COUNT: &str = "select count(*) from events_raw where namespace = $1";
+/// How long the in-process server may take to shut down after the run.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections of the probe's own Postgres pool.
+const PROBE_CONNECTIONS: u32 = 2;
 
 /// Install the tracing subscriber of `conveyor bench`: `RUST_LOG` if set, else warnings
 /// only, so the in-process server's info logs do not bury the results. Logs go to stderr.
@@ -137,203 +53,328 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// The runs `args` ask for, in order.
-fn plan(args: &BenchArgs, database_url: &str) -> anyhow::Result<Vec<Run>> {
-    if let Workload::Ingest(IngestArgs {
-        target: Some(url),
-        api_key: Some(key),
-        operator_key: Some(operator_key),
-        ..
-    }) = &args.workload
-    {
-        if outage_secs(args) > 0 {
-            anyhow::bail!(
-                "--outage-secs: not with --target; the bench can cut off only the database of \
-                 a server it starts itself"
-            );
-        }
-        if args.backend.is_some() {
-            anyhow::bail!(
-                "--backend: not with --target; the ingest workload then drives that server, \
-                 whatever its backend"
-            );
-        }
-        if url.contains('@') {
-            // reqwest's errors show the URL: the credentials would be printed
-            anyhow::bail!(
-                "--target: give the server's URL without credentials (no `user:password@`); \
-                 the API key goes in --api-key"
-            );
-        }
-        return Ok(vec![Run::Remote {
-            url: url.clone(),
-            key: key.clone(),
-            operator_key: operator_key.clone(),
-        }]);
-    }
-    let choice = args.backend.unwrap_or(BackendChoice::Both);
-    let outage = outage_secs(args) > 0;
-    if outage && choice == BackendChoice::Sqlite {
-        anyhow::bail!(
-            "--outage-secs: not with --backend sqlite; an embedded SQLite file cannot be cut \
-             off from the server (use --backend postgres)"
-        );
-    }
-    let mut runs = Vec::new();
-    if matches!(choice, BackendChoice::Postgres | BackendChoice::Both) {
-        runs.push(Run::Local(Backend::Postgres {
-            admin_url: admin_url(database_url)?,
-        }));
-    }
-    // with an outage, `both` is Postgres only (noted in its results)
-    if !outage && matches!(choice, BackendChoice::Sqlite | BackendChoice::Both) {
-        runs.push(Run::Local(Backend::Sqlite));
-    }
-    Ok(runs)
-}
+/// The ingest workload's server in this process: the real [`Server`] on a fresh database.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InProcessServer;
 
-/// The `ingest --outage-secs` of `args` (0: none, or not ingest).
-fn outage_secs(args: &BenchArgs) -> u64 {
-    match &args.workload {
-        Workload::Ingest(a) => a.outage_secs,
-        _ => 0,
+impl InProcessIngest for InProcessServer {
+    fn ingest<'a>(
+        &'a self,
+        backend: &'a Backend,
+        params: &'a IngestParams,
+        progress: Progress,
+        interrupt: &'a CancellationToken,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<Report>>> {
+        in_process(backend, params, progress, interrupt).boxed()
     }
 }
 
-/// What the results of `args` say beyond the workload's own notes.
-fn notes(args: &BenchArgs) -> Vec<String> {
-    if outage_secs(args) > 0 && args.backend != Some(BackendChoice::Postgres) {
-        vec![
-            "--outage-secs: ran on Postgres only; an embedded SQLite file cannot be cut off".into(),
-        ]
-    } else {
-        Vec::new()
-    }
-}
-
-/// The Postgres server to create scratch databases on: `--database-url`, or the default.
-fn admin_url(database_url: &str) -> anyhow::Result<String> {
-    let url = database_url.trim();
-    if url.is_empty() {
-        return Ok(DEFAULT_ADMIN_URL.to_owned());
-    }
-    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("postgres" | "postgresql") => match conveyor_bench::check_postgres_url(url) {
-            Ok(()) => Ok(url.to_owned()),
-            Err(e) => anyhow::bail!(
-                "--database-url (DATABASE_URL) {}: {e}",
-                conveyor_bench::redact_url(url)
-            ),
-        },
-        _ => anyhow::bail!(
-            "--database-url (DATABASE_URL): bench needs a postgres:// URL of a server it may \
-             create databases on (SQLite runs use temp files of their own); give one, or \
-             --backend sqlite"
-        ),
-    }
-}
-
-fn workload_name(workload: &Workload) -> &'static str {
-    match workload {
-        Workload::Ceiling(_) => "ceiling",
-        Workload::Throughput(_) => "throughput",
-        Workload::Latency(_) => "latency",
-        Workload::Ingest(_) => "ingest",
-        Workload::Soak(_) => "soak",
-    }
-}
-
-/// One workload on one backend (or target). `interrupt` stops an in-process ingest server
-/// gracefully; the other workloads are cancelled by dropping them.
-async fn run_one(
-    workload: &Workload,
-    run: &Run,
+/// Start the real server on a fresh database of `backend` (a Postgres database
+/// `conveyor_bench_ingest_<pid>_<random>`, or a temp SQLite file opened as `serve` opens
+/// it) on a free port with an API key of its own, drive it, stop it, and remove the
+/// database, also when cancelled. `interrupt` ends the run early, stopping the server
+/// before the database goes. The report's backend is the database's. With `params.outage`
+/// (Postgres only) the server's connections go through a [`TcpProxy`] the driver cuts.
+///
+/// # Errors
+/// When the database cannot be created, the server cannot start or fails while running;
+/// when interrupted; a message naming `--outage-secs` for an outage on SQLite or on a
+/// Postgres reached through a unix socket.
+async fn in_process(
+    backend: &Backend,
+    params: &IngestParams,
     progress: Progress,
     interrupt: &CancellationToken,
 ) -> anyhow::Result<Vec<Report>> {
-    let backend = match (workload, run) {
-        (
-            Workload::Ingest(a),
-            Run::Remote {
-                url,
-                key,
-                operator_key,
-            },
-        ) => {
-            return ingest::against(url, key, operator_key, &a.params(), progress).await;
+    let log = TempPath::new("log");
+    match backend {
+        Backend::Postgres { admin_url } => {
+            let database = ScratchDatabase::create(admin_url, Some("ingest")).await?;
+            let direct = database.connect_options();
+            let proxy = if params.outage.is_zero() {
+                None
+            } else {
+                let target = tcp_address(&direct).await?;
+                let proxy = TcpProxy::start(target)
+                    .await
+                    .context("--outage-secs: starting the proxy in front of Postgres")?;
+                Some(Arc::new(proxy))
+            };
+            let served = match &proxy {
+                Some(proxy) => direct.clone().host("127.0.0.1").port(proxy.addr().port()),
+                None => direct.clone(),
+            };
+            let pool = PgPoolOptions::new()
+                .max_connections(SERVE_CONNECTIONS)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(served)
+                .await
+                .with_context(|| format!("connecting to {}", database.name()))?;
+            let probe_pool = PgPoolOptions::new()
+                .max_connections(PROBE_CONNECTIONS)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(direct)
+                .await
+                .with_context(|| format!("connecting the probe to {}", database.name()))?;
+            let (store, probe) = (PgStore::new(pool.clone()), PgStore::new(probe_pool.clone()));
+            let result = drive(store, probe, proxy, params, progress, &log.path, interrupt).await;
+            pool.close().await;
+            probe_pool.close().await;
+            let disposed = database.dispose().await;
+            let reports = result?;
+            disposed?;
+            Ok(reports)
         }
-        (_, Run::Remote { .. }) => anyhow::bail!("--target: ingest only"),
-        (_, Run::Local(backend)) => backend,
-    };
-    match workload {
-        Workload::Ceiling(a) => conveyor_bench::ceiling(backend, &a.params(), progress).await,
-        Workload::Throughput(a) => throughput(backend, a, progress).await,
-        Workload::Latency(a) => conveyor_bench::latency(backend, &a.params(), progress).await,
-        Workload::Ingest(a) => ingest::in_process(backend, &a.params(), progress, interrupt).await,
-        Workload::Soak(a) => conveyor_bench::soak(backend, &a.params(), progress).await,
+        Backend::Sqlite => {
+            anyhow::ensure!(
+                params.outage.is_zero(),
+                "--outage-secs: Postgres only (--backend postgres)"
+            );
+            let file = TempPath::new("db");
+            let store = crate::database::open_sqlite(&file.path, SQLITE_SERVE_CONNECTIONS).await?;
+            let probe = store.clone();
+            let result = drive(
+                store.clone(),
+                probe,
+                None,
+                params,
+                progress,
+                &log.path,
+                interrupt,
+            )
+            .await;
+            store.pool().close().await;
+            result
+        }
     }
 }
 
-/// The ceiling, then publish and drain, the drain held against the ceiling.
-async fn throughput(
-    backend: &Backend,
-    args: &ThroughputArgs,
+/// The TCP address of the Postgres server `options` connect to, for the outage's proxy.
+///
+/// # Errors
+/// A message naming `--outage-secs` when they connect through a unix socket or the host
+/// does not resolve.
+async fn tcp_address(options: &PgConnectOptions) -> anyhow::Result<std::net::SocketAddr> {
+    let host = options.get_host();
+    if options.get_socket().is_some() || host.starts_with('/') {
+        anyhow::bail!("--outage-secs: needs Postgres over TCP; --database-url names a unix socket");
+    }
+    tokio::net::lookup_host((host, options.get_port()))
+        .await
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .with_context(|| format!("--outage-secs: cannot resolve the Postgres host {host}"))
+}
+
+/// Bind the server on `store`, run the driver against it with a probe on `probe_store` (the
+/// same database; until done or `interrupt`), cutting `proxy` for the outage if there is
+/// one, stop the server, and add what the database holds to the `bulk` report.
+async fn drive<S: PipelineStore + RawCount>(
+    store: S,
+    probe_store: S,
+    proxy: Option<Arc<TcpProxy>>,
+    params: &IngestParams,
     progress: Progress,
+    log_dir: &Path,
+    interrupt: &CancellationToken,
 ) -> anyhow::Result<Vec<Report>> {
-    let mut reports = conveyor_bench::ceiling(backend, &args.ceiling_params(), progress).await?;
-    let mut measured = conveyor_bench::throughput(backend, &args.params(), progress).await?;
-    let ceiling = reports
-        .iter()
-        .find(|r| r.variant == "claim_delete")
-        .and_then(|r| r.rate);
-    if let Some(ceiling) = ceiling {
-        for drain in measured.iter_mut().filter(|r| r.variant == "drain") {
-            hold_against_ceiling(drain, ceiling);
+    let key = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse().context("the loopback address")?,
+        log: crate::LogConfig {
+            dir: log_dir.to_path_buf(),
+            ..crate::LogConfig::default()
+        },
+        legacy_spool_dir: log_dir.join("no-legacy-spool"),
+        ..Settings::default()
+    };
+    settings.api_keys.insert(key.clone(), TENANT.to_owned());
+    let server = Server::bind(store.clone(), settings).await?;
+    let base = format!("http://{}", server.local_addr());
+    let token = CancellationToken::new();
+    // a cancelled bench (ctrl-c) drops this, which stops the server too
+    let _stop = token.clone().drop_guard();
+    let running = tokio::spawn(server.run(token.clone().cancelled_owned()));
+
+    let probe = Probe {
+        store: probe_store,
+        first_day: Utc::now().date_naive(),
+    };
+    let prober = probe.clone();
+    let caught_up = move |accepted: u64| {
+        let probe = prober.clone();
+        async move { probe.caught_up(accepted).await }.boxed()
+    };
+    let driver = async {
+        match proxy {
+            Some(proxy) => {
+                conveyor_bench::ingest_with_outage(params, &base, &key, caught_up, proxy, progress)
+                    .await
+            }
+            None => conveyor_bench::ingest(params, &base, &key, caught_up, progress).await,
+        }
+    };
+    let driven = tokio::select! {
+        driven = driver => driven,
+        () = interrupt.cancelled() => Err(anyhow::anyhow!("interrupted")),
+    };
+
+    token.cancel();
+    let stopped = tokio::time::timeout(SHUTDOWN_TIMEOUT, running)
+        .await
+        .context("the server did not stop within 30 s")?
+        .context("the server panicked")?;
+    let mut reports = driven?;
+    stopped.context("the server failed")?;
+    for report in &mut reports {
+        if report.variant == "bulk" {
+            probe.account(report).await?;
+        } else {
+            report.backend = probe.store.backend_name().to_owned();
         }
     }
-    reports.append(&mut measured);
     Ok(reports)
 }
 
-/// Add the drain's ratio to the single-statement ceiling `ceiling` (rows/s) to `drain`.
-fn hold_against_ceiling(drain: &mut Report, ceiling: f64) {
-    let Some(rate) = drain.rate.filter(|_| ceiling > 0.0) else {
-        return;
-    };
-    let ratio = rate / ceiling;
-    drain.rates.insert("ceiling".into(), ceiling);
-    drain
-        .counts
-        .insert("vs_ceiling_pct".into(), (ratio * 100.0).round() as u64);
-    drain.checks.insert(
-        "drain_at_least_70pct_of_ceiling".into(),
-        ratio >= DRAIN_VS_CEILING_TARGET,
-    );
-    drain.notes.push(format!(
-        "drain is {:.0}% of the single-statement ceiling (claim_delete, {ceiling:.0}/s) of this run; target ≥ {:.0}%",
-        ratio * 100.0,
-        DRAIN_VS_CEILING_TARGET * 100.0
-    ));
+/// Reads the server's database to see how far the pipeline got.
+#[derive(Debug, Clone)]
+struct Probe<S> {
+    store: S,
+    /// The first UTC day events may be stamped with (they are stamped when sent).
+    first_day: NaiveDate,
 }
 
-/// Print `reports`: JSON lines, or a table (after a blank line when `spaced`).
-fn print(reports: &[Report], json: bool, spaced: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        for report in reports {
-            serde_json::to_writer(&mut out, report)?;
-            writeln!(out)?;
-        }
-    } else {
-        if spaced {
-            writeln!(out)?;
-        }
-        conveyor_bench::write_table(&mut out, reports)?;
+/// What the database holds of the tenant's events.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// Events counted in the daily rollups.
+    rollups: i64,
+    /// Rows in `events_raw`.
+    raw: i64,
+    /// Dead letters in the server's queues.
+    dead: i64,
+    /// Whether no queue has anything pending or in flight.
+    settled: bool,
+}
+
+impl<S: PipelineStore + RawCount> Probe<S> {
+    /// The queues have settled, and the raw store and the rollups hold all `accepted`
+    /// events, or a dead letter says they never will.
+    async fn caught_up(&self, accepted: u64) -> anyhow::Result<bool> {
+        let held = self.held().await?;
+        let accepted = i64::try_from(accepted).unwrap_or(i64::MAX);
+        let complete = held.rollups >= accepted && held.raw >= accepted;
+        // settled but incomplete and no dead letter: requests still in the ingestion log
+        Ok(held.settled && (complete || held.dead > 0))
     }
-    out.flush()?;
-    Ok(())
+
+    async fn held(&self) -> anyhow::Result<Held> {
+        let stats = self.store.stats().await.context("reading queue stats")?;
+        let settled = stats.iter().all(|s| s.pending == 0 && s.in_flight == 0);
+        let dead = stats.iter().map(|s| s.dead).sum();
+        let today = Utc::now().date_naive();
+        let rollups = self
+            .store
+            .summary(TENANT, self.first_day.min(today), today)
+            .await
+            .context("reading the rollups")?
+            .total;
+        let raw = self
+            .store
+            .raw_count(TENANT)
+            .await
+            .context("counting events_raw")?;
+        Ok(Held {
+            rollups,
+            raw,
+            dead,
+            settled,
+        })
+    }
+
+    /// Add what the database holds to `report`: counts `raw_stored`, `rollup_total`, `dead`,
+    /// and checks `raw_holds_all_accepted`, `rollups_hold_all_accepted`.
+    async fn account(&self, report: &mut Report) -> anyhow::Result<()> {
+        let held = self.held().await?;
+        let accepted = i64::try_from(report.events).unwrap_or(i64::MAX);
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        report.backend = self.store.backend_name().to_owned();
+        report.counts.insert("raw_stored".into(), count(held.raw));
+        report
+            .counts
+            .insert("rollup_total".into(), count(held.rollups));
+        report.counts.insert("dead".into(), count(held.dead));
+        report
+            .checks
+            .insert("raw_holds_all_accepted".into(), held.raw == accepted);
+        report
+            .checks
+            .insert("rollups_hold_all_accepted".into(), held.rollups == accepted);
+        Ok(())
+    }
 }
 
-#[cfg(test)]
-mod tests;
+/// What the probe needs beyond [`PipelineStore`]: the backend's name and a raw-event count.
+trait RawCount: Clone + Send + Sync + 'static {
+    /// `postgres` or `sqlite`.
+    fn backend_name(&self) -> &'static str;
+    /// Rows of `events_raw` in `namespace`.
+    fn raw_count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, sqlx::Result<i64>>;
+}
+
+impl RawCount for PgStore {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn raw_count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, sqlx::Result<i64>> {
+        sqlx::query_scalar(RAW_COUNT)
+            .bind(namespace)
+            .fetch_one(self.pool())
+            .boxed()
+    }
+}
+
+impl RawCount for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn raw_count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, sqlx::Result<i64>> {
+        sqlx::query_scalar(RAW_COUNT)
+            .bind(namespace)
+            .fetch_one(self.pool())
+            .boxed()
+    }
+}
+
+/// A path under the temp directory, `conveyor-bench-<pid>-<random>.<kind>`, removed on drop
+/// with whatever is there (a log directory, or a SQLite file and its WAL companions).
+#[derive(Debug)]
+struct TempPath {
+    path: PathBuf,
+}
+
+impl TempPath {
+    fn new(kind: &str) -> Self {
+        let name = format!(
+            "conveyor-bench-{}-{}.{kind}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        Self {
+            path: std::env::temp_dir().join(name),
+        }
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.path.as_os_str().to_owned();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The command line. Parsed once in `main`; library crates never read the environment.
 //!
-//! The commands read these types; this module reads none of theirs (`bench_args` holds the
-//! flags of `conveyor bench`), so imports run one way. Every value is checked while parsing
+//! The commands read these types; this module reads none of theirs (the flags of
+//! `conveyor bench` are [`conveyor_bench::BenchArgs`], embedded here), so imports run one way. Every value is checked while parsing
 //! — numbers against their ranges, API keys without echoing them — so a bad one is a usage
 //! error naming the flag (exit code 2), not a failure on the first request.
 
@@ -10,13 +10,8 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
-mod bench_args;
 mod serve_args;
 
-pub use bench_args::{
-    BackendChoice, BenchArgs, CeilingArgs, IngestArgs, LatencyArgs, SoakArgs, ThroughputArgs,
-    Workload,
-};
 pub use serve_args::{ApiKey, OperatorKey, ServeArgs};
 
 /// Durable event processing on SQLite or PostgreSQL: the server, migrations and operator
@@ -105,7 +100,7 @@ pub enum Command {
     /// Measure a workload on scratch databases it creates and removes: ceiling, throughput,
     /// latency, ingest or soak. `--database-url` names the Postgres server to create them on
     /// (default postgres://root@127.0.0.1:5432/postgres).
-    Bench(Box<BenchArgs>),
+    Bench(Box<conveyor_bench::BenchArgs>),
 }
 
 /// Not derived: the database URL may hold a password.

@@ -21,7 +21,8 @@
 //!   202, and its publisher into the store; `outage`: which database errors count as
 //!   "down", per backend.
 //! - `admin`: the operator commands (stats, pause/resume, dead letters).
-//! - [`bench`](mod@bench): `conveyor bench <workload>`, on scratch databases of its own.
+//! - [`bench`](mod@bench): the server's side of `conveyor bench <workload>` (its tracing and
+//!   the ingest workload's in-process server); the command is [`conveyor_bench::run`].
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -94,7 +95,7 @@ where
 
 /// Run one parsed command line on the database `--database-url` / `--data-dir` name;
 /// `serve` runs until ctrl-c or SIGTERM. `bench` runs on scratch databases of its own (see
-/// [`bench::run`]).
+/// [`conveyor_bench::run`]).
 ///
 /// `serve` and `migrate` create the embedded database on first run; the other commands
 /// refuse a SQLite file that does not exist (an operator in the wrong directory would
@@ -106,7 +107,13 @@ where
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Bench(args) = cli.command {
         // scratch databases of its own: `--database-url` only names the Postgres server
-        return bench::run(*args, &cli.database_url).await;
+        return conveyor_bench::run(
+            *args,
+            &cli.database_url,
+            &bench::InProcessServer,
+            serve::shutdown_signal(),
+        )
+        .await;
     }
     let location = Location::from_flags(&cli.database_url, cli.data_dir.as_deref())?;
     let serve = matches!(cli.command, Command::Serve(_));

@@ -1,16 +1,17 @@
 //! The flags of `conveyor bench`: one subcommand per workload, each with the fields of its
-//! params struct in `conveyor_bench` as flags (their defaults come from its `Default`
+//! params struct in this crate as flags (their defaults come from its `Default`
 //! impls, so there is one source), plus `--backend`, `--json` and `--quiet` for all.
 //!
-//! Part of the command line ([`config`](super)); the `bench` command reads it.
+//! The server binary embeds [`BenchArgs`] in its command line as `conveyor bench`;
+//! [`run`](super::run) reads them.
 //!
 //! Every value is checked while parsing, so a bad one is a usage error naming the flag
 //! (exit code 2), never a panic deep inside a workload.
 
 use std::time::Duration;
 
+use crate::{CeilingParams, IngestParams, LatencyParams, SoakParams, ThroughputParams};
 use clap::{Args, Subcommand, ValueEnum};
-use conveyor_bench::{CeilingParams, IngestParams, LatencyParams, SoakParams, ThroughputParams};
 
 /// The flags of `conveyor bench`.
 #[derive(Debug, Clone, Args)]

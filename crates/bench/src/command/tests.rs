@@ -1,18 +1,28 @@
 use std::collections::BTreeMap;
 
-use clap::Parser as _;
-use conveyor_bench::{CeilingParams, IngestParams, LatencyParams, SoakParams, ThroughputParams};
+use clap::Parser;
 
 use super::*;
-use crate::config::{Cli, Command};
+use crate::{CeilingParams, LatencyParams, SoakParams, ThroughputParams};
+
+/// A command line with `bench` as its subcommand, as the server binary's embeds it.
+#[derive(Parser)]
+#[command(name = "conveyor")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    Bench(Box<BenchArgs>),
+}
 
 fn bench(args: &[&str]) -> Result<BenchArgs, String> {
     let cli = Cli::try_parse_from([&["conveyor", "bench"][..], args].concat())
         .map_err(|e| e.to_string())?;
-    match cli.command {
-        Command::Bench(args) => Ok(*args),
-        other => panic!("parsed {other:?}"),
-    }
+    let Command::Bench(args) = cli.command;
+    Ok(*args)
 }
 
 fn json(params: impl serde::Serialize) -> serde_json::Value {
