@@ -67,7 +67,8 @@ pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 /// running out of file descriptors), so it does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(200);
 
-/// The HTTP server's connection and request limits (see the [module docs](self)).
+/// The HTTP server's connection and request limits: a connection cap, header-read, idle, body
+/// and request timeouts, a bound on requests in flight, and the shutdown drain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
     /// Connections served at once; at the cap new ones wait in the listen backlog.
