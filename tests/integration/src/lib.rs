@@ -5,7 +5,6 @@
 
 pub mod db;
 pub mod pipeline;
-pub mod proxy;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -134,7 +133,8 @@ pub async fn spawn_app(
     .await
 }
 
-/// [`spawn_app`] with the server's database connections going through a [`proxy::TcpProxy`],
+/// [`spawn_app`] with the server's database connections going through a
+/// [`TcpProxy`](conveyor_bench::TcpProxy) (the one `conveyor bench ingest --outage-secs` uses),
 /// so the test can cut the database away from the server and restore it (the test's own
 /// pool connects directly).
 ///
@@ -144,11 +144,13 @@ pub async fn spawn_app_behind_proxy(
     pool_opts: PgPoolOptions,
     connect_opts: PgConnectOptions,
     tweak: impl FnOnce(&mut Settings),
-) -> (TestApp, proxy::TcpProxy) {
+) -> (TestApp, conveyor_bench::TcpProxy) {
     let target: SocketAddr = format!("127.0.0.1:{}", connect_opts.get_port())
         .parse()
         .expect("a loopback address");
-    let proxy = proxy::TcpProxy::start(target).await;
+    let proxy = conveyor_bench::TcpProxy::start(target)
+        .await
+        .expect("starting the proxy");
     let server_pool = PgPoolOptions::new()
         .max_connections(30)
         .acquire_timeout(Duration::from_secs(5))
@@ -156,7 +158,7 @@ pub async fn spawn_app_behind_proxy(
             connect_opts
                 .clone()
                 .host("127.0.0.1")
-                .port(proxy.addr.port()),
+                .port(proxy.addr().port()),
         )
         .await
         .expect("connecting the server's pool through the proxy");

@@ -14,6 +14,12 @@ fn temp_dir() -> PathBuf {
     ))
 }
 
+/// The first frame of a fresh log.
+const START: Position = Position {
+    segment: 1,
+    offset: 0,
+};
+
 fn config(dir: &Path) -> LogConfig {
     LogConfig {
         dir: dir.to_path_buf(),
@@ -56,17 +62,7 @@ async fn appends_survive_reopening_and_count_as_unpublished() {
     let reopened = IngestLog::open(config(&dir)).unwrap();
     assert_eq!(reopened.status().unpublished_events, 5);
     assert_eq!(*reopened.shared().durable.borrow(), end);
-    assert_eq!(
-        read_all(
-            &dir,
-            Position {
-                segment: 1,
-                offset: 0
-            },
-            end
-        ),
-        [3, 2]
-    );
+    assert_eq!(read_all(&dir, START, end), [3, 2]);
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -95,17 +91,7 @@ async fn a_torn_tail_is_cut_off_and_the_acknowledged_frames_kept() {
     // and the next append follows the last good frame
     reopened.append(frame(1)).await.unwrap();
     let end = *reopened.shared().durable.borrow();
-    assert_eq!(
-        read_all(
-            &dir,
-            Position {
-                segment: 1,
-                offset: 0
-            },
-            end
-        ),
-        [4, 1]
-    );
+    assert_eq!(read_all(&dir, START, end), [4, 1]);
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -137,17 +123,7 @@ async fn segments_rotate_and_a_reader_follows_them_in_order() {
     let end = *log.shared().durable.borrow();
     assert_eq!(end.segment, 3);
     assert_eq!(segment::list(&dir).unwrap(), [1, 2, 3]);
-    assert_eq!(
-        read_all(
-            &dir,
-            Position {
-                segment: 1,
-                offset: 0
-            },
-            end
-        ),
-        [1, 2, 3]
-    );
+    assert_eq!(read_all(&dir, START, end), [1, 2, 3]);
     std::fs::remove_dir_all(dir).ok();
 }
 
