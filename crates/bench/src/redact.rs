@@ -11,11 +11,10 @@ use url::Url;
 /// What a hidden value is replaced with.
 const HIDDEN: &str = "***";
 
-/// The query parameters whose values are shown: everything sqlx's Postgres and SQLite URL
-/// parsers take that is not a secret (TLS file *paths* are shown; `sslpassword`, `password`,
-/// `options` and anything unknown are hidden).
-const SHOWN_PARAMETERS: &[&str] = &[
-    // postgres
+/// The Postgres query parameters whose values are shown: everything sqlx's Postgres URL
+/// parser takes (matching names case-sensitively) that is not a secret; TLS file *paths* are
+/// shown.
+const POSTGRES_SHOWN: &[&str] = &[
     "sslmode",
     "ssl-mode",
     "sslrootcert",
@@ -32,35 +31,26 @@ const SHOWN_PARAMETERS: &[&str] = &[
     "dbname",
     "user",
     "application_name",
-    // sqlite
-    "mode",
-    "cache",
-    "immutable",
-    "vfs",
 ];
 
-/// The query parameters sqlx's Postgres URL parser takes (it logs the value of any other,
-/// and matches names case-sensitively), besides `options[NAME]`.
-const POSTGRES_PARAMETERS: &[&str] = &[
-    "sslmode",
-    "ssl-mode",
-    "sslrootcert",
-    "ssl-root-cert",
-    "ssl-ca",
-    "sslcert",
-    "ssl-cert",
-    "sslkey",
-    "ssl-key",
-    "statement-cache-capacity",
-    "host",
-    "hostaddr",
-    "port",
-    "dbname",
-    "user",
-    "password",
-    "application_name",
-    "options",
-];
+/// The rest of what sqlx's Postgres parser takes: secrets, whose values are hidden (besides
+/// `options[NAME]`). It logs the value of any parameter in neither list.
+const POSTGRES_SECRET: &[&str] = &["password", "options"];
+
+/// The SQLite query parameters whose values are shown.
+const SQLITE_SHOWN: &[&str] = &["mode", "cache", "immutable", "vfs"];
+
+/// Whether the value of the (lower-case) parameter `lower` may be shown.
+fn shown(lower: &str) -> bool {
+    POSTGRES_SHOWN.contains(&lower) || SQLITE_SHOWN.contains(&lower)
+}
+
+/// Whether sqlx's Postgres parser takes the parameter `key` (case-sensitively).
+fn postgres_parameter(key: &str) -> bool {
+    POSTGRES_SHOWN.contains(&key)
+        || POSTGRES_SECRET.contains(&key)
+        || (key.starts_with("options[") && key.ends_with(']'))
+}
 
 /// `url` for messages and logs: the userinfo password, the value of every query parameter
 /// that may be a secret (`password`, `sslpassword`, `options`, any unknown one; names
@@ -91,7 +81,7 @@ pub fn redact_url(url: &str) -> String {
         let pairs: Vec<(String, String)> = parsed
             .query_pairs()
             .map(|(key, value)| {
-                let shown = SHOWN_PARAMETERS.contains(&key.to_ascii_lowercase().as_str());
+                let shown = shown(&key.to_ascii_lowercase());
                 let value = if shown { value } else { Cow::Borrowed(HIDDEN) };
                 let key = if known_name(&key) {
                     key
@@ -113,10 +103,7 @@ pub fn redact_url(url: &str) -> String {
 /// secret (`?s3cret`), so only known ones are shown.
 fn known_name(key: &str) -> bool {
     let lower = key.to_ascii_lowercase();
-    SHOWN_PARAMETERS.contains(&lower.as_str())
-        || POSTGRES_PARAMETERS.contains(&lower.as_str())
-        || lower == "sslpassword"
-        || (lower.starts_with("options[") && lower.ends_with(']'))
+    shown(&lower) || postgres_parameter(&lower) || lower == "sslpassword"
 }
 
 /// Check that `url` parses and names only query parameters sqlx's Postgres parser takes:
@@ -128,9 +115,7 @@ fn known_name(key: &str) -> bool {
 pub fn check_postgres_url(url: &str) -> Result<(), String> {
     let parsed = Url::parse(url.trim()).map_err(|e| format!("not a valid URL ({e})"))?;
     for (i, (key, _)) in parsed.query_pairs().enumerate() {
-        let known = POSTGRES_PARAMETERS.contains(&&*key)
-            || (key.starts_with("options[") && key.ends_with(']'));
-        if !known {
+        if !postgres_parameter(&key) {
             let name = if known_name(&key) {
                 format!("`{key}`")
             } else {
@@ -139,7 +124,7 @@ pub fn check_postgres_url(url: &str) -> Result<(), String> {
             return Err(format!(
                 "query parameter {name} is not one the Postgres driver takes (names are \
                  case-sensitive): use {}",
-                POSTGRES_PARAMETERS.join(", ")
+                [POSTGRES_SHOWN, POSTGRES_SECRET].concat().join(", ")
             ));
         }
     }
