@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::api_error::ApiError;
 use crate::auth::Tenant;
-use crate::ingest::{AppendError, Budget, BudgetSpent};
+use crate::ingest::{Budget, BudgetSpent};
 use crate::settings::Limits;
 use crate::state::{AppState, REQUEST_ID};
 
@@ -67,10 +67,12 @@ pub(crate) async fn bulk<S: PipelineStore>(
     let (frame, accepted) = validate(&namespace, &request_id, &request, &window)?;
     drop(request);
     drop(bytes);
-    state.log.append(frame).await.map_err(|e| match e {
-        AppendError::Full(_) => ApiError::busy(e.to_string(), RETRY_AFTER_SECS * 5),
-        AppendError::Write(_) => ApiError::busy(e.to_string(), RETRY_AFTER_SECS * 5),
-    })?;
+    // full or unable to write: either way nothing was accepted and the client retries
+    state
+        .log
+        .append(frame)
+        .await
+        .map_err(|e| ApiError::busy(e.to_string(), RETRY_AFTER_SECS * 5))?;
     drop(held);
     Ok((
         StatusCode::ACCEPTED,
