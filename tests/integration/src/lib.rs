@@ -306,13 +306,26 @@ impl TestApp {
         body
     }
 
-    /// Wait until the outbox has nothing pending or claimed (see
-    /// [`pipeline::wait_for_quiescence`]).
+    /// [`wait_for_settled`](Self::wait_for_settled) with 30 s for each step.
     ///
     /// # Panics
-    /// After 30 s.
+    /// After 30 s for either step.
     pub async fn wait_for_drain(&self) {
-        pipeline::wait_for_quiescence(&self.db, Duration::from_secs(30)).await;
+        self.wait_for_settled(Duration::from_secs(30)).await;
+    }
+
+    /// Wait until the ingestion log has published everything acknowledged (as
+    /// [`wait_for_published`](Self::wait_for_published)), then until the outbox has nothing
+    /// pending or claimed ([`pipeline::wait_for_quiescence`]).
+    ///
+    /// # Panics
+    /// When either step takes longer than `timeout`.
+    pub async fn wait_for_settled(&self, timeout: Duration) {
+        self.wait_until("the ingestion log published", timeout, || async {
+            self.unpublished().await == 0
+        })
+        .await;
+        pipeline::wait_for_quiescence(&self.db, timeout).await;
     }
 
     /// Poll `check` every 50 ms until it returns true.

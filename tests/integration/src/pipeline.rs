@@ -52,6 +52,9 @@ pub async fn wait_for_quiescence(db: &TestDb, timeout: Duration) {
     }
 }
 
+/// The operator key every [`ServerProcess`] is started with.
+const OPERATOR_KEY: &str = "it-operator-key";
+
 /// The real `conveyor serve`, as a child process.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -86,6 +89,7 @@ impl ServerProcess {
             .env_remove("CONVEYOR_DATA_DIR")
             .env("CONVEYOR_LISTEN", addr.to_string())
             .env("CONVEYOR_API_KEYS", keys)
+            .env("CONVEYOR_OPERATOR_KEYS", OPERATOR_KEY)
             .env("CONVEYOR_SPOOL_DIR", dir.join("spool"))
             .env("CONVEYOR_LOG_DIR", dir.join("log"))
             .env("CONVEYOR_BACKEND_RETRY_BASE_MS", "100")
@@ -113,6 +117,41 @@ impl ServerProcess {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Wait until the server's ingestion log holds nothing unpublished (its
+    /// `/healthz/detailed` says `unpublished_events: 0`), then until the outbox is quiet
+    /// ([`wait_for_quiescence`]): every acknowledged event is stored and indexed.
+    ///
+    /// # Panics
+    /// When either does not happen within `timeout`.
+    pub async fn wait_for_settled(&self, db: &TestDb, timeout: Duration) {
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        loop {
+            let unpublished = match client
+                .get(format!("http://{}/healthz/detailed", self.addr))
+                .bearer_auth(OPERATOR_KEY)
+                .send()
+                .await
+            {
+                Ok(r) => r
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|body| body["ingest_log"]["unpublished_events"].as_u64()),
+                Err(_) => None,
+            };
+            if unpublished == Some(0) {
+                break;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "the ingestion log still holds {unpublished:?} unpublished events after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        wait_for_quiescence(db, timeout.saturating_sub(start.elapsed())).await;
     }
 
     /// SIGKILL: no shutdown hooks, no flushing, like a crash.

@@ -4,7 +4,7 @@
 const BIN: &str = env!("CARGO_BIN_EXE_conveyor-it-server");
 
 use conveyor::{Message, PgStore, Queue, Store};
-use conveyor_integration::pipeline::{bulk, event, temp_dir, wait_for_quiescence, ServerProcess};
+use conveyor_integration::pipeline::{bulk, event, temp_dir, ServerProcess};
 use conveyor_integration::{conveyor, database_url, Ping, TestDb};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -208,7 +208,9 @@ async fn serve_with_no_url_creates_the_default_database() {
         dir.join("conveyor-data/conveyor.db").display()
     ))
     .await;
-    wait_for_quiescence(&db, std::time::Duration::from_secs(30)).await;
+    server
+        .wait_for_settled(&db, std::time::Duration::from_secs(30))
+        .await;
     assert_eq!(db.raw_counts().await, (1, 1));
     server.kill();
     db.close().await;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use conveyor_integration::database_url;
-use conveyor_integration::pipeline::{bulk, event, temp_dir, wait_for_quiescence, ServerProcess};
+use conveyor_integration::pipeline::{bulk, event, temp_dir, ServerProcess};
 use conveyor_integration::TestDb;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
@@ -108,8 +108,10 @@ async fn sigkill_mid_ingest(
         acked.len()
     );
 
-    let _restarted = ServerProcess::start(BIN, restart, KEYS, dir).await;
-    wait_for_quiescence(&db, Duration::from_secs(120)).await;
+    let restarted = ServerProcess::start(BIN, restart, KEYS, dir).await;
+    restarted
+        .wait_for_settled(&db, Duration::from_secs(120))
+        .await;
 
     let wanted: std::collections::HashSet<Uuid> = acked.iter().copied().collect();
     let stored = db

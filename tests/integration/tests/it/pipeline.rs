@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conveyor_handlers::{EmbedError, Embedder};
-use conveyor_integration::pipeline::{bulk, event, temp_dir, wait_for_quiescence};
+use conveyor_integration::pipeline::{bulk, event, temp_dir};
 use conveyor_integration::{
     remove_database, spawn_app, spawn_sqlite_app, spawn_sqlite_app_at, temp_database, TestApp,
 };
@@ -79,7 +79,7 @@ async fn ten_thousand_events(app: TestApp) {
     let response = app.post_events(&app.key, &bulk(&[planted])).await;
     assert_eq!(response.status(), 202);
     let posted = start.elapsed();
-    wait_for_quiescence(&app.db, DRAIN).await;
+    app.wait_for_settled(DRAIN).await;
     eprintln!(
         "10,001 events: posted in {posted:?}, settled after {:?}",
         start.elapsed()
@@ -140,7 +140,7 @@ async fn posted_twice(app: TestApp) {
     for _ in 0..2 {
         assert_eq!(app.post_events(&app.key, &body).await.status(), 202);
     }
-    wait_for_quiescence(&app.db, DRAIN).await;
+    app.wait_for_settled(DRAIN).await;
     assert_eq!(app.db.raw_counts().await, (100, 100));
     app.db.assert_rollups_match_raw().await;
     let documents = app.db.scalar("select count(*) from search_documents").await;
@@ -174,7 +174,7 @@ async fn backend_counts(app: &TestApp) -> ((i64, i64), i64, i64, i64) {
 async fn reprocessed_index_records_change_nothing(pool: PgPoolOptions, opts: PgConnectOptions) {
     let app = spawn_app(pool, opts, |_| {}).await;
     post_many(&app, 10, 100).await;
-    wait_for_quiescence(&app.db, DRAIN).await;
+    app.wait_for_settled(DRAIN).await;
     let before = backend_counts(&app).await;
 
     // the delivered index records, queued again with their payloads as they were
@@ -203,7 +203,7 @@ async fn reprocessed_index_records_change_nothing(pool: PgPoolOptions, opts: PgC
     .unwrap()
     .rows_affected();
     assert_eq!(refanned, 10);
-    wait_for_quiescence(&app.db, DRAIN).await;
+    app.wait_for_settled(DRAIN).await;
     let fanned_raw = app
         .db
         .scalar("select count(*) from conveyor_events where routing_key = 'raw' and status = 'delivered'")
@@ -251,7 +251,7 @@ fn vector_down(s: &mut conveyor_server::Settings) {
 
 async fn failing_vector_backend(app: TestApp) {
     post_many(&app, 5, 100).await;
-    wait_for_quiescence(&app.db, DRAIN).await;
+    app.wait_for_settled(DRAIN).await;
 
     assert_eq!(app.db.raw_counts().await, (500, 500));
     app.db.assert_rollups_match_raw().await;
@@ -323,7 +323,7 @@ where
         app.db.raw_counts().await.0 == 300
     })
     .await;
-    wait_for_quiescence(&app.db, DRAIN).await;
+    app.wait_for_settled(DRAIN).await;
     assert_eq!(app.db.raw_counts().await, (300, 300));
     app.db.assert_rollups_match_raw().await;
     assert_eq!(app.unpublished().await, 0);
