@@ -106,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let url = std::env::var("DATABASE_URL")
         .map_err(|_| anyhow::anyhow!("DATABASE_URL must name an empty database"))?;
     let store = PgStore::connect(&url).await?;
-    conveyor::MIGRATOR.run(store.pool()).await?;
+    store.migrate().await?;
     sqlx::query(
         "create table if not exists orders_booked
          (order_id text primary key, tenant text not null, cents bigint not null)",

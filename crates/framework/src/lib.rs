@@ -38,7 +38,7 @@
 //!
 //! # async fn run() -> anyhow::Result<()> {
 //! let store = PgStore::connect("postgres://localhost/app").await?;
-//! conveyor::MIGRATOR.run(store.pool()).await?;
+//! store.migrate().await?; // beside your own sqlx::migrate!(), in either order
 //! store.publish(OrderPlaced { order_id: "o-1".into() }).await?;
 //!
 //! let pool = WorkerPool::builder(store).register(Audit).build()?;
@@ -67,6 +67,7 @@ mod error;
 mod event;
 mod handler;
 mod lease;
+pub mod migrations;
 mod pool;
 pub mod retry;
 mod runner;
@@ -94,7 +95,13 @@ pub use store::{
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
-/// The PostgreSQL migrations, embedded. Run them before starting a pool:
-/// `conveyor::MIGRATOR.run(&pool).await?`. Tests use them as
-/// `#[sqlx::test(migrator = "conveyor::MIGRATOR")]`.
+/// The PostgreSQL outbox migrations, embedded. Apply them with
+/// [`PgStore::migrate`], which records them in Conveyor's own history table
+/// (`conveyor_migrations`, see [`migrations`]) rather than sqlx's `_sqlx_migrations`, so they
+/// never clash with your application's `sqlx::migrate!()`. `MIGRATOR.run(&pool)` would
+/// record them in `_sqlx_migrations`, and each migrator would then refuse the other's
+/// versions; it is fine only on a database nothing else migrates, such as
+/// `#[sqlx::test(migrator = "conveyor::MIGRATOR")]` in a test that uses Conveyor's tables
+/// alone. With your own migrations too, use `#[sqlx::test]` (your `./migrations`) and call
+/// `PgStore::new(pool).migrate()` first in the test.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");

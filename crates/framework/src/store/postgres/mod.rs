@@ -33,7 +33,7 @@ mod reap;
 /// ```no_run
 /// # async fn run() -> conveyor::Result<()> {
 /// let store = conveyor::PgStore::connect("postgres://localhost/app").await?;
-/// conveyor::MIGRATOR.run(store.pool()).await?;
+/// store.migrate().await?;
 /// let tenant = store.with_namespace("tenant-a")?;
 /// # Ok(()) }
 /// ```
@@ -66,6 +66,18 @@ impl PgStore {
             .connect(url)
             .await?;
         Ok(Self::new(pool))
+    }
+
+    /// Apply Conveyor's migrations that this database does not have yet, recording them in
+    /// Conveyor's own history table (`conveyor_migrations`, see [`crate::migrations`]), apart
+    /// from your application's `_sqlx_migrations`: run it before or after your own
+    /// `sqlx::migrate!()`, in either order. Safe to call on every start and from several
+    /// processes at once.
+    ///
+    /// # Errors
+    /// As [`migrations::run_postgres`](crate::migrations::run_postgres).
+    pub async fn migrate(&self) -> Result<()> {
+        crate::migrations::run_postgres(&self.pool, &crate::MIGRATOR).await
     }
 
     /// The same database, scoped to `namespace`: nothing of another namespace is claimed,

@@ -39,7 +39,9 @@ mod tx;
 use hub::Hub;
 pub use tx::SqliteTx;
 
-/// The SQLite outbox migrations, embedded. [`SqliteStore::open`] runs them itself.
+/// The SQLite outbox migrations, embedded. [`SqliteStore::open`] applies them itself,
+/// recording them in Conveyor's own history table (see [`crate::migrations`]), apart from your
+/// application's `_sqlx_migrations`.
 pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 /// How long a writer waits for the database before failing with `database is locked`.
@@ -123,10 +125,7 @@ impl SqliteStore {
             .max_connections(max_connections.max(1))
             .connect_with(options)
             .await?;
-        // other migration sets (the server's pipeline) may share the migrations table
-        let mut migrator = sqlx::migrate!("../../migrations/sqlite");
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+        crate::migrations::run_sqlite(&pool, &SQLITE_MIGRATOR).await?;
         let hub = Hub::of((!in_memory).then_some(file.as_path()), BUSY_TIMEOUT);
         Ok(Self {
             pool,
