@@ -72,6 +72,7 @@ mod pool;
 pub mod retry;
 mod runner;
 mod shutdown;
+mod sql;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -83,6 +84,7 @@ pub use error::{Error, Result};
 pub use event::{Event, EventId, Message, NewEvent, Published, Queue};
 pub use handler::{Batch, EventHandler, HandlerError, Item, ResultExt};
 pub use pool::{HandlerOptions, PoolBuilder, WorkerPool};
+pub use sql::{sql, Sql, SqlRow, SqlStore, SqlValue};
 pub use store::postgres::{PgStore, Wakeup};
 pub use store::sqlite::{SqliteStore, SqliteTx, SQLITE_MIGRATOR};
 pub use store::{

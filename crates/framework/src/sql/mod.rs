@@ -1,0 +1,253 @@
+//! SQL a handler runs in its batch's transaction on any SQL backend: [`sql`] builds a
+//! statement with bound values, [`Context::execute`] / [`Context::fetch_all`] /
+//! [`Context::fetch_optional`] / [`Context::fetch_one`] run it. A handler generic over
+//! [`SqlStore`] needs one line of bounds and runs on Postgres and SQLite alike:
+//!
+//! ```
+//! use conveyor::{sql, Batch, Context, EventHandler, HandlerError, SqlStore};
+//!
+//! # #[derive(serde::Serialize, serde::Deserialize, garde::Validate)]
+//! # struct OrderPlaced { #[garde(skip)] order_id: String, #[garde(skip)] cents: i64 }
+//! # impl conveyor::Event for OrderPlaced { const NAME: &'static str = "order_placed"; }
+//! struct BookOrders;
+//!
+//! #[async_trait::async_trait]
+//! impl<S: SqlStore> EventHandler<S> for BookOrders {
+//!     type Event = OrderPlaced;
+//!
+//!     async fn handle(&self, batch: Batch<OrderPlaced>, ctx: &mut Context<'_, S>) -> Result<(), HandlerError> {
+//!         for item in &batch {
+//!             ctx.execute(
+//!                 sql("insert into orders_booked (order_id, cents) values ($1, $2) on conflict do nothing")
+//!                     .bind(item.payload.order_id.as_str())
+//!                     .bind(item.payload.cents),
+//!             )
+//!             .await?;
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//! ```
+//!
+//! Placeholders are `$1`, `$2`, … on both backends. Values are any type both backends
+//! encode ([`SqlValue`]: integers, floats, `bool`, strings, byte vectors, `Uuid`, `chrono`
+//! times, `sqlx::types::Json`, and `Option`s of them); rows are any type both decode
+//! ([`SqlRow`]: `#[derive(sqlx::FromRow)]` structs, tuples). Where SQL truly differs per
+//! backend, write the handler for the concrete store and use [`Context::db`].
+
+use futures::future::BoxFuture;
+use futures::FutureExt as _;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArguments, PgRow, Postgres};
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
+use sqlx::{Encode, FromRow, Type};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// A statement and its bound values, to run with [`Context::execute`] and the `fetch_*`
+/// methods.
+#[must_use = "a statement does nothing until a context runs it"]
+pub struct Sql<'q> {
+    sql: &'q str,
+    binds: Vec<Box<dyn Bind<'q> + 'q>>,
+}
+
+/// Start a statement: `sql("update t set n = $1 where id = $2").bind(n).bind(id)`.
+pub fn sql(sql: &str) -> Sql<'_> {
+    Sql {
+        sql,
+        binds: Vec::new(),
+    }
+}
+
+impl<'q> Sql<'q> {
+    /// Bind the next placeholder (`$1` first).
+    pub fn bind<T: SqlValue<'q>>(mut self, value: T) -> Self {
+        self.binds.push(Box::new(value));
+        self
+    }
+}
+
+impl std::fmt::Debug for Sql<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sql")
+            .field("sql", &self.sql)
+            .field("binds", &self.binds.len())
+            .finish()
+    }
+}
+
+/// A value both SQL backends can bind. Implemented for every type that sqlx encodes on
+/// Postgres and on SQLite; nothing to implement yourself.
+pub trait SqlValue<'q>:
+    Encode<'q, Postgres> + Type<Postgres> + Encode<'q, Sqlite> + Type<Sqlite> + Send + 'q
+{
+}
+
+impl<'q, T> SqlValue<'q> for T where
+    T: Encode<'q, Postgres> + Type<Postgres> + Encode<'q, Sqlite> + Type<Sqlite> + Send + 'q
+{
+}
+
+/// A row type both SQL backends can decode: `#[derive(sqlx::FromRow)]` structs and tuples
+/// of types both decode. Nothing to implement yourself.
+pub trait SqlRow:
+    for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin
+{
+}
+
+impl<T> SqlRow for T where
+    T: for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin
+{
+}
+
+/// A [`Store`] whose handlers run [`Sql`] in the batch's transaction: [`PgStore`](crate::PgStore)
+/// and [`SqliteStore`](crate::SqliteStore). Write `impl<S: SqlStore> EventHandler<S> for …` to
+/// run one handler on either. Sealed: implemented by Conveyor's SQL stores only.
+pub trait SqlStore: Store + sealed::Sealed {
+    #[doc(hidden)]
+    fn execute_in<'a, 'q: 'a>(tx: &'a mut Self::Tx, sql: Sql<'q>) -> BoxFuture<'a, Result<u64>>;
+
+    #[doc(hidden)]
+    fn fetch_all_in<'a, 'q: 'a, R: SqlRow>(
+        tx: &'a mut Self::Tx,
+        sql: Sql<'q>,
+    ) -> BoxFuture<'a, Result<Vec<R>>>;
+
+    #[doc(hidden)]
+    fn fetch_optional_in<'a, 'q: 'a, R: SqlRow>(
+        tx: &'a mut Self::Tx,
+        sql: Sql<'q>,
+    ) -> BoxFuture<'a, Result<Option<R>>>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::PgStore {}
+    impl Sealed for crate::SqliteStore {}
+}
+
+impl<S: SqlStore> Context<'_, S> {
+    /// Run `sql` in the batch's transaction (opened on first use); returns the rows it
+    /// affected.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the statement fails or a value cannot be bound.
+    pub async fn execute(&mut self, sql: Sql<'_>) -> Result<u64> {
+        S::execute_in(self.tx().await?, sql).await
+    }
+
+    /// Run `sql` in the batch's transaction and decode every row it returns.
+    ///
+    /// # Errors
+    /// As [`execute`](Self::execute), and when a row does not decode as `R`.
+    pub async fn fetch_all<R: SqlRow>(&mut self, sql: Sql<'_>) -> Result<Vec<R>> {
+        S::fetch_all_in(self.tx().await?, sql).await
+    }
+
+    /// Run `sql` in the batch's transaction and decode its first row, if any.
+    ///
+    /// # Errors
+    /// As [`fetch_all`](Self::fetch_all).
+    pub async fn fetch_optional<R: SqlRow>(&mut self, sql: Sql<'_>) -> Result<Option<R>> {
+        S::fetch_optional_in(self.tx().await?, sql).await
+    }
+
+    /// Run `sql` in the batch's transaction and decode its first row.
+    ///
+    /// # Errors
+    /// As [`fetch_all`](Self::fetch_all), and [`Error::Database`] with
+    /// `sqlx::Error::RowNotFound` when it returns no row.
+    pub async fn fetch_one<R: SqlRow>(&mut self, sql: Sql<'_>) -> Result<R> {
+        self.fetch_optional(sql)
+            .await?
+            .ok_or(Error::Database(sqlx::Error::RowNotFound))
+    }
+}
+
+/// A bound value, kept until the statement runs on a backend.
+trait Bind<'q>: Send {
+    fn add_pg(self: Box<Self>, args: &mut PgArguments) -> std::result::Result<(), BoxDynError>;
+    fn add_sqlite(
+        self: Box<Self>,
+        args: &mut SqliteArguments<'q>,
+    ) -> std::result::Result<(), BoxDynError>;
+}
+
+impl<'q, T: SqlValue<'q>> Bind<'q> for T {
+    fn add_pg(self: Box<Self>, args: &mut PgArguments) -> std::result::Result<(), BoxDynError> {
+        sqlx::Arguments::add(args, *self)
+    }
+
+    fn add_sqlite(
+        self: Box<Self>,
+        args: &mut SqliteArguments<'q>,
+    ) -> std::result::Result<(), BoxDynError> {
+        sqlx::Arguments::add(args, *self)
+    }
+}
+
+/// `SqlStore` for one of Conveyor's stores: the same code on each, with that backend's
+/// arguments type and the `Bind` method filling it.
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $args:ty, $add:ident) => {
+        impl SqlStore for $store {
+            fn execute_in<'a, 'q: 'a>(
+                tx: &'a mut <Self as Store>::Tx,
+                sql: Sql<'q>,
+            ) -> BoxFuture<'a, Result<u64>> {
+                async move {
+                    let Sql { sql, binds } = sql;
+                    let args = bound!(binds, $args, $add);
+                    let done = sqlx::query_with::<$db, _>(sql, args)
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok(done.rows_affected())
+                }
+                .boxed()
+            }
+
+            fn fetch_all_in<'a, 'q: 'a, R: SqlRow>(
+                tx: &'a mut <Self as Store>::Tx,
+                sql: Sql<'q>,
+            ) -> BoxFuture<'a, Result<Vec<R>>> {
+                async move {
+                    let Sql { sql, binds } = sql;
+                    let args = bound!(binds, $args, $add);
+                    let query = sqlx::query_as_with::<$db, R, _>(sql, args);
+                    Ok(query.fetch_all(&mut **tx).await?)
+                }
+                .boxed()
+            }
+
+            fn fetch_optional_in<'a, 'q: 'a, R: SqlRow>(
+                tx: &'a mut <Self as Store>::Tx,
+                sql: Sql<'q>,
+            ) -> BoxFuture<'a, Result<Option<R>>> {
+                async move {
+                    let Sql { sql, binds } = sql;
+                    let args = bound!(binds, $args, $add);
+                    let query = sqlx::query_as_with::<$db, R, _>(sql, args);
+                    Ok(query.fetch_optional(&mut **tx).await?)
+                }
+                .boxed()
+            }
+        }
+    };
+}
+
+/// The arguments of `binds` for one backend; an encoding failure returns the error.
+macro_rules! bound {
+    ($binds:expr, $args:ty, $add:ident) => {{
+        let mut args = <$args>::default();
+        for bind in $binds {
+            bind.$add(&mut args).map_err(sqlx::Error::Encode)?;
+        }
+        args
+    }};
+}
+
+sql_store!(crate::PgStore, Postgres, PgArguments, add_pg);
+sql_store!(crate::SqliteStore, Sqlite, SqliteArguments<'q>, add_sqlite);
