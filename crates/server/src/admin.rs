@@ -1,20 +1,59 @@
 //! Operator commands over a [`Store`]: stats, pause/resume, dead letters.
 
+use std::collections::BTreeSet;
+
 use anyhow::Context as _;
-use conveyor::{EventId, Queue, Store};
+use conveyor::{DeadLetter, EventId, Queue, Store};
 
 use crate::config::{OptionalQueueArgs, QueueArgs};
 
-pub(crate) async fn pause<S: Store>(store: &S, q: QueueArgs) -> anyhow::Result<()> {
-    store.pause(&queue(q)).await.context("pausing")?;
-    println!("paused");
+/// Bad input to a command (an unknown queue): `conveyor` exits 2, as for a bad flag.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub String);
+
+/// Dead letters read per page by `replay --all`.
+const REPLAY_PAGE: usize = 1_000;
+
+pub(crate) async fn pause<S: Store>(store: &S, q: QueueArgs, force: bool) -> anyhow::Result<()> {
+    let queue = queue(q);
+    if !force {
+        known(store, &queue, "pause").await?;
+    }
+    store.pause(&queue).await.context("pausing")?;
+    println!("paused {queue}");
     Ok(())
 }
 
-pub(crate) async fn resume<S: Store>(store: &S, q: QueueArgs) -> anyhow::Result<()> {
-    store.resume(&queue(q)).await.context("resuming")?;
-    println!("resumed");
+pub(crate) async fn resume<S: Store>(store: &S, q: QueueArgs, force: bool) -> anyhow::Result<()> {
+    let queue = queue(q);
+    if !force {
+        known(store, &queue, "resume").await?;
+    }
+    store.resume(&queue).await.context("resuming")?;
+    println!("resumed {queue}");
     Ok(())
+}
+
+/// A [`UsageError`] listing the known queues unless `queue` has events or a pause record in
+/// this namespace: a typo would otherwise pause a queue nobody consumes.
+async fn known<S: Store>(store: &S, queue: &Queue, verb: &str) -> anyhow::Result<()> {
+    let stats = store.stats().await.context("reading the known queues")?;
+    if stats.iter().any(|s| &s.queue == queue) {
+        return Ok(());
+    }
+    let names: BTreeSet<String> = stats.iter().map(|s| s.queue.to_string()).collect();
+    let list = if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.into_iter().collect::<Vec<_>>().join(", ")
+    };
+    Err(UsageError(format!(
+        "{verb}: unknown queue {queue} in namespace {}; known queues: {list} \
+         (give --force to {verb} it anyway)",
+        store.namespace()
+    ))
+    .into())
 }
 
 pub(crate) async fn dead_letters<S: Store>(
@@ -22,14 +61,19 @@ pub(crate) async fn dead_letters<S: Store>(
     q: OptionalQueueArgs,
     after: Option<i64>,
     limit: u32,
+    json: bool,
 ) -> anyhow::Result<()> {
     let q = optional_queue(q);
     let dead = store
         .dead_letters(q.as_ref(), after.map(EventId), limit as usize)
         .await
         .context("listing dead letters")?;
-    for d in &dead {
-        println!("{}", serde_json::to_string(d)?);
+    if json {
+        for d in &dead {
+            println!("{}", serde_json::to_string(d)?);
+        }
+    } else {
+        print_dead_table(&dead);
     }
     if dead.len() == limit as usize {
         if let Some(last) = dead.last() {
@@ -39,10 +83,86 @@ pub(crate) async fn dead_letters<S: Store>(
     Ok(())
 }
 
-pub(crate) async fn replay<S: Store>(store: &S, ids: Vec<i64>) -> anyhow::Result<()> {
-    let ids: Vec<EventId> = ids.into_iter().map(EventId).collect();
-    let n = store.replay(&ids).await.context("replaying")?;
-    println!("replayed {n} of {} dead letters", ids.len());
+/// Width of the error column before it is cut with `…`.
+const ERROR_WIDTH: usize = 60;
+
+fn print_dead_table(dead: &[DeadLetter]) {
+    println!(
+        "{:>12} {:<32} {:>8} {:<20} error",
+        "id", "queue", "attempts", "died_at"
+    );
+    for d in dead {
+        let error = d.last_error.as_deref().unwrap_or("").replace('\n', " ");
+        let error = match error.char_indices().nth(ERROR_WIDTH) {
+            Some((cut, _)) => format!("{}…", &error[..cut]),
+            None => error,
+        };
+        println!(
+            "{:>12} {:<32} {:>8} {:<20} {error}",
+            d.id.to_string(),
+            d.queue.to_string(),
+            d.attempts,
+            d.died_at.format("%Y-%m-%d %H:%M:%S"),
+        );
+    }
+}
+
+/// Replay `ids` one at a time (so each one that is not a dead letter is named), or with
+/// `all` every dead letter of the queue filter, page by page.
+pub(crate) async fn replay<S: Store>(
+    store: &S,
+    ids: Vec<i64>,
+    q: OptionalQueueArgs,
+    all: bool,
+) -> anyhow::Result<()> {
+    if all {
+        let q = optional_queue(q);
+        let mut replayed = 0;
+        loop {
+            // replayed rows leave the dead set, so each page starts from the oldest again
+            let page = store
+                .dead_letters(q.as_ref(), None, REPLAY_PAGE)
+                .await
+                .context("listing dead letters")?;
+            if page.is_empty() {
+                break;
+            }
+            let page: Vec<EventId> = page.iter().map(|d| d.id).collect();
+            let n = store.replay(&page).await.context("replaying")?;
+            replayed += n;
+            if n == 0 {
+                break;
+            }
+        }
+        println!("replayed {replayed} dead letters");
+        return Ok(());
+    }
+    if q.event_type.is_some() {
+        return Err(UsageError("replay: --event-type (--queue) needs --all".into()).into());
+    }
+    let mut missing = Vec::new();
+    for &id in &ids {
+        if store
+            .replay(&[EventId(id)])
+            .await
+            .with_context(|| format!("replaying {id}"))?
+            == 0
+        {
+            missing.push(id.to_string());
+        }
+    }
+    println!(
+        "replayed {} of {} dead letters",
+        ids.len() - missing.len(),
+        ids.len()
+    );
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "not a dead letter in namespace {}: {}",
+            store.namespace(),
+            missing.join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -52,8 +52,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API, the pipeline's workers and the partition manager.
     Serve(Box<ServeArgs>),
-    /// Apply the embedded migrations: the outbox's and the pipeline's.
-    Migrate,
+    /// Apply the embedded migrations: the outbox's and the pipeline's, or with
+    /// `--outbox-only` only the outbox's (a database your application uses through the
+    /// `conveyor` library, where the server's pipeline tables do not belong).
+    Migrate {
+        /// Only the outbox's tables (what `PgStore::migrate` applies).
+        #[arg(long)]
+        outbox_only: bool,
+    },
     /// Rollup maintenance.
     Rollup {
         /// What to do with the rollups.
@@ -66,11 +72,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Stop every process from claiming a queue.
-    Pause(QueueArgs),
-    /// Let a paused queue be claimed again.
-    Resume(QueueArgs),
-    /// List dead letters, oldest first.
+    /// Stop every process from claiming a queue. A queue the database has never seen is
+    /// refused (exit 2, listing the known ones) unless `--force`.
+    Pause {
+        /// The queue.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// Pause it even if no event of it exists yet.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Let a paused queue be claimed again. A queue the database has never seen is refused
+    /// (exit 2, listing the known ones) unless `--force`.
+    Resume {
+        /// The queue.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// Resume it even if no event of it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List dead letters, oldest first: a table, or one JSON object per line with `--json`.
     DeadLetters {
         /// Only this queue.
         #[command(flatten)]
@@ -81,12 +103,23 @@ pub enum Command {
         /// How many to list. Defaults to 50.
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
+        /// Print one JSON object per dead letter instead of a table.
+        #[arg(long)]
+        json: bool,
     },
-    /// Return dead letters to the queue with a fresh retry budget.
+    /// Return dead letters to the queue with a fresh retry budget: the ids given, or with
+    /// `--all` every dead letter (of one queue with `--event-type`). Exits 1 naming any id
+    /// that is not a dead letter.
     Replay {
         /// The event ids to replay.
-        #[arg(required = true, num_args = 1..)]
+        #[arg(required_unless_present = "all", conflicts_with = "all", num_args = 1..)]
         ids: Vec<i64>,
+        /// Only this queue (with `--all`).
+        #[command(flatten)]
+        queue: OptionalQueueArgs,
+        /// Replay every dead letter (of the `--event-type` queue if given).
+        #[arg(long)]
+        all: bool,
     },
     /// Delete dead letters of one queue, or of every queue with `--all`.
     Purge {
@@ -176,8 +209,8 @@ pub struct QueueArgs {
 /// An optional queue filter.
 #[derive(Debug, clap::Args)]
 pub struct OptionalQueueArgs {
-    /// Only events of this type.
-    #[arg(long, value_parser = non_empty)]
+    /// Only events of this type (`--queue` is the same flag).
+    #[arg(long, visible_alias = "queue", value_parser = non_empty)]
     pub event_type: Option<String>,
     /// With `--event-type`: only this routing key.
     #[arg(long, requires = "event_type")]

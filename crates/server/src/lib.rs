@@ -65,7 +65,8 @@ const NAMESPACE: &str = "--namespace (CONVEYOR_NAMESPACE)";
 const COMMAND_CONNECTIONS: u32 = 2;
 
 /// Everything `main` does: parse `args` (the program name first), install tracing, run the
-/// command, and turn the outcome into an exit code (usage errors exit 2, failures 1).
+/// command, and turn the outcome into an exit code (usage errors, such as a bad flag or an
+/// unknown queue, exit 2; failures 1).
 pub async fn cli_main<I, T>(args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
@@ -88,7 +89,11 @@ where
         Err(e) => {
             tracing::error!(error.cause_chain = ?e, error.message = %e, "command failed");
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<admin::UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -122,7 +127,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         (Location::Postgres(_), true) => SERVE_CONNECTIONS,
         (Location::Sqlite(_), true) => SQLITE_SERVE_CONNECTIONS,
     };
+    let outbox_only = matches!(cli.command, Command::Migrate { outbox_only: true });
     match location {
+        Location::Postgres(url) if outbox_only => {
+            let store = database::open_postgres(&url, size).await?;
+            store.migrate().await.context("applying migrations")?;
+            println!("outbox migrations applied");
+            Ok(())
+        }
+        Location::Sqlite(path) if outbox_only => {
+            // opening applies the outbox's migrations
+            database::open_sqlite(&path, size).await?;
+            println!("outbox migrations applied");
+            Ok(())
+        }
         Location::Postgres(url) => {
             let store = database::open_postgres(&url, size).await?;
             execute(
@@ -132,10 +150,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Location::Sqlite(path) => {
-            let creates = serve || matches!(cli.command, Command::Migrate);
+            let creates = serve || matches!(cli.command, Command::Migrate { .. });
             if !creates && !path.exists() {
                 anyhow::bail!(
-                    "no database at {}: `conveyor serve` or `conveyor migrate` creates it; \
+                    "no database at {}: `conveyor serve` or `conveyor migrate` creates it \
+                     (`conveyor migrate --outbox-only` for one your application uses through \
+                     the conveyor library); \
                      give --data-dir (CONVEYOR_DATA_DIR) or --database-url (DATABASE_URL) \
                      for another one",
                     path.display()
@@ -161,7 +181,11 @@ async fn execute<S: PipelineStore>(store: S, command: Command) -> anyhow::Result
                 .run(shutdown_signal())
                 .await
         }
-        Command::Migrate => {
+        // `run` applies it before opening a pipeline store
+        Command::Migrate { outbox_only: true } => {
+            anyhow::bail!("migrate --outbox-only runs before the pipeline store opens")
+        }
+        Command::Migrate { outbox_only: false } => {
             store.migrate().await.context("applying migrations")?;
             println!("migrations applied");
             Ok(())
@@ -180,14 +204,15 @@ async fn execute<S: PipelineStore>(store: S, command: Command) -> anyhow::Result
             Ok(())
         }
         Command::Stats { json } => admin::stats(&store, json).await,
-        Command::Pause(q) => admin::pause(&store, q).await,
-        Command::Resume(q) => admin::resume(&store, q).await,
+        Command::Pause { queue, force } => admin::pause(&store, queue, force).await,
+        Command::Resume { queue, force } => admin::resume(&store, queue, force).await,
         Command::DeadLetters {
             queue,
             after,
             limit,
-        } => admin::dead_letters(&store, queue, after, limit).await,
-        Command::Replay { ids } => admin::replay(&store, ids).await,
+            json,
+        } => admin::dead_letters(&store, queue, after, limit, json).await,
+        Command::Replay { ids, queue, all } => admin::replay(&store, ids, queue, all).await,
         Command::Purge { queue, all } => admin::purge(&store, queue, all).await,
         // `run` dispatches it before opening any database
         Command::Bench(_) => anyhow::bail!("bench runs on scratch databases of its own"),

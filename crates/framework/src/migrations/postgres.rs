@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Executor as _, PgConnection, PgPool};
 
 use super::{adoptable, nanos, pending, versions, Applied};
 use crate::Result;
@@ -49,7 +49,7 @@ pub async fn run_postgres(pool: &PgPool, migrator: &Migrator) -> Result<()> {
 }
 
 async fn migrate(conn: &mut PgConnection, migrator: &Migrator) -> Result<()> {
-    sqlx::raw_sql(CREATE).execute(&mut *conn).await?;
+    conn.execute(CREATE).await?;
     adopt(conn, migrator).await?;
     let applied: Vec<Applied> =
         sqlx::query_as("select version, checksum, success from conveyor_migrations")
@@ -58,8 +58,7 @@ async fn migrate(conn: &mut PgConnection, migrator: &Migrator) -> Result<()> {
     for migration in pending(migrator, &applied)? {
         let start = Instant::now();
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::raw_sql(&migration.sql)
-            .execute(&mut *tx)
+        tx.execute(&*migration.sql)
             .await
             .map_err(|e| MigrateError::ExecuteMigration(e, migration.version))?;
         sqlx::query(

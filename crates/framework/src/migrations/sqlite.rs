@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection as _, SqlitePool};
+use sqlx::{Connection as _, Executor as _, SqlitePool};
 
 use super::{adoptable, nanos, pending, Applied};
 use crate::Result;
@@ -28,7 +28,7 @@ pub async fn run_sqlite(pool: &SqlitePool, migrator: &Migrator) -> Result<()> {
     let mut conn = pool.acquire().await?;
     loop {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::raw_sql(CREATE).execute(&mut *tx).await?;
+        tx.execute(CREATE).await?;
         adopt(&mut tx, migrator).await?;
         let applied: Vec<Applied> =
             sqlx::query_as("select version, checksum, success from conveyor_migrations")
@@ -39,20 +39,19 @@ pub async fn run_sqlite(pool: &SqlitePool, migrator: &Migrator) -> Result<()> {
             return Ok(());
         };
         let start = Instant::now();
-        sqlx::raw_sql(&migration.sql)
-            .execute(&mut *tx)
+        tx.execute(&*migration.sql)
             .await
             .map_err(|e| MigrateError::ExecuteMigration(e, migration.version))?;
         sqlx::query(
-            "insert into conveyor_migrations (version, description, success, checksum, execution_time)
-             values ($1, $2, true, $3, $4)",
-        )
-        .bind(migration.version)
-        .bind(&*migration.description)
-        .bind(&*migration.checksum)
-        .bind(nanos(start.elapsed()))
-        .execute(&mut *tx)
-        .await?;
+                "insert into conveyor_migrations (version, description, success, checksum, execution_time)
+                 values ($1, $2, true, $3, $4)",
+            )
+            .bind(migration.version)
+            .bind(&*migration.description)
+            .bind(&*migration.checksum)
+            .bind(nanos(start.elapsed()))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         tracing::info!(version = migration.version, description = %migration.description, "applied a migration");
     }

@@ -117,6 +117,9 @@ impl PipelineStore for PgStore {
     }
 }
 
+/// The pipeline's Postgres migrations, embedded.
+static PIPELINE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/pipeline");
+
 /// Apply the framework's outbox migrations and the pipeline's own (`migrations/pipeline`).
 ///
 /// Both sets share sqlx's migration table with distinct versions, so each migrator is told
@@ -126,11 +129,8 @@ impl PipelineStore for PgStore {
 /// [`crate::Error::Migrate`] when a migration fails or was changed after it
 /// was applied.
 pub async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
-    let mut outbox = sqlx::migrate!("../../migrations/postgres");
-    outbox.set_ignore_missing(true);
-    outbox.run(pool).await?;
-    let mut pipeline = sqlx::migrate!("../../migrations/pipeline");
-    pipeline.set_ignore_missing(true);
-    pipeline.run(pool).await?;
+    // both sets in Conveyor's own history table, apart from any application's
+    conveyor::migrations::run_postgres(pool, &conveyor::MIGRATOR).await?;
+    conveyor::migrations::run_postgres(pool, &PIPELINE_MIGRATOR).await?;
     Ok(())
 }

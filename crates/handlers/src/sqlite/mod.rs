@@ -46,18 +46,18 @@ mod rollup;
 mod vector_index;
 mod websearch;
 
+/// The pipeline's SQLite migrations, embedded.
+static PIPELINE_MIGRATOR: sqlx::migrate::Migrator =
+    sqlx::migrate!("../../migrations/pipeline-sqlite");
+
 #[async_trait]
 impl PipelineStore for SqliteStore {
     /// Apply the outbox migrations (`migrations/sqlite`, which [`SqliteStore::open`] already
-    /// ran) and the pipeline's own (`migrations/pipeline-sqlite`). Both sets share sqlx's
-    /// migration table with distinct versions, so each ignores the other's.
+    /// ran) and the pipeline's own (`migrations/pipeline-sqlite`), both recorded in Conveyor's
+    /// own history table (`conveyor_migrations`).
     async fn migrate(&self) -> Result<()> {
-        let mut outbox = sqlx::migrate!("../../migrations/sqlite");
-        outbox.set_ignore_missing(true);
-        outbox.run(self.pool()).await?;
-        let mut pipeline = sqlx::migrate!("../../migrations/pipeline-sqlite");
-        pipeline.set_ignore_missing(true);
-        pipeline.run(self.pool()).await?;
+        conveyor::migrations::run_sqlite(self.pool(), &conveyor::SQLITE_MIGRATOR).await?;
+        conveyor::migrations::run_sqlite(self.pool(), &PIPELINE_MIGRATOR).await?;
         Ok(())
     }
 

@@ -3,5 +3,6 @@
 mod api;
 mod bench;
 mod cli;
+mod cli_admin;
 mod crash;
 mod pipeline;
