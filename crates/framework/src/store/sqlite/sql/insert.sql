@@ -15,4 +15,4 @@ select $1, e.value ->> 'event_type', e.value ->> 'routing_key', e.value ->> 'pay
  where true
  order by e.key
 on conflict (namespace, idempotency_key) where idempotency_key is not null do nothing
-returning id, idempotency_key, event_type, routing_key, available_at
+returning id, idempotency_key, event_type, routing_key, available_at <= $3 as due
