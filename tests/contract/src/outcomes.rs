@@ -4,43 +4,31 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use conveyor::{Batch, Context, EventHandler, HandlerError, NewEvent, Queue, Store, WorkerPool};
+use conveyor::{
+    Batch, Context, EventHandler, HandlerError, Item, NewEvent, Queue, Store, WorkerPool,
+};
 
 use crate::support::{
-    eventually, job_queue, spawn, spawn_one, stats_of, stop, Backend, Followup, Job, Log, Recorder,
+    eventually, job_queue, spawn, spawn_one, stats_of, stop, Backend, Followup, Job, Log, PerItem,
+    Recorder,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// In one batch: n = 0 is delivered, n = 1 retried in an hour, n = 2 failed permanently.
-struct Mixed;
-
-#[async_trait]
-impl<S: Store> EventHandler<S> for Mixed {
-    type Event = Job;
-    const BATCH_SIZE: usize = 3;
-
-    async fn handle(
-        &self,
-        batch: Batch<Job>,
-        ctx: &mut Context<'_, S>,
-    ) -> Result<(), HandlerError> {
-        for item in &batch {
-            match item.payload.n {
-                1 => ctx.retry_after(item.id, Duration::from_secs(3600), "try later"),
-                2 => ctx.fail(item.id, "never going to work"),
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-}
 
 /// One batch with one ok, one retry and one fail lands exactly as stated.
 pub async fn per_item_outcomes_in_one_batch_land_as_stated<B: Backend>(b: &B) {
     let store = b.store(6).await;
     store.publish_batch(crate::support::jobs(3)).await.unwrap();
-    let running = spawn_one(&store, Mixed);
+    // n = 0 is delivered, n = 1 retried in an hour, n = 2 failed permanently
+    let mixed = PerItem::<_, 3>(|item: &Item<Job>, ctx: &mut Context<'_, B::S>| {
+        match item.payload.n {
+            1 => ctx.retry_after(item.id, Duration::from_secs(3600), "try later"),
+            2 => ctx.fail(item.id, "never going to work"),
+            _ => {}
+        }
+        Ok(())
+    });
+    let running = spawn_one(&store, mixed);
     let q = job_queue();
     eventually(WAIT, "all three outcomes", || async {
         let s = stats_of(&store, &q).await;
@@ -224,35 +212,19 @@ pub async fn successful_handler_commits_writes_and_emitted_events_once<B: Backen
     assert_eq!(stats_of(&store, &job_queue()).await.delivered, 1);
 }
 
-/// Fails even numbers, emits a follow-up for the rest.
-#[derive(Clone)]
-struct Picky;
-
-#[async_trait]
-impl<S: Store> EventHandler<S> for Picky {
-    type Event = Job;
-    const BATCH_SIZE: usize = 10;
-
-    async fn handle(
-        &self,
-        batch: Batch<Job>,
-        ctx: &mut Context<'_, S>,
-    ) -> Result<(), HandlerError> {
-        for item in &batch {
-            if item.payload.n % 2 == 0 {
-                ctx.fail(item.id, "even");
-            }
-            ctx.emit_for(item.id, Followup { of: item.payload.n })?;
-        }
-        Ok(())
-    }
-}
-
 /// `testing::run_batch` reports per-item outcomes and commits only the emitted events of
 /// delivered items (an emitted event follows its cause).
 pub async fn run_batch_reports_outcomes_and_emits_only_for_delivered_items<B: Backend>(b: &B) {
     let store = b.store(4).await;
-    let run = conveyor::testing::run_batch(&store, &Picky, crate::support::jobs(4))
+    // fails even numbers, emits a follow-up for every item
+    let picky = PerItem::<_, 10>(|item: &Item<Job>, ctx: &mut Context<'_, B::S>| {
+        if item.payload.n.is_multiple_of(2) {
+            ctx.fail(item.id, "even");
+        }
+        ctx.emit_for(item.id, Followup { of: item.payload.n })?;
+        Ok(())
+    });
+    let run = conveyor::testing::run_batch(&store, &picky, crate::support::jobs(4))
         .await
         .unwrap();
     let dead = run
