@@ -201,6 +201,23 @@ pub fn grouped(group: &str, n: u64) -> Vec<conveyor::Message<Job>> {
         .collect()
 }
 
+/// Run a pool of just `handler` on `store` until the stats of the [`job_queue`] pass `done`
+/// (failing the test after 20 s, waiting for `what`), then shut it down.
+pub async fn run_until<S: Store, H: EventHandler<S>>(
+    store: &S,
+    handler: H,
+    what: &str,
+    done: impl Fn(&conveyor::QueueStats) -> bool,
+) {
+    let running = spawn_one(store, handler);
+    let queue = job_queue();
+    eventually(Duration::from_secs(20), what, || async {
+        done(&stats_of(store, &queue).await)
+    })
+    .await;
+    stop(running).await;
+}
+
 /// Shut down a pool started with [`spawn`] and wait for it.
 pub async fn stop(running: (CancellationToken, JoinHandle<conveyor::Result<()>>)) {
     running.0.cancel();

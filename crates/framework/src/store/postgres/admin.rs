@@ -16,6 +16,14 @@ const DEAD_LETTERS: &str = include_str!("sql/dead_letters.sql");
 const REPLAY: &str = include_str!("sql/replay.sql");
 const PURGE_DEAD: &str = include_str!("sql/purge_dead.sql");
 
+pub(super) async fn stats(pool: &PgPool, namespace: &str) -> Result<Vec<QueueStats>> {
+    let rows: Vec<StatsRow> = sqlx::query_as(STATS)
+        .bind(namespace)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(QueueStats::from).collect())
+}
+
 /// Pause (`paused`) or resume `q`: the two statements take the same parameters.
 pub(super) async fn set_paused(
     pool: &PgPool,
@@ -30,14 +38,6 @@ pub(super) async fn set_paused(
         .execute(pool)
         .await?;
     Ok(())
-}
-
-pub(super) async fn stats(pool: &PgPool, namespace: &str) -> Result<Vec<QueueStats>> {
-    let rows: Vec<StatsRow> = sqlx::query_as(STATS)
-        .bind(namespace)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.into_iter().map(QueueStats::from).collect())
 }
 
 pub(super) async fn dead_letters(
