@@ -1,4 +1,7 @@
 //! Operator controls: pause and resume, stats, dead letters.
+//!
+//! Mirrors `sqlite::admin` op for op; two copies, as the pools and bound types differ (the
+//! rows they return are decoded once, in `store::admin`).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;

@@ -1,4 +1,7 @@
 //! Maintenance (reap, prune) and operator controls: pause and resume, stats, dead letters.
+//!
+//! Mirrors `postgres::admin` op for op; two copies, as the pools and bound types differ (the
+//! rows they return are decoded once, in `store::admin`).
 
 use std::time::Duration;
 

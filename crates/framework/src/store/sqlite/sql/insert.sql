@@ -3,7 +3,7 @@
 -- A duplicate idempotency key in the namespace is skipped (the caller reports it). Rows are
 -- inserted in input order, so their ids, sorted, line up with the inserted inputs.
 --
--- $1 namespace, $2 events, $3 now (ms)
+-- $1 namespace, $2 events, $3 now (ms); `due` is whether a row is due at $3 (to wake its queue)
 insert into conveyor_events
     (namespace, event_type, routing_key, payload, available_at, fairness_key,
      idempotency_key, causation_id, correlation_id, created_at, updated_at)
