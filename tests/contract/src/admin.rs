@@ -90,7 +90,9 @@ pub async fn dead_letters_list_replay_and_purge<B: Backend>(b: &B) {
 }
 
 /// Nothing of one namespace is claimed, counted or listed through another.
-pub async fn namespaces_are_isolated<S: Store>(a: S, other: S) {
+pub async fn namespaces_are_isolated<B: Backend>(b: &B) {
+    let a = b.store_in(2, "tenant-a").await;
+    let other = b.store_in(2, "tenant-b").await;
     a.publish_batch(jobs(3)).await.unwrap();
     let claimed = claim(&other, &job_queue(), "w", 10).await;
     assert!(claimed.is_empty(), "claimed across namespaces");

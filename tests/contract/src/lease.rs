@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use conveyor::{Batch, Context, EventHandler, HandlerError, Store, WorkerPool};
+use conveyor::{Batch, Context, EventHandler, HandlerError, HandlerOptions, Store, WorkerPool};
 use tokio::sync::Notify;
 
-use crate::support::{eventually, job_queue, jobs, spawn, stats_of, stop, Backend, Job, Recorder};
+use crate::support::{
+    eventually, job_queue, jobs, spawn, spawn_with, stats_of, stop, Backend, Job, Recorder,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -25,27 +27,6 @@ impl<S: Store> EventHandler<S> for Hang {
     async fn handle(&self, _: Batch<Job>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
         self.started.notify_one();
         std::future::pending().await
-    }
-}
-
-/// Like [`Recorder`] but with the same short lease as [`Hang`].
-#[derive(Default)]
-struct Survivor {
-    inner: Recorder<10>,
-}
-
-#[async_trait]
-impl<S: Store> EventHandler<S> for Survivor {
-    type Event = Job;
-    const BATCH_SIZE: usize = 10;
-    const CLAIM_TIMEOUT: Duration = Duration::from_secs(1);
-
-    async fn handle(
-        &self,
-        batch: Batch<Job>,
-        ctx: &mut Context<'_, S>,
-    ) -> Result<(), HandlerError> {
-        EventHandler::<S>::handle(&self.inner, batch, ctx).await
     }
 }
 
@@ -67,10 +48,12 @@ pub async fn events_of_a_killed_worker_are_reclaimed_after_the_lease<B: Backend>
     let _ = killed.await;
     assert_eq!(stats_of(&store, &job_queue()).await.in_flight, 5);
 
-    let survivor = Survivor::default();
-    let log = survivor.inner.log.clone();
+    // a recorder with the same short lease as `Hang`
+    let survivor = Recorder::<10>::default();
+    let log = survivor.log.clone();
+    let short_lease = HandlerOptions::default().claim_timeout(Duration::from_secs(1));
     let pool = WorkerPool::builder(store.clone())
-        .register(survivor)
+        .register_with(survivor, short_lease)
         .maintenance_interval(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -116,11 +99,7 @@ pub async fn graceful_shutdown_finishes_in_flight_and_leaves_nothing_claimed<B: 
         inner: Recorder::default(),
     };
     let log = handler.inner.log.clone();
-    let pool = WorkerPool::builder(store.clone())
-        .register_with(handler, conveyor::HandlerOptions::default().concurrency(3))
-        .build()
-        .unwrap();
-    let running = spawn(pool);
+    let running = spawn_with(&store, handler, HandlerOptions::default().concurrency(3));
     eventually(WAIT, "batches in flight", || async {
         stats_of(&store, &job_queue()).await.in_flight > 0
     })

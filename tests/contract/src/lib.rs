@@ -64,6 +64,7 @@ macro_rules! every_case {
             admin::pause_stops_claiming_and_resume_restarts_it,
             admin::dead_letters_list_replay_and_purge,
             admin::delivered_events_are_pruned_after_retention,
+            admin::namespaces_are_isolated,
         }
     };
 }

@@ -4,50 +4,30 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use conveyor::{Batch, Context, EventHandler, HandlerError, NewEvent, Queue, Store, WorkerPool};
+use conveyor::{Batch, Context, EventHandler, HandlerError, Item, NewEvent, Queue, Store};
 
 use crate::support::{
-    eventually, job_queue, spawn, spawn_one, stats_of, stop, Backend, Followup, Job, Log, Recorder,
+    job_queue, run_until, stats_of, Backend, Followup, Job, Log, PerItem, Recorder,
 };
-
-const WAIT: Duration = Duration::from_secs(20);
-
-/// In one batch: n = 0 is delivered, n = 1 retried in an hour, n = 2 failed permanently.
-struct Mixed;
-
-#[async_trait]
-impl<S: Store> EventHandler<S> for Mixed {
-    type Event = Job;
-    const BATCH_SIZE: usize = 3;
-
-    async fn handle(
-        &self,
-        batch: Batch<Job>,
-        ctx: &mut Context<'_, S>,
-    ) -> Result<(), HandlerError> {
-        for item in &batch {
-            match item.payload.n {
-                1 => ctx.retry_after(item.id, Duration::from_secs(3600), "try later"),
-                2 => ctx.fail(item.id, "never going to work"),
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-}
 
 /// One batch with one ok, one retry and one fail lands exactly as stated.
 pub async fn per_item_outcomes_in_one_batch_land_as_stated<B: Backend>(b: &B) {
     let store = b.store(6).await;
     store.publish_batch(crate::support::jobs(3)).await.unwrap();
-    let running = spawn_one(&store, Mixed);
-    let q = job_queue();
-    eventually(WAIT, "all three outcomes", || async {
-        let s = stats_of(&store, &q).await;
+    // n = 0 is delivered, n = 1 retried in an hour, n = 2 failed permanently
+    let mixed = PerItem::<_, 3>(|item: &Item<Job>, ctx: &mut Context<'_, B::S>| {
+        match item.payload.n {
+            1 => ctx.retry_after(item.id, Duration::from_secs(3600), "try later"),
+            2 => ctx.fail(item.id, "never going to work"),
+            _ => {}
+        }
+        Ok(())
+    });
+    run_until(&store, mixed, "all three outcomes", |s| {
         s.delivered == 1 && s.retrying == 1 && s.dead == 1
     })
     .await;
-    stop(running).await;
+    let q = job_queue();
     let dead = store.dead_letters(Some(&q), None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].payload["n"], 2);
@@ -76,12 +56,7 @@ pub async fn poison_payload_is_dead_lettered_on_first_sight<B: Backend>(b: &B) {
         .unwrap();
     let handler = Recorder::<10>::default();
     let log = handler.log.clone();
-    let running = spawn_one(&store, handler);
-    eventually(WAIT, "both poison events dead", || async {
-        stats_of(&store, &job_queue()).await.dead == 2
-    })
-    .await;
-    stop(running).await;
+    run_until(&store, handler, "both poison events dead", |s| s.dead == 2).await;
     assert_eq!(log.distinct(), 0, "the handler never saw them");
     let dead = store.dead_letters(None, None, 10).await.unwrap();
     assert!(
@@ -130,16 +105,7 @@ pub async fn retries_back_off_then_dead_letter_after_max_retries<B: Backend>(b: 
     store.publish(Job { n: 1 }).await.unwrap();
     let handler = Flaky::default();
     let log = handler.log.clone();
-    let pool = WorkerPool::builder(store.clone())
-        .register(handler)
-        .build()
-        .unwrap();
-    let running = spawn(pool);
-    eventually(WAIT, "dead after retries", || async {
-        stats_of(&store, &job_queue()).await.dead == 1
-    })
-    .await;
-    stop(running).await;
+    run_until(&store, handler, "dead after retries", |s| s.dead == 1).await;
     let attempts = log.attempts();
     let numbers: Vec<u32> = attempts.iter().map(|a| a.1).collect();
     assert_eq!(numbers, [1, 2, 3], "first attempt plus MAX_RETRIES = 2");
@@ -196,63 +162,48 @@ async fn run_writer<B: Backend>(b: &B, fail: bool) -> B::S {
         fail,
         _b: PhantomData,
     };
-    let running = spawn_one(&store, handler);
-    eventually(WAIT, "the job finished", || async {
-        let s = stats_of(&store, &job_queue()).await;
+    run_until(&store, handler, "the job finished", |s| {
         s.delivered + s.dead == 1
     })
     .await;
-    stop(running).await;
     store
 }
 
 /// A handler that emits, writes, then fails leaves neither the emitted event nor the row.
 pub async fn failed_handler_leaves_no_writes_and_no_emitted_events<B: Backend>(b: &B) {
-    let store = run_writer(b, true).await;
-    assert_eq!(b.count_markers("job-7").await.unwrap(), 0);
-    let followups = stats_of(&store, &Queue::new("contract.followup", None)).await;
-    assert_eq!(followups.pending, 0);
-    assert_eq!(stats_of(&store, &job_queue()).await.dead, 1);
+    writes_and_emits_follow_the_outcome(b, true).await;
 }
 
 /// A handler that emits, writes and succeeds leaves both, exactly once.
 pub async fn successful_handler_commits_writes_and_emitted_events_once<B: Backend>(b: &B) {
-    let store = run_writer(b, false).await;
-    assert_eq!(b.count_markers("job-7").await.unwrap(), 1);
-    let followups = stats_of(&store, &Queue::new("contract.followup", None)).await;
-    assert_eq!(followups.pending, 1);
-    assert_eq!(stats_of(&store, &job_queue()).await.delivered, 1);
+    writes_and_emits_follow_the_outcome(b, false).await;
 }
 
-/// Fails even numbers, emits a follow-up for the rest.
-#[derive(Clone)]
-struct Picky;
-
-#[async_trait]
-impl<S: Store> EventHandler<S> for Picky {
-    type Event = Job;
-    const BATCH_SIZE: usize = 10;
-
-    async fn handle(
-        &self,
-        batch: Batch<Job>,
-        ctx: &mut Context<'_, S>,
-    ) -> Result<(), HandlerError> {
-        for item in &batch {
-            if item.payload.n % 2 == 0 {
-                ctx.fail(item.id, "even");
-            }
-            ctx.emit_for(item.id, Followup { of: item.payload.n })?;
-        }
-        Ok(())
-    }
+/// Run a [`Writer`] that fails or not: its marker and follow-up are committed exactly once
+/// when the job is delivered, and not at all when it dies.
+async fn writes_and_emits_follow_the_outcome<B: Backend>(b: &B, fail: bool) {
+    let store = run_writer(b, fail).await;
+    let kept = i64::from(!fail);
+    assert_eq!(b.count_markers("job-7").await.unwrap(), kept);
+    let followups = stats_of(&store, &Queue::new("contract.followup", None)).await;
+    assert_eq!(followups.pending, kept);
+    let job = stats_of(&store, &job_queue()).await;
+    assert_eq!((job.delivered, job.dead), (kept, 1 - kept));
 }
 
 /// `testing::run_batch` reports per-item outcomes and commits only the emitted events of
 /// delivered items (an emitted event follows its cause).
 pub async fn run_batch_reports_outcomes_and_emits_only_for_delivered_items<B: Backend>(b: &B) {
     let store = b.store(4).await;
-    let run = conveyor::testing::run_batch(&store, &Picky, crate::support::jobs(4))
+    // fails even numbers, emits a follow-up for every item
+    let picky = PerItem::<_, 10>(|item: &Item<Job>, ctx: &mut Context<'_, B::S>| {
+        if item.payload.n.is_multiple_of(2) {
+            ctx.fail(item.id, "even");
+        }
+        ctx.emit_for(item.id, Followup { of: item.payload.n })?;
+        Ok(())
+    });
+    let run = conveyor::testing::run_batch(&store, &picky, crate::support::jobs(4))
         .await
         .unwrap();
     let dead = run

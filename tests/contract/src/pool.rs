@@ -7,7 +7,8 @@ use conveyor::{Batch, Context, EventHandler, HandlerError, HandlerOptions, Store
 use tokio::sync::mpsc;
 
 use crate::support::{
-    eventually, grouped, job_queue, jobs, spawn, spawn_one, stats_of, stop, Backend, Job, Recorder,
+    eventually, grouped, job_queue, jobs, spawn, spawn_one, spawn_with, stats_of, stop, Backend,
+    Job, Recorder,
 };
 
 /// Several pools, each on its own connection pool and task, drain 20,000 events: every
@@ -167,18 +168,11 @@ pub async fn handler_options_override_the_handler_constants<B: Backend>(b: &B) {
     store.publish_batch(jobs(30)).await.unwrap();
     let recorder = Recorder::<1>::default();
     let log = recorder.log.clone();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(
-                recorder,
-                HandlerOptions::default()
-                    .batch_size(10)
-                    .poll_interval(Duration::from_secs(5))
-                    .claim_timeout(Duration::from_secs(5)),
-            )
-            .build()
-            .unwrap(),
-    );
+    let options = HandlerOptions::default()
+        .batch_size(10)
+        .poll_interval(Duration::from_secs(5))
+        .claim_timeout(Duration::from_secs(5));
+    let running = spawn_with(&store, recorder, options);
     eventually(Duration::from_secs(10), "30 jobs handled", || {
         let log = log.clone();
         async move { log.distinct() == 30 }

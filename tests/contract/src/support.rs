@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use conveyor::{Batch, Context, EventHandler, EventId, HandlerError, Store, WorkerPool};
+use conveyor::{
+    Batch, Context, EventHandler, EventId, HandlerError, HandlerOptions, Item, Store, WorkerPool,
+};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -16,8 +18,14 @@ pub trait Backend: Send + Sync + 'static {
     /// The backend's store.
     type S: Store;
 
+    /// A store in `namespace`, on its own connection pool of `connections`.
+    async fn store_in(&self, connections: u32, namespace: &str) -> Self::S;
+
     /// A store in the default namespace, on its own connection pool of `connections`.
-    async fn store(&self, connections: u32) -> Self::S;
+    async fn store(&self, connections: u32) -> Self::S {
+        self.store_in(connections, conveyor::DEFAULT_NAMESPACE)
+            .await
+    }
 
     /// A handler-side write inside the batch's transaction: inserts `key` into a marker table.
     async fn write_marker(tx: &mut <Self::S as Store>::Tx, key: &str) -> anyhow::Result<()>;
@@ -25,6 +33,13 @@ pub trait Backend: Send + Sync + 'static {
     /// How many markers with `key` are committed.
     async fn count_markers(&self, key: &str) -> anyhow::Result<i64>;
 }
+
+/// Creates the marker table of [`Backend::write_marker`] (the same SQL on every backend).
+pub const CREATE_MARKERS: &str = "create table if not exists contract_markers (key text not null)";
+/// Inserts marker `$1`.
+pub const INSERT_MARKER: &str = "insert into contract_markers (key) values ($1)";
+/// Counts the markers `$1`.
+pub const COUNT_MARKERS: &str = "select count(*) from contract_markers where key = $1";
 
 /// The test payload.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, garde::Validate)]
@@ -117,6 +132,32 @@ impl<S: Store, const BATCH: usize> EventHandler<S> for Recorder<BATCH> {
     }
 }
 
+/// Handles a batch of up to `BATCH` by calling `F` on each item in turn: for handlers that
+/// decide per item (outcomes, emits).
+#[derive(Debug)]
+pub struct PerItem<F, const BATCH: usize>(pub F);
+
+#[async_trait]
+impl<S, F, const BATCH: usize> EventHandler<S> for PerItem<F, BATCH>
+where
+    S: Store,
+    F: Fn(&Item<Job>, &mut Context<'_, S>) -> Result<(), HandlerError> + Send + Sync + 'static,
+{
+    type Event = Job;
+    const BATCH_SIZE: usize = BATCH;
+
+    async fn handle(
+        &self,
+        batch: Batch<Job>,
+        ctx: &mut Context<'_, S>,
+    ) -> Result<(), HandlerError> {
+        for item in &batch {
+            (self.0)(item, ctx)?;
+        }
+        Ok(())
+    }
+}
+
 /// Start `pool` in the background; cancel the returned token to shut it down.
 pub fn spawn<S: Store>(
     pool: WorkerPool<S>,
@@ -139,11 +180,42 @@ pub fn spawn_one<S: Store, H: EventHandler<S>>(
     )
 }
 
+/// Start a pool running just `handler` with `options` on `store` (see [`spawn`]).
+pub fn spawn_with<S: Store, H: EventHandler<S>>(
+    store: &S,
+    handler: H,
+    options: HandlerOptions,
+) -> (CancellationToken, JoinHandle<conveyor::Result<()>>) {
+    spawn(
+        WorkerPool::builder(store.clone())
+            .register_with(handler, options)
+            .build()
+            .expect("a valid pool"),
+    )
+}
+
 /// `n` jobs in fairness group `group`.
 pub fn grouped(group: &str, n: u64) -> Vec<conveyor::Message<Job>> {
     (0..n)
         .map(|i| conveyor::Message::new(Job { n: i }).fairness_key(group))
         .collect()
+}
+
+/// Run a pool of just `handler` on `store` until the stats of the [`job_queue`] pass `done`
+/// (failing the test after 20 s, waiting for `what`), then shut it down.
+pub async fn run_until<S: Store, H: EventHandler<S>>(
+    store: &S,
+    handler: H,
+    what: &str,
+    done: impl Fn(&conveyor::QueueStats) -> bool,
+) {
+    let running = spawn_one(store, handler);
+    let queue = job_queue();
+    eventually(Duration::from_secs(20), what, || async {
+        done(&stats_of(store, &queue).await)
+    })
+    .await;
+    stop(running).await;
 }
 
 /// Shut down a pool started with [`spawn`] and wait for it.

@@ -2,9 +2,15 @@
 
 use async_trait::async_trait;
 use conveyor::{PgStore, Store};
+use conveyor_contract::support::{COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER};
 use conveyor_contract::{admin, claim, lease, outcomes, pool, publish, Backend};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
+
+/// Run a statement that returns nothing the test needs.
+async fn execute(executor: impl PgExecutor<'_>, sql: &str) {
+    sqlx::query(sql).execute(executor).await.unwrap();
+}
 
 struct Pg {
     connect: PgConnectOptions,
@@ -18,10 +24,7 @@ impl Pg {
             .connect_with(connect.clone())
             .await
             .unwrap();
-        sqlx::query("create table if not exists contract_markers (key text not null)")
-            .execute(&admin)
-            .await
-            .unwrap();
+        execute(&admin, CREATE_MARKERS).await;
         conveyor_contract::support::init_tracing();
         Self { connect, admin }
     }
@@ -31,20 +34,20 @@ impl Pg {
 impl Backend for Pg {
     type S = PgStore;
 
-    async fn store(&self, connections: u32) -> PgStore {
+    async fn store_in(&self, connections: u32, namespace: &str) -> PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(connections)
             .connect_with(self.connect.clone())
             .await
             .unwrap();
-        PgStore::new(pool)
+        PgStore::new(pool).with_namespace(namespace).unwrap()
     }
 
     async fn write_marker(
         tx: &mut Transaction<'static, Postgres>,
         key: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query("insert into contract_markers (key) values ($1)")
+        sqlx::query(INSERT_MARKER)
             .bind(key)
             .execute(&mut **tx)
             .await?;
@@ -52,12 +55,8 @@ impl Backend for Pg {
     }
 
     async fn count_markers(&self, key: &str) -> anyhow::Result<i64> {
-        Ok(
-            sqlx::query_scalar("select count(*) from contract_markers where key = $1")
-                .bind(key)
-                .fetch_one(&self.admin)
-                .await?,
-        )
+        let count = sqlx::query_scalar(COUNT_MARKERS).bind(key);
+        Ok(count.fetch_one(&self.admin).await?)
     }
 }
 
@@ -71,14 +70,6 @@ macro_rules! contract {
 }
 
 conveyor_contract::every_case!(contract);
-
-#[sqlx::test(migrator = "conveyor::MIGRATOR")]
-async fn namespaces_are_isolated(_: PgPoolOptions, connect: PgConnectOptions) {
-    let pg = Pg::new(connect).await;
-    let a = pg.store(2).await.with_namespace("tenant-a").unwrap();
-    let b = pg.store(2).await.with_namespace("tenant-b").unwrap();
-    admin::namespaces_are_isolated(a, b).await;
-}
 
 /// Postgres-only: an event published inside the caller's transaction exists only if it commits.
 #[sqlx::test(migrator = "conveyor::MIGRATOR")]
@@ -109,29 +100,19 @@ async fn publish_in_transaction_commits_or_rolls_back_with_it(pool: PgPool) {
 #[sqlx::test(migrator = "conveyor::MIGRATOR")]
 async fn claim_uses_the_pending_index_in_its_generic_plan(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
-    sqlx::query(
+    execute(
+        &mut *conn,
         "insert into conveyor_events (namespace, event_type, payload, status)
          select 'default', 'contract.job', '{}', case when g % 100 = 0 then 'pending' else 'delivered' end::conveyor_event_status
            from generate_series(1, 50000) g",
     )
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    sqlx::query("analyze conveyor_events")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("set plan_cache_mode = force_generic_plan")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    .await;
+    execute(&mut *conn, "analyze conveyor_events").await;
+    execute(&mut *conn, "set plan_cache_mode = force_generic_plan").await;
     let claim = include_str!("../../../crates/framework/src/store/postgres/sql/claim.sql");
-    sqlx::query(&format!(
-        "prepare claim_plan(text, text, text, text, bigint, float8, text) as {claim}"
-    ))
-    .execute(&mut *conn)
-    .await
-    .unwrap();
+    let prepare =
+        format!("prepare claim_plan(text, text, text, text, bigint, float8, text) as {claim}");
+    execute(&mut *conn, &prepare).await;
     let plan: Vec<String> = sqlx::query_scalar(
         "explain execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '')",
     )
@@ -149,22 +130,19 @@ async fn claim_uses_the_pending_index_in_its_generic_plan(pool: PgPool) {
 async fn the_store_vacuums_when_autovacuum_will_not(pool: PgPool) {
     use std::time::Duration;
     let store = PgStore::new(pool.clone());
-    sqlx::query("alter table conveyor_events set (autovacuum_enabled = false)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    execute(
+        &pool,
+        "alter table conveyor_events set (autovacuum_enabled = false)",
+    )
+    .await;
     assert!(!store.vacuum().await.unwrap(), "nothing to vacuum yet");
-    sqlx::query(
+    execute(
+        &pool,
         "insert into conveyor_events (namespace, event_type, payload)
          select 'default', 'contract.job', '{}' from generate_series(1, 30000)",
     )
-    .execute(&pool)
-    .await
-    .unwrap();
-    sqlx::query("delete from conveyor_events where id % 3 <> 0")
-        .execute(&pool)
-        .await
-        .unwrap();
+    .await;
+    execute(&pool, "delete from conveyor_events where id % 3 <> 0").await;
     let dead = || async {
         sqlx::query_scalar::<_, i64>(
             "select n_dead_tup from pg_stat_user_tables where relname = 'conveyor_events'",
@@ -197,21 +175,14 @@ async fn the_store_vacuums_when_autovacuum_will_not(pool: PgPool) {
 async fn a_deferred_publish_wakes_only_when_its_wakeup_is_sent(pool: PgPool) {
     use std::time::Duration;
 
-    use conveyor::{HandlerOptions, WorkerPool};
-    use conveyor_contract::support::{eventually, spawn, stop, Job, Recorder};
+    use conveyor::HandlerOptions;
+    use conveyor_contract::support::{eventually, spawn_with, stop, Job, Recorder};
 
     let store = PgStore::new(pool.clone());
     let recorder = Recorder::<10>::default();
     let log = recorder.log.clone();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(
-                recorder,
-                HandlerOptions::default().poll_interval(Duration::from_secs(60)),
-            )
-            .build()
-            .unwrap(),
-    );
+    let idle = HandlerOptions::default().poll_interval(Duration::from_secs(60));
+    let running = spawn_with(&store, recorder, idle);
     tokio::time::sleep(Duration::from_millis(300)).await; // the pool is idle and listening
 
     let mut tx = pool.begin().await.unwrap();

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use conveyor::{SqliteStore, SqliteTx, Store};
+use conveyor_contract::support::{COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER};
 use conveyor_contract::{admin, claim, lease, outcomes, pool, publish, Backend};
 
 /// A database file of its own, deleted (with its WAL files) when the case ends.
@@ -22,10 +23,7 @@ impl Sqlite {
         ));
         let admin = SqliteStore::open(&path).await.unwrap();
         let mut tx = admin.begin().await.unwrap();
-        sqlx::query("create table contract_markers (key text not null)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        sqlx::query(CREATE_MARKERS).execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
         Self { path, admin }
     }
@@ -45,14 +43,16 @@ impl Drop for Sqlite {
 impl Backend for Sqlite {
     type S = SqliteStore;
 
-    async fn store(&self, connections: u32) -> SqliteStore {
+    async fn store_in(&self, connections: u32, namespace: &str) -> SqliteStore {
         SqliteStore::connect_with(SqliteStore::options(&self.path), connections)
             .await
+            .unwrap()
+            .with_namespace(namespace)
             .unwrap()
     }
 
     async fn write_marker(tx: &mut SqliteTx, key: &str) -> anyhow::Result<()> {
-        sqlx::query("insert into contract_markers (key) values ($1)")
+        sqlx::query(INSERT_MARKER)
             .bind(key)
             .execute(&mut **tx)
             .await?;
@@ -60,12 +60,8 @@ impl Backend for Sqlite {
     }
 
     async fn count_markers(&self, key: &str) -> anyhow::Result<i64> {
-        Ok(
-            sqlx::query_scalar("select count(*) from contract_markers where key = $1")
-                .bind(key)
-                .fetch_one(self.admin.pool())
-                .await?,
-        )
+        let count = sqlx::query_scalar(COUNT_MARKERS).bind(key);
+        Ok(count.fetch_one(self.admin.pool()).await?)
     }
 }
 
@@ -79,14 +75,6 @@ macro_rules! contract {
 }
 
 conveyor_contract::every_case!(contract);
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn namespaces_are_isolated() {
-    let db = Sqlite::new().await;
-    let a = db.store(2).await.with_namespace("tenant-a").unwrap();
-    let b = db.store(2).await.with_namespace("tenant-b").unwrap();
-    admin::namespaces_are_isolated(a, b).await;
-}
 
 /// An event published inside the caller's transaction exists only if it commits, and only
 /// then wakes an idle pool.

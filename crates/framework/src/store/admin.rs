@@ -1,9 +1,10 @@
-//! What both backends' operator controls share: the row of the stats query (the same
-//! columns and types on Postgres and SQLite) and its [`QueueStats`]. The dead-letter rows
-//! stay one per backend, as their types differ (`jsonb` and `timestamptz` against JSON text
-//! and integer milliseconds).
+//! What both backends' operator controls share: the rows of the stats and dead-letter
+//! queries, and how they become [`QueueStats`] and [`DeadLetter`]s.
 
-use super::{queue, QueueStats};
+use chrono::{DateTime, Utc};
+
+use super::{queue, DeadLetter, QueueStats};
+use crate::event::EventId;
 
 /// A row of either backend's `stats.sql`.
 #[derive(sqlx::FromRow)]
@@ -32,6 +33,41 @@ impl From<StatsRow> for QueueStats {
             delivered: r.delivered,
             oldest_due_age_secs: r.oldest_due_age_secs,
             paused: r.paused,
+        }
+    }
+}
+
+/// A row of either backend's `dead_letters.sql`. `P` is the payload and `T` an instant as the
+/// backend returns them (`jsonb` and `timestamptz` on Postgres, JSON text and integer
+/// milliseconds on SQLite).
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeadRow<P, T> {
+    id: i64,
+    event_type: String,
+    routing_key: String,
+    payload: P,
+    attempts: i32,
+    last_error: Option<String>,
+    created_at: T,
+    died_at: T,
+}
+
+impl<P, T> DeadRow<P, T> {
+    /// The dead letter, with the backend's payload and instants decoded by `payload` and
+    /// `instant`.
+    pub(crate) fn into_dead_letter(
+        self,
+        payload: impl FnOnce(P) -> serde_json::Value,
+        instant: impl Fn(T) -> DateTime<Utc>,
+    ) -> DeadLetter {
+        DeadLetter {
+            id: EventId(self.id),
+            queue: queue(self.event_type, self.routing_key),
+            payload: payload(self.payload),
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+            last_error: self.last_error,
+            created_at: instant(self.created_at),
+            died_at: instant(self.died_at),
         }
     }
 }

@@ -26,6 +26,8 @@ use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 
 mod admin;
+mod claim;
+mod insert;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
@@ -284,34 +286,6 @@ where
     msgs.into_iter()
         .map(|m| m.into().into_new_event())
         .collect()
-}
-
-/// The report of one insert in input order: `keys` are the inputs' idempotency keys,
-/// `stored_keys` the keys of the rows it stored, `ids` the ids it assigned, which (sorted)
-/// follow the order of the inserted inputs. The first input with a stored key got in; later
-/// ones with that key, and inputs whose key was already taken, are duplicates.
-pub(crate) fn report_in_input_order<'k>(
-    keys: impl IntoIterator<Item = Option<&'k str>>,
-    stored_keys: &std::collections::HashSet<&str>,
-    mut ids: Vec<i64>,
-) -> PublishReport {
-    ids.sort_unstable();
-    let mut ids = ids.into_iter();
-    let mut seen_keys = std::collections::HashSet::new();
-    let results = keys
-        .into_iter()
-        .map(|key| {
-            let stored = match key {
-                None => true,
-                Some(k) => stored_keys.contains(k) && seen_keys.insert(k),
-            };
-            match (stored, stored.then(|| ids.next()).flatten()) {
-                (true, Some(id)) => Published::Inserted(EventId(id)),
-                _ => Published::Duplicate,
-            }
-        })
-        .collect();
-    PublishReport { results }
 }
 
 /// A queue from its stored columns (`""` is no routing key), on every backend.

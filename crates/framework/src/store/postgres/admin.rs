@@ -1,12 +1,15 @@
 //! Operator controls: pause and resume, stats, dead letters.
+//!
+//! Mirrors `sqlite::admin` op for op; two copies, as the pools and bound types differ (the
+//! rows they return are decoded once, in `store::admin`).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::{queue, raw_ids};
+use super::raw_ids;
 use crate::error::Result;
 use crate::event::{EventId, Queue};
-use crate::store::admin::StatsRow;
+use crate::store::admin::{DeadRow, StatsRow};
 use crate::store::{DeadLetter, QueueStats};
 
 const PAUSE: &str = include_str!("sql/pause.sql");
@@ -16,26 +19,6 @@ const DEAD_LETTERS: &str = include_str!("sql/dead_letters.sql");
 const REPLAY: &str = include_str!("sql/replay.sql");
 const PURGE_DEAD: &str = include_str!("sql/purge_dead.sql");
 
-pub(super) async fn pause(pool: &PgPool, namespace: &str, q: &Queue) -> Result<()> {
-    sqlx::query(PAUSE)
-        .bind(namespace)
-        .bind(&q.event_type)
-        .bind(q.routing_key_str())
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-pub(super) async fn resume(pool: &PgPool, namespace: &str, q: &Queue) -> Result<()> {
-    sqlx::query(RESUME)
-        .bind(namespace)
-        .bind(&q.event_type)
-        .bind(q.routing_key_str())
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
 pub(super) async fn stats(pool: &PgPool, namespace: &str) -> Result<Vec<QueueStats>> {
     let rows: Vec<StatsRow> = sqlx::query_as(STATS)
         .bind(namespace)
@@ -44,17 +27,20 @@ pub(super) async fn stats(pool: &PgPool, namespace: &str) -> Result<Vec<QueueSta
     Ok(rows.into_iter().map(QueueStats::from).collect())
 }
 
-/// A row of `dead_letters.sql`; one per backend, as the types differ (see `store::admin`).
-#[derive(sqlx::FromRow)]
-struct DeadRow {
-    id: i64,
-    event_type: String,
-    routing_key: String,
-    payload: serde_json::Value,
-    attempts: i32,
-    last_error: Option<String>,
-    created_at: DateTime<Utc>,
-    died_at: DateTime<Utc>,
+/// Pause (`paused`) or resume `q`: the two statements take the same parameters.
+pub(super) async fn set_paused(
+    pool: &PgPool,
+    namespace: &str,
+    q: &Queue,
+    paused: bool,
+) -> Result<()> {
+    sqlx::query(if paused { PAUSE } else { RESUME })
+        .bind(namespace)
+        .bind(&q.event_type)
+        .bind(q.routing_key_str())
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 pub(super) async fn dead_letters(
@@ -64,7 +50,7 @@ pub(super) async fn dead_letters(
     after: Option<EventId>,
     limit: usize,
 ) -> Result<Vec<DeadLetter>> {
-    let rows: Vec<DeadRow> = sqlx::query_as(DEAD_LETTERS)
+    let rows: Vec<DeadRow<serde_json::Value, DateTime<Utc>>> = sqlx::query_as(DEAD_LETTERS)
         .bind(namespace)
         .bind(q.map(|q| q.event_type.as_str()))
         .bind(q.map(Queue::routing_key_str))
@@ -74,15 +60,7 @@ pub(super) async fn dead_letters(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| DeadLetter {
-            id: EventId(r.id),
-            queue: queue(r.event_type, r.routing_key),
-            payload: r.payload,
-            attempts: u32::try_from(r.attempts).unwrap_or(0),
-            last_error: r.last_error,
-            created_at: r.created_at,
-            died_at: r.died_at,
-        })
+        .map(|r| r.into_dead_letter(|payload| payload, |at| at))
         .collect())
 }
 

@@ -1,14 +1,13 @@
 //! Inserting events: the one write path for publish, publish-in-transaction and emitted events.
 
-use std::collections::{BTreeSet, HashSet};
-
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::millis;
 use crate::error::Result;
 use crate::event::{NewEvent, Queue};
-use crate::store::{report_in_input_order, PublishReport};
+use crate::store::insert::{report_and_due, InsertedRow};
+use crate::store::PublishReport;
 
 const INSERT: &str = include_str!("sql/insert.sql");
 
@@ -54,7 +53,7 @@ pub(crate) async fn insert_with<'c>(
         causation_ids.push(e.causation_id.map(|id| id.0));
         correlation_ids.push(e.correlation_id);
     }
-    let rows: Vec<(i64, Option<String>, String, String, bool)> = sqlx::query_as(INSERT)
+    let rows: Vec<InsertedRow> = sqlx::query_as(INSERT)
         .bind(namespace)
         .bind(&event_types)
         .bind(&routing_keys)
@@ -67,18 +66,7 @@ pub(crate) async fn insert_with<'c>(
         .bind(notify)
         .fetch_all(executor)
         .await?;
-    let due: BTreeSet<(&str, &str)> = rows
-        .iter()
-        .filter(|row| !notify && row.4)
-        .map(|(_, _, t, k, _)| (t.as_str(), k.as_str()))
-        .collect();
-    let due = due
-        .into_iter()
-        .map(|(t, k)| super::queue(t.to_owned(), k.to_owned()))
-        .collect();
-
-    let stored_keys: HashSet<&str> = rows.iter().filter_map(|(_, k, ..)| k.as_deref()).collect();
-    let ids = rows.iter().map(|(id, ..)| *id).collect();
-    let report = report_in_input_order(idempotency_keys.iter().copied(), &stored_keys, ids);
-    Ok((report, due))
+    let (report, due) = report_and_due(idempotency_keys.iter().copied(), &rows);
+    // notified at commit, or else the caller's to wake
+    Ok((report, if notify { Vec::new() } else { due }))
 }

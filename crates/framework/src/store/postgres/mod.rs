@@ -248,11 +248,11 @@ impl Store for PgStore {
     }
 
     async fn pause(&self, queue: &Queue) -> Result<()> {
-        admin::pause(&self.pool, &self.namespace, queue).await
+        admin::set_paused(&self.pool, &self.namespace, queue, true).await
     }
 
     async fn resume(&self, queue: &Queue) -> Result<()> {
-        admin::resume(&self.pool, &self.namespace, queue).await
+        admin::set_paused(&self.pool, &self.namespace, queue, false).await
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>> {

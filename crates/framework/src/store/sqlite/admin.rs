@@ -1,14 +1,17 @@
 //! Maintenance (reap, prune) and operator controls: pause and resume, stats, dead letters.
+//!
+//! Mirrors `postgres::admin` op for op; two copies, as the pools and bound types differ (the
+//! rows they return are decoded once, in `store::admin`).
 
 use std::time::Duration;
 
 use sqlx::SqlitePool;
 
 use super::complete::distinct_queues;
-use super::{id_array, instant, millis, queue, SqliteTx};
+use super::{id_array, instant, millis, SqliteTx};
 use crate::error::Result;
 use crate::event::{EventId, Queue};
-use crate::store::admin::StatsRow;
+use crate::store::admin::{DeadRow, StatsRow};
 use crate::store::{DeadLetter, QueueStats};
 
 const REAP: &str = include_str!("sql/reap.sql");
@@ -86,19 +89,6 @@ pub(super) async fn stats(pool: &SqlitePool, namespace: &str, now: i64) -> Resul
     Ok(rows.into_iter().map(QueueStats::from).collect())
 }
 
-/// A row of `dead_letters.sql`; one per backend, as the types differ (see `store::admin`).
-#[derive(sqlx::FromRow)]
-struct DeadRow {
-    id: i64,
-    event_type: String,
-    routing_key: String,
-    payload: String,
-    attempts: i64,
-    last_error: Option<String>,
-    created_at: i64,
-    died_at: i64,
-}
-
 pub(super) async fn dead_letters(
     pool: &SqlitePool,
     namespace: &str,
@@ -106,7 +96,7 @@ pub(super) async fn dead_letters(
     after: Option<EventId>,
     limit: usize,
 ) -> Result<Vec<DeadLetter>> {
-    let rows: Vec<DeadRow> = sqlx::query_as(DEAD_LETTERS)
+    let rows: Vec<DeadRow<String, i64>> = sqlx::query_as(DEAD_LETTERS)
         .bind(namespace)
         .bind(q.map(|q| q.event_type.as_str()))
         .bind(q.map(Queue::routing_key_str))
@@ -116,17 +106,13 @@ pub(super) async fn dead_letters(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| DeadLetter {
-            id: EventId(r.id),
-            queue: queue(r.event_type, r.routing_key),
-            payload: serde_json::from_str(&r.payload)
-                .unwrap_or(serde_json::Value::String(r.payload)),
-            attempts: u32::try_from(r.attempts).unwrap_or(0),
-            last_error: r.last_error,
-            created_at: instant(r.created_at),
-            died_at: instant(r.died_at),
-        })
+        .map(|r| r.into_dead_letter(json_or_text, instant))
         .collect())
+}
+
+/// A stored payload as JSON, or as a JSON string when it is not JSON.
+fn json_or_text(payload: String) -> serde_json::Value {
+    serde_json::from_str(&payload).unwrap_or(serde_json::Value::String(payload))
 }
 
 /// Replay dead letters; returns how many, and their queues (to wake after the commit).

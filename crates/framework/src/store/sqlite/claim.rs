@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{id_array, instant, millis};
 use crate::error::Result;
 use crate::event::EventId;
+use crate::store::claim::ClaimRow;
 use crate::store::{ClaimRequest, ClaimedEvent};
 
 const PAUSED: &str = "select exists (select 1 from conveyor_paused_handlers \
@@ -18,16 +19,11 @@ const GROUP_BETWEEN: &str = include_str!("sql/claim_group_between.sql");
 const PICK: &str = include_str!("sql/claim_pick.sql");
 const LEASE: &str = include_str!("sql/claim_lease.sql");
 
+/// A leased row, with the due time the batch is ordered by.
 #[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
-    payload: String,
-    attempts: i64,
-    fairness_key: String,
-    causation_id: Option<i64>,
-    correlation_id: Option<String>,
-    created_at: i64,
-    last_error: Option<String>,
+struct Leased {
+    #[sqlx(flatten)]
+    row: ClaimRow<String, i64>,
     available_at: i64,
 }
 
@@ -93,7 +89,7 @@ pub(super) async fn claim(
         return Ok(Vec::new());
     }
     let ids: Vec<EventId> = picked.iter().copied().map(EventId).collect();
-    let mut rows: Vec<Row> = sqlx::query_as(LEASE)
+    let mut rows: Vec<Leased> = sqlx::query_as(LEASE)
         .bind(namespace)
         .bind(id_array(&ids))
         .bind(req.worker)
@@ -101,20 +97,10 @@ pub(super) async fn claim(
         .bind(now.saturating_add(millis(req.lease)))
         .fetch_all(&mut **tx)
         .await?;
-    rows.sort_by_key(|r| (r.available_at, r.id));
+    rows.sort_by_key(|r| (r.available_at, r.row.id));
     Ok(rows
         .into_iter()
-        .map(|r| ClaimedEvent {
-            id: EventId(r.id),
-            // text that is not the event type's JSON is dead-lettered by the decode
-            payload: r.payload,
-            attempts: u32::try_from(r.attempts).unwrap_or(0),
-            fairness_key: r.fairness_key,
-            causation_id: r.causation_id.map(EventId),
-            correlation_id: r.correlation_id.and_then(|s| Uuid::parse_str(&s).ok()),
-            created_at: instant(r.created_at),
-            last_error: r.last_error,
-        })
+        .map(|r| r.row.into_claimed(|s| Uuid::parse_str(&s).ok(), instant))
         .collect())
 }
 

@@ -1,13 +1,12 @@
 //! Inserting events: the one write path for publish, publish-in-transaction and emitted events.
 
-use std::collections::{BTreeSet, HashSet};
-
 use sqlx::SqliteConnection;
 
 use super::millis;
 use crate::error::Result;
 use crate::event::{NewEvent, Queue};
-use crate::store::{report_in_input_order, PublishReport};
+use crate::store::insert::{report_and_due, InsertedRow};
+use crate::store::PublishReport;
 
 const INSERT: &str = include_str!("sql/insert.sql");
 
@@ -47,28 +46,13 @@ pub(super) async fn insert(
             correlation_id: e.correlation_id.map(|id| id.to_string()),
         })
         .collect();
-    let inserted: Vec<(i64, Option<String>, String, String, i64)> = sqlx::query_as(INSERT)
+    let inserted: Vec<InsertedRow> = sqlx::query_as(INSERT)
         .bind(namespace)
         .bind(serde_json::to_string(&rows)?)
         .bind(now)
         .fetch_all(conn)
         .await?;
 
-    let due: BTreeSet<(&str, &str)> = inserted
-        .iter()
-        .filter(|(.., available_at)| *available_at <= now)
-        .map(|(_, _, t, k, _)| (t.as_str(), k.as_str()))
-        .collect();
-    let woken = due
-        .into_iter()
-        .map(|(t, k)| super::queue(t.to_owned(), k.to_owned()))
-        .collect();
-
-    let stored_keys: HashSet<&str> = inserted
-        .iter()
-        .filter_map(|(_, k, ..)| k.as_deref())
-        .collect();
-    let ids = inserted.iter().map(|(id, ..)| *id).collect();
     let keys = rows.iter().map(|row| row.idempotency_key);
-    Ok((report_in_input_order(keys, &stored_keys, ids), woken))
+    Ok(report_and_due(keys, &inserted))
 }

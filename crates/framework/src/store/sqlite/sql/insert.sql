@@ -3,7 +3,7 @@
 -- A duplicate idempotency key in the namespace is skipped (the caller reports it). Rows are
 -- inserted in input order, so their ids, sorted, line up with the inserted inputs.
 --
--- $1 namespace, $2 events, $3 now (ms)
+-- $1 namespace, $2 events, $3 now (ms); `due` is whether a row is due at $3 (to wake its queue)
 insert into conveyor_events
     (namespace, event_type, routing_key, payload, available_at, fairness_key,
      idempotency_key, causation_id, correlation_id, created_at, updated_at)
@@ -15,4 +15,4 @@ select $1, e.value ->> 'event_type', e.value ->> 'routing_key', e.value ->> 'pay
  where true
  order by e.key
 on conflict (namespace, idempotency_key) where idempotency_key is not null do nothing
-returning id, idempotency_key, event_type, routing_key, available_at
+returning id, idempotency_key, event_type, routing_key, available_at <= $3 as due
