@@ -35,6 +35,16 @@ async fn sqlite_versions(pool: &SqlitePool, table: &str) -> Vec<i64> {
         .unwrap()
 }
 
+/// The app's migrator refused Conveyor's rows in `_sqlx_migrations`: the clash the own
+/// history removes.
+fn assert_clash(run: Result<(), sqlx::migrate::MigrateError>) {
+    let refused = run.expect_err("the app's migrator refuses Conveyor's versions");
+    assert!(
+        refused.to_string().contains("previously applied"),
+        "{refused}"
+    );
+}
+
 fn conveyor_versions() -> Vec<i64> {
     conveyor::MIGRATOR.iter().map(|m| m.version).collect()
 }
@@ -107,14 +117,7 @@ async fn an_earlier_versions_rows_are_adopted_on_postgres(
     conveyor::MIGRATOR.run(&pool).await.unwrap();
     let store = PgStore::new(pool.clone());
     store.publish(Placed { n: 1 }).await.unwrap();
-    let refused = APP_PG
-        .run(&pool)
-        .await
-        .expect_err("the clash this history removes");
-    assert!(
-        refused.to_string().contains("previously applied"),
-        "{refused}"
-    );
+    assert_clash(APP_PG.run(&pool).await);
 
     store.migrate().await.expect("adopting the earlier rows");
     APP_PG
@@ -198,14 +201,7 @@ async fn an_earlier_versions_rows_are_adopted_on_sqlite() {
     let path = temp_file();
     let app = app_sqlite_pool(&path).await;
     conveyor::SQLITE_MIGRATOR.run(&app).await.unwrap();
-    let refused = APP_SQLITE
-        .run(&app)
-        .await
-        .expect_err("the clash this history removes");
-    assert!(
-        refused.to_string().contains("previously applied"),
-        "{refused}"
-    );
+    assert_clash(APP_SQLITE.run(&app).await);
 
     let store = SqliteStore::open(&path)
         .await

@@ -15,23 +15,25 @@ pub(crate) struct UsageError(pub String);
 /// Dead letters read per page by `replay --all`.
 const REPLAY_PAGE: usize = 1_000;
 
-pub(crate) async fn pause<S: Store>(store: &S, q: QueueArgs, force: bool) -> anyhow::Result<()> {
+/// `pause` (`paused` true) or `resume` a queue, refusing an unknown one unless `force`.
+pub(crate) async fn set_paused<S: Store>(
+    store: &S,
+    q: QueueArgs,
+    force: bool,
+    paused: bool,
+) -> anyhow::Result<()> {
     let queue = queue(q);
+    let verb = if paused { "pause" } else { "resume" };
     if !force {
-        known(store, &queue, "pause").await?;
+        known(store, &queue, verb).await?;
     }
-    store.pause(&queue).await.context("pausing")?;
-    println!("paused {queue}");
-    Ok(())
-}
-
-pub(crate) async fn resume<S: Store>(store: &S, q: QueueArgs, force: bool) -> anyhow::Result<()> {
-    let queue = queue(q);
-    if !force {
-        known(store, &queue, "resume").await?;
+    if paused {
+        store.pause(&queue).await
+    } else {
+        store.resume(&queue).await
     }
-    store.resume(&queue).await.context("resuming")?;
-    println!("resumed {queue}");
+    .with_context(|| format!("{verb} {queue}"))?;
+    println!("{verb}d {queue}");
     Ok(())
 }
 

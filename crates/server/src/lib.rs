@@ -204,8 +204,8 @@ async fn execute<S: PipelineStore>(store: S, command: Command) -> anyhow::Result
             Ok(())
         }
         Command::Stats { json } => admin::stats(&store, json).await,
-        Command::Pause { queue, force } => admin::pause(&store, queue, force).await,
-        Command::Resume { queue, force } => admin::resume(&store, queue, force).await,
+        Command::Pause { queue, force } => admin::set_paused(&store, queue, force, true).await,
+        Command::Resume { queue, force } => admin::set_paused(&store, queue, force, false).await,
         Command::DeadLetters {
             queue,
             after,

@@ -81,9 +81,17 @@ fn versions(migrator: &Migrator) -> Vec<i64> {
     ups(migrator).map(|m| m.version).collect()
 }
 
-/// Execution time for the history row, in nanoseconds like sqlx's own.
-fn nanos(elapsed: std::time::Duration) -> i64 {
-    i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX)
+/// The history row of `migration`, applied successfully in `elapsed` (nanoseconds, like
+/// sqlx's own table).
+fn record(migration: &Migration, elapsed: std::time::Duration) -> crate::sql::Sql<'_> {
+    crate::sql::sql(
+        "insert into conveyor_migrations (version, description, success, checksum, execution_time)
+         values ($1, $2, true, $3, $4)",
+    )
+    .bind(migration.version)
+    .bind(migration.description.as_ref())
+    .bind(migration.checksum.as_ref())
+    .bind(i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

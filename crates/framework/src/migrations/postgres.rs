@@ -6,7 +6,7 @@ use std::time::Instant;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Executor as _, PgConnection, PgPool};
 
-use super::{adoptable, nanos, pending, versions, Applied};
+use super::{adoptable, pending, record, versions, Applied};
 use crate::Result;
 
 /// The advisory lock key migrations hold (any fixed value: advisory locks are per database).
@@ -61,16 +61,7 @@ async fn migrate(conn: &mut PgConnection, migrator: &Migrator) -> Result<()> {
         tx.execute(&*migration.sql)
             .await
             .map_err(|e| MigrateError::ExecuteMigration(e, migration.version))?;
-        sqlx::query(
-            "insert into conveyor_migrations (version, description, success, checksum, execution_time)
-             values ($1, $2, true, $3, $4)",
-        )
-        .bind(migration.version)
-        .bind(&*migration.description)
-        .bind(&*migration.checksum)
-        .bind(nanos(start.elapsed()))
-        .execute(&mut *tx)
-        .await?;
+        crate::sql::execute_pg(&mut tx, record(migration, start.elapsed())).await?;
         tx.commit().await?;
         tracing::info!(version = migration.version, description = %migration.description, "applied a migration");
     }

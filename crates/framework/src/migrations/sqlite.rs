@@ -7,7 +7,7 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection as _, Executor as _, SqlitePool};
 
-use super::{adoptable, nanos, pending, Applied};
+use super::{adoptable, pending, record, Applied};
 use crate::Result;
 
 const CREATE: &str = "create table if not exists conveyor_migrations (
@@ -42,16 +42,7 @@ pub async fn run_sqlite(pool: &SqlitePool, migrator: &Migrator) -> Result<()> {
         tx.execute(&*migration.sql)
             .await
             .map_err(|e| MigrateError::ExecuteMigration(e, migration.version))?;
-        sqlx::query(
-                "insert into conveyor_migrations (version, description, success, checksum, execution_time)
-                 values ($1, $2, true, $3, $4)",
-            )
-            .bind(migration.version)
-            .bind(&*migration.description)
-            .bind(&*migration.checksum)
-            .bind(nanos(start.elapsed()))
-            .execute(&mut *tx)
-            .await?;
+        crate::sql::execute_sqlite(&mut tx, record(migration, start.elapsed())).await?;
         tx.commit().await?;
         tracing::info!(version = migration.version, description = %migration.description, "applied a migration");
     }

@@ -36,7 +36,7 @@
 //! backend, write the handler for the concrete store and use [`Context::db`].
 
 use futures::future::BoxFuture;
-use futures::FutureExt as _;
+use futures::{FutureExt as _, TryStreamExt as _};
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgRow, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
@@ -110,17 +110,13 @@ pub trait SqlStore: Store + sealed::Sealed {
     #[doc(hidden)]
     fn execute_in<'a, 'q: 'a>(tx: &'a mut Self::Tx, sql: Sql<'q>) -> BoxFuture<'a, Result<u64>>;
 
+    /// The rows of `sql`, at most `limit`.
     #[doc(hidden)]
-    fn fetch_all_in<'a, 'q: 'a, R: SqlRow>(
+    fn fetch_in<'a, 'q: 'a, R: SqlRow>(
         tx: &'a mut Self::Tx,
         sql: Sql<'q>,
+        limit: Option<usize>,
     ) -> BoxFuture<'a, Result<Vec<R>>>;
-
-    #[doc(hidden)]
-    fn fetch_optional_in<'a, 'q: 'a, R: SqlRow>(
-        tx: &'a mut Self::Tx,
-        sql: Sql<'q>,
-    ) -> BoxFuture<'a, Result<Option<R>>>;
 }
 
 mod sealed {
@@ -144,7 +140,7 @@ impl<S: SqlStore> Context<'_, S> {
     /// # Errors
     /// As [`execute`](Self::execute), and when a row does not decode as `R`.
     pub async fn fetch_all<R: SqlRow>(&mut self, sql: Sql<'_>) -> Result<Vec<R>> {
-        S::fetch_all_in(self.tx().await?, sql).await
+        S::fetch_in(self.tx().await?, sql, None).await
     }
 
     /// Run `sql` in the batch's transaction and decode its first row, if any.
@@ -152,7 +148,7 @@ impl<S: SqlStore> Context<'_, S> {
     /// # Errors
     /// As [`fetch_all`](Self::fetch_all).
     pub async fn fetch_optional<R: SqlRow>(&mut self, sql: Sql<'_>) -> Result<Option<R>> {
-        S::fetch_optional_in(self.tx().await?, sql).await
+        Ok(S::fetch_in(self.tx().await?, sql, Some(1)).await?.pop())
     }
 
     /// Run `sql` in the batch's transaction and decode its first row.
@@ -189,48 +185,44 @@ impl<'q, T: SqlValue<'q>> Bind<'q> for T {
     }
 }
 
-/// `SqlStore` for one of Conveyor's stores: the same code on each, with that backend's
-/// arguments type and the `Bind` method filling it.
+/// `SqlStore` for one of Conveyor's stores, and `$execute` (a statement on a plain
+/// connection, for the crate's own use): the same code on each backend, with its sqlx types
+/// and the `Bind` method filling its arguments.
 macro_rules! sql_store {
-    ($store:ty, $db:ty, $args:ty, $add:ident) => {
+    ($store:ty, $db:ty, $conn:ty, $args:ty, $add:ident, $execute:ident) => {
+        /// Run `sql` on `conn`; the rows it affected.
+        pub(crate) async fn $execute(conn: &mut $conn, sql: Sql<'_>) -> Result<u64> {
+            let Sql { sql, binds } = sql;
+            let args = bound!(binds, $args, $add);
+            let done = sqlx::query_with::<$db, _>(sql, args).execute(conn).await?;
+            Ok(done.rows_affected())
+        }
+
         impl SqlStore for $store {
             fn execute_in<'a, 'q: 'a>(
                 tx: &'a mut <Self as Store>::Tx,
                 sql: Sql<'q>,
             ) -> BoxFuture<'a, Result<u64>> {
-                async move {
-                    let Sql { sql, binds } = sql;
-                    let args = bound!(binds, $args, $add);
-                    let done = sqlx::query_with::<$db, _>(sql, args)
-                        .execute(&mut **tx)
-                        .await?;
-                    Ok(done.rows_affected())
-                }
-                .boxed()
+                $execute(&mut **tx, sql).boxed()
             }
 
-            fn fetch_all_in<'a, 'q: 'a, R: SqlRow>(
+            fn fetch_in<'a, 'q: 'a, R: SqlRow>(
                 tx: &'a mut <Self as Store>::Tx,
                 sql: Sql<'q>,
+                limit: Option<usize>,
             ) -> BoxFuture<'a, Result<Vec<R>>> {
                 async move {
                     let Sql { sql, binds } = sql;
                     let args = bound!(binds, $args, $add);
-                    let query = sqlx::query_as_with::<$db, R, _>(sql, args);
-                    Ok(query.fetch_all(&mut **tx).await?)
-                }
-                .boxed()
-            }
-
-            fn fetch_optional_in<'a, 'q: 'a, R: SqlRow>(
-                tx: &'a mut <Self as Store>::Tx,
-                sql: Sql<'q>,
-            ) -> BoxFuture<'a, Result<Option<R>>> {
-                async move {
-                    let Sql { sql, binds } = sql;
-                    let args = bound!(binds, $args, $add);
-                    let query = sqlx::query_as_with::<$db, R, _>(sql, args);
-                    Ok(query.fetch_optional(&mut **tx).await?)
+                    let mut rows = sqlx::query_as_with::<$db, R, _>(sql, args).fetch(&mut **tx);
+                    let mut out = Vec::new();
+                    while let Some(row) = rows.try_next().await? {
+                        out.push(row);
+                        if Some(out.len()) == limit {
+                            break;
+                        }
+                    }
+                    Ok(out)
                 }
                 .boxed()
             }
@@ -249,5 +241,19 @@ macro_rules! bound {
     }};
 }
 
-sql_store!(crate::PgStore, Postgres, PgArguments, add_pg);
-sql_store!(crate::SqliteStore, Sqlite, SqliteArguments<'q>, add_sqlite);
+sql_store!(
+    crate::PgStore,
+    Postgres,
+    sqlx::PgConnection,
+    PgArguments,
+    add_pg,
+    execute_pg
+);
+sql_store!(
+    crate::SqliteStore,
+    Sqlite,
+    sqlx::SqliteConnection,
+    SqliteArguments<'_>,
+    add_sqlite,
+    execute_sqlite
+);
