@@ -149,6 +149,17 @@ async fn silent_and_trickling_sockets_are_closed_after_the_header_read_timeout()
     app.shutdown().await;
 }
 
+/// Answer one `/healthz` on a fresh keep-alive connection, then assert the server closes it
+/// within 3 s; `kept_open` says what is wrong if not.
+async fn assert_closed_once_idle(app: &TestApp, kept_open: &str) {
+    let mut stream = connect(app).await;
+    healthz_on(&mut stream).await;
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(3)).await,
+        "{kept_open}"
+    );
+}
+
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     // the header read timeout is long: the idle timeout closes the connection
@@ -157,12 +168,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
         h.idle_timeout = Duration::from_millis(300);
     })
     .await;
-    let mut stream = connect(&app).await;
-    healthz_on(&mut stream).await;
-    assert!(
-        closed_within(&mut stream, Duration::from_secs(3)).await,
-        "an idle keep-alive connection is kept open"
-    );
+    assert_closed_once_idle(&app, "an idle keep-alive connection is kept open").await;
     app.shutdown().await;
 }
 
@@ -170,12 +176,11 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 async fn the_header_read_timeout_also_closes_idle_http1_keep_alive_connections() {
     // hyper 1.x runs its header timer while an HTTP/1 connection waits for the next request
     let app = app_with(|h| h.header_read_timeout = Duration::from_millis(300)).await;
-    let mut stream = connect(&app).await;
-    healthz_on(&mut stream).await;
-    assert!(
-        closed_within(&mut stream, Duration::from_secs(3)).await,
-        "an idle keep-alive connection outlives the header read timeout"
-    );
+    assert_closed_once_idle(
+        &app,
+        "an idle keep-alive connection outlives the header read timeout",
+    )
+    .await;
     app.shutdown().await;
 }
 
@@ -270,12 +275,7 @@ async fn requests_past_the_in_flight_bound_are_503_with_retry_after_but_healthz_
     );
     let response = app.get(&app.key, "/v1/analytics/event-types").await;
     assert_eq!(response.status(), 503);
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get_without_key("/healthz").await;
     assert_eq!(health.status(), 200);
     app.shutdown().await;
 }
