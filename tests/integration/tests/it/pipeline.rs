@@ -52,6 +52,13 @@ async fn post_many(app: &TestApp, requests: usize, per_request: usize) {
     }
 }
 
+on_each_backend!(ten_thousand_events(spawn_default_app, spawn_default_sqlite_app):
+    /// 10,000 events posted in 100 requests land in `events_raw` exactly once, the rollups equal
+    /// the GROUP BY, and keyword and vector search find a planted event.
+    ten_thousand_events_land_once_with_exact_rollups_and_are_searchable,
+    ten_thousand_events_land_once_with_exact_rollups_and_are_searchable_on_sqlite
+);
+
 async fn ten_thousand_events(app: TestApp) {
     let start = std::time::Instant::now();
     post_many(&app, 100, 100).await;
@@ -98,11 +105,11 @@ async fn ten_thousand_events(app: TestApp) {
     app.shutdown().await;
 }
 
-on_each_backend!(ten_thousand_events(spawn_default_app, spawn_default_sqlite_app):
-    /// 10,000 events posted in 100 requests land in `events_raw` exactly once, the rollups equal
-    /// the GROUP BY, and keyword and vector search find a planted event.
-    ten_thousand_events_land_once_with_exact_rollups_and_are_searchable,
-    ten_thousand_events_land_once_with_exact_rollups_and_are_searchable_on_sqlite
+on_each_backend!(posted_twice(spawn_default_app, spawn_default_sqlite_app):
+    /// The same request posted twice (with client ids, and without: derived ids) stores and counts
+    /// every event once.
+    the_same_request_posted_twice_changes_nothing,
+    the_same_request_posted_twice_changes_nothing_on_sqlite
 );
 
 async fn posted_twice(app: TestApp) {
@@ -129,13 +136,6 @@ async fn posted_twice(app: TestApp) {
     assert_eq!((documents, embeddings), (100, 100));
     app.shutdown().await;
 }
-
-on_each_backend!(posted_twice(spawn_default_app, spawn_default_sqlite_app):
-    /// The same request posted twice (with client ids, and without: derived ids) stores and counts
-    /// every event once.
-    the_same_request_posted_twice_changes_nothing,
-    the_same_request_posted_twice_changes_nothing_on_sqlite
-);
 
 /// What every backend holds: raw (rows, distinct ids), the rollup total, documents, embeddings.
 async fn backend_counts(app: &TestApp) -> ((i64, i64), i64, i64, i64) {
@@ -222,6 +222,17 @@ fn vector_down(s: &mut conveyor_server::Settings) {
     s.pipeline.retry.base_delay = Duration::from_millis(50);
 }
 
+on_each_backend!(
+    failing_vector_backend(
+        |pool, opts| spawn_app(pool, opts, vector_down),
+        || spawn_sqlite_app(vector_down)
+    ):
+    /// A failing vector backend leaves the raw store, rollups and keyword index complete; its own
+    /// records retry (once, as configured) and are dead-lettered with the error.
+    a_failing_vector_backend_blocks_nothing_else,
+    a_failing_vector_backend_blocks_nothing_else_on_sqlite
+);
+
 async fn failing_vector_backend(app: TestApp) {
     post_many(&app, 5, 100).await;
     app.wait_for_settled(DRAIN).await;
@@ -250,17 +261,6 @@ async fn failing_vector_backend(app: TestApp) {
     }
     app.shutdown().await;
 }
-
-on_each_backend!(
-    failing_vector_backend(
-        |pool, opts| spawn_app(pool, opts, vector_down),
-        || spawn_sqlite_app(vector_down)
-    ):
-    /// A failing vector backend leaves the raw store, rollups and keyword index complete; its own
-    /// records retry (once, as configured) and are dead-lettered with the error.
-    a_failing_vector_backend_blocks_nothing_else,
-    a_failing_vector_backend_blocks_nothing_else_on_sqlite
-);
 
 /// Requests acknowledged from the ingestion log while the database was down land exactly
 /// once after a restart against the database, with exact rollups.

@@ -14,6 +14,11 @@ async fn healthz_is_ok(pool: PgPoolOptions, opts: PgConnectOptions) {
     app.shutdown().await;
 }
 
+on_each_backend!(detailed_reports(api_only, api_only_sqlite):
+    healthz_detailed_reports_database_log_and_partitions,
+    healthz_detailed_reports_database_log_and_partitions_on_sqlite
+);
+
 async fn detailed_reports(app: TestApp) {
     app.post_events(&app.key, &bulk(vec![event("click", "u1", "web")]))
         .await;
@@ -35,9 +40,9 @@ async fn detailed_reports(app: TestApp) {
     app.shutdown().await;
 }
 
-on_each_backend!(detailed_reports(api_only, api_only_sqlite):
-    healthz_detailed_reports_database_log_and_partitions,
-    healthz_detailed_reports_database_log_and_partitions_on_sqlite
+on_each_backend!(detailed_is_503_when_down(api_only, api_only_sqlite):
+    healthz_detailed_is_503_when_the_database_is_down,
+    healthz_detailed_is_503_when_the_database_is_down_on_sqlite
 );
 
 async fn detailed_is_503_when_down(app: TestApp) {
@@ -54,11 +59,6 @@ async fn detailed_is_503_when_down(app: TestApp) {
     );
     app.shutdown().await;
 }
-
-on_each_backend!(detailed_is_503_when_down(api_only, api_only_sqlite):
-    healthz_detailed_is_503_when_the_database_is_down,
-    healthz_detailed_is_503_when_the_database_is_down_on_sqlite
-);
 
 #[sqlx::test(migrations = false)]
 async fn unknown_routes_and_methods_answer_json(pool: PgPoolOptions, opts: PgConnectOptions) {

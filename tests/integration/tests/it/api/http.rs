@@ -231,14 +231,23 @@ async fn shutdown_finishes_within_its_timeout_while_requests_are_half_sent() {
         .expect("the server stops within 5 s of being asked to");
 }
 
+/// Send a [`stalled_bulk_post`] and assert its answer's `status`; the answer's head and its
+/// JSON error body.
+async fn stalled_bulk_answer(app: &TestApp, status: u16) -> (String, Value) {
+    let mut stream = stalled_bulk_post(app).await;
+    let (got, head, body) = read_response(&mut stream).await;
+    assert_eq!(got, status, "{head}{body}");
+    (
+        head,
+        serde_json::from_str(&body).expect("a JSON error body"),
+    )
+}
+
 #[tokio::test]
 async fn a_request_past_the_request_timeout_is_503_with_retry_after() {
     let app = app_with(|h| h.request_timeout = Duration::from_millis(300)).await;
-    let mut stream = stalled_bulk_post(&app).await;
-    let (status, head, body) = read_response(&mut stream).await;
-    assert_eq!(status, 503, "{head}{body}");
+    let (head, body) = stalled_bulk_answer(&app, 503).await;
     assert!(head.contains("\r\nretry-after: 1\r\n"), "{head}");
-    let body: Value = serde_json::from_str(&body).expect("a JSON error body");
     assert!(
         body["error"].as_str().is_some_and(|e| e.contains("300 ms")),
         "{body}"
@@ -249,10 +258,7 @@ async fn a_request_past_the_request_timeout_is_503_with_retry_after() {
 #[tokio::test]
 async fn a_stalled_request_body_fails_after_the_body_timeout() {
     let app = app_with(|h| h.body_timeout = Duration::from_millis(300)).await;
-    let mut stream = stalled_bulk_post(&app).await;
-    let (status, head, body) = read_response(&mut stream).await;
-    assert_eq!(status, 400, "{head}{body}");
-    let body: Value = serde_json::from_str(&body).expect("a JSON error body");
+    let (_, body) = stalled_bulk_answer(&app, 400).await;
     assert_eq!(body["field"], "body", "{body}");
     app.shutdown().await;
 }

@@ -72,6 +72,13 @@ async fn empty_search_query_is_400_naming_q(pool: PgPoolOptions, opts: PgConnect
     app.shutdown().await;
 }
 
+on_each_backend!(tenant_isolation(spawn_default_app, spawn_default_sqlite_app):
+    /// Needs the pipeline's handlers: events flow through to every backend before reading. Covers
+    /// every read route: summary, daily, event types, raw, keyword and similar search.
+    another_tenant_sees_none_of_a_tenants_events,
+    another_tenant_sees_none_of_a_tenants_events_on_sqlite
+);
+
 async fn tenant_isolation(app: TestApp) {
     let events = (0..5)
         .map(|i| event("signup", &format!("u{i}"), "web"))
@@ -108,11 +115,10 @@ async fn tenant_isolation(app: TestApp) {
     app.shutdown().await;
 }
 
-on_each_backend!(tenant_isolation(spawn_default_app, spawn_default_sqlite_app):
-    /// Needs the pipeline's handlers: events flow through to every backend before reading. Covers
-    /// every read route: summary, daily, event types, raw, keyword and similar search.
-    another_tenant_sees_none_of_a_tenants_events,
-    another_tenant_sees_none_of_a_tenants_events_on_sqlite
+on_each_backend!(daily_pages(spawn_default_app, spawn_default_sqlite_app):
+    /// Needs the pipeline's handlers.
+    daily_counts_page_with_next_cursor,
+    daily_counts_page_with_next_cursor_on_sqlite
 );
 
 async fn daily_pages(app: TestApp) {
@@ -141,12 +147,6 @@ async fn daily_pages(app: TestApp) {
     assert_eq!(seen, ["a", "b", "c", "d", "e"].map(Value::from));
     app.shutdown().await;
 }
-
-on_each_backend!(daily_pages(spawn_default_app, spawn_default_sqlite_app):
-    /// Needs the pipeline's handlers.
-    daily_counts_page_with_next_cursor,
-    daily_counts_page_with_next_cursor_on_sqlite
-);
 
 /// Needs the pipeline's handlers.
 #[sqlx::test(migrations = false)]
