@@ -9,6 +9,7 @@ use conveyor::{PgStore, SqliteStore, Store};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::ConnectOptions as _;
 
+use crate::progress::Progress;
 use crate::scratch_database::ScratchDatabase;
 
 /// How long disposing waits for the scratch pool's connections to be returned before it
@@ -61,6 +62,14 @@ pub(crate) trait OnStore {
 
     /// Run on `store`, the outbox of `scratch` (for probes and backend-specific SQL).
     async fn run<S: Store>(self, store: S, scratch: &Scratch) -> anyhow::Result<Self::Output>;
+}
+
+/// The [`OnStore`] job of a workload that needs only its parameters and progress display
+/// (ceiling, latency, soak): each implements it for its own parameter type.
+#[derive(Debug)]
+pub(crate) struct Job<'a, P> {
+    pub(crate) params: &'a P,
+    pub(crate) progress: Progress,
 }
 
 /// Create a scratch database on `backend` with a pool of `connections`, run `job` on it,

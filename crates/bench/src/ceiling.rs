@@ -22,7 +22,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 use tokio::task::JoinSet;
 
-use crate::backend::{on_scratch, Backend, OnStore, Scratch};
+use crate::backend::{on_scratch, Backend, Job, OnStore, Scratch};
 use crate::progress::{Bar, Progress};
 use crate::report::Report;
 
@@ -122,13 +122,7 @@ pub async fn ceiling(
 }
 
 /// Both variants on one scratch database (each refills the jobs table).
-#[derive(Debug)]
-struct Job<'a> {
-    params: &'a CeilingParams,
-    progress: Progress,
-}
-
-impl OnStore for Job<'_> {
+impl OnStore for Job<'_, CeilingParams> {
     type Output = Vec<Report>;
 
     /// Drains bench_jobs through the scratch database's pool; the outbox store is unused.

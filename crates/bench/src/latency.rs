@@ -12,7 +12,7 @@ use conveyor::{HandlerOptions, Store, WorkerPool};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{on_scratch, Backend, OnStore, Scratch};
+use crate::backend::{on_scratch, Backend, Job, OnStore, Scratch};
 use crate::probe::{RecordLag, Stamp, Tally};
 use crate::progress::{Bar, Progress};
 use crate::report::{secs, Percentiles, Report};
@@ -101,20 +101,14 @@ pub async fn latency(
 
 /// What one latency run measured.
 #[derive(Debug)]
-struct Measured {
+pub(crate) struct Measured {
     published: u64,
     publishing: Duration,
     lags_ms: Vec<f64>,
 }
 
 /// One latency run on a scratch database.
-#[derive(Debug)]
-struct Job<'a> {
-    params: &'a LatencyParams,
-    progress: Progress,
-}
-
-impl OnStore for Job<'_> {
+impl OnStore for Job<'_, LatencyParams> {
     type Output = Measured;
 
     async fn run<S: Store>(self, store: S, _: &Scratch) -> anyhow::Result<Measured> {

@@ -9,7 +9,7 @@ use conveyor::{HandlerOptions, Store, WorkerPool};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{on_scratch, Backend, OnStore, Scratch};
+use crate::backend::{on_scratch, Backend, Job, OnStore, Scratch};
 use crate::probe::{RecordLag, Stamp, Tally};
 use crate::progress::Progress;
 use crate::report::{secs, Percentiles, Report, Row};
@@ -94,13 +94,7 @@ pub async fn soak(
 }
 
 /// One soak on a scratch database.
-#[derive(Debug)]
-struct Job<'a> {
-    params: &'a SoakParams,
-    progress: Progress,
-}
-
-impl OnStore for Job<'_> {
+impl OnStore for Job<'_, SoakParams> {
     type Output = Report;
 
     async fn run<S: Store>(self, store: S, scratch: &Scratch) -> anyhow::Result<Report> {

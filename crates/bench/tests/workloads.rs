@@ -65,6 +65,47 @@ async fn scratch_databases() -> i64 {
         .expect("count databases")
 }
 
+/// Two tests of one workload check: `$postgres` runs `$check` on a scratch Postgres database
+/// (and asserts none is left behind), `$sqlite` runs it on SQLite.
+macro_rules! on_each_backend {
+    ($check:ident: $postgres:ident, $sqlite:ident) => {
+        #[tokio::test]
+        async fn $postgres() {
+            let pg = Pg::start().await;
+            $check(&pg.backend).await;
+            pg.assert_cleaned_up().await;
+        }
+
+        #[tokio::test]
+        async fn $sqlite() {
+            $check(&Backend::Sqlite).await;
+        }
+    };
+}
+
+/// The reports are `variants`, in order, each well formed and over `events` events.
+fn assert_variants(
+    reports: &[Report],
+    workload: &str,
+    variants: &[&str],
+    backend: &Backend,
+    events: u64,
+) {
+    let got: Vec<&str> = reports.iter().map(|r| r.variant.as_str()).collect();
+    assert_eq!(got, variants);
+    for report in reports {
+        assert_well_formed(report, workload, backend.name());
+        assert_eq!(report.events, events, "{report:?}");
+    }
+}
+
+/// The single report of a latency or soak run, checked well formed.
+fn the_one_report<'a>(reports: &'a [Report], workload: &str, backend: &Backend) -> &'a Report {
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_well_formed(&reports[0], workload, backend.name());
+    &reports[0]
+}
+
 /// The command may spawn a workload or select over it: every workload future is `Send`.
 #[test]
 fn workload_futures_are_send() {
@@ -145,32 +186,16 @@ fn tiny_ceiling() -> CeilingParams {
     }
 }
 
-fn assert_ceiling(reports: &[Report], backend: &str) {
-    let variants: Vec<&str> = reports.iter().map(|r| r.variant.as_str()).collect();
-    assert_eq!(variants, ["claim_delete", "claim_then_complete"]);
-    for report in reports {
-        assert_well_formed(report, "ceiling", backend);
-        assert_eq!(report.events, 2_000, "{report:?}");
-    }
-}
-
-#[tokio::test]
-async fn ceiling_drains_every_row_on_postgres() {
-    let pg = Pg::start().await;
-    let reports = ceiling(&pg.backend, &tiny_ceiling(), Progress::Hidden)
+async fn ceiling_drains_every_row(backend: &Backend) {
+    let reports = ceiling(backend, &tiny_ceiling(), Progress::Hidden)
         .await
         .expect("ceiling");
-    assert_ceiling(&reports, "postgres");
-    pg.assert_cleaned_up().await;
+    let variants = ["claim_delete", "claim_then_complete"];
+    assert_variants(&reports, "ceiling", &variants, backend, 2_000);
 }
 
-#[tokio::test]
-async fn ceiling_drains_every_row_on_sqlite() {
-    let reports = ceiling(&Backend::Sqlite, &tiny_ceiling(), Progress::Hidden)
-        .await
-        .expect("ceiling");
-    assert_ceiling(&reports, "sqlite");
-}
+on_each_backend!(ceiling_drains_every_row:
+    ceiling_drains_every_row_on_postgres, ceiling_drains_every_row_on_sqlite);
 
 fn tiny_throughput() -> ThroughputParams {
     ThroughputParams {
@@ -181,32 +206,22 @@ fn tiny_throughput() -> ThroughputParams {
     }
 }
 
-fn assert_throughput(reports: &[Report], backend: &str) {
-    let variants: Vec<&str> = reports.iter().map(|r| r.variant.as_str()).collect();
-    assert_eq!(variants, ["publish", "drain"]);
-    for report in reports {
-        assert_well_formed(report, "throughput", backend);
-        assert_eq!(report.events, 2_000);
-    }
-}
-
-#[tokio::test]
-async fn throughput_publishes_and_drains_every_event_on_postgres() {
-    let pg = Pg::start().await;
-    let reports = throughput(&pg.backend, &tiny_throughput(), Progress::Hidden)
+async fn throughput_publishes_and_drains_every_event(backend: &Backend) {
+    let reports = throughput(backend, &tiny_throughput(), Progress::Hidden)
         .await
         .expect("throughput");
-    assert_throughput(&reports, "postgres");
-    pg.assert_cleaned_up().await;
+    assert_variants(
+        &reports,
+        "throughput",
+        &["publish", "drain"],
+        backend,
+        2_000,
+    );
 }
 
-#[tokio::test]
-async fn throughput_publishes_and_drains_every_event_on_sqlite() {
-    let reports = throughput(&Backend::Sqlite, &tiny_throughput(), Progress::Hidden)
-        .await
-        .expect("throughput");
-    assert_throughput(&reports, "sqlite");
-}
+on_each_backend!(throughput_publishes_and_drains_every_event:
+    throughput_publishes_and_drains_every_event_on_postgres,
+    throughput_publishes_and_drains_every_event_on_sqlite);
 
 #[tokio::test]
 async fn throughput_sweep_reports_every_configuration_and_the_best() {
@@ -291,19 +306,17 @@ async fn a_killed_runs_database_is_swept_by_the_next_run() {
     pg.assert_cleaned_up().await;
 }
 
-fn tiny_latency() -> LatencyParams {
-    LatencyParams {
+async fn latency_percentiles_are_ordered(backend: &Backend) {
+    let tiny = LatencyParams {
         rate: 50.0,
         duration: Duration::from_millis(400),
         warmup: 5,
         ..Default::default()
-    }
-}
-
-fn assert_latency(reports: &[Report], backend: &str) {
-    assert_eq!(reports.len(), 1);
-    let report = &reports[0];
-    assert_well_formed(report, "latency", backend);
+    };
+    let reports = latency(backend, &tiny, Progress::Hidden)
+        .await
+        .expect("latency");
+    let report = the_one_report(&reports, "latency", backend);
     assert_eq!(report.events, 20);
     let p = report.latency_ms.expect("percentiles");
     assert_eq!(p.samples, 20, "{report:?}");
@@ -311,38 +324,21 @@ fn assert_latency(reports: &[Report], backend: &str) {
     assert!(p.p99 < 1_000.0, "{p:?}");
 }
 
-#[tokio::test]
-async fn latency_percentiles_are_ordered_on_postgres() {
-    let pg = Pg::start().await;
-    let reports = latency(&pg.backend, &tiny_latency(), Progress::Hidden)
-        .await
-        .expect("latency");
-    assert_latency(&reports, "postgres");
-    pg.assert_cleaned_up().await;
-}
+on_each_backend!(latency_percentiles_are_ordered:
+    latency_percentiles_are_ordered_on_postgres, latency_percentiles_are_ordered_on_sqlite);
 
-#[tokio::test]
-async fn latency_percentiles_are_ordered_on_sqlite() {
-    let reports = latency(&Backend::Sqlite, &tiny_latency(), Progress::Hidden)
-        .await
-        .expect("latency");
-    assert_latency(&reports, "sqlite");
-}
-
-fn tiny_soak() -> SoakParams {
-    SoakParams {
+/// On Postgres also: the server's autovacuum setting is called out, since it decides the
+/// dead tuples.
+async fn soak_reports_one_row_per_interval(backend: &Backend) {
+    let tiny = SoakParams {
         duration: Duration::from_secs(3),
         interval: Duration::from_secs(1),
         rate: 200.0,
         drain_timeout: Duration::from_secs(20),
         ..Default::default()
-    }
-}
-
-fn assert_soak(reports: &[Report], backend: &str) {
-    assert_eq!(reports.len(), 1);
-    let report = &reports[0];
-    assert_well_formed(report, "soak", backend);
+    };
+    let reports = soak(backend, &tiny, Progress::Hidden).await.expect("soak");
+    let report = the_one_report(&reports, "soak", backend);
     assert_eq!(report.rows.len(), 3, "{report:?}");
     assert_eq!(
         Some(&report.events),
@@ -369,33 +365,16 @@ fn assert_soak(reports: &[Report], backend: &str) {
         .checks
         .contains_key("last_interval_within_10pct_of_first"));
     assert!(report.checks.contains_key("rss_flat"));
+    if matches!(backend, Backend::Postgres { .. }) {
+        let mut conn = PgConnection::connect(&admin_url()).await.expect("postgres");
+        let autovacuum: String = sqlx::query_scalar("select current_setting('autovacuum')")
+            .fetch_one(&mut conn)
+            .await
+            .expect("setting");
+        let noted = report.notes.iter().any(|n| n.contains("autovacuum = off"));
+        assert_eq!(noted, autovacuum == "off", "{:?}", report.notes);
+    }
 }
 
-#[tokio::test]
-async fn soak_reports_one_row_per_interval_on_postgres() {
-    let pg = Pg::start().await;
-    let reports = soak(&pg.backend, &tiny_soak(), Progress::Hidden)
-        .await
-        .expect("soak");
-    assert_soak(&reports, "postgres");
-    // the server's autovacuum setting is called out, since it decides the dead tuples
-    let mut conn = PgConnection::connect(&admin_url()).await.expect("postgres");
-    let autovacuum: String = sqlx::query_scalar("select current_setting('autovacuum')")
-        .fetch_one(&mut conn)
-        .await
-        .expect("setting");
-    let noted = reports[0]
-        .notes
-        .iter()
-        .any(|n| n.contains("autovacuum = off"));
-    assert_eq!(noted, autovacuum == "off", "{:?}", reports[0].notes);
-    pg.assert_cleaned_up().await;
-}
-
-#[tokio::test]
-async fn soak_reports_one_row_per_interval_on_sqlite() {
-    let reports = soak(&Backend::Sqlite, &tiny_soak(), Progress::Hidden)
-        .await
-        .expect("soak");
-    assert_soak(&reports, "sqlite");
-}
+on_each_backend!(soak_reports_one_row_per_interval:
+    soak_reports_one_row_per_interval_on_postgres, soak_reports_one_row_per_interval_on_sqlite);

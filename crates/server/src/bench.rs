@@ -25,7 +25,7 @@ use conveyor_bench::{
 use conveyor_handlers::PipelineStore;
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
@@ -104,19 +104,15 @@ async fn in_process(
                 Some(proxy) => direct.clone().host("127.0.0.1").port(proxy.addr().port()),
                 None => direct.clone(),
             };
-            let pool = PgPoolOptions::new()
-                .max_connections(SERVE_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(served)
+            let name = database.name();
+            let pool = connect(served, SERVE_CONNECTIONS)
                 .await
-                .with_context(|| format!("connecting to {}", database.name()))?;
-            let probe_pool = PgPoolOptions::new()
-                .max_connections(PROBE_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(direct)
+                .with_context(|| format!("connecting to {name}"))?;
+            let probe_pool = connect(direct, PROBE_CONNECTIONS)
                 .await
-                .with_context(|| format!("connecting the probe to {}", database.name()))?;
+                .with_context(|| format!("connecting the probe to {name}"))?;
             let (store, probe) = (PgStore::new(pool.clone()), PgStore::new(probe_pool.clone()));
+            let probe = Probe::new(probe, backend);
             let result = drive(store, probe, proxy, params, progress, &log.path, interrupt).await;
             pool.close().await;
             probe_pool.close().await;
@@ -132,7 +128,7 @@ async fn in_process(
             );
             let file = TempPath::new("db");
             let store = crate::database::open_sqlite(&file.path, SQLITE_SERVE_CONNECTIONS).await?;
-            let probe = store.clone();
+            let probe = Probe::new(store.clone(), backend);
             let result = drive(
                 store.clone(),
                 probe,
@@ -147,6 +143,15 @@ async fn in_process(
             result
         }
     }
+}
+
+/// A pool of at most `connections` on `options`, waiting up to 5 s for a connection.
+async fn connect(options: PgConnectOptions, connections: u32) -> sqlx::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
 }
 
 /// The TCP address of the Postgres server `options` connect to, for the outage's proxy.
@@ -166,12 +171,12 @@ async fn tcp_address(options: &PgConnectOptions) -> anyhow::Result<std::net::Soc
         .with_context(|| format!("--outage-secs: cannot resolve the Postgres host {host}"))
 }
 
-/// Bind the server on `store`, run the driver against it with a probe on `probe_store` (the
-/// same database; until done or `interrupt`), cutting `proxy` for the outage if there is
-/// one, stop the server, and add what the database holds to the `bulk` report.
+/// Bind the server on `store`, run the driver against it with `probe` reading the same
+/// database (until done or `interrupt`), cutting `proxy` for the outage if there is one,
+/// stop the server, and add what the database holds to the `bulk` report.
 async fn drive<S: PipelineStore + RawCount>(
     store: S,
-    probe_store: S,
+    probe: Probe<S>,
     proxy: Option<Arc<TcpProxy>>,
     params: &IngestParams,
     progress: Progress,
@@ -196,10 +201,6 @@ async fn drive<S: PipelineStore + RawCount>(
     let _stop = token.clone().drop_guard();
     let running = tokio::spawn(server.run(token.clone().cancelled_owned()));
 
-    let probe = Probe {
-        store: probe_store,
-        first_day: Utc::now().date_naive(),
-    };
     let prober = probe.clone();
     let caught_up = move |accepted: u64| {
         let probe = prober.clone();
@@ -230,7 +231,7 @@ async fn drive<S: PipelineStore + RawCount>(
         if report.variant == "bulk" {
             probe.account(report).await?;
         } else {
-            report.backend = probe.store.backend_name().to_owned();
+            report.backend = probe.backend.to_owned();
         }
     }
     Ok(reports)
@@ -240,6 +241,8 @@ async fn drive<S: PipelineStore + RawCount>(
 #[derive(Debug, Clone)]
 struct Probe<S> {
     store: S,
+    /// `postgres` or `sqlite`, for the reports.
+    backend: &'static str,
     /// The first UTC day events may be stamped with (they are stamped when sent).
     first_day: NaiveDate,
 }
@@ -258,6 +261,15 @@ struct Held {
 }
 
 impl<S: PipelineStore + RawCount> Probe<S> {
+    /// A probe on `store`, a database of `backend`, from today on.
+    fn new(store: S, backend: &Backend) -> Self {
+        Self {
+            store,
+            backend: backend.name(),
+            first_day: Utc::now().date_naive(),
+        }
+    }
+
     /// The queues have settled, and the raw store and the rollups hold all `accepted`
     /// events, or a dead letter says they never will.
     async fn caught_up(&self, accepted: u64) -> anyhow::Result<bool> {
@@ -298,7 +310,7 @@ impl<S: PipelineStore + RawCount> Probe<S> {
         let held = self.held().await?;
         let accepted = i64::try_from(report.events).unwrap_or(i64::MAX);
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
-        report.backend = self.store.backend_name().to_owned();
+        report.backend = self.backend.to_owned();
         report.counts.insert("raw_stored".into(), count(held.raw));
         report
             .counts
@@ -314,19 +326,14 @@ impl<S: PipelineStore + RawCount> Probe<S> {
     }
 }
 
-/// What the probe needs beyond [`PipelineStore`]: the backend's name and a raw-event count.
+/// What the probe needs beyond [`PipelineStore`]: a raw-event count. One plain impl per
+/// store: the pools' types differ.
 trait RawCount: Clone + Send + Sync + 'static {
-    /// `postgres` or `sqlite`.
-    fn backend_name(&self) -> &'static str;
     /// Rows of `events_raw` in `namespace`.
     fn raw_count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, sqlx::Result<i64>>;
 }
 
 impl RawCount for PgStore {
-    fn backend_name(&self) -> &'static str {
-        "postgres"
-    }
-
     fn raw_count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, sqlx::Result<i64>> {
         sqlx::query_scalar(RAW_COUNT)
             .bind(namespace)
@@ -336,10 +343,6 @@ impl RawCount for PgStore {
 }
 
 impl RawCount for SqliteStore {
-    fn backend_name(&self) -> &'static str {
-        "sqlite"
-    }
-
     fn raw_count<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, sqlx::Result<i64>> {
         sqlx::query_scalar(RAW_COUNT)
             .bind(namespace)

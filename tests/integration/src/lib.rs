@@ -3,13 +3,13 @@
 //! free port, on Postgres ([`spawn_app`]) or on a fresh SQLite file ([`spawn_sqlite_app`]),
 //! and drive its HTTP API through a [`TestApp`].
 
+mod app;
 pub mod db;
 pub mod pipeline;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use conveyor::PgStore;
@@ -110,27 +110,8 @@ pub async fn spawn_app(
     connect_opts: PgConnectOptions,
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
-    // the server's own pool, not a child of sqlx::test's master pool (capped at 20 in all)
-    let server_pool = PgPoolOptions::new()
-        .max_connections(30)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(connect_opts.clone())
-        .await
-        .expect("connecting the server's pool");
-    let pool = pool_opts
-        .max_connections(4)
-        .connect_with(connect_opts)
-        .await
-        .expect("connecting the test's pool");
-    let store = PgStore::new(server_pool.clone());
-    start(
-        store,
-        TestDb::Postgres(pool),
-        TestDb::Postgres(server_pool),
-        None,
-        tweak,
-    )
-    .await
+    let server_opts = connect_opts.clone();
+    start_on_postgres(pool_opts, connect_opts, server_opts, tweak).await
 }
 
 /// [`spawn_app`] with the server's database connections going through a
@@ -151,31 +132,62 @@ pub async fn spawn_app_behind_proxy(
     let proxy = conveyor_bench::TcpProxy::start(target)
         .await
         .expect("starting the proxy");
+    let through_proxy = connect_opts
+        .clone()
+        .host("127.0.0.1")
+        .port(proxy.addr().port());
+    let app = start_on_postgres(pool_opts, connect_opts, through_proxy, tweak).await;
+    (app, proxy)
+}
+
+/// Start the server with its own pool of 30 connections on `server_opts`, the test's pool
+/// of 4 from `pool_opts` on `connect_opts`.
+async fn start_on_postgres(
+    pool_opts: PgPoolOptions,
+    connect_opts: PgConnectOptions,
+    server_opts: PgConnectOptions,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    // the server's own pool, not a child of sqlx::test's master pool (capped at 20 in all)
     let server_pool = PgPoolOptions::new()
         .max_connections(30)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(
-            connect_opts
-                .clone()
-                .host("127.0.0.1")
-                .port(proxy.addr().port()),
-        )
+        .connect_with(server_opts)
         .await
-        .expect("connecting the server's pool through the proxy");
+        .expect("connecting the server's pool");
     let pool = pool_opts
         .max_connections(4)
         .connect_with(connect_opts)
         .await
         .expect("connecting the test's pool");
-    let app = start(
-        PgStore::new(server_pool.clone()),
+    let store = PgStore::new(server_pool.clone());
+    start(
+        store,
         TestDb::Postgres(pool),
         TestDb::Postgres(server_pool),
         None,
         tweak,
     )
-    .await;
-    (app, proxy)
+    .await
+}
+
+/// [`spawn_app`] with the default test settings.
+///
+/// # Panics
+/// As [`spawn_app`].
+pub async fn spawn_default_app(
+    pool_opts: PgPoolOptions,
+    connect_opts: PgConnectOptions,
+) -> TestApp {
+    spawn_app(pool_opts, connect_opts, |_| {}).await
+}
+
+/// [`spawn_sqlite_app`] with the default test settings.
+///
+/// # Panics
+/// As [`spawn_sqlite_app`].
+pub async fn spawn_default_sqlite_app() -> TestApp {
+    spawn_sqlite_app(|_| {}).await
 }
 
 /// [`spawn_app`] on SQLite: a fresh database file under the temp directory, opened as
@@ -260,149 +272,6 @@ async fn start<S: PipelineStore>(
         server,
         server_db,
         sqlite_file,
-    }
-}
-
-impl TestApp {
-    /// `POST /v1/events/bulk` with `body` as JSON, authenticated with `key`.
-    pub async fn post_events(&self, key: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}/v1/events/bulk", self.base))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .expect("sending the request")
-    }
-
-    /// A `POST /v1/events/bulk` request with `key` (if any) and no body yet, to customise.
-    pub fn bulk_request(&self, key: Option<&str>) -> reqwest::RequestBuilder {
-        let request = self.client.post(format!("{}/v1/events/bulk", self.base));
-        match key {
-            Some(key) => request.bearer_auth(key),
-            None => request,
-        }
-    }
-
-    /// `GET path_and_query`, authenticated with `key`.
-    pub async fn get(&self, key: &str, path_and_query: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path_and_query}", self.base))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("sending the request")
-    }
-
-    /// `GET path_and_query` with `key` and the JSON body, asserting a 200.
-    ///
-    /// # Panics
-    /// When the status is not 200 or the body is not JSON.
-    pub async fn get_json(&self, key: &str, path_and_query: &str) -> serde_json::Value {
-        let response = self.get(key, path_and_query).await;
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.expect("a JSON body");
-        assert_eq!(status, 200, "GET {path_and_query}: {body}");
-        body
-    }
-
-    /// [`wait_for_settled`](Self::wait_for_settled) with 30 s for each step.
-    ///
-    /// # Panics
-    /// After 30 s for either step.
-    pub async fn wait_for_drain(&self) {
-        self.wait_for_settled(Duration::from_secs(30)).await;
-    }
-
-    /// Wait until the ingestion log has published everything acknowledged (as
-    /// [`wait_for_published`](Self::wait_for_published)), then until the outbox has nothing
-    /// pending or claimed ([`pipeline::wait_for_quiescence`]).
-    ///
-    /// # Panics
-    /// When either step takes longer than `timeout`.
-    pub async fn wait_for_settled(&self, timeout: Duration) {
-        self.wait_until("the ingestion log published", timeout, || async {
-            self.unpublished().await == 0
-        })
-        .await;
-        pipeline::wait_for_quiescence(&self.db, timeout).await;
-    }
-
-    /// Poll `check` every 50 ms until it returns true.
-    ///
-    /// # Panics
-    /// When `timeout` passes first; the message names `what`.
-    pub async fn wait_until<F, Fut>(&self, what: &str, timeout: Duration, mut check: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = bool>,
-    {
-        let start = Instant::now();
-        while !check().await {
-            assert!(start.elapsed() < timeout, "not {what} after {timeout:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// `GET /healthz/detailed` with the operator key: (status, body).
-    pub async fn detailed_health(&self) -> (u16, serde_json::Value) {
-        let response = self
-            .client
-            .get(format!("{}/healthz/detailed", self.base))
-            .bearer_auth(&self.operator_key)
-            .send()
-            .await
-            .expect("sending the request");
-        let status = response.status().as_u16();
-        (status, response.json().await.expect("a JSON body"))
-    }
-
-    /// Events the server's ingestion log holds that are not yet published into the database.
-    pub async fn unpublished(&self) -> u64 {
-        let (_, body) = self.detailed_health().await;
-        body["ingest_log"]["unpublished_events"]
-            .as_u64()
-            .expect("ingest_log.unpublished_events")
-    }
-
-    /// Wait until every acknowledged request is published from the ingestion log into the
-    /// database (`events_raw` and the index records hold it).
-    ///
-    /// # Panics
-    /// After 30 s.
-    pub async fn wait_for_published(&self) {
-        self.wait_until(
-            "the ingestion log published",
-            Duration::from_secs(30),
-            || async { self.unpublished().await == 0 },
-        )
-        .await;
-    }
-
-    /// Make the database unreachable for the server (its pool is closed), as in an outage;
-    /// the test's own [`db`](Self::db) still works.
-    pub async fn close_database(&self) {
-        self.server_db.close().await;
-    }
-
-    /// Shut the server down gracefully, wait for it, and remove the ingestion log (and the
-    /// SQLite file).
-    ///
-    /// # Panics
-    /// When the server failed or does not stop within 30 s.
-    pub async fn shutdown(self) {
-        self.token.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.server)
-            .await
-            .expect("server stops within 30 s")
-            .expect("server task does not panic")
-            .expect("server runs and stops cleanly");
-        self.server_db.close().await;
-        self.db.close().await;
-        let _ = std::fs::remove_dir_all(&self.scratch);
-        if let Some(file) = &self.sqlite_file {
-            remove_database(file);
-        }
     }
 }
 

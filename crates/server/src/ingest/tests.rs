@@ -7,11 +7,38 @@ use super::frame::{self, EventRef};
 use super::segment::{self, Position, Read, Reader};
 use super::*;
 
-fn temp_dir() -> PathBuf {
-    std::env::temp_dir().join(format!(
+/// A fresh log directory under the temp directory, removed on drop.
+struct ScratchDir(PathBuf);
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+/// A log on a fresh directory, its configuration adjusted by `tweak`.
+fn fresh_log(tweak: impl FnOnce(&mut LogConfig)) -> (ScratchDir, IngestLog) {
+    let dir = ScratchDir(std::env::temp_dir().join(format!(
         "conveyor-log-test-{}",
         uuid::Uuid::new_v4().simple()
-    ))
+    )));
+    let mut config = config(&dir);
+    tweak(&mut config);
+    let log = IngestLog::open(config).unwrap();
+    (dir, log)
+}
+
+/// The log in `dir` opened again, with the default configuration.
+fn reopen(dir: &Path) -> IngestLog {
+    IngestLog::open(config(dir)).unwrap()
 }
 
 /// The first frame of a fresh log.
@@ -41,6 +68,12 @@ fn frame(n: usize) -> Frame {
     frame::encode("acme", "r", &events, chrono::Utc::now().timestamp_micros())
 }
 
+/// Append a frame of `n` events; the log's durable end after it.
+async fn append(log: &IngestLog, n: usize) -> Position {
+    log.append(frame(n)).await.unwrap();
+    *log.shared().durable.borrow()
+}
+
 fn read_all(dir: &Path, from: Position, end: Position) -> Vec<u32> {
     let mut reader = Reader::new(dir, from);
     match reader.read(end, u64::MAX, u64::MAX).unwrap() {
@@ -51,27 +84,23 @@ fn read_all(dir: &Path, from: Position, end: Position) -> Vec<u32> {
 
 #[tokio::test]
 async fn appends_survive_reopening_and_count_as_unpublished() {
-    let dir = temp_dir();
-    let log = IngestLog::open(config(&dir)).unwrap();
+    let (dir, log) = fresh_log(|_| {});
     log.append(frame(3)).await.unwrap();
     log.append(frame(2)).await.unwrap();
     assert_eq!(log.status().unpublished_events, 5);
     let end = *log.shared().durable.borrow();
     drop(log);
 
-    let reopened = IngestLog::open(config(&dir)).unwrap();
+    let reopened = reopen(&dir);
     assert_eq!(reopened.status().unpublished_events, 5);
     assert_eq!(*reopened.shared().durable.borrow(), end);
     assert_eq!(read_all(&dir, START, end), [3, 2]);
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]
 async fn a_torn_tail_is_cut_off_and_the_acknowledged_frames_kept() {
-    let dir = temp_dir();
-    let log = IngestLog::open(config(&dir)).unwrap();
-    log.append(frame(4)).await.unwrap();
-    let end = *log.shared().durable.borrow();
+    let (dir, log) = fresh_log(|_| {});
+    let end = append(&log, 4).await;
     drop(log);
     // a crash mid-write: half of a frame that was never acknowledged
     let torn = frame(7);
@@ -82,7 +111,7 @@ async fn a_torn_tail_is_cut_off_and_the_acknowledged_frames_kept() {
     std::io::Write::write_all(&mut file, &torn.bytes[..torn.bytes.len() / 2]).unwrap();
     drop(file);
 
-    let reopened = IngestLog::open(config(&dir)).unwrap();
+    let reopened = reopen(&dir);
     assert_eq!(reopened.status().unpublished_events, 4);
     assert_eq!(
         std::fs::metadata(segment::path(&dir, 1)).unwrap().len(),
@@ -92,31 +121,22 @@ async fn a_torn_tail_is_cut_off_and_the_acknowledged_frames_kept() {
     reopened.append(frame(1)).await.unwrap();
     let end = *reopened.shared().durable.borrow();
     assert_eq!(read_all(&dir, START, end), [4, 1]);
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]
 async fn the_cursor_decides_what_counts_as_unpublished_after_a_restart() {
-    let dir = temp_dir();
-    let log = IngestLog::open(config(&dir)).unwrap();
-    log.append(frame(3)).await.unwrap();
-    let first_end = *log.shared().durable.borrow();
-    log.append(frame(2)).await.unwrap();
+    let (dir, log) = fresh_log(|_| {});
+    let first_end = append(&log, 3).await;
+    append(&log, 2).await;
     drop(log);
     segment::save_cursor(&dir, first_end).unwrap();
-    let reopened = IngestLog::open(config(&dir)).unwrap();
+    let reopened = reopen(&dir);
     assert_eq!(reopened.status().unpublished_events, 2);
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]
 async fn segments_rotate_and_a_reader_follows_them_in_order() {
-    let dir = temp_dir();
-    let log = IngestLog::open(LogConfig {
-        segment_bytes: 1,
-        ..config(&dir)
-    })
-    .unwrap();
+    let (dir, log) = fresh_log(|c| c.segment_bytes = 1);
     for n in 1..=3 {
         log.append(frame(n)).await.unwrap();
     }
@@ -124,34 +144,22 @@ async fn segments_rotate_and_a_reader_follows_them_in_order() {
     assert_eq!(end.segment, 3);
     assert_eq!(segment::list(&dir).unwrap(), [1, 2, 3]);
     assert_eq!(read_all(&dir, START, end), [1, 2, 3]);
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]
 async fn capacity_refuses_appends_without_writing_them() {
-    let dir = temp_dir();
-    let log = IngestLog::open(LogConfig {
-        max_unpublished_events: 5,
-        ..config(&dir)
-    })
-    .unwrap();
+    let (_dir, log) = fresh_log(|c| c.max_unpublished_events = 5);
     log.append(frame(5)).await.unwrap();
     assert!(matches!(
         log.append(frame(1)).await,
         Err(AppendError::Full(_))
     ));
     assert_eq!(log.status().unpublished_events, 5);
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]
 async fn cleanup_deletes_only_published_segments_past_age_or_size() {
-    let dir = temp_dir();
-    let log = IngestLog::open(LogConfig {
-        segment_bytes: 1,
-        ..config(&dir)
-    })
-    .unwrap();
+    let (dir, log) = fresh_log(|c| c.segment_bytes = 1);
     for _ in 0..4 {
         log.append(frame(10)).await.unwrap();
     }
@@ -183,5 +191,4 @@ async fn cleanup_deletes_only_published_segments_past_age_or_size() {
     let later = SystemTime::now() + Duration::from_secs(86_400);
     assert_eq!(publisher::cleanup(&keep_all, published, later).unwrap(), 0);
     assert_eq!(segment::list(&dir).unwrap(), [3, 4]);
-    std::fs::remove_dir_all(dir).ok();
 }

@@ -1,5 +1,5 @@
-//! The API's routes, one file per area, and [`Params`]: query-string parsing whose every
-//! failure is a 400 naming the parameter.
+//! The API's routes, one file per area, [`Params`]: query-string parsing whose every
+//! failure is a 400 naming the parameter, and [`TenantRead`]: what every read route takes.
 //!
 //! - `events` — `POST /v1/events/bulk`, into the ingestion log; `validate` — its events.
 //! - `query` — analytics (daily, summary, event types; TTL-cached) and raw events.
@@ -18,13 +18,40 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use conveyor_handlers::PipelineStore;
+
 use crate::api_error::ApiError;
+use crate::auth::Tenant;
+use crate::state::AppState;
 
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod query;
 pub(crate) mod search;
 pub(crate) mod validate;
+
+/// What every read route takes: the app's state, the API key's tenant (extracted first: a
+/// request without a valid key is a 401 whatever its query), and the query parameters.
+pub(crate) struct TenantRead<S> {
+    pub(crate) state: AppState<S>,
+    /// The tenant namespace of the request's API key.
+    pub(crate) namespace: String,
+    pub(crate) params: Params,
+}
+
+impl<S: PipelineStore> FromRequestParts<AppState<S>> for TenantRead<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, ApiError> {
+        let Tenant(namespace) = Tenant::from_request_parts(parts, state).await?;
+        let params = Params::from_request_parts(parts, state).await?;
+        Ok(TenantRead {
+            state: state.clone(),
+            namespace,
+            params,
+        })
+    }
+}
 
 /// A request's query parameters, each given at most once.
 #[derive(Debug, Clone, Default)]

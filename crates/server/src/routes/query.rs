@@ -1,17 +1,14 @@
 //! The read API, scoped to the API key's tenant: daily counts, summary and event types
 //! (TTL-cached, days default to the last 7) and raw events in a bounded window (not cached).
 
-use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use conveyor_handlers::{DailyCountQuery, DailyCursor, PipelineStore, RawCursor, RawEventQuery};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{encode_cursor, json_body, to_body, Params};
+use super::{encode_cursor, json_body, to_body, Params, TenantRead};
 use crate::api_error::ApiError;
-use crate::auth::Tenant;
-use crate::state::AppState;
 
 /// Days the analytics routes cover when `from`/`to` are absent: today and the 6 before.
 const DEFAULT_DAYS: i64 = 7;
@@ -40,13 +37,10 @@ fn day_range(params: &Params) -> Result<(NaiveDate, NaiveDate), ApiError> {
 
 /// `GET /v1/analytics/events/daily?from&to&event_type&source&limit&cursor`:
 /// `{"data": [{day, event_type, source, count}], "next_cursor": "…" | null}`.
-pub(crate) async fn daily<S: PipelineStore>(
-    State(state): State<AppState<S>>,
-    Tenant(namespace): Tenant,
-    params: Params,
-) -> Result<Response, ApiError> {
+pub(crate) async fn daily<S: PipelineStore>(read: TenantRead<S>) -> Result<Response, ApiError> {
+    let (state, params) = (&read.state, &read.params);
     params.only(&["from", "to", "event_type", "source", "limit", "cursor"])?;
-    let (from, to) = day_range(&params)?;
+    let (from, to) = day_range(params)?;
     let limit = params.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = params
         .cursor::<(NaiveDate, String, String)>()?
@@ -56,7 +50,7 @@ pub(crate) async fn daily<S: PipelineStore>(
             source,
         });
     let query = DailyCountQuery {
-        namespace: namespace.clone(),
+        namespace: read.namespace.clone(),
         from,
         to,
         event_type: params.text("event_type"),
@@ -67,7 +61,7 @@ pub(crate) async fn daily<S: PipelineStore>(
     let key = format!("{from}/{to}/{limit}/{}", params.canonical());
     let body = state
         .cache
-        .get_or_try(&namespace, "daily", key, async {
+        .get_or_try(&read.namespace, "daily", key, async {
             let rows = state.store.daily_counts(&query).await?;
             let next = (rows.len() == limit as usize)
                 .then(|| rows.last())
@@ -80,13 +74,9 @@ pub(crate) async fn daily<S: PipelineStore>(
 }
 
 /// `GET /v1/analytics/events/summary?from&to`: `{from, to, total, unique_actors}`.
-pub(crate) async fn summary<S: PipelineStore>(
-    State(state): State<AppState<S>>,
-    Tenant(namespace): Tenant,
-    params: Params,
-) -> Result<Response, ApiError> {
-    let (store, ns) = (&state.store, namespace.as_str());
-    cached_over_days(&state, ns, &params, "summary", |from, to| async move {
+pub(crate) async fn summary<S: PipelineStore>(read: TenantRead<S>) -> Result<Response, ApiError> {
+    let (store, ns) = (&read.state.store, read.namespace.as_str());
+    cached_over_days(&read, "summary", |from, to| async move {
         let s = store.summary(ns, from, to).await?;
         Ok(json!({ "total": s.total, "unique_actors": s.unique_actors }))
     })
@@ -96,12 +86,10 @@ pub(crate) async fn summary<S: PipelineStore>(
 /// `GET /v1/analytics/event-types?from&to`: `{from, to, data: [{event_type, count}]}`, most
 /// frequent first.
 pub(crate) async fn event_types<S: PipelineStore>(
-    State(state): State<AppState<S>>,
-    Tenant(namespace): Tenant,
-    params: Params,
+    read: TenantRead<S>,
 ) -> Result<Response, ApiError> {
-    let (store, ns) = (&state.store, namespace.as_str());
-    cached_over_days(&state, ns, &params, "event-types", |from, to| async move {
+    let (store, ns) = (&read.state.store, read.namespace.as_str());
+    cached_over_days(&read, "event-types", |from, to| async move {
         let rows = store.event_types(ns, from, to).await?;
         Ok(json!({ "data": rows }))
     })
@@ -111,9 +99,7 @@ pub(crate) async fn event_types<S: PipelineStore>(
 /// A read over `from..=to` days (its only parameters), TTL-cached per tenant, route and
 /// range; `fetch` gives the body's fields, to which `from` and `to` are added.
 async fn cached_over_days<S, F, Fut>(
-    state: &AppState<S>,
-    namespace: &str,
-    params: &Params,
+    read: &TenantRead<S>,
     route: &'static str,
     fetch: F,
 ) -> Result<Response, ApiError>
@@ -121,11 +107,12 @@ where
     F: FnOnce(NaiveDate, NaiveDate) -> Fut,
     Fut: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
 {
-    params.only(&["from", "to"])?;
-    let (from, to) = day_range(params)?;
-    let body = state
+    read.params.only(&["from", "to"])?;
+    let (from, to) = day_range(&read.params)?;
+    let body = read
+        .state
         .cache
-        .get_or_try(namespace, route, format!("{from}/{to}"), async move {
+        .get_or_try(&read.namespace, route, format!("{from}/{to}"), async move {
             let mut body = fetch(from, to).await?;
             body["from"] = json!(from);
             body["to"] = json!(to);
@@ -138,9 +125,11 @@ where
 /// `GET /v1/events/raw?from&to&event_type&limit&cursor` (RFC 3339 window, `to` exclusive;
 /// defaults to the last 24 h): `{"data": [event], "next_cursor": "…" | null}`.
 pub(crate) async fn raw<S: PipelineStore>(
-    State(state): State<AppState<S>>,
-    Tenant(namespace): Tenant,
-    params: Params,
+    TenantRead {
+        state,
+        namespace,
+        params,
+    }: TenantRead<S>,
 ) -> Result<Response, ApiError> {
     params.only(&["from", "to", "event_type", "limit", "cursor"])?;
     let to = params.time("to")?.unwrap_or_else(Utc::now);

@@ -5,15 +5,12 @@
 //! either), and the database cancels a search still running after
 //! [`PipelineStore::SEARCH_TIMEOUT`] (503 with `Retry-After`).
 
-use axum::extract::State;
 use axum::response::Response;
 use conveyor_handlers::PipelineStore;
 use serde_json::json;
 
-use super::{json_body, to_body, Params};
+use super::{json_body, to_body, Params, TenantRead};
 use crate::api_error::ApiError;
-use crate::auth::Tenant;
-use crate::state::AppState;
 
 const DEFAULT_LIMIT: u32 = 10;
 const MAX_LIMIT: u32 = 100;
@@ -61,26 +58,20 @@ fn search_params(params: &Params) -> Result<(String, u32), ApiError> {
 }
 
 /// Full-text search, ranked by the backend's relevance (`ts_rank` on Postgres).
-pub(crate) async fn keyword<S: PipelineStore>(
-    State(state): State<AppState<S>>,
-    Tenant(namespace): Tenant,
-    params: Params,
-) -> Result<Response, ApiError> {
-    let (q, limit) = search_params(&params)?;
-    let hits = state.store.keyword_search(&namespace, &q, limit).await?;
+pub(crate) async fn keyword<S: PipelineStore>(read: TenantRead<S>) -> Result<Response, ApiError> {
+    let (q, limit) = search_params(&read.params)?;
+    let store = &read.state.store;
+    let hits = store.keyword_search(&read.namespace, &q, limit).await?;
     Ok(json_body(to_body(&json!({ "data": hits }))?))
 }
 
 /// Similarity search with the vector backend's embedder, ranked by cosine similarity.
-pub(crate) async fn similar<S: PipelineStore>(
-    State(state): State<AppState<S>>,
-    Tenant(namespace): Tenant,
-    params: Params,
-) -> Result<Response, ApiError> {
-    let (q, limit) = search_params(&params)?;
+pub(crate) async fn similar<S: PipelineStore>(read: TenantRead<S>) -> Result<Response, ApiError> {
+    let (q, limit) = search_params(&read.params)?;
+    let state = &read.state;
     let hits = state
         .store
-        .similar_search(&state.embedder, &namespace, &q, limit)
+        .similar_search(&state.embedder, &read.namespace, &q, limit)
         .await?;
     Ok(json_body(to_body(&json!({ "data": hits }))?))
 }

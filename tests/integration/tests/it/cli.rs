@@ -240,6 +240,24 @@ fn run_binary(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> (i3
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// Run `conveyor <args>` in `dir` with `DATABASE_URL=url` (its password is `pw-s3cret`): it
+/// exits with `code`, and its output names `names` but not the password.
+fn assert_hides_the_password(
+    args: &[&str],
+    url: &str,
+    dir: &std::path::Path,
+    code: i32,
+    names: &str,
+) {
+    let (got, text) = run_binary(args, &[("DATABASE_URL", url)], dir);
+    assert_eq!(got, code, "{args:?} with {url}: {text}");
+    assert!(text.contains(names), "{args:?} with {url}: {text}");
+    assert!(
+        !text.contains("s3cret"),
+        "{args:?} with {url} shows the password: {text}"
+    );
+}
+
 /// `--help` shows that `DATABASE_URL` is read, never its value (it may hold a password).
 #[test]
 fn help_never_shows_the_database_password() {
@@ -251,13 +269,7 @@ fn help_never_shows_the_database_password() {
         &["migrate", "--help"],
         &["bench", "--help"],
     ] {
-        let (code, text) = run_binary(args, &[("DATABASE_URL", url)], &dir);
-        assert_eq!(code, 0, "{args:?}: {text}");
-        assert!(text.contains("DATABASE_URL"), "{args:?}: {text}");
-        assert!(
-            !text.contains("s3cret"),
-            "{args:?} shows the password: {text}"
-        );
+        assert_hides_the_password(args, url, &dir, 0, "DATABASE_URL");
     }
     std::fs::remove_dir_all(dir).ok();
 }
@@ -273,13 +285,7 @@ fn no_form_of_the_database_password_is_printed() {
         "postgres://u@127.0.0.1:1/db?PASSWORD=pw-s3cret",
         "postgres://u@127.0.0.1:1/db?sslpassword=pw-s3cret",
     ] {
-        let (code, text) = run_binary(&["migrate"], &[("DATABASE_URL", url)], &dir);
-        assert_eq!(code, 1, "{url}: {text}");
-        assert!(text.contains("--database-url"), "{url}: {text}");
-        assert!(
-            !text.contains("s3cret"),
-            "{url} printed the password: {text}"
-        );
+        assert_hides_the_password(&["migrate"], url, &dir, 1, "--database-url");
     }
     std::fs::remove_dir_all(dir).ok();
 }

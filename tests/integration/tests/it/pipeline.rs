@@ -13,7 +13,8 @@ use std::time::Duration;
 use conveyor_handlers::{EmbedError, Embedder};
 use conveyor_integration::pipeline::{bulk, event, temp_dir};
 use conveyor_integration::{
-    remove_database, spawn_app, spawn_sqlite_app, spawn_sqlite_app_at, temp_database, TestApp,
+    remove_database, spawn_app, spawn_default_app, spawn_default_sqlite_app, spawn_sqlite_app,
+    spawn_sqlite_app_at, temp_database, TestApp,
 };
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -51,20 +52,12 @@ async fn post_many(app: &TestApp, requests: usize, per_request: usize) {
     }
 }
 
-/// 10,000 events posted in 100 requests land in `events_raw` exactly once, the rollups
-/// equal the GROUP BY, and keyword and vector search find a planted event.
-#[sqlx::test(migrations = false)]
-async fn ten_thousand_events_land_once_with_exact_rollups_and_are_searchable(
-    pool: PgPoolOptions,
-    opts: PgConnectOptions,
-) {
-    ten_thousand_events(spawn_app(pool, opts, |_| {}).await).await;
-}
-
-#[tokio::test]
-async fn ten_thousand_events_land_once_with_exact_rollups_and_are_searchable_on_sqlite() {
-    ten_thousand_events(spawn_sqlite_app(|_| {}).await).await;
-}
+on_each_backend!(ten_thousand_events(spawn_default_app, spawn_default_sqlite_app):
+    /// 10,000 events posted in 100 requests land in `events_raw` exactly once, the rollups equal
+    /// the GROUP BY, and keyword and vector search find a planted event.
+    ten_thousand_events_land_once_with_exact_rollups_and_are_searchable,
+    ten_thousand_events_land_once_with_exact_rollups_and_are_searchable_on_sqlite
+);
 
 async fn ten_thousand_events(app: TestApp) {
     let start = std::time::Instant::now();
@@ -112,20 +105,12 @@ async fn ten_thousand_events(app: TestApp) {
     app.shutdown().await;
 }
 
-/// The same request posted twice (with client ids, and without: derived ids) stores and
-/// counts every event once.
-#[sqlx::test(migrations = false)]
-async fn the_same_request_posted_twice_changes_nothing(
-    pool: PgPoolOptions,
-    opts: PgConnectOptions,
-) {
-    posted_twice(spawn_app(pool, opts, |_| {}).await).await;
-}
-
-#[tokio::test]
-async fn the_same_request_posted_twice_changes_nothing_on_sqlite() {
-    posted_twice(spawn_sqlite_app(|_| {}).await).await;
-}
+on_each_backend!(posted_twice(spawn_default_app, spawn_default_sqlite_app):
+    /// The same request posted twice (with client ids, and without: derived ids) stores and counts
+    /// every event once.
+    the_same_request_posted_twice_changes_nothing,
+    the_same_request_posted_twice_changes_nothing_on_sqlite
+);
 
 async fn posted_twice(app: TestApp) {
     let with_ids: Vec<Value> = (0..50).map(event).collect();
@@ -231,23 +216,22 @@ impl Embedder for DownEmbedder {
     }
 }
 
-/// A failing vector backend leaves the raw store, rollups and keyword index complete; its
-/// own records retry (once, as configured) and are dead-lettered with the error.
-#[sqlx::test(migrations = false)]
-async fn a_failing_vector_backend_blocks_nothing_else(pool: PgPoolOptions, opts: PgConnectOptions) {
-    failing_vector_backend(spawn_app(pool, opts, vector_down).await).await;
-}
-
-#[tokio::test]
-async fn a_failing_vector_backend_blocks_nothing_else_on_sqlite() {
-    failing_vector_backend(spawn_sqlite_app(vector_down).await).await;
-}
-
 fn vector_down(s: &mut conveyor_server::Settings) {
     s.pipeline.embedder = Arc::new(DownEmbedder);
     s.pipeline.retry.max_retries = 1;
     s.pipeline.retry.base_delay = Duration::from_millis(50);
 }
+
+on_each_backend!(
+    failing_vector_backend(
+        |pool, opts| spawn_app(pool, opts, vector_down),
+        || spawn_sqlite_app(vector_down)
+    ):
+    /// A failing vector backend leaves the raw store, rollups and keyword index complete; its own
+    /// records retry (once, as configured) and are dead-lettered with the error.
+    a_failing_vector_backend_blocks_nothing_else,
+    a_failing_vector_backend_blocks_nothing_else_on_sqlite
+);
 
 async fn failing_vector_backend(app: TestApp) {
     post_many(&app, 5, 100).await;

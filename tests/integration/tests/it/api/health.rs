@@ -6,39 +6,18 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::{api_only, api_only_sqlite, bulk};
 
-/// `GET path` with no API key: liveness needs none.
-async fn get_without_key(app: &TestApp, path: &str) -> reqwest::Response {
-    app.client
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .unwrap()
-}
-
 #[sqlx::test(migrations = false)]
 async fn healthz_is_ok(pool: PgPoolOptions, opts: PgConnectOptions) {
     let app = api_only(pool, opts).await;
-    let body: Value = get_without_key(&app, "/healthz")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get_without_key("/healthz").await.json().await.unwrap();
     assert_eq!(body, json!({"status": "ok"}));
     app.shutdown().await;
 }
 
-#[sqlx::test(migrations = false)]
-async fn healthz_detailed_reports_database_log_and_partitions(
-    pool: PgPoolOptions,
-    opts: PgConnectOptions,
-) {
-    detailed_reports(api_only(pool, opts).await).await;
-}
-
-#[tokio::test]
-async fn healthz_detailed_reports_database_log_and_partitions_on_sqlite() {
-    detailed_reports(api_only_sqlite().await).await;
-}
+on_each_backend!(detailed_reports(api_only, api_only_sqlite):
+    healthz_detailed_reports_database_log_and_partitions,
+    healthz_detailed_reports_database_log_and_partitions_on_sqlite
+);
 
 async fn detailed_reports(app: TestApp) {
     app.post_events(&app.key, &bulk(vec![event("click", "u1", "web")]))
@@ -55,30 +34,16 @@ async fn detailed_reports(app: TestApp) {
         "no outbox scan unless asked: {body}"
     );
     // on request, the outbox's counts: one index record per index backend
-    let response = app
-        .client
-        .get(format!("{}/healthz/detailed?backlog=true", app.base))
-        .bearer_auth(&app.operator_key)
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_as_operator("/healthz/detailed?backlog=true").await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["backlog"]["pending"], 3, "{body}");
     app.shutdown().await;
 }
 
-#[sqlx::test(migrations = false)]
-async fn healthz_detailed_is_503_when_the_database_is_down(
-    pool: PgPoolOptions,
-    opts: PgConnectOptions,
-) {
-    detailed_is_503_when_down(api_only(pool, opts).await).await;
-}
-
-#[tokio::test]
-async fn healthz_detailed_is_503_when_the_database_is_down_on_sqlite() {
-    detailed_is_503_when_down(api_only_sqlite().await).await;
-}
+on_each_backend!(detailed_is_503_when_down(api_only, api_only_sqlite):
+    healthz_detailed_is_503_when_the_database_is_down,
+    healthz_detailed_is_503_when_the_database_is_down_on_sqlite
+);
 
 async fn detailed_is_503_when_down(app: TestApp) {
     app.close_database().await;
@@ -86,7 +51,7 @@ async fn detailed_is_503_when_down(app: TestApp) {
     assert_eq!(status, 503);
     assert_eq!(body["status"], "degraded", "{body}");
     assert_eq!(body["database"]["ok"], false, "{body}");
-    let live = get_without_key(&app, "/healthz").await;
+    let live = app.get_without_key("/healthz").await;
     assert_eq!(
         live.status(),
         200,

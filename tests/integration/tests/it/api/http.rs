@@ -149,6 +149,17 @@ async fn silent_and_trickling_sockets_are_closed_after_the_header_read_timeout()
     app.shutdown().await;
 }
 
+/// Answer one `/healthz` on a fresh keep-alive connection, then assert the server closes it
+/// within 3 s; `kept_open` says what is wrong if not.
+async fn assert_closed_once_idle(app: &TestApp, kept_open: &str) {
+    let mut stream = connect(app).await;
+    healthz_on(&mut stream).await;
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(3)).await,
+        "{kept_open}"
+    );
+}
+
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     // the header read timeout is long: the idle timeout closes the connection
@@ -157,12 +168,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
         h.idle_timeout = Duration::from_millis(300);
     })
     .await;
-    let mut stream = connect(&app).await;
-    healthz_on(&mut stream).await;
-    assert!(
-        closed_within(&mut stream, Duration::from_secs(3)).await,
-        "an idle keep-alive connection is kept open"
-    );
+    assert_closed_once_idle(&app, "an idle keep-alive connection is kept open").await;
     app.shutdown().await;
 }
 
@@ -170,12 +176,11 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 async fn the_header_read_timeout_also_closes_idle_http1_keep_alive_connections() {
     // hyper 1.x runs its header timer while an HTTP/1 connection waits for the next request
     let app = app_with(|h| h.header_read_timeout = Duration::from_millis(300)).await;
-    let mut stream = connect(&app).await;
-    healthz_on(&mut stream).await;
-    assert!(
-        closed_within(&mut stream, Duration::from_secs(3)).await,
-        "an idle keep-alive connection outlives the header read timeout"
-    );
+    assert_closed_once_idle(
+        &app,
+        "an idle keep-alive connection outlives the header read timeout",
+    )
+    .await;
     app.shutdown().await;
 }
 
@@ -226,14 +231,23 @@ async fn shutdown_finishes_within_its_timeout_while_requests_are_half_sent() {
         .expect("the server stops within 5 s of being asked to");
 }
 
+/// Send a [`stalled_bulk_post`] and assert its answer's `status`; the answer's head and its
+/// JSON error body.
+async fn stalled_bulk_answer(app: &TestApp, status: u16) -> (String, Value) {
+    let mut stream = stalled_bulk_post(app).await;
+    let (got, head, body) = read_response(&mut stream).await;
+    assert_eq!(got, status, "{head}{body}");
+    (
+        head,
+        serde_json::from_str(&body).expect("a JSON error body"),
+    )
+}
+
 #[tokio::test]
 async fn a_request_past_the_request_timeout_is_503_with_retry_after() {
     let app = app_with(|h| h.request_timeout = Duration::from_millis(300)).await;
-    let mut stream = stalled_bulk_post(&app).await;
-    let (status, head, body) = read_response(&mut stream).await;
-    assert_eq!(status, 503, "{head}{body}");
+    let (head, body) = stalled_bulk_answer(&app, 503).await;
     assert!(head.contains("\r\nretry-after: 1\r\n"), "{head}");
-    let body: Value = serde_json::from_str(&body).expect("a JSON error body");
     assert!(
         body["error"].as_str().is_some_and(|e| e.contains("300 ms")),
         "{body}"
@@ -244,10 +258,7 @@ async fn a_request_past_the_request_timeout_is_503_with_retry_after() {
 #[tokio::test]
 async fn a_stalled_request_body_fails_after_the_body_timeout() {
     let app = app_with(|h| h.body_timeout = Duration::from_millis(300)).await;
-    let mut stream = stalled_bulk_post(&app).await;
-    let (status, head, body) = read_response(&mut stream).await;
-    assert_eq!(status, 400, "{head}{body}");
-    let body: Value = serde_json::from_str(&body).expect("a JSON error body");
+    let (_, body) = stalled_bulk_answer(&app, 400).await;
     assert_eq!(body["field"], "body", "{body}");
     app.shutdown().await;
 }
@@ -270,12 +281,7 @@ async fn requests_past_the_in_flight_bound_are_503_with_retry_after_but_healthz_
     );
     let response = app.get(&app.key, "/v1/analytics/event-types").await;
     assert_eq!(response.status(), 503);
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get_without_key("/healthz").await;
     assert_eq!(health.status(), 200);
     app.shutdown().await;
 }

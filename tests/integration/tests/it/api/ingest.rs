@@ -7,7 +7,7 @@ use reqwest::{Body, Response};
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::{api_only, api_with, assert_error, assert_error_says, bulk};
+use super::{api_only, api_with, assert_error, assert_error_says, assert_post_refused, bulk};
 
 /// `POST /v1/events/bulk` with the tenant's key and `body` sent as `Content-Encoding: encoding`.
 async fn post_encoded(app: &TestApp, encoding: &str, body: impl Into<Body>) -> Response {
@@ -91,12 +91,7 @@ async fn a_mistyped_or_missing_field_is_422_naming_index_and_field(
     assert_eq!(details[1]["index"], 2);
     assert_eq!(details[1]["field"], "events[2].event_type");
     // a body without the `events` envelope is still a 400
-    assert_error(
-        app.post_events(&app.key, &json!({"events": 1})).await,
-        400,
-        "events",
-    )
-    .await;
+    assert_post_refused(&app, &json!({"events": 1}), 400, "events").await;
     app.shutdown().await;
 }
 
@@ -104,7 +99,7 @@ async fn a_mistyped_or_missing_field_is_422_naming_index_and_field(
 async fn more_than_5000_events_is_413(pool: PgPoolOptions, opts: PgConnectOptions) {
     let app = api_only(pool, opts).await;
     let body = bulk(vec![event("click", "u1", "web"); 5_001]);
-    assert_error(app.post_events(&app.key, &body).await, 413, "events").await;
+    assert_post_refused(&app, &body, 413, "events").await;
     app.shutdown().await;
 }
 

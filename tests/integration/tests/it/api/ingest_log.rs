@@ -20,6 +20,19 @@ fn request(n: usize) -> Value {
     )
 }
 
+/// Wait (30 s at most) until `events_raw` holds the `events` acknowledged events, then for
+/// the pipeline to drain; the rollups then match the raw events.
+async fn assert_all_land(app: &TestApp, events: i64) {
+    app.wait_until(
+        "the acknowledged events stored",
+        Duration::from_secs(30),
+        || async { app.db.raw_counts().await == (events, events) },
+    )
+    .await;
+    app.wait_for_drain().await;
+    app.db.assert_rollups_match_raw().await;
+}
+
 /// While the database is unreachable, requests are acknowledged from the log at once (today's
 /// pool waits out its 5 s connection timeout first), and every one lands once it is back.
 #[sqlx::test(migrations = false)]
@@ -45,14 +58,7 @@ async fn requests_are_acknowledged_at_once_while_the_database_is_away_and_land_a
     assert_eq!(health["ingest_log"]["unpublished_events"], 500, "{health}");
 
     proxy.restore();
-    app.wait_until(
-        "every acknowledged event stored",
-        Duration::from_secs(30),
-        || async { app.db.raw_counts().await == (500, 500) },
-    )
-    .await;
-    app.wait_for_drain().await;
-    app.db.assert_rollups_match_raw().await;
+    assert_all_land(&app, 500).await;
     assert_eq!(app.unpublished().await, 0);
     app.shutdown().await;
 }
@@ -86,14 +92,7 @@ async fn a_full_log_answers_503_with_retry_after_and_loses_nothing(
     down.shutdown().await;
 
     let app = spawn_app(pool, opts, tweak).await;
-    app.wait_until(
-        "the acknowledged events stored",
-        Duration::from_secs(30),
-        || async { app.db.raw_counts().await == (200, 200) },
-    )
-    .await;
-    app.wait_for_drain().await;
-    app.db.assert_rollups_match_raw().await;
+    assert_all_land(&app, 200).await;
     app.shutdown().await;
     std::fs::remove_dir_all(dir).ok();
 }
@@ -149,12 +148,7 @@ async fn gzip_bombs_are_refused_and_the_server_stays_up(
     for response in futures::future::join_all(posts).await {
         assert_error_says(response.unwrap(), 413, "decompressed").await;
     }
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get_without_key("/healthz").await;
     assert_eq!(health.status(), 200);
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let hwm = status
@@ -220,16 +214,9 @@ async fn the_log_directory_and_its_files_are_private() {
 #[tokio::test]
 async fn detailed_health_needs_an_operator_key() {
     let app: TestApp = api_only_sqlite().await;
-    let url = format!("{}/healthz/detailed", app.base);
-    let none = app.client.get(&url).send().await.unwrap();
+    let none = app.get_without_key("/healthz/detailed").await;
     assert_eq!(none.status(), 401);
-    let tenant = app
-        .client
-        .get(&url)
-        .bearer_auth(&app.key)
-        .send()
-        .await
-        .unwrap();
+    let tenant = app.get(&app.key, "/healthz/detailed").await;
     assert_eq!(tenant.status(), 401);
     let (status, body) = app.detailed_health().await;
     assert_eq!(status, 200, "{body}");

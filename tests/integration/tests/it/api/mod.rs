@@ -56,6 +56,12 @@ async fn assert_error(response: reqwest::Response, status: u16, field: &str) -> 
     body
 }
 
+/// Post `body` with the tenant's key and assert the refusal: `status`, a JSON error body
+/// naming `field`; returns the body.
+async fn assert_post_refused(app: &TestApp, body: &Value, status: u16, field: &str) -> Value {
+    assert_error(app.post_events(&app.key, body).await, status, field).await
+}
+
 /// Assert the status and that the JSON error body's message contains `text`.
 async fn assert_error_says(response: reqwest::Response, status: u16, text: &str) {
     assert_eq!(response.status(), status);

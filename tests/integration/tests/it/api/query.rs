@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use conveyor_integration::{event, spawn_app, spawn_sqlite_app, TestApp};
+use conveyor_integration::{
+    event, spawn_app, spawn_default_app, spawn_default_sqlite_app, TestApp,
+};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -70,17 +72,12 @@ async fn empty_search_query_is_400_naming_q(pool: PgPoolOptions, opts: PgConnect
     app.shutdown().await;
 }
 
-/// Needs the pipeline's handlers: events flow through to every backend before reading.
-/// Covers every read route: summary, daily, event types, raw, keyword and similar search.
-#[sqlx::test(migrations = false)]
-async fn another_tenant_sees_none_of_a_tenants_events(pool: PgPoolOptions, opts: PgConnectOptions) {
-    tenant_isolation(spawn_app(pool, opts, |_| {}).await).await;
-}
-
-#[tokio::test]
-async fn another_tenant_sees_none_of_a_tenants_events_on_sqlite() {
-    tenant_isolation(spawn_sqlite_app(|_| {}).await).await;
-}
+on_each_backend!(tenant_isolation(spawn_default_app, spawn_default_sqlite_app):
+    /// Needs the pipeline's handlers: events flow through to every backend before reading. Covers
+    /// every read route: summary, daily, event types, raw, keyword and similar search.
+    another_tenant_sees_none_of_a_tenants_events,
+    another_tenant_sees_none_of_a_tenants_events_on_sqlite
+);
 
 async fn tenant_isolation(app: TestApp) {
     let events = (0..5)
@@ -118,16 +115,11 @@ async fn tenant_isolation(app: TestApp) {
     app.shutdown().await;
 }
 
-/// Needs the pipeline's handlers.
-#[sqlx::test(migrations = false)]
-async fn daily_counts_page_with_next_cursor(pool: PgPoolOptions, opts: PgConnectOptions) {
-    daily_pages(spawn_app(pool, opts, |_| {}).await).await;
-}
-
-#[tokio::test]
-async fn daily_counts_page_with_next_cursor_on_sqlite() {
-    daily_pages(spawn_sqlite_app(|_| {}).await).await;
-}
+on_each_backend!(daily_pages(spawn_default_app, spawn_default_sqlite_app):
+    /// Needs the pipeline's handlers.
+    daily_counts_page_with_next_cursor,
+    daily_counts_page_with_next_cursor_on_sqlite
+);
 
 async fn daily_pages(app: TestApp) {
     let events = ["a", "b", "c", "d", "e"]
