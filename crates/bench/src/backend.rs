@@ -215,8 +215,8 @@ impl PgScratch {
             .connect_with(database.connect_options())
             .await
             .with_context(|| format!("connecting to {}", database.name()))?;
-        conveyor::MIGRATOR
-            .run(&pool)
+        conveyor::PgStore::new(pool.clone())
+            .migrate()
             .await
             .with_context(|| format!("migrating {}", database.name()))?;
         Ok(Self { pool, database })
