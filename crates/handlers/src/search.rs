@@ -89,10 +89,6 @@ impl IndexRows {
     pub(crate) fn len(&self) -> usize {
         self.event_ids.len()
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.event_ids.is_empty()
-    }
 }
 
 /// `s` as Postgres `text` accepts it: NUL characters (valid in JSON, refused by Postgres,

@@ -3,34 +3,22 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use conveyor::{Batch, Context, EventHandler, HandlerError};
+use conveyor::{Context, PgStore};
 use uuid::Uuid;
 
 use super::deadline::{begin_with_timeout, timed_out};
 use crate::error::Result;
-use crate::events::IndexRecord;
-use crate::handler_items::storage_handler_items;
 use crate::keyword_index::KeywordIndexHandler;
 use crate::search::{validate, IndexRows, SearchHit, SEARCH_TIMEOUT};
+use crate::storage_handler::{Records, WriteBatch, Written};
 
 const INSERT_DOCUMENTS: &str = include_str!("sql/keyword_insert_documents.sql");
 const SEARCH: &str = include_str!("sql/keyword_search.sql");
 
-#[async_trait]
-impl EventHandler for KeywordIndexHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), HandlerError> {
-        let rows = IndexRows::from_batch(&batch);
-        if rows.is_empty() {
-            return Ok(());
-        }
+impl WriteBatch<PgStore> for KeywordIndexHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, PgStore>) -> Written {
+        let rows = IndexRows::from_batch(batch);
         sqlx::query(INSERT_DOCUMENTS)
             .bind(&rows.namespaces)
             .bind(&rows.event_ids)

@@ -3,34 +3,22 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
-use conveyor::{Batch, Context, EventHandler, HandlerError};
+use conveyor::{Context, HandlerError, PgStore};
 
 use super::deadline::{begin_with_timeout, timed_out};
 use super::keyword_index::HitRow;
 use crate::embedder::Embedder;
 use crate::error::Result;
-use crate::events::IndexRecord;
-use crate::handler_items::storage_handler_items;
 use crate::search::{IndexRows, SearchHit, SEARCH_TIMEOUT};
+use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::vector_index::{embed_query, sparse, VectorIndexHandler, ROWS_PER_INSERT};
 
 const INSERT_EMBEDDINGS: &str = include_str!("sql/vector_insert_embeddings.sql");
 const SIMILAR: &str = include_str!("sql/vector_similar.sql");
 
-#[async_trait]
-impl EventHandler for VectorIndexHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), HandlerError> {
-        let rows = IndexRows::from_batch(&batch);
-        if rows.is_empty() {
-            return Ok(());
-        }
+impl WriteBatch<PgStore> for VectorIndexHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, PgStore>) -> Written {
+        let rows = IndexRows::from_batch(batch);
         let dims = self.embedder.dimensions();
         let flat = self.embed_rows(&rows).await?;
 

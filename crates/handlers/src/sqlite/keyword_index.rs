@@ -3,17 +3,15 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
-use conveyor::{Batch, Context, EventHandler, HandlerError, SqliteStore};
+use conveyor::{Context, HandlerError, SqliteStore};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::deadline::Deadline;
 use super::websearch::WebSearch;
 use super::{instant, micros};
-use crate::events::IndexRecord;
-use crate::handler_items::storage_handler_items;
 use crate::search::{validate, IndexRows};
+use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::{KeywordIndexHandler, Result, SearchHit};
 
 const INSERT_DOCUMENTS: &str = include_str!("sql/keyword_insert_documents.sql");
@@ -24,19 +22,9 @@ const SEARCH: &str = include_str!("sql/keyword_search.sql");
 /// batch and skipped when its key `(namespace, event_id, ts)` is already indexed; a trigger
 /// adds it to the FTS5 index `search_fts` in the same statement. Queue, batch size and
 /// retries are the handler's on every backend.
-#[async_trait]
-impl EventHandler<SqliteStore> for KeywordIndexHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_, SqliteStore>,
-    ) -> Result<(), HandlerError> {
-        let rows = IndexRows::from_batch(&batch);
-        if rows.is_empty() {
-            return Ok(());
-        }
+impl WriteBatch<SqliteStore> for KeywordIndexHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, SqliteStore>) -> Written {
+        let rows = IndexRows::from_batch(batch);
         let documents: Vec<Document<'_>> = (0..rows.len())
             .map(|i| Document {
                 namespace: &rows.namespaces[i],

@@ -4,8 +4,7 @@
 use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use conveyor::{Batch, Context, EventHandler, HandlerError, SqliteStore};
+use conveyor::{Context, HandlerError, SqliteStore};
 use futures::TryStreamExt;
 use serde::Serialize;
 use uuid::Uuid;
@@ -13,9 +12,8 @@ use uuid::Uuid;
 use super::deadline::Deadline;
 use super::keyword_index::HitRow;
 use super::micros;
-use crate::events::IndexRecord;
-use crate::handler_items::storage_handler_items;
 use crate::search::IndexRows;
+use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::vector_index::{embed_query, sparse, ROWS_PER_INSERT};
 use crate::{Embedder, Result, SearchHit, VectorIndexHandler};
 
@@ -27,19 +25,9 @@ const SCAN: &str = include_str!("sql/vector_scan.sql");
 /// must not); then one `search_embeddings` row per event, skipped when its key is already
 /// stored. Vectors are stored L2-normalised as little-endian `f32` blobs. Queue, batch size
 /// and retries are the handler's on every backend.
-#[async_trait]
-impl EventHandler<SqliteStore> for VectorIndexHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_, SqliteStore>,
-    ) -> Result<(), HandlerError> {
-        let rows = IndexRows::from_batch(&batch);
-        if rows.is_empty() {
-            return Ok(());
-        }
+impl WriteBatch<SqliteStore> for VectorIndexHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, SqliteStore>) -> Written {
+        let rows = IndexRows::from_batch(batch);
         let flat = self.embed_rows(&rows).await?;
         let dims = self.dimensions();
         // statements of bounded size, like the Postgres insert, built before the lock too
