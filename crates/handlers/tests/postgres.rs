@@ -17,7 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use contract::fixtures::{manager, today};
-use contract::harness::{CountRow, Harness};
+use contract::harness::{CountRow, Harness, ROLLUP_COUNTS};
 
 /// A migrated database with the day partitions around [`today`].
 struct Pg {
@@ -108,13 +108,10 @@ impl Harness for Pg {
     }
 
     async fn rollup_counts(&self) -> Vec<CountRow> {
-        sqlx::query_as(
-            "select namespace, day, event_type, source, count
-               from analytics_daily_event_counts order by 1, 2, 3, 4",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .expect("read counts")
+        sqlx::query_as(ROLLUP_COUNTS)
+            .fetch_all(&self.pool)
+            .await
+            .expect("read counts")
     }
 
     async fn timestamps(&self, table: &str) -> Vec<DateTime<Utc>> {

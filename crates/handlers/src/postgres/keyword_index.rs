@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use conveyor::{Context, PgStore};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::Postgres;
 use uuid::Uuid;
 
 use super::deadline::{begin_with_timeout, timed_out};
@@ -74,13 +77,24 @@ pub(crate) async fn keyword_search_within(
     timeout: Duration,
 ) -> Result<Vec<SearchHit>> {
     validate(query, limit)?;
-    let mut tx = begin_with_timeout(pool, timeout).await?;
     // Postgres text refuses NUL; to `websearch_to_tsquery` it is a separator like any other
     // non-word character, so it is one here too (as in the SQLite translation)
-    let rows: Vec<HitRow> = sqlx::query_as(SEARCH)
+    let search = sqlx::query_as(SEARCH)
         .bind(namespace)
         .bind(query.replace('\0', " "))
-        .bind(i64::from(limit))
+        .bind(i64::from(limit));
+    hits_within(pool, search, timeout).await
+}
+
+/// The hits of `search` (either search's statement), run in a transaction whose statements
+/// Postgres cancels after `timeout` ([`crate::Error::SearchTimeout`]).
+pub(crate) async fn hits_within(
+    pool: &sqlx::PgPool,
+    search: QueryAs<'_, Postgres, HitRow, PgArguments>,
+    timeout: Duration,
+) -> Result<Vec<SearchHit>> {
+    let mut tx = begin_with_timeout(pool, timeout).await?;
+    let rows = search
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| timed_out(e, timeout))?;

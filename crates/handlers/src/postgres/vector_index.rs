@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use conveyor::{Context, HandlerError, PgStore};
 
-use super::deadline::{begin_with_timeout, timed_out};
-use super::keyword_index::HitRow;
+use super::keyword_index::hits_within;
 use crate::embedder::Embedder;
 use crate::error::Result;
 use crate::search::{IndexRows, SearchHit, SEARCH_TIMEOUT};
@@ -92,16 +91,11 @@ pub(crate) async fn similar_search_within(
         // the zero vector is similar to nothing: skip the scan
         return Ok(Vec::new());
     }
-    let mut tx = begin_with_timeout(pool, timeout).await?;
-    let rows: Vec<HitRow> = sqlx::query_as(SIMILAR)
+    let search = sqlx::query_as(SIMILAR)
         .bind(namespace)
-        .bind(&indices)
-        .bind(&weights)
+        .bind(indices)
+        .bind(weights)
         .bind(i32::try_from(dims).unwrap_or(i32::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| timed_out(e, timeout))?;
-    tx.commit().await?;
-    Ok(rows.into_iter().map(HitRow::into_hit).collect())
+        .bind(i64::from(limit));
+    hits_within(pool, search, timeout).await
 }

@@ -27,11 +27,7 @@ impl WriteBatch<SqliteStore> for KeywordIndexHandler {
         let rows = IndexRows::from_batch(batch);
         let documents: Vec<Document<'_>> = (0..rows.len())
             .map(|i| Document {
-                namespace: &rows.namespaces[i],
-                event_id: rows.event_ids[i],
-                ts: micros(rows.timestamps[i]),
-                event_type: &rows.event_types[i],
-                source: &rows.sources[i],
+                row: IndexedRow::new(&rows, i),
                 body: &rows.texts[i],
             })
             .collect();
@@ -47,12 +43,33 @@ impl WriteBatch<SqliteStore> for KeywordIndexHandler {
 /// One document as [`INSERT_DOCUMENTS`] reads it from the JSON array.
 #[derive(Serialize)]
 struct Document<'a> {
+    #[serde(flatten)]
+    row: IndexedRow<'a>,
+    body: &'a str,
+}
+
+/// What both search tables store of row `i` of [`IndexRows`] besides its document or
+/// embedding, as their inserts read it.
+#[derive(Serialize)]
+pub(super) struct IndexedRow<'a> {
     namespace: &'a str,
     event_id: Uuid,
     ts: i64,
     event_type: &'a str,
     source: &'a str,
-    body: &'a str,
+}
+
+impl<'a> IndexedRow<'a> {
+    /// Row `i` of `rows`.
+    pub(super) fn new(rows: &'a IndexRows, i: usize) -> Self {
+        Self {
+            namespace: &rows.namespaces[i],
+            event_id: rows.event_ids[i],
+            ts: micros(rows.timestamps[i]),
+            event_type: &rows.event_types[i],
+            source: &rows.sources[i],
+        }
+    }
 }
 
 /// [`keyword_search`](crate::keyword_search) on SQLite: the same parameters, errors and

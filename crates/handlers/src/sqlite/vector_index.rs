@@ -10,8 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::deadline::Deadline;
-use super::keyword_index::HitRow;
-use super::micros;
+use super::keyword_index::{HitRow, IndexedRow};
 use crate::search::IndexRows;
 use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::vector_index::{embed_query, sparse, ROWS_PER_INSERT};
@@ -37,11 +36,7 @@ impl WriteBatch<SqliteStore> for VectorIndexHandler {
                 let end = (start + ROWS_PER_INSERT).min(rows.len());
                 let chunk: Vec<Embedding<'_>> = (start..end)
                     .map(|i| Embedding {
-                        namespace: &rows.namespaces[i],
-                        event_id: rows.event_ids[i],
-                        ts: micros(rows.timestamps[i]),
-                        event_type: &rows.event_types[i],
-                        source: &rows.sources[i],
+                        row: IndexedRow::new(&rows, i),
                         embedding: hex_f32(&flat[i * dims..(i + 1) * dims]),
                     })
                     .collect();
@@ -63,11 +58,8 @@ impl WriteBatch<SqliteStore> for VectorIndexHandler {
 /// One embedding as [`INSERT_EMBEDDINGS`] reads it from the JSON array.
 #[derive(Serialize)]
 struct Embedding<'a> {
-    namespace: &'a str,
-    event_id: Uuid,
-    ts: i64,
-    event_type: &'a str,
-    source: &'a str,
+    #[serde(flatten)]
+    row: IndexedRow<'a>,
     /// The hex of the vector's little-endian `f32`s.
     embedding: String,
 }
