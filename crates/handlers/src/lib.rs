@@ -75,7 +75,7 @@ pub use queries::{
 };
 pub use raw_store::RawStoreHandler;
 pub use rollup::{RebuildReport, RollupHandler};
-pub use search::SearchHit;
+pub use search::{SearchHit, SearchQuery};
 pub use store::PipelineStore;
 pub use vector_index::VectorIndexHandler;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use conveyor::PgStore;
-use conveyor_handlers::{Embedder, HashingEmbedder, PipelineStore};
+use conveyor_handlers::{Embedder, HashingEmbedder, PipelineStore, SearchQuery};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -171,9 +171,13 @@ impl Harness for Pg {
         let timeout = Self::STALLED_SEARCH_TIMEOUT;
         let embedder: std::sync::Arc<dyn Embedder> =
             std::sync::Arc::new(HashingEmbedder::default());
-        let hits = store.keyword_search_within("acme", "common", 10, timeout);
+        let hits =
+            store.keyword_search_within(SearchQuery::new("acme", "common", 10).within(timeout));
         assert!(hits.await.expect("keyword search").is_empty());
-        let hits = store.similar_search_within(&embedder, "acme", "common user", 10, timeout);
+        let hits = store.similar_search_within(
+            &embedder,
+            SearchQuery::new("acme", "common user", 10).within(timeout),
+        );
         assert!(hits.await.expect("similar search").is_empty());
         assert_eq!(statement_timeout(store).await, stall.setting);
     }

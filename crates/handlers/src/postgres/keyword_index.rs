@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::deadline::{begin_with_timeout, timed_out};
 use crate::error::Result;
 use crate::keyword_index::KeywordIndexHandler;
-use crate::search::{validate, IndexRows, SearchHit, SEARCH_TIMEOUT};
+use crate::search::{IndexRows, SearchHit, SearchQuery};
 use crate::storage_handler::{Records, WriteBatch, Written};
 
 const INSERT_DOCUMENTS: &str = include_str!("sql/keyword_insert_documents.sql");
@@ -64,26 +64,23 @@ pub async fn keyword_search(
     query: &str,
     limit: u32,
 ) -> Result<Vec<SearchHit>> {
-    keyword_search_within(pool, namespace, query, limit, SEARCH_TIMEOUT).await
+    keyword_search_within(pool, SearchQuery::new(namespace, query, limit)).await
 }
 
-/// [`keyword_search`] whose statement Postgres cancels after `timeout`
+/// [`keyword_search`] of `q`, whose statement Postgres cancels after `q.timeout`
 /// ([`crate::Error::SearchTimeout`]).
 pub(crate) async fn keyword_search_within(
     pool: &sqlx::PgPool,
-    namespace: &str,
-    query: &str,
-    limit: u32,
-    timeout: Duration,
+    q: SearchQuery<'_>,
 ) -> Result<Vec<SearchHit>> {
-    validate(query, limit)?;
+    q.check()?;
     // Postgres text refuses NUL; to `websearch_to_tsquery` it is a separator like any other
     // non-word character, so it is one here too (as in the SQLite translation)
     let search = sqlx::query_as(SEARCH)
-        .bind(namespace)
-        .bind(query.replace('\0', " "))
-        .bind(i64::from(limit));
-    hits_within(pool, search, timeout).await
+        .bind(q.namespace)
+        .bind(q.query.replace('\0', " "))
+        .bind(i64::from(q.limit));
+    hits_within(pool, search, q.timeout).await
 }
 
 /// The hits of `search` (either search's statement), run in a transaction whose statements

@@ -10,7 +10,6 @@
 //! - `partitions`: `PartitionManager::maintain`, the day partitions.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -19,7 +18,7 @@ use conveyor::{PgStore, PoolBuilder};
 use crate::{
     AcceptReport, Backend, DailyCount, DailyCountQuery, Embedder, EventTypeCount, EventsReceived,
     PartitionManager, PartitionReport, Pipeline, PipelineStore, RawEvent, RawEventQuery,
-    RebuildReport, Result, SearchHit, Summary,
+    RebuildReport, Result, SearchHit, SearchQuery, Summary,
 };
 
 mod deadline;
@@ -89,27 +88,16 @@ impl PipelineStore for PgStore {
         queries::raw_events(self.pool(), q).await
     }
 
-    async fn keyword_search_within(
-        &self,
-        namespace: &str,
-        query: &str,
-        limit: u32,
-        timeout: Duration,
-    ) -> Result<Vec<SearchHit>> {
-        keyword_index::keyword_search_within(self.pool(), namespace, query, limit, timeout).await
+    async fn keyword_search_within(&self, q: SearchQuery<'_>) -> Result<Vec<SearchHit>> {
+        keyword_index::keyword_search_within(self.pool(), q).await
     }
 
     async fn similar_search_within(
         &self,
         embedder: &Arc<dyn Embedder>,
-        namespace: &str,
-        query: &str,
-        limit: u32,
-        timeout: Duration,
+        q: SearchQuery<'_>,
     ) -> Result<Vec<SearchHit>> {
-        let embedder = embedder.as_ref();
-        vector_index::similar_search_within(self.pool(), embedder, namespace, query, limit, timeout)
-            .await
+        vector_index::similar_search_within(self.pool(), embedder.as_ref(), q).await
     }
 
     async fn rebuild_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<RebuildReport> {

@@ -1,14 +1,12 @@
 //! [`VectorIndexHandler`] on Postgres, and [`similar_search`], its read side (an exact
 //! scan in SQL).
 
-use std::time::Duration;
-
 use conveyor::{Context, HandlerError, PgStore};
 
 use super::keyword_index::hits_within;
 use crate::embedder::Embedder;
 use crate::error::Result;
-use crate::search::{IndexRows, SearchHit, SEARCH_TIMEOUT};
+use crate::search::{IndexRows, SearchHit, SearchQuery};
 use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::vector_index::{embed_query, sparse, VectorIndexHandler, ROWS_PER_INSERT};
 
@@ -72,19 +70,17 @@ pub async fn similar_search(
     query: &str,
     limit: u32,
 ) -> Result<Vec<SearchHit>> {
-    similar_search_within(pool, embedder, namespace, query, limit, SEARCH_TIMEOUT).await
+    similar_search_within(pool, embedder, SearchQuery::new(namespace, query, limit)).await
 }
 
-/// [`similar_search`] whose scan Postgres cancels after `timeout` ([`crate::Error::SearchTimeout`]).
+/// [`similar_search`] of `q`, whose scan Postgres cancels after `q.timeout`
+/// ([`crate::Error::SearchTimeout`]).
 pub(crate) async fn similar_search_within(
     pool: &sqlx::PgPool,
     embedder: &dyn Embedder,
-    namespace: &str,
-    query: &str,
-    limit: u32,
-    timeout: Duration,
+    q: SearchQuery<'_>,
 ) -> Result<Vec<SearchHit>> {
-    let vector = embed_query(embedder, query, limit).await?;
+    let vector = embed_query(embedder, &q).await?;
     let dims = vector.len();
     let (indices, weights) = sparse(&vector);
     if indices.is_empty() {
@@ -92,10 +88,10 @@ pub(crate) async fn similar_search_within(
         return Ok(Vec::new());
     }
     let search = sqlx::query_as(SIMILAR)
-        .bind(namespace)
+        .bind(q.namespace)
         .bind(indices)
         .bind(weights)
         .bind(i32::try_from(dims).unwrap_or(i32::MAX))
-        .bind(i64::from(limit));
-    hits_within(pool, search, timeout).await
+        .bind(i64::from(q.limit));
+    hits_within(pool, search, q.timeout).await
 }

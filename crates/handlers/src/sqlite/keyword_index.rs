@@ -1,8 +1,6 @@
 //! [`KeywordIndexHandler`] on SQLite: `IndexRecord[keyword]` → `search_documents` and its FTS5
 //! index; and `keyword_search`, its read side.
 
-use std::time::Duration;
-
 use conveyor::{Context, HandlerError, SqliteStore};
 use serde::Serialize;
 use uuid::Uuid;
@@ -10,7 +8,7 @@ use uuid::Uuid;
 use super::deadline::Deadline;
 use super::websearch::WebSearch;
 use super::{instant, micros};
-use crate::search::{validate, IndexRows};
+use crate::search::{IndexRows, SearchQuery};
 use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::{KeywordIndexHandler, Result, SearchHit};
 
@@ -80,7 +78,7 @@ impl<'a> IndexedRow<'a> {
 /// the runs of letters and digits, so where Postgres keeps `/pricing` or `a.b.c` as one
 /// token, they are found here by their parts too (`pricing`, `b`).
 ///
-/// The statement is interrupted once it has run for `timeout` (see [`Deadline`]).
+/// The statement is interrupted once it has run for `q.timeout` (see [`Deadline`]).
 ///
 /// # Errors
 /// [`crate::Error::InvalidQuery`] when `query` is blank or `limit` is outside 1..=100;
@@ -88,21 +86,18 @@ impl<'a> IndexedRow<'a> {
 /// [`crate::Error::Database`] when the search fails.
 pub(super) async fn keyword_search(
     pool: &sqlx::SqlitePool,
-    namespace: &str,
-    query: &str,
-    limit: u32,
-    timeout: Duration,
+    q: SearchQuery<'_>,
 ) -> Result<Vec<SearchHit>> {
-    validate(query, limit)?;
-    let Some(expression) = WebSearch::parse(query).to_fts5(&hex(namespace)) else {
+    q.check()?;
+    let Some(expression) = WebSearch::parse(q.query).to_fts5(&hex(q.namespace)) else {
         // nothing but punctuation: a valid query that matches nothing, as on Postgres
         return Ok(Vec::new());
     };
-    let mut deadline = Deadline::start(pool, timeout).await?;
+    let mut deadline = Deadline::start(pool, q.timeout).await?;
     let rows: Result<Vec<HitRow>, _> = sqlx::query_as(SEARCH)
-        .bind(namespace)
+        .bind(q.namespace)
         .bind(expression)
-        .bind(i64::from(limit))
+        .bind(i64::from(q.limit))
         .fetch_all(deadline.conn())
         .await;
     let rows = rows.map_err(|e| deadline.error(e));

@@ -2,7 +2,7 @@
 //! `similar_search`, its read side.
 
 use std::cmp::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use conveyor::{Context, HandlerError, SqliteStore};
 use futures::TryStreamExt;
@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::deadline::Deadline;
 use super::keyword_index::{HitRow, IndexedRow};
 use crate::search::IndexRows;
+use crate::search::SearchQuery;
 use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::vector_index::{embed_query, sparse, ROWS_PER_INSERT};
 use crate::{Embedder, Result, SearchHit, VectorIndexHandler};
@@ -79,27 +80,24 @@ fn hex_f32(v: &[f32]) -> String {
 /// and order. The exact brute-force scan reads the namespace's vectors of the query's length
 /// and takes the dot product with the query (cosine similarity, both being normalised) in
 /// Rust; hits scoring ≤ 0 are dropped, ties go to the newest event. The scan stops once it
-/// has run for `timeout` (see [`Deadline`]; embedding the query is not counted).
+/// has run for `q.timeout` (see [`Deadline`]; embedding the query is not counted).
 ///
 /// # Errors
 /// As [`crate::similar_search`].
 pub(super) async fn similar_search(
     pool: &sqlx::SqlitePool,
     embedder: &dyn Embedder,
-    namespace: &str,
-    query: &str,
-    limit: u32,
-    timeout: Duration,
+    q: SearchQuery<'_>,
 ) -> Result<Vec<SearchHit>> {
-    let vector = embed_query(embedder, query, limit).await?;
+    let vector = embed_query(embedder, &q).await?;
     let (indices, weights) = sparse(&vector);
     if indices.is_empty() {
         // the zero vector is similar to nothing: skip the scan
         return Ok(Vec::new());
     }
     let bytes = i64::try_from(vector.len() * 4).unwrap_or(i64::MAX);
-    let mut deadline = Deadline::start(pool, timeout).await?;
-    let hits = scan(&mut deadline, namespace, bytes, &indices, &weights).await;
+    let mut deadline = Deadline::start(pool, q.timeout).await?;
+    let hits = scan(&mut deadline, q.namespace, bytes, &indices, &weights).await;
     deadline.finish().await?;
     let mut hits = hits?;
     hits.sort_by(|a, b| {
@@ -109,7 +107,7 @@ pub(super) async fn similar_search(
             .then(b.ts.cmp(&a.ts))
             .then(a.event_id.cmp(&b.event_id))
     });
-    hits.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    hits.truncate(usize::try_from(q.limit).unwrap_or(usize::MAX));
     Ok(hits.into_iter().map(HitRow::into_hit).collect())
 }
 

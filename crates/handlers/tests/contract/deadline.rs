@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conveyor_handlers::{Embedder, Error, HashingEmbedder, PipelineStore};
+use conveyor_handlers::{Embedder, Error, HashingEmbedder, PipelineStore, SearchQuery};
 
 use super::Harness;
 
@@ -25,7 +25,8 @@ pub(crate) async fn a_keyword_search_past_its_deadline_is_cancelled_and_its_conn
 ) -> anyhow::Result<()> {
     let (store, stall) = h.stall_searches().await;
     let timeout = H::STALLED_SEARCH_TIMEOUT;
-    let search = store.keyword_search_within("acme", "common", 10, timeout);
+    let search =
+        store.keyword_search_within(SearchQuery::new("acme", "common", 10).within(timeout));
     assert_cancelled(search, timeout, "keyword search").await;
     h.release_searches(&store, stall).await;
     Ok(())
@@ -40,7 +41,10 @@ pub(crate) async fn a_similarity_search_past_its_deadline_is_cancelled_and_its_c
     let (store, stall) = h.stall_searches().await;
     let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::default());
     let timeout = H::STALLED_SEARCH_TIMEOUT;
-    let search = store.similar_search_within(&embedder, "acme", "common user", 10, timeout);
+    let search = store.similar_search_within(
+        &embedder,
+        SearchQuery::new("acme", "common user", 10).within(timeout),
+    );
     assert_cancelled(search, timeout, "similarity search").await;
     h.release_searches(&store, stall).await;
     Ok(())
