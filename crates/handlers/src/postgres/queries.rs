@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::queries::{check_days, DailyRow};
+use crate::queries::{days_query, DailyRow};
 use crate::{DailyCount, DailyCountQuery, EventTypeCount, RawEvent, RawEventQuery, Summary};
 
 const DAILY_COUNTS: &str = include_str!("sql/query_daily_counts.sql");
@@ -42,11 +42,7 @@ pub async fn summary(
     from: NaiveDate,
     to: NaiveDate,
 ) -> crate::Result<Summary> {
-    check_days(from, to)?;
-    let row = sqlx::query_as(SUMMARY)
-        .bind(namespace)
-        .bind(from)
-        .bind(to)
+    let row = days_query(SUMMARY, namespace, from, to)?
         .fetch_one(pool)
         .await?;
     Ok(Summary::from_row(row))
@@ -64,13 +60,8 @@ pub async fn event_types(
     from: NaiveDate,
     to: NaiveDate,
 ) -> crate::Result<Vec<EventTypeCount>> {
-    check_days(from, to)?;
-    let rows = sqlx::query_as(EVENT_TYPES)
-        .bind(namespace)
-        .bind(from)
-        .bind(to)
-        .fetch_all(pool)
-        .await?;
+    let query = days_query(EVENT_TYPES, namespace, from, to)?;
+    let rows = query.fetch_all(pool).await?;
     Ok(rows.into_iter().map(EventTypeCount::from_row).collect())
 }
 

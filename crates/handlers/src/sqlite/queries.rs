@@ -7,7 +7,7 @@ use sqlx::SqlitePool;
 use uuid::Uuid;
 
 use super::{instant, micros};
-use crate::queries::{check_days, DailyRow};
+use crate::queries::{days_query, DailyRow};
 use crate::{
     DailyCount, DailyCountQuery, EventTypeCount, RawEvent, RawEventQuery, Result, Summary,
 };
@@ -37,11 +37,7 @@ pub(super) async fn summary(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Summary> {
-    check_days(from, to)?;
-    let row = sqlx::query_as(SUMMARY)
-        .bind(namespace)
-        .bind(from)
-        .bind(to)
+    let row = days_query(SUMMARY, namespace, from, to)?
         .fetch_one(pool)
         .await?;
     Ok(Summary::from_row(row))
@@ -54,13 +50,8 @@ pub(super) async fn event_types(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<EventTypeCount>> {
-    check_days(from, to)?;
-    let rows = sqlx::query_as(EVENT_TYPES)
-        .bind(namespace)
-        .bind(from)
-        .bind(to)
-        .fetch_all(pool)
-        .await?;
+    let query = days_query(EVENT_TYPES, namespace, from, to)?;
+    let rows = query.fetch_all(pool).await?;
     Ok(rows.into_iter().map(EventTypeCount::from_row).collect())
 }
 
