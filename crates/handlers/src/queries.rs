@@ -215,6 +215,32 @@ pub struct RawEvent {
     pub attributes: serde_json::Value,
 }
 
+/// A row of `query_raw_events.sql` as Postgres returns it (SQLite's instant and attributes
+/// decode to these first): event id, type, actor, source, timestamp, attributes.
+pub(crate) type RawRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    serde_json::Value,
+);
+
+impl RawEvent {
+    /// The event of a [`RawRow`].
+    pub(crate) fn from_row(row: RawRow) -> Self {
+        let (event_id, event_type, actor_id, source, ts, attributes) = row;
+        Self {
+            event_id,
+            event_type,
+            actor_id,
+            source,
+            timestamp: ts,
+            attributes,
+        }
+    }
+}
+
 /// A page size of 1..=1000.
 fn check_limit(limit: u32) -> Result<()> {
     if (1..=MAX_LIMIT).contains(&limit) {

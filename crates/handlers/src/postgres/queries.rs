@@ -1,10 +1,9 @@
 //! The read side on Postgres: daily counts, summary, event types and raw events (their
 //! types and bounds are the core's, see `crate::queries`).
 
-use chrono::{DateTime, NaiveDate, Utc};
-use uuid::Uuid;
+use chrono::NaiveDate;
 
-use crate::queries::{days_query, DailyRow};
+use crate::queries::{days_query, DailyRow, RawRow};
 use crate::{DailyCount, DailyCountQuery, EventTypeCount, RawEvent, RawEventQuery, Summary};
 
 const DAILY_COUNTS: &str = include_str!("sql/query_daily_counts.sql");
@@ -84,28 +83,5 @@ pub async fn raw_events(pool: &sqlx::PgPool, q: &RawEventQuery) -> crate::Result
         .bind(i64::from(q.limit))
         .fetch_all(pool)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(event_id, event_type, actor_id, source, timestamp, attributes)| RawEvent {
-                event_id,
-                event_type,
-                actor_id,
-                source,
-                timestamp,
-                attributes,
-            },
-        )
-        .collect())
+    Ok(rows.into_iter().map(RawEvent::from_row).collect())
 }
-
-// Two copies of this row and its mapping: Postgres returns `timestamptz` and `jsonb`,
-// SQLite integer microseconds and JSON text.
-type RawRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    serde_json::Value,
-);

@@ -59,7 +59,7 @@ pub(super) async fn event_types(
 pub(super) async fn raw_events(pool: &SqlitePool, q: &RawEventQuery) -> Result<Vec<RawEvent>> {
     q.check()?;
     let after = q.start();
-    let rows: Vec<RawRow> = sqlx::query_as(RAW_EVENTS)
+    let rows: Vec<StoredRawRow> = sqlx::query_as(RAW_EVENTS)
         .bind(&q.namespace)
         .bind(micros(q.from))
         .bind(micros(q.to))
@@ -71,22 +71,15 @@ pub(super) async fn raw_events(pool: &SqlitePool, q: &RawEventQuery) -> Result<V
         .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(event_id, event_type, actor_id, source, ts, attributes)| RawEvent {
-                event_id,
-                event_type,
-                actor_id,
-                source,
-                timestamp: instant(ts),
-                attributes: attributes.0,
-            },
-        )
+        .map(|(id, event_type, actor, source, ts, attributes)| {
+            RawEvent::from_row((id, event_type, actor, source, instant(ts), attributes.0))
+        })
         .collect())
 }
 
-// Two copies of this row and its mapping: Postgres returns `timestamptz` and `jsonb`,
-// SQLite integer microseconds and JSON text.
-type RawRow = (
+/// A row of `query_raw_events.sql` as SQLite returns it: the core's `RawRow` with the instant
+/// as integer microseconds and the attributes as JSON text.
+type StoredRawRow = (
     Uuid,
     String,
     String,
