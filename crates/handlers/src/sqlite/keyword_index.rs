@@ -15,6 +15,14 @@ use crate::{KeywordIndexHandler, Result, SearchHit};
 const INSERT_DOCUMENTS: &str = include_str!("sql/keyword_insert_documents.sql");
 const SEARCH: &str = include_str!("sql/keyword_search.sql");
 
+/// One document as [`INSERT_DOCUMENTS`] reads it from the JSON array.
+#[derive(Serialize)]
+struct Document<'a> {
+    #[serde(flatten)]
+    row: IndexedRow<'a>,
+    body: &'a str,
+}
+
 /// The Postgres handler's semantics on SQLite: one `search_documents` row per event (type,
 /// source and the same capped search text), inserted in the transaction that completes the
 /// batch and skipped when its key `(namespace, event_id, ts)` is already indexed; a trigger
@@ -36,14 +44,6 @@ impl WriteBatch<SqliteStore> for KeywordIndexHandler {
             .await?;
         Ok(())
     }
-}
-
-/// One document as [`INSERT_DOCUMENTS`] reads it from the JSON array.
-#[derive(Serialize)]
-struct Document<'a> {
-    #[serde(flatten)]
-    row: IndexedRow<'a>,
-    body: &'a str,
 }
 
 /// What both search tables store of row `i` of [`IndexRows`] besides its document or
