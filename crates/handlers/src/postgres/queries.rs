@@ -11,8 +11,9 @@ const SUMMARY: &str = include_str!("sql/query_summary.sql");
 const EVENT_TYPES: &str = include_str!("sql/query_event_types.sql");
 const RAW_EVENTS: &str = include_str!("sql/query_raw_events.sql");
 
-// These read functions and `sqlite::queries`' are two plain copies: the same steps over
-// different pools and SQL (a generic over sqlx databases would fight `Send`).
+// These read functions and `sqlite::queries`' are two plain copies of a few lines each: the
+// same steps over different pools and SQL (their checks, binds and rows are the core's); a
+// generic over sqlx databases would need a bound per bound type, longer than the copies.
 
 /// Daily counts in (day, event type, source) order, one page of at most `q.limit` rows
 /// after `q.after`.
