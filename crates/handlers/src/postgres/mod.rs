@@ -30,6 +30,8 @@ mod raw_store;
 pub(crate) mod rollup;
 pub(crate) mod vector_index;
 
+// Each method forwards to this backend's module for it, as `sqlite`'s impl does to its own:
+// the two impls share the trait's signatures, not their code.
 #[async_trait]
 impl PipelineStore for PgStore {
     const ACCEPT_WRITERS: usize = 2;
