@@ -298,9 +298,8 @@ mod tests {
     #[test]
     fn word_order_is_captured_by_bigrams() {
         let e = HashingEmbedder::default();
-        let a = e.embed_one("card declined");
-        let same = e.embed_one("card declined");
-        let swapped = e.embed_one("declined card");
+        let [a, same, swapped] =
+            ["card declined", "card declined", "declined card"].map(|t| e.embed_one(t));
         assert!(dot(&a, &same) > dot(&a, &swapped));
         assert!(dot(&a, &swapped) > 0.5);
     }

@@ -26,7 +26,8 @@
 //! - `ingestion` — [`AcceptReport`] and the records `accept` publishes; `partitions` —
 //!   [`PartitionManager`]; `queries` — the read side's types and bounds; `search` —
 //!   [`SearchHit`] and the searches' parameters.
-//! - `handler_items` — what both backends' `impl EventHandler` of those handlers share.
+//! - `storage_handler` — the one `impl EventHandler` of each of those handlers; each
+//!   backend implements only its `WriteBatch`.
 //! - `store` — [`PipelineStore`]; `policy` — [`RetryPolicy`]; `error` — [`Error`].
 //!
 //! Beside it, one directory per backend implements [`PipelineStore`] and the handlers:
@@ -41,7 +42,6 @@ mod embedder;
 mod error;
 mod events;
 mod fan_out;
-mod handler_items;
 mod ingestion;
 mod keyword_index;
 mod partitions;
@@ -52,6 +52,7 @@ mod raw_store;
 mod rollup;
 mod search;
 mod sqlite;
+mod storage_handler;
 mod store;
 mod vector_index;
 
@@ -74,7 +75,7 @@ pub use queries::{
 };
 pub use raw_store::RawStoreHandler;
 pub use rollup::{RebuildReport, RollupHandler};
-pub use search::SearchHit;
+pub use search::{SearchHit, SearchQuery};
 pub use store::PipelineStore;
 pub use vector_index::VectorIndexHandler;
 

@@ -131,10 +131,11 @@ pub(crate) fn midnight(day: NaiveDate) -> DateTime<Utc> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn date(s: &str) -> NaiveDate {
+    /// The day `s` (`YYYY-MM-DD`).
+    pub(crate) fn date(s: &str) -> NaiveDate {
         s.parse().unwrap()
     }
 

@@ -8,7 +8,7 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 use sqlx::query::QueryAs;
-use sqlx::{Database, Encode, Type};
+use sqlx::{Database, Encode, FromRow, Type};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -215,6 +215,32 @@ pub struct RawEvent {
     pub attributes: serde_json::Value,
 }
 
+/// A row of `query_raw_events.sql` as Postgres returns it (SQLite's instant and attributes
+/// decode to these first): event id, type, actor, source, timestamp, attributes.
+pub(crate) type RawRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    serde_json::Value,
+);
+
+impl RawEvent {
+    /// The event of a [`RawRow`].
+    pub(crate) fn from_row(row: RawRow) -> Self {
+        let (event_id, event_type, actor_id, source, ts, attributes) = row;
+        Self {
+            event_id,
+            event_type,
+            actor_id,
+            source,
+            timestamp: ts,
+            attributes,
+        }
+    }
+}
+
 /// A page size of 1..=1000.
 fn check_limit(limit: u32) -> Result<()> {
     if (1..=MAX_LIMIT).contains(&limit) {
@@ -227,7 +253,7 @@ fn check_limit(limit: u32) -> Result<()> {
 }
 
 /// A day range `from..=to` of the rollup queries.
-pub(crate) fn check_days(from: NaiveDate, to: NaiveDate) -> Result<()> {
+fn check_days(from: NaiveDate, to: NaiveDate) -> Result<()> {
     if from > to {
         return Err(Error::InvalidQuery(format!("from {from} is after to {to}")));
     }
@@ -237,6 +263,24 @@ pub(crate) fn check_days(from: NaiveDate, to: NaiveDate) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `sql`, a rollup query of either backend (`query_summary.sql`, `query_event_types.sql`),
+/// with its parameters bound in their order: namespace, first day, last day; once the day
+/// range is checked.
+pub(crate) fn days_query<'q, DB: Database, O>(
+    sql: &'q str,
+    namespace: &'q str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<QueryAs<'q, DB, O, DB::Arguments<'q>>>
+where
+    O: for<'r> FromRow<'r, DB::Row>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    NaiveDate: Encode<'q, DB> + Type<DB>,
+{
+    check_days(from, to)?;
+    Ok(sqlx::query_as(sql).bind(namespace).bind(from).bind(to))
 }
 
 /// A window `[from, to)` of [`raw_events`](crate::raw_events).

@@ -40,6 +40,43 @@ pub struct SearchHit {
     pub score: f64,
 }
 
+/// What a search looks for, and how long it may take: the parameters of
+/// [`PipelineStore::keyword_search_within`](crate::PipelineStore::keyword_search_within) and
+/// [`PipelineStore::similar_search_within`](crate::PipelineStore::similar_search_within).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchQuery<'a> {
+    /// The tenant namespace searched.
+    pub namespace: &'a str,
+    /// The query: web-search syntax for keyword search, any text for similarity search.
+    pub query: &'a str,
+    /// At most this many hits (1..=100).
+    pub limit: u32,
+    /// How long the database may run the search before it cancels it.
+    pub timeout: Duration,
+}
+
+impl<'a> SearchQuery<'a> {
+    /// A search of `namespace` for `query`, at most `limit` hits, cancelled after 5 s.
+    pub fn new(namespace: &'a str, query: &'a str, limit: u32) -> Self {
+        Self {
+            namespace,
+            query,
+            limit,
+            timeout: SEARCH_TIMEOUT,
+        }
+    }
+
+    /// This search, cancelled after `timeout` instead.
+    pub fn within(self, timeout: Duration) -> Self {
+        Self { timeout, ..self }
+    }
+
+    /// Check the parameters both searches share (see [`validate`]).
+    pub(crate) fn check(&self) -> Result<()> {
+        validate(self.query, self.limit)
+    }
+}
+
 /// Check the parameters both searches share: a non-blank `q` and a `limit` in 1..=100.
 pub(crate) fn validate(query: &str, limit: u32) -> Result<()> {
     if query.trim().is_empty() {
@@ -88,10 +125,6 @@ impl IndexRows {
 
     pub(crate) fn len(&self) -> usize {
         self.event_ids.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.event_ids.is_empty()
     }
 }
 

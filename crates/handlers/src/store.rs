@@ -14,7 +14,7 @@ use conveyor::{PoolBuilder, Store};
 use crate::{
     AcceptReport, Backend, DailyCount, DailyCountQuery, Embedder, EventTypeCount, EventsReceived,
     PartitionManager, PartitionReport, Pipeline, RawEvent, RawEventQuery, RebuildReport, Result,
-    SearchHit, Summary,
+    SearchHit, SearchQuery, Summary,
 };
 
 /// A backend the whole pipeline runs on: its storage handlers, its read side, its upkeep.
@@ -91,23 +91,19 @@ pub trait PipelineStore: Store {
         query: &str,
         limit: u32,
     ) -> Result<Vec<SearchHit>> {
-        self.keyword_search_within(namespace, query, limit, Self::SEARCH_TIMEOUT)
-            .await
+        self.keyword_search_within(
+            SearchQuery::new(namespace, query, limit).within(Self::SEARCH_TIMEOUT),
+        )
+        .await
     }
 
     /// See [`crate::keyword_search`]; the database cancels the search's statement once it has
-    /// run for `timeout` (on SQLite: once the deadline has passed, checked every thousand
+    /// run for `q.timeout` (on SQLite: once the deadline has passed, checked every thousand
     /// virtual-machine steps).
     ///
     /// # Errors
     /// As [`crate::keyword_search`]; [`crate::Error::SearchTimeout`] when cancelled.
-    async fn keyword_search_within(
-        &self,
-        namespace: &str,
-        query: &str,
-        limit: u32,
-        timeout: Duration,
-    ) -> Result<Vec<SearchHit>>;
+    async fn keyword_search_within(&self, q: SearchQuery<'_>) -> Result<Vec<SearchHit>>;
 
     /// See [`crate::similar_search`]: [`similar_search_within`](Self::similar_search_within)
     /// [`SEARCH_TIMEOUT`](Self::SEARCH_TIMEOUT).
@@ -118,22 +114,22 @@ pub trait PipelineStore: Store {
         query: &str,
         limit: u32,
     ) -> Result<Vec<SearchHit>> {
-        self.similar_search_within(embedder, namespace, query, limit, Self::SEARCH_TIMEOUT)
-            .await
+        self.similar_search_within(
+            embedder,
+            SearchQuery::new(namespace, query, limit).within(Self::SEARCH_TIMEOUT),
+        )
+        .await
     }
 
     /// See [`crate::similar_search`]; the database cancels the scan once it has run for
-    /// `timeout` (embedding the query is not counted).
+    /// `q.timeout` (embedding the query is not counted).
     ///
     /// # Errors
     /// As [`crate::similar_search`]; [`crate::Error::SearchTimeout`] when cancelled.
     async fn similar_search_within(
         &self,
         embedder: &Arc<dyn Embedder>,
-        namespace: &str,
-        query: &str,
-        limit: u32,
-        timeout: Duration,
+        q: SearchQuery<'_>,
     ) -> Result<Vec<SearchHit>>;
 
     /// See [`crate::rebuild_rollups`].

@@ -9,7 +9,7 @@ use conveyor::HandlerError;
 use crate::embedder::{normalize, EmbedError, Embedder};
 use crate::error::{Error, Result};
 use crate::policy::RetryPolicy;
-use crate::search::{validate, IndexRows};
+use crate::search::{IndexRows, SearchQuery};
 
 /// The most rows one insert statement carries, so a batch of large records binds arrays of
 /// bounded size (2,000 × 256 floats is 2 MB).
@@ -124,13 +124,9 @@ fn check_vector(v: &[f32], dims: usize) -> Result<(), EmbedError> {
 ///
 /// # Errors
 /// As [`similar_search`](crate::similar_search), but for the scan.
-pub(crate) async fn embed_query(
-    embedder: &dyn Embedder,
-    query: &str,
-    limit: u32,
-) -> Result<Vec<f32>> {
-    validate(query, limit)?;
-    let mut vectors = embedder.embed(&[query.to_owned()]).await?;
+pub(crate) async fn embed_query(embedder: &dyn Embedder, q: &SearchQuery<'_>) -> Result<Vec<f32>> {
+    q.check()?;
+    let mut vectors = embedder.embed(&[q.query.to_owned()]).await?;
     if vectors.len() != 1 {
         return Err(Error::Embed(EmbedError(format!(
             "embedder returned {} vectors for 1 text",

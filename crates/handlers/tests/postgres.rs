@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use conveyor::PgStore;
-use conveyor_handlers::{Embedder, HashingEmbedder, PipelineStore};
+use conveyor_handlers::{Embedder, HashingEmbedder, PipelineStore, SearchQuery};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use contract::fixtures::{manager, today};
-use contract::harness::{CountRow, Harness};
+use contract::harness::{CountRow, Harness, ROLLUP_COUNTS};
 
 /// A migrated database with the day partitions around [`today`].
 struct Pg {
@@ -108,13 +108,10 @@ impl Harness for Pg {
     }
 
     async fn rollup_counts(&self) -> Vec<CountRow> {
-        sqlx::query_as(
-            "select namespace, day, event_type, source, count
-               from analytics_daily_event_counts order by 1, 2, 3, 4",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .expect("read counts")
+        sqlx::query_as(ROLLUP_COUNTS)
+            .fetch_all(&self.pool)
+            .await
+            .expect("read counts")
     }
 
     async fn timestamps(&self, table: &str) -> Vec<DateTime<Utc>> {
@@ -174,9 +171,13 @@ impl Harness for Pg {
         let timeout = Self::STALLED_SEARCH_TIMEOUT;
         let embedder: std::sync::Arc<dyn Embedder> =
             std::sync::Arc::new(HashingEmbedder::default());
-        let hits = store.keyword_search_within("acme", "common", 10, timeout);
+        let hits =
+            store.keyword_search_within(SearchQuery::new("acme", "common", 10).within(timeout));
         assert!(hits.await.expect("keyword search").is_empty());
-        let hits = store.similar_search_within(&embedder, "acme", "common user", 10, timeout);
+        let hits = store.similar_search_within(
+            &embedder,
+            SearchQuery::new("acme", "common user", 10).within(timeout),
+        );
         assert!(hits.await.expect("similar search").is_empty());
         assert_eq!(statement_timeout(store).await, stall.setting);
     }

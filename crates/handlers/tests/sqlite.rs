@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use conveyor::{SqliteStore, Store};
 use conveyor_handlers::{Embedder, HashingEmbedder, PipelineStore};
 
-use contract::harness::{CountRow, Harness};
+use contract::harness::{CountRow, Harness, ROLLUP_COUNTS};
 
 /// Documents (and embeddings) enough that a search over all of them runs for tens of
 /// milliseconds at least: far past a 1 ms deadline, whatever the machine.
@@ -105,13 +105,10 @@ impl Harness for TestDb {
     }
 
     async fn rollup_counts(&self) -> Vec<CountRow> {
-        sqlx::query_as(
-            "select namespace, day, event_type, source, count
-               from analytics_daily_event_counts order by 1, 2, 3, 4",
-        )
-        .fetch_all(self.store.pool())
-        .await
-        .expect("read counts")
+        sqlx::query_as(ROLLUP_COUNTS)
+            .fetch_all(self.store.pool())
+            .await
+            .expect("read counts")
     }
 
     async fn timestamps(&self, table: &str) -> Vec<DateTime<Utc>> {

@@ -3,34 +3,25 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use conveyor::{Batch, Context, EventHandler, HandlerError};
+use conveyor::{Context, PgStore};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::Postgres;
 use uuid::Uuid;
 
 use super::deadline::{begin_with_timeout, timed_out};
 use crate::error::Result;
-use crate::events::IndexRecord;
-use crate::handler_items::storage_handler_items;
 use crate::keyword_index::KeywordIndexHandler;
-use crate::search::{validate, IndexRows, SearchHit, SEARCH_TIMEOUT};
+use crate::search::{IndexRows, SearchHit, SearchQuery};
+use crate::storage_handler::{Records, WriteBatch, Written};
 
 const INSERT_DOCUMENTS: &str = include_str!("sql/keyword_insert_documents.sql");
 const SEARCH: &str = include_str!("sql/keyword_search.sql");
 
-#[async_trait]
-impl EventHandler for KeywordIndexHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), HandlerError> {
-        let rows = IndexRows::from_batch(&batch);
-        if rows.is_empty() {
-            return Ok(());
-        }
+impl WriteBatch<PgStore> for KeywordIndexHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, PgStore>) -> Written {
+        let rows = IndexRows::from_batch(batch);
         sqlx::query(INSERT_DOCUMENTS)
             .bind(&rows.namespaces)
             .bind(&rows.event_ids)
@@ -73,26 +64,34 @@ pub async fn keyword_search(
     query: &str,
     limit: u32,
 ) -> Result<Vec<SearchHit>> {
-    keyword_search_within(pool, namespace, query, limit, SEARCH_TIMEOUT).await
+    keyword_search_within(pool, SearchQuery::new(namespace, query, limit)).await
 }
 
-/// [`keyword_search`] whose statement Postgres cancels after `timeout`
+/// [`keyword_search`] of `q`, whose statement Postgres cancels after `q.timeout`
 /// ([`crate::Error::SearchTimeout`]).
 pub(crate) async fn keyword_search_within(
     pool: &sqlx::PgPool,
-    namespace: &str,
-    query: &str,
-    limit: u32,
-    timeout: Duration,
+    q: SearchQuery<'_>,
 ) -> Result<Vec<SearchHit>> {
-    validate(query, limit)?;
-    let mut tx = begin_with_timeout(pool, timeout).await?;
+    q.check()?;
     // Postgres text refuses NUL; to `websearch_to_tsquery` it is a separator like any other
     // non-word character, so it is one here too (as in the SQLite translation)
-    let rows: Vec<HitRow> = sqlx::query_as(SEARCH)
-        .bind(namespace)
-        .bind(query.replace('\0', " "))
-        .bind(i64::from(limit))
+    let search = sqlx::query_as(SEARCH)
+        .bind(q.namespace)
+        .bind(q.query.replace('\0', " "))
+        .bind(i64::from(q.limit));
+    hits_within(pool, search, q.timeout).await
+}
+
+/// The hits of `search` (either search's statement), run in a transaction whose statements
+/// Postgres cancels after `timeout` ([`crate::Error::SearchTimeout`]).
+pub(crate) async fn hits_within(
+    pool: &sqlx::PgPool,
+    search: QueryAs<'_, Postgres, HitRow, PgArguments>,
+    timeout: Duration,
+) -> Result<Vec<SearchHit>> {
+    let mut tx = begin_with_timeout(pool, timeout).await?;
+    let rows = search
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| timed_out(e, timeout))?;

@@ -10,7 +10,6 @@
 //! - `partitions`: `PartitionManager::maintain`, the day partitions.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -19,7 +18,7 @@ use conveyor::{PgStore, PoolBuilder};
 use crate::{
     AcceptReport, Backend, DailyCount, DailyCountQuery, Embedder, EventTypeCount, EventsReceived,
     PartitionManager, PartitionReport, Pipeline, PipelineStore, RawEvent, RawEventQuery,
-    RebuildReport, Result, SearchHit, Summary,
+    RebuildReport, Result, SearchHit, SearchQuery, Summary,
 };
 
 mod deadline;
@@ -31,6 +30,8 @@ mod raw_store;
 pub(crate) mod rollup;
 pub(crate) mod vector_index;
 
+// Each method forwards to this backend's module for it, as `sqlite`'s impl does to its own:
+// the two impls share the trait's signatures, not their code.
 #[async_trait]
 impl PipelineStore for PgStore {
     const ACCEPT_WRITERS: usize = 2;
@@ -89,27 +90,16 @@ impl PipelineStore for PgStore {
         queries::raw_events(self.pool(), q).await
     }
 
-    async fn keyword_search_within(
-        &self,
-        namespace: &str,
-        query: &str,
-        limit: u32,
-        timeout: Duration,
-    ) -> Result<Vec<SearchHit>> {
-        keyword_index::keyword_search_within(self.pool(), namespace, query, limit, timeout).await
+    async fn keyword_search_within(&self, q: SearchQuery<'_>) -> Result<Vec<SearchHit>> {
+        keyword_index::keyword_search_within(self.pool(), q).await
     }
 
     async fn similar_search_within(
         &self,
         embedder: &Arc<dyn Embedder>,
-        namespace: &str,
-        query: &str,
-        limit: u32,
-        timeout: Duration,
+        q: SearchQuery<'_>,
     ) -> Result<Vec<SearchHit>> {
-        let embedder = embedder.as_ref();
-        vector_index::similar_search_within(self.pool(), embedder, namespace, query, limit, timeout)
-            .await
+        vector_index::similar_search_within(self.pool(), embedder.as_ref(), q).await
     }
 
     async fn rebuild_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<RebuildReport> {

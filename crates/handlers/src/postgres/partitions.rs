@@ -188,10 +188,7 @@ fn next_day(day: NaiveDate) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn date(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
+    use crate::partitions::tests::date;
 
     #[test]
     fn partition_names_round_trip_and_others_are_ignored() {

@@ -1,10 +1,9 @@
 //! The read side on Postgres: daily counts, summary, event types and raw events (their
 //! types and bounds are the core's, see `crate::queries`).
 
-use chrono::{DateTime, NaiveDate, Utc};
-use uuid::Uuid;
+use chrono::NaiveDate;
 
-use crate::queries::{check_days, DailyRow};
+use crate::queries::{days_query, DailyRow, RawRow};
 use crate::{DailyCount, DailyCountQuery, EventTypeCount, RawEvent, RawEventQuery, Summary};
 
 const DAILY_COUNTS: &str = include_str!("sql/query_daily_counts.sql");
@@ -12,8 +11,9 @@ const SUMMARY: &str = include_str!("sql/query_summary.sql");
 const EVENT_TYPES: &str = include_str!("sql/query_event_types.sql");
 const RAW_EVENTS: &str = include_str!("sql/query_raw_events.sql");
 
-// These read functions and `sqlite::queries`' are two plain copies: the same steps over
-// different pools and SQL (a generic over sqlx databases would fight `Send`).
+// These read functions and `sqlite::queries`' are two plain copies of a few lines each: the
+// same steps over different pools and SQL (their checks, binds and rows are the core's); a
+// generic over sqlx databases would need a bound per bound type, longer than the copies.
 
 /// Daily counts in (day, event type, source) order, one page of at most `q.limit` rows
 /// after `q.after`.
@@ -42,11 +42,7 @@ pub async fn summary(
     from: NaiveDate,
     to: NaiveDate,
 ) -> crate::Result<Summary> {
-    check_days(from, to)?;
-    let row = sqlx::query_as(SUMMARY)
-        .bind(namespace)
-        .bind(from)
-        .bind(to)
+    let row = days_query(SUMMARY, namespace, from, to)?
         .fetch_one(pool)
         .await?;
     Ok(Summary::from_row(row))
@@ -64,13 +60,8 @@ pub async fn event_types(
     from: NaiveDate,
     to: NaiveDate,
 ) -> crate::Result<Vec<EventTypeCount>> {
-    check_days(from, to)?;
-    let rows = sqlx::query_as(EVENT_TYPES)
-        .bind(namespace)
-        .bind(from)
-        .bind(to)
-        .fetch_all(pool)
-        .await?;
+    let query = days_query(EVENT_TYPES, namespace, from, to)?;
+    let rows = query.fetch_all(pool).await?;
     Ok(rows.into_iter().map(EventTypeCount::from_row).collect())
 }
 
@@ -93,28 +84,5 @@ pub async fn raw_events(pool: &sqlx::PgPool, q: &RawEventQuery) -> crate::Result
         .bind(i64::from(q.limit))
         .fetch_all(pool)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(event_id, event_type, actor_id, source, timestamp, attributes)| RawEvent {
-                event_id,
-                event_type,
-                actor_id,
-                source,
-                timestamp,
-                attributes,
-            },
-        )
-        .collect())
+    Ok(rows.into_iter().map(RawEvent::from_row).collect())
 }
-
-// Two copies of this row and its mapping: Postgres returns `timestamptz` and `jsonb`,
-// SQLite integer microseconds and JSON text.
-type RawRow = (
-    Uuid,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    serde_json::Value,
-);

@@ -1,27 +1,19 @@
 //! [`RawStoreHandler`] on Postgres: one `unnest` insert per batch.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use conveyor::{Batch, Context, EventHandler, HandlerError};
+use conveyor::{Context, PgStore};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::events::{IndexRecord, IngestedEvent};
-use crate::handler_items::storage_handler_items;
+use crate::events::IngestedEvent;
 use crate::raw_store::{batch_events, RawStoreHandler};
+use crate::storage_handler::{Records, WriteBatch, Written};
 
 const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
 
-#[async_trait]
-impl EventHandler for RawStoreHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), HandlerError> {
-        let events = batch_events(&batch);
+impl WriteBatch<PgStore> for RawStoreHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, PgStore>) -> Written {
+        let events = batch_events(batch);
         let mut columns = RawColumns::with_capacity(events.len());
         for (namespace, event) in events {
             columns.push(namespace, event);

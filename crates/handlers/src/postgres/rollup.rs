@@ -1,14 +1,12 @@
 //! [`RollupHandler`] on Postgres, and [`rebuild_rollups`].
 
-use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use conveyor::{Batch, Context, EventHandler, HandlerError};
+use conveyor::{Context, PgStore};
 use uuid::Uuid;
 
-use crate::events::IndexRecord;
-use crate::handler_items::storage_handler_items;
 use crate::raw_store::batch_events;
 use crate::rollup::{rebuild_window, RebuildReport, RollupHandler};
+use crate::storage_handler::{Records, WriteBatch, Written};
 
 const COUNT_BATCH: &str = include_str!("sql/rollup_count_batch.sql");
 const LOCK: &str = include_str!("sql/rollup_lock.sql");
@@ -19,16 +17,9 @@ const REBUILD_SEEN: &str = include_str!("sql/rollup_rebuild_seen.sql");
 const REBUILD_COUNTS: &str = include_str!("sql/rollup_rebuild_counts.sql");
 const REBUILD_ACTORS: &str = include_str!("sql/rollup_rebuild_actors.sql");
 
-#[async_trait]
-impl EventHandler for RollupHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), HandlerError> {
-        let events = batch_events(&batch);
+impl WriteBatch<PgStore> for RollupHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, PgStore>) -> Written {
+        let events = batch_events(batch);
         let n = events.len();
         let (mut namespaces, mut ids, mut timestamps) = (
             Vec::with_capacity(n),

@@ -1,36 +1,21 @@
 //! [`VectorIndexHandler`] on Postgres, and [`similar_search`], its read side (an exact
 //! scan in SQL).
 
-use std::time::Duration;
+use conveyor::{Context, HandlerError, PgStore};
 
-use async_trait::async_trait;
-use conveyor::{Batch, Context, EventHandler, HandlerError};
-
-use super::deadline::{begin_with_timeout, timed_out};
-use super::keyword_index::HitRow;
+use super::keyword_index::hits_within;
 use crate::embedder::Embedder;
 use crate::error::Result;
-use crate::events::IndexRecord;
-use crate::handler_items::storage_handler_items;
-use crate::search::{IndexRows, SearchHit, SEARCH_TIMEOUT};
+use crate::search::{IndexRows, SearchHit, SearchQuery};
+use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::vector_index::{embed_query, sparse, VectorIndexHandler, ROWS_PER_INSERT};
 
 const INSERT_EMBEDDINGS: &str = include_str!("sql/vector_insert_embeddings.sql");
 const SIMILAR: &str = include_str!("sql/vector_similar.sql");
 
-#[async_trait]
-impl EventHandler for VectorIndexHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_>,
-    ) -> Result<(), HandlerError> {
-        let rows = IndexRows::from_batch(&batch);
-        if rows.is_empty() {
-            return Ok(());
-        }
+impl WriteBatch<PgStore> for VectorIndexHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, PgStore>) -> Written {
+        let rows = IndexRows::from_batch(batch);
         let dims = self.embedder.dimensions();
         let flat = self.embed_rows(&rows).await?;
 
@@ -85,35 +70,28 @@ pub async fn similar_search(
     query: &str,
     limit: u32,
 ) -> Result<Vec<SearchHit>> {
-    similar_search_within(pool, embedder, namespace, query, limit, SEARCH_TIMEOUT).await
+    similar_search_within(pool, embedder, SearchQuery::new(namespace, query, limit)).await
 }
 
-/// [`similar_search`] whose scan Postgres cancels after `timeout` ([`crate::Error::SearchTimeout`]).
+/// [`similar_search`] of `q`, whose scan Postgres cancels after `q.timeout`
+/// ([`crate::Error::SearchTimeout`]).
 pub(crate) async fn similar_search_within(
     pool: &sqlx::PgPool,
     embedder: &dyn Embedder,
-    namespace: &str,
-    query: &str,
-    limit: u32,
-    timeout: Duration,
+    q: SearchQuery<'_>,
 ) -> Result<Vec<SearchHit>> {
-    let vector = embed_query(embedder, query, limit).await?;
+    let vector = embed_query(embedder, &q).await?;
     let dims = vector.len();
     let (indices, weights) = sparse(&vector);
     if indices.is_empty() {
         // the zero vector is similar to nothing: skip the scan
         return Ok(Vec::new());
     }
-    let mut tx = begin_with_timeout(pool, timeout).await?;
-    let rows: Vec<HitRow> = sqlx::query_as(SIMILAR)
-        .bind(namespace)
-        .bind(&indices)
-        .bind(&weights)
+    let search = sqlx::query_as(SIMILAR)
+        .bind(q.namespace)
+        .bind(indices)
+        .bind(weights)
         .bind(i32::try_from(dims).unwrap_or(i32::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| timed_out(e, timeout))?;
-    tx.commit().await?;
-    Ok(rows.into_iter().map(HitRow::into_hit).collect())
+        .bind(i64::from(q.limit));
+    hits_within(pool, search, q.timeout).await
 }

@@ -1,49 +1,39 @@
 //! [`KeywordIndexHandler`] on SQLite: `IndexRecord[keyword]` → `search_documents` and its FTS5
 //! index; and `keyword_search`, its read side.
 
-use std::time::Duration;
-
-use async_trait::async_trait;
-use conveyor::{Batch, Context, EventHandler, HandlerError, SqliteStore};
+use conveyor::{Context, HandlerError, SqliteStore};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::deadline::Deadline;
 use super::websearch::WebSearch;
 use super::{instant, micros};
-use crate::events::IndexRecord;
-use crate::handler_items::storage_handler_items;
-use crate::search::{validate, IndexRows};
+use crate::search::{IndexRows, SearchQuery};
+use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::{KeywordIndexHandler, Result, SearchHit};
 
 const INSERT_DOCUMENTS: &str = include_str!("sql/keyword_insert_documents.sql");
 const SEARCH: &str = include_str!("sql/keyword_search.sql");
+
+/// One document as [`INSERT_DOCUMENTS`] reads it from the JSON array.
+#[derive(Serialize)]
+struct Document<'a> {
+    #[serde(flatten)]
+    row: IndexedRow<'a>,
+    body: &'a str,
+}
 
 /// The Postgres handler's semantics on SQLite: one `search_documents` row per event (type,
 /// source and the same capped search text), inserted in the transaction that completes the
 /// batch and skipped when its key `(namespace, event_id, ts)` is already indexed; a trigger
 /// adds it to the FTS5 index `search_fts` in the same statement. Queue, batch size and
 /// retries are the handler's on every backend.
-#[async_trait]
-impl EventHandler<SqliteStore> for KeywordIndexHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_, SqliteStore>,
-    ) -> Result<(), HandlerError> {
-        let rows = IndexRows::from_batch(&batch);
-        if rows.is_empty() {
-            return Ok(());
-        }
+impl WriteBatch<SqliteStore> for KeywordIndexHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, SqliteStore>) -> Written {
+        let rows = IndexRows::from_batch(batch);
         let documents: Vec<Document<'_>> = (0..rows.len())
             .map(|i| Document {
-                namespace: &rows.namespaces[i],
-                event_id: rows.event_ids[i],
-                ts: micros(rows.timestamps[i]),
-                event_type: &rows.event_types[i],
-                source: &rows.sources[i],
+                row: IndexedRow::new(&rows, i),
                 body: &rows.texts[i],
             })
             .collect();
@@ -56,15 +46,28 @@ impl EventHandler<SqliteStore> for KeywordIndexHandler {
     }
 }
 
-/// One document as [`INSERT_DOCUMENTS`] reads it from the JSON array.
+/// What both search tables store of row `i` of [`IndexRows`] besides its document or
+/// embedding, as their inserts read it.
 #[derive(Serialize)]
-struct Document<'a> {
+pub(super) struct IndexedRow<'a> {
     namespace: &'a str,
     event_id: Uuid,
     ts: i64,
     event_type: &'a str,
     source: &'a str,
-    body: &'a str,
+}
+
+impl<'a> IndexedRow<'a> {
+    /// Row `i` of `rows`.
+    pub(super) fn new(rows: &'a IndexRows, i: usize) -> Self {
+        Self {
+            namespace: &rows.namespaces[i],
+            event_id: rows.event_ids[i],
+            ts: micros(rows.timestamps[i]),
+            event_type: &rows.event_types[i],
+            source: &rows.sources[i],
+        }
+    }
 }
 
 /// [`keyword_search`](crate::keyword_search) on SQLite: the same parameters, errors and
@@ -75,7 +78,7 @@ struct Document<'a> {
 /// the runs of letters and digits, so where Postgres keeps `/pricing` or `a.b.c` as one
 /// token, they are found here by their parts too (`pricing`, `b`).
 ///
-/// The statement is interrupted once it has run for `timeout` (see [`Deadline`]).
+/// The statement is interrupted once it has run for `q.timeout` (see [`Deadline`]).
 ///
 /// # Errors
 /// [`crate::Error::InvalidQuery`] when `query` is blank or `limit` is outside 1..=100;
@@ -83,21 +86,18 @@ struct Document<'a> {
 /// [`crate::Error::Database`] when the search fails.
 pub(super) async fn keyword_search(
     pool: &sqlx::SqlitePool,
-    namespace: &str,
-    query: &str,
-    limit: u32,
-    timeout: Duration,
+    q: SearchQuery<'_>,
 ) -> Result<Vec<SearchHit>> {
-    validate(query, limit)?;
-    let Some(expression) = WebSearch::parse(query).to_fts5(&hex(namespace)) else {
+    q.check()?;
+    let Some(expression) = WebSearch::parse(q.query).to_fts5(&hex(q.namespace)) else {
         // nothing but punctuation: a valid query that matches nothing, as on Postgres
         return Ok(Vec::new());
     };
-    let mut deadline = Deadline::start(pool, timeout).await?;
+    let mut deadline = Deadline::start(pool, q.timeout).await?;
     let rows: Result<Vec<HitRow>, _> = sqlx::query_as(SEARCH)
-        .bind(namespace)
+        .bind(q.namespace)
         .bind(expression)
-        .bind(i64::from(limit))
+        .bind(i64::from(q.limit))
         .fetch_all(deadline.conn())
         .await;
     let rows = rows.map_err(|e| deadline.error(e));

@@ -24,7 +24,6 @@
 //! - `retention`: `maintain`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -33,7 +32,7 @@ use conveyor::{PoolBuilder, SqliteStore};
 use crate::{
     AcceptReport, Backend, DailyCount, DailyCountQuery, Embedder, EventTypeCount, EventsReceived,
     PartitionManager, PartitionReport, Pipeline, PipelineStore, RawEvent, RawEventQuery,
-    RebuildReport, Result, SearchHit, Summary,
+    RebuildReport, Result, SearchHit, SearchQuery, Summary,
 };
 
 mod deadline;
@@ -112,26 +111,16 @@ impl PipelineStore for SqliteStore {
         queries::raw_events(self.pool(), q).await
     }
 
-    async fn keyword_search_within(
-        &self,
-        namespace: &str,
-        query: &str,
-        limit: u32,
-        timeout: Duration,
-    ) -> Result<Vec<SearchHit>> {
-        keyword_index::keyword_search(self.pool(), namespace, query, limit, timeout).await
+    async fn keyword_search_within(&self, q: SearchQuery<'_>) -> Result<Vec<SearchHit>> {
+        keyword_index::keyword_search(self.pool(), q).await
     }
 
     async fn similar_search_within(
         &self,
         embedder: &Arc<dyn Embedder>,
-        namespace: &str,
-        query: &str,
-        limit: u32,
-        timeout: Duration,
+        q: SearchQuery<'_>,
     ) -> Result<Vec<SearchHit>> {
-        let embedder = embedder.as_ref();
-        vector_index::similar_search(self.pool(), embedder, namespace, query, limit, timeout).await
+        vector_index::similar_search(self.pool(), embedder.as_ref(), q).await
     }
 
     async fn rebuild_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<RebuildReport> {

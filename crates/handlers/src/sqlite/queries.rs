@@ -7,7 +7,7 @@ use sqlx::SqlitePool;
 use uuid::Uuid;
 
 use super::{instant, micros};
-use crate::queries::{check_days, DailyRow};
+use crate::queries::{days_query, DailyRow};
 use crate::{
     DailyCount, DailyCountQuery, EventTypeCount, RawEvent, RawEventQuery, Result, Summary,
 };
@@ -37,11 +37,7 @@ pub(super) async fn summary(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Summary> {
-    check_days(from, to)?;
-    let row = sqlx::query_as(SUMMARY)
-        .bind(namespace)
-        .bind(from)
-        .bind(to)
+    let row = days_query(SUMMARY, namespace, from, to)?
         .fetch_one(pool)
         .await?;
     Ok(Summary::from_row(row))
@@ -54,13 +50,8 @@ pub(super) async fn event_types(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<EventTypeCount>> {
-    check_days(from, to)?;
-    let rows = sqlx::query_as(EVENT_TYPES)
-        .bind(namespace)
-        .bind(from)
-        .bind(to)
-        .fetch_all(pool)
-        .await?;
+    let query = days_query(EVENT_TYPES, namespace, from, to)?;
+    let rows = query.fetch_all(pool).await?;
     Ok(rows.into_iter().map(EventTypeCount::from_row).collect())
 }
 
@@ -68,7 +59,7 @@ pub(super) async fn event_types(
 pub(super) async fn raw_events(pool: &SqlitePool, q: &RawEventQuery) -> Result<Vec<RawEvent>> {
     q.check()?;
     let after = q.start();
-    let rows: Vec<RawRow> = sqlx::query_as(RAW_EVENTS)
+    let rows: Vec<StoredRawRow> = sqlx::query_as(RAW_EVENTS)
         .bind(&q.namespace)
         .bind(micros(q.from))
         .bind(micros(q.to))
@@ -80,22 +71,15 @@ pub(super) async fn raw_events(pool: &SqlitePool, q: &RawEventQuery) -> Result<V
         .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(event_id, event_type, actor_id, source, ts, attributes)| RawEvent {
-                event_id,
-                event_type,
-                actor_id,
-                source,
-                timestamp: instant(ts),
-                attributes: attributes.0,
-            },
-        )
+        .map(|(id, event_type, actor, source, ts, attributes)| {
+            RawEvent::from_row((id, event_type, actor, source, instant(ts), attributes.0))
+        })
         .collect())
 }
 
-// Two copies of this row and its mapping: Postgres returns `timestamptz` and `jsonb`,
-// SQLite integer microseconds and JSON text.
-type RawRow = (
+/// A row of `query_raw_events.sql` as SQLite returns it: the core's `RawRow` with the instant
+/// as integer microseconds and the attributes as JSON text.
+type StoredRawRow = (
     Uuid,
     String,
     String,

@@ -1,15 +1,13 @@
 //! [`RawStoreHandler`] on SQLite: `IndexRecord[raw]` → `events_raw`.
 
-use async_trait::async_trait;
 use chrono::Utc;
-use conveyor::{Batch, Context, EventHandler, HandlerError, SqliteStore};
+use conveyor::{Context, HandlerError, SqliteStore};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::micros;
-use crate::events::IndexRecord;
-use crate::handler_items::storage_handler_items;
 use crate::raw_store::batch_events;
+use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::RawStoreHandler;
 
 const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
@@ -18,16 +16,9 @@ const INSERT_EVENTS: &str = include_str!("sql/raw_insert_events.sql");
 /// key only, go to `events_raw` in one statement in the transaction that completes the
 /// batch; the primary key `(namespace, event_id, ts)` skips every event already stored.
 /// Queue, batch size and retries are the handler's on every backend.
-#[async_trait]
-impl EventHandler<SqliteStore> for RawStoreHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_, SqliteStore>,
-    ) -> Result<(), HandlerError> {
-        let rows: Vec<RawRow<'_>> = batch_events(&batch)
+impl WriteBatch<SqliteStore> for RawStoreHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, SqliteStore>) -> Written {
+        let rows: Vec<RawRow<'_>> = batch_events(batch)
             .into_iter()
             .map(|(namespace, e)| RawRow::new(namespace, e))
             .collect();

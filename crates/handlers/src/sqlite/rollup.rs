@@ -2,17 +2,15 @@
 
 use std::collections::HashSet;
 
-use async_trait::async_trait;
 use chrono::NaiveDate;
-use conveyor::{Batch, Context, EventHandler, HandlerError, SqliteStore, Store};
+use conveyor::{Context, HandlerError, SqliteStore, Store};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{micros, store_error};
-use crate::events::IndexRecord;
-use crate::handler_items::storage_handler_items;
 use crate::raw_store::batch_events;
 use crate::rollup::rebuild_window;
+use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::{RebuildReport, RollupHandler};
 
 const MARK_SEEN: &str = include_str!("sql/rollup_mark_seen.sql");
@@ -31,16 +29,9 @@ const REBUILD_ACTORS: &str = include_str!("sql/rollup_rebuild_actors.sql");
 /// so concurrent batches (other workers, other pools on the file) run one after the other;
 /// a batch that rolls back leaves neither seen keys nor counts, and one reprocessed after
 /// committing counts nothing. Queue, batch size and retries are the handler's on every backend.
-#[async_trait]
-impl EventHandler<SqliteStore> for RollupHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_, SqliteStore>,
-    ) -> Result<(), HandlerError> {
-        let events = batch_events(&batch);
+impl WriteBatch<SqliteStore> for RollupHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, SqliteStore>) -> Written {
+        let events = batch_events(batch);
         let keys: Vec<Key<'_>> = events
             .iter()
             .map(|(namespace, e)| Key {

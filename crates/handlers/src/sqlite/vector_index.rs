@@ -2,20 +2,18 @@
 //! `similar_search`, its read side.
 
 use std::cmp::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use async_trait::async_trait;
-use conveyor::{Batch, Context, EventHandler, HandlerError, SqliteStore};
+use conveyor::{Context, HandlerError, SqliteStore};
 use futures::TryStreamExt;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::deadline::Deadline;
-use super::keyword_index::HitRow;
-use super::micros;
-use crate::events::IndexRecord;
-use crate::handler_items::storage_handler_items;
+use super::keyword_index::{HitRow, IndexedRow};
 use crate::search::IndexRows;
+use crate::search::SearchQuery;
+use crate::storage_handler::{Records, WriteBatch, Written};
 use crate::vector_index::{embed_query, sparse, ROWS_PER_INSERT};
 use crate::{Embedder, Result, SearchHit, VectorIndexHandler};
 
@@ -27,19 +25,9 @@ const SCAN: &str = include_str!("sql/vector_scan.sql");
 /// must not); then one `search_embeddings` row per event, skipped when its key is already
 /// stored. Vectors are stored L2-normalised as little-endian `f32` blobs. Queue, batch size
 /// and retries are the handler's on every backend.
-#[async_trait]
-impl EventHandler<SqliteStore> for VectorIndexHandler {
-    storage_handler_items!();
-
-    async fn handle(
-        &self,
-        batch: Batch<IndexRecord>,
-        ctx: &mut Context<'_, SqliteStore>,
-    ) -> Result<(), HandlerError> {
-        let rows = IndexRows::from_batch(&batch);
-        if rows.is_empty() {
-            return Ok(());
-        }
+impl WriteBatch<SqliteStore> for VectorIndexHandler {
+    async fn write(&self, batch: &Records, ctx: &mut Context<'_, SqliteStore>) -> Written {
+        let rows = IndexRows::from_batch(batch);
         let flat = self.embed_rows(&rows).await?;
         let dims = self.dimensions();
         // statements of bounded size, like the Postgres insert, built before the lock too
@@ -49,11 +37,7 @@ impl EventHandler<SqliteStore> for VectorIndexHandler {
                 let end = (start + ROWS_PER_INSERT).min(rows.len());
                 let chunk: Vec<Embedding<'_>> = (start..end)
                     .map(|i| Embedding {
-                        namespace: &rows.namespaces[i],
-                        event_id: rows.event_ids[i],
-                        ts: micros(rows.timestamps[i]),
-                        event_type: &rows.event_types[i],
-                        source: &rows.sources[i],
+                        row: IndexedRow::new(&rows, i),
                         embedding: hex_f32(&flat[i * dims..(i + 1) * dims]),
                     })
                     .collect();
@@ -75,11 +59,8 @@ impl EventHandler<SqliteStore> for VectorIndexHandler {
 /// One embedding as [`INSERT_EMBEDDINGS`] reads it from the JSON array.
 #[derive(Serialize)]
 struct Embedding<'a> {
-    namespace: &'a str,
-    event_id: Uuid,
-    ts: i64,
-    event_type: &'a str,
-    source: &'a str,
+    #[serde(flatten)]
+    row: IndexedRow<'a>,
     /// The hex of the vector's little-endian `f32`s.
     embedding: String,
 }
@@ -99,27 +80,24 @@ fn hex_f32(v: &[f32]) -> String {
 /// and order. The exact brute-force scan reads the namespace's vectors of the query's length
 /// and takes the dot product with the query (cosine similarity, both being normalised) in
 /// Rust; hits scoring ≤ 0 are dropped, ties go to the newest event. The scan stops once it
-/// has run for `timeout` (see [`Deadline`]; embedding the query is not counted).
+/// has run for `q.timeout` (see [`Deadline`]; embedding the query is not counted).
 ///
 /// # Errors
 /// As [`crate::similar_search`].
 pub(super) async fn similar_search(
     pool: &sqlx::SqlitePool,
     embedder: &dyn Embedder,
-    namespace: &str,
-    query: &str,
-    limit: u32,
-    timeout: Duration,
+    q: SearchQuery<'_>,
 ) -> Result<Vec<SearchHit>> {
-    let vector = embed_query(embedder, query, limit).await?;
+    let vector = embed_query(embedder, &q).await?;
     let (indices, weights) = sparse(&vector);
     if indices.is_empty() {
         // the zero vector is similar to nothing: skip the scan
         return Ok(Vec::new());
     }
     let bytes = i64::try_from(vector.len() * 4).unwrap_or(i64::MAX);
-    let mut deadline = Deadline::start(pool, timeout).await?;
-    let hits = scan(&mut deadline, namespace, bytes, &indices, &weights).await;
+    let mut deadline = Deadline::start(pool, q.timeout).await?;
+    let hits = scan(&mut deadline, q.namespace, bytes, &indices, &weights).await;
     deadline.finish().await?;
     let mut hits = hits?;
     hits.sort_by(|a, b| {
@@ -129,7 +107,7 @@ pub(super) async fn similar_search(
             .then(b.ts.cmp(&a.ts))
             .then(a.event_id.cmp(&b.event_id))
     });
-    hits.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    hits.truncate(usize::try_from(q.limit).unwrap_or(usize::MAX));
     Ok(hits.into_iter().map(HitRow::into_hit).collect())
 }
 

@@ -5,10 +5,12 @@
 //! [`stall_searches`](Harness::stall_searches) and
 //! [`release_searches`](Harness::release_searches).
 
+use std::fmt::Debug;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conveyor_handlers::{Embedder, Error, HashingEmbedder, PipelineStore};
+use conveyor_handlers::{Embedder, Error, HashingEmbedder, PipelineStore, SearchQuery};
 
 use super::Harness;
 
@@ -23,14 +25,9 @@ pub(crate) async fn a_keyword_search_past_its_deadline_is_cancelled_and_its_conn
 ) -> anyhow::Result<()> {
     let (store, stall) = h.stall_searches().await;
     let timeout = H::STALLED_SEARCH_TIMEOUT;
-    let search = store.keyword_search_within("acme", "common", 10, timeout);
-    let result = tokio::time::timeout(GUARD, search)
-        .await
-        .expect("the keyword search is cancelled, not left waiting");
-    assert!(
-        matches!(result, Err(Error::SearchTimeout(t)) if t == timeout),
-        "{result:?}"
-    );
+    let search =
+        store.keyword_search_within(SearchQuery::new("acme", "common", 10).within(timeout));
+    assert_cancelled(search, timeout, "keyword search").await;
     h.release_searches(&store, stall).await;
     Ok(())
 }
@@ -44,14 +41,27 @@ pub(crate) async fn a_similarity_search_past_its_deadline_is_cancelled_and_its_c
     let (store, stall) = h.stall_searches().await;
     let embedder: Arc<dyn Embedder> = Arc::new(HashingEmbedder::default());
     let timeout = H::STALLED_SEARCH_TIMEOUT;
-    let search = store.similar_search_within(&embedder, "acme", "common user", 10, timeout);
+    let search = store.similar_search_within(
+        &embedder,
+        SearchQuery::new("acme", "common user", 10).within(timeout),
+    );
+    assert_cancelled(search, timeout, "similarity search").await;
+    h.release_searches(&store, stall).await;
+    Ok(())
+}
+
+/// `search` (the `what` of a stalled store) ends within [`GUARD`], as
+/// `Error::SearchTimeout(timeout)`.
+async fn assert_cancelled<T: Debug>(
+    search: impl Future<Output = Result<T, Error>>,
+    timeout: Duration,
+    what: &str,
+) {
     let result = tokio::time::timeout(GUARD, search)
         .await
-        .expect("the similarity search is cancelled, not left waiting");
+        .unwrap_or_else(|_| panic!("the {what} is cancelled, not left waiting"));
     assert!(
         matches!(result, Err(Error::SearchTimeout(t)) if t == timeout),
         "{result:?}"
     );
-    h.release_searches(&store, stall).await;
-    Ok(())
 }

@@ -15,6 +15,10 @@ use conveyor_handlers::{
 /// `(namespace, day, event_type, source, count)` rows.
 pub(crate) type CountRow = (String, NaiveDate, String, String, i64);
 
+/// The rollup's [`CountRow`]s in order, in SQL both backends read alike.
+pub(crate) const ROLLUP_COUNTS: &str = "select namespace, day, event_type, source, count
+    from analytics_daily_event_counts order by 1, 2, 3, 4";
+
 /// A store the pipeline handler `Hd` runs on, implemented for every such pair.
 ///
 /// A bound `RawStoreHandler: EventHandler<S>` is not implied where `S` is used, so every
