@@ -139,7 +139,17 @@ impl<E: Event> Message<E> {
         self
     }
 
-    /// Publish at most once per namespace under this key; a second publish is reported as a duplicate.
+    /// Publish at most once per namespace under this key within the store's idempotency
+    /// window (24 hours by default; `PgStore::with_idempotency_window`,
+    /// `SqliteStore::with_idempotency_window`).
+    ///
+    /// The guarantee: from the commit of the first publish with this key until the window
+    /// has passed, every other publish with it in the namespace stores nothing and reports
+    /// [`Published::Duplicate`] with the first event's id, however soon that event was
+    /// delivered and pruned. The key's row is written in the publishing transaction, so a
+    /// rolled-back publish leaves the key free. After the window the key may be used again
+    /// (a new event is stored). Keys of emitted events (`ctx.emit`) are enforced the same way.
+    /// The window counts from the first publish; a duplicate does not extend it.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.options.idempotency_key = Some(key.into());
         self
@@ -208,8 +218,10 @@ pub struct NewEvent {
 pub enum Published {
     /// Stored under this id.
     Inserted(EventId),
-    /// Not stored: an event with the same idempotency key already exists in the namespace.
-    Duplicate,
+    /// Not stored: the idempotency key was already used in the namespace within the key's
+    /// window (see [`Message::idempotency_key`]); carries the id of the event published with
+    /// it first (which may have been delivered and pruned since).
+    Duplicate(EventId),
 }
 
 impl Published {
@@ -217,7 +229,12 @@ impl Published {
     pub fn id(self) -> Option<EventId> {
         match self {
             Published::Inserted(id) => Some(id),
-            Published::Duplicate => None,
+            Published::Duplicate(_) => None,
         }
+    }
+
+    /// Whether the message was refused as a duplicate.
+    pub fn is_duplicate(self) -> bool {
+        matches!(self, Published::Duplicate(_))
     }
 }

@@ -1,6 +1,8 @@
 //! Publishing: single, bulk, idempotency keys, validation.
 
-use conveyor::{Error, Message, Published, Store};
+use std::time::Duration;
+
+use conveyor::{Completion, Error, Message, Outcome, Published, Store};
 
 use crate::support::{claim, job_queue, jobs, stats_of, Backend, Job};
 
@@ -33,10 +35,13 @@ pub async fn duplicate_idempotency_key_is_reported_not_inserted<B: Backend>(b: &
     let store = b.store(2).await;
     let keyed = |n, key: &str| Message::new(Job { n }).idempotency_key(key);
     let first = store.publish(keyed(1, "k1")).await.unwrap();
-    assert!(matches!(first, Published::Inserted(_)));
+    let Published::Inserted(k1) = first else {
+        panic!("the first publish is stored: {first:?}")
+    };
     assert_eq!(
         store.publish(keyed(2, "k1")).await.unwrap(),
-        Published::Duplicate
+        Published::Duplicate(k1),
+        "the duplicate names the event holding the key"
     );
 
     let report = store
@@ -50,7 +55,69 @@ pub async fn duplicate_idempotency_key_is_reported_not_inserted<B: Backend>(b: &
         .unwrap();
     let kinds: Vec<bool> = report.results.iter().map(|p| p.id().is_some()).collect();
     assert_eq!(kinds, [true, false, false, true]);
+    let k2 = report.results[0].id().unwrap();
+    assert_eq!(report.results[1], Published::Duplicate(k1));
+    assert_eq!(
+        report.results[2],
+        Published::Duplicate(k2),
+        "same key earlier in the batch"
+    );
     assert_eq!(stats_of(&store, &job_queue()).await.pending, 3);
+}
+
+/// An idempotency key outlives its event: it is refused after the event was delivered and
+/// pruned (the duplicate names that event), accepted again once the store's window has
+/// passed, and pruned itself after that.
+pub async fn idempotency_keys_outlive_delivery_until_their_window_passes<B: Backend>(b: &B) {
+    let window = Duration::from_millis(800);
+    let store = B::with_key_window(b.store(2).await, window);
+    let keyed = |n| Message::new(Job { n }).idempotency_key("order-1");
+    let first = store.publish(keyed(1)).await.unwrap().id().unwrap();
+    let held = claim(&store, &job_queue(), "w", 10).await;
+    assert_eq!(held.len(), 1);
+    store
+        .complete(
+            None,
+            &Completion {
+                worker: "w".into(),
+                outcomes: vec![(first, Outcome::Delivered)],
+                emitted: vec![],
+                delete_delivered: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.prune(Duration::ZERO, 100).await.unwrap(),
+        1,
+        "the event is pruned"
+    );
+    assert_eq!(stats_of(&store, &job_queue()).await.delivered, 0);
+    assert_eq!(
+        store.publish(keyed(2)).await.unwrap(),
+        Published::Duplicate(first),
+        "refused after delivery and pruning"
+    );
+    let report = store.publish_batch(vec![keyed(3)]).await.unwrap();
+    assert_eq!(report.results, [Published::Duplicate(first)]);
+    assert_eq!(stats_of(&store, &job_queue()).await.pending, 0);
+
+    tokio::time::sleep(window + Duration::from_millis(200)).await;
+    let again = store.publish(keyed(4)).await.unwrap();
+    let second = again.id().expect("accepted once the window has passed");
+    assert_ne!(second, first);
+    assert_eq!(
+        store.publish(keyed(5)).await.unwrap(),
+        Published::Duplicate(second)
+    );
+    assert_eq!(stats_of(&store, &job_queue()).await.pending, 1);
+
+    // the second key's window passes too: pruning removes the key row (no event is old)
+    tokio::time::sleep(window + Duration::from_millis(200)).await;
+    assert_eq!(
+        store.prune(Duration::from_secs(3600), 100).await.unwrap(),
+        1
+    );
 }
 
 /// An invalid payload is refused at publish with the field named, and nothing is stored.

@@ -27,6 +27,9 @@ pub trait Backend: Send + Sync + 'static {
             .await
     }
 
+    /// `store` holding idempotency keys for `window` (`with_idempotency_window`).
+    fn with_key_window(store: Self::S, window: Duration) -> Self::S;
+
     /// A handler-side write inside the batch's transaction: inserts `key` into a marker table.
     async fn write_marker(tx: &mut <Self::S as Store>::Tx, key: &str) -> anyhow::Result<()>;
 

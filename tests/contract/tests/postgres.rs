@@ -43,6 +43,10 @@ impl Backend for Pg {
         PgStore::new(pool).with_namespace(namespace).unwrap()
     }
 
+    fn with_key_window(store: PgStore, window: std::time::Duration) -> PgStore {
+        store.with_idempotency_window(window)
+    }
+
     async fn write_marker(
         tx: &mut Transaction<'static, Postgres>,
         key: &str,

@@ -51,6 +51,10 @@ impl Backend for Sqlite {
             .unwrap()
     }
 
+    fn with_key_window(store: SqliteStore, window: std::time::Duration) -> SqliteStore {
+        store.with_idempotency_window(window)
+    }
+
     async fn write_marker(tx: &mut SqliteTx, key: &str) -> anyhow::Result<()> {
         sqlx::query(INSERT_MARKER)
             .bind(key)

@@ -158,12 +158,12 @@ impl<S: Store> PoolBuilder<S> {
         self
     }
 
-    /// How long delivered events are kept (idempotency keys stay enforced and causation
-    /// chains traceable meanwhile) before the pruner deletes them. Defaults to 10 minutes.
+    /// How long delivered events are kept (causation chains stay traceable meanwhile) before
+    /// the pruner deletes them. Defaults to 10 minutes. Idempotency keys do not depend on
+    /// it: they are held for the store's own window (24 hours by default).
     ///
     /// Zero deletes each delivered event in the statement that completes its batch: the
-    /// fastest drain (one row version and no pruning less per event), at the price of
-    /// idempotency keys being enforced only while their event is pending or in flight.
+    /// fastest drain (one row version and no pruning less per event).
     pub fn delivered_retention(mut self, retention: Duration) -> Self {
         self.config.maintenance.retention = retention;
         self

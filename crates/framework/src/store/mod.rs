@@ -166,12 +166,12 @@ impl PublishReport {
 
     /// How many inputs were duplicates of an existing idempotency key.
     pub fn duplicates(&self) -> usize {
-        self.results
-            .iter()
-            .filter(|p| **p == Published::Duplicate)
-            .count()
+        self.results.iter().filter(|p| p.is_duplicate()).count()
     }
 }
+
+/// How long a store holds an idempotency key unless told otherwise: 24 hours.
+pub(crate) const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// A storage backend. See the [module docs](self) for who implements it and what it promises.
 #[async_trait]
@@ -212,7 +212,8 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// returns the queues that got work back.
     async fn reap(&self, limit: usize) -> Result<Vec<Queue>>;
 
-    /// Delete up to `limit` delivered events older than `retention`; returns how many.
+    /// Delete up to `limit` delivered events older than `retention`, and up to `limit`
+    /// idempotency keys whose window has passed; returns how many rows went.
     async fn prune(&self, retention: Duration, limit: usize) -> Result<u64>;
 
     /// Stop every process claiming from `queue` (persisted).

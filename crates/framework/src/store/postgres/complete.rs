@@ -21,6 +21,7 @@ const RELEASE: &str = include_str!("sql/release.sql");
 pub(super) async fn complete(
     pool: &PgPool,
     namespace: &str,
+    key_window: Duration,
     tx: Option<Transaction<'static, Postgres>>,
     completion: &Completion,
 ) -> Result<()> {
@@ -39,7 +40,7 @@ pub(super) async fn complete(
     // on a lost lease `tx` drops here: the handler's writes roll back with it
     check_held(completion, expected, held)?;
     if !completion.emitted.is_empty() {
-        insert::insert(&mut *tx, namespace, &completion.emitted).await?;
+        insert::insert(&mut *tx, namespace, key_window, &completion.emitted).await?;
     }
     tx.commit().await?;
     Ok(())

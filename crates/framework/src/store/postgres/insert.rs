@@ -1,5 +1,7 @@
 //! Inserting events: the one write path for publish, publish-in-transaction and emitted events.
 
+use std::time::Duration;
+
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -11,16 +13,17 @@ use crate::store::PublishReport;
 
 const INSERT: &str = include_str!("sql/insert.sql");
 
-/// Insert `events` in one statement and report, in input order, which were stored.
-///
-/// Identity values are assigned in the insert's `order by ord`, so the returned ids,
-/// sorted, line up with the inserted inputs in order.
+/// Insert `events` in one statement and report, in input order, which were stored; their
+/// idempotency keys are held for `window`.
 pub(crate) async fn insert<'c>(
     executor: impl PgExecutor<'c>,
     namespace: &str,
+    window: Duration,
     events: &[NewEvent],
 ) -> Result<PublishReport> {
-    Ok(insert_with(executor, namespace, events, true).await?.0)
+    Ok(insert_with(executor, namespace, window, events, true)
+        .await?
+        .0)
 }
 
 /// [`insert`], notifying at commit when `notify`, or else returning the queues that got a
@@ -28,6 +31,7 @@ pub(crate) async fn insert<'c>(
 pub(crate) async fn insert_with<'c>(
     executor: impl PgExecutor<'c>,
     namespace: &str,
+    window: Duration,
     events: &[NewEvent],
     notify: bool,
 ) -> Result<(PublishReport, Vec<Queue>)> {
@@ -64,9 +68,10 @@ pub(crate) async fn insert_with<'c>(
         .bind(&causation_ids)
         .bind(&correlation_ids)
         .bind(notify)
+        .bind(millis(window))
         .fetch_all(executor)
         .await?;
-    let (report, due) = report_and_due(idempotency_keys.iter().copied(), &rows);
+    let (report, due) = report_and_due(&rows);
     // notified at commit, or else the caller's to wake
     Ok((report, if notify { Vec::new() } else { due }))
 }

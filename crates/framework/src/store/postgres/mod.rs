@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 use crate::store::{
     check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport,
-    QueueStats, Store, Wake, DEFAULT_NAMESPACE,
+    QueueStats, Store, Wake, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_NAMESPACE,
 };
 
 mod admin;
@@ -41,6 +41,8 @@ mod reap;
 pub struct PgStore {
     pool: PgPool,
     namespace: Arc<str>,
+    /// How long an idempotency key is held.
+    key_window: Duration,
 }
 
 impl PgStore {
@@ -53,7 +55,16 @@ impl PgStore {
         Self {
             pool,
             namespace: Arc::from(DEFAULT_NAMESPACE),
+            key_window: DEFAULT_IDEMPOTENCY_WINDOW,
         }
+    }
+
+    /// Hold idempotency keys for `window` instead of the default 24 hours (see
+    /// [`Message::idempotency_key`] for the guarantee). A key stays refused for this long
+    /// after its first publish, independent of how long delivered events are kept.
+    pub fn with_idempotency_window(mut self, window: Duration) -> Self {
+        self.key_window = window;
+        self
     }
 
     /// Connect a new pool of 20 connections to `url`.
@@ -90,6 +101,7 @@ impl PgStore {
         Ok(Self {
             pool: self.pool.clone(),
             namespace: Arc::from(namespace),
+            key_window: self.key_window,
         })
     }
 
@@ -122,7 +134,7 @@ impl PgStore {
         msg: impl Into<Message<E>>,
     ) -> Result<Published> {
         let event = msg.into().into_new_event()?;
-        let report = insert::insert(executor, &self.namespace, &[event]).await?;
+        let report = insert::insert(executor, &self.namespace, self.key_window, &[event]).await?;
         Ok(report.results[0])
     }
 
@@ -140,7 +152,7 @@ impl PgStore {
         I::Item: Into<Message<E>>,
     {
         let events = crate::store::new_events(msgs)?;
-        insert::insert(executor, &self.namespace, &events).await
+        insert::insert(executor, &self.namespace, self.key_window, &events).await
     }
 
     /// [`publish_batch_in`](Self::publish_batch_in) without the wake-up at commit: send the
@@ -177,7 +189,7 @@ impl PgStore {
     {
         let events = crate::store::new_events(msgs)?;
         let (report, queues) =
-            insert::insert_with(executor, &self.namespace, &events, false).await?;
+            insert::insert_with(executor, &self.namespace, self.key_window, &events, false).await?;
         Ok((report, Wakeup { queues }))
     }
 
@@ -216,7 +228,7 @@ impl Store for PgStore {
     }
 
     async fn insert(&self, events: Vec<NewEvent>) -> Result<PublishReport> {
-        insert::insert(&self.pool, &self.namespace, &events).await
+        insert::insert(&self.pool, &self.namespace, self.key_window, &events).await
     }
 
     async fn claim(&self, req: ClaimRequest<'_>) -> Result<Vec<ClaimedEvent>> {
@@ -228,7 +240,7 @@ impl Store for PgStore {
     }
 
     async fn complete(&self, tx: Option<Self::Tx>, completion: &Completion) -> Result<()> {
-        complete::complete(&self.pool, &self.namespace, tx, completion).await
+        complete::complete(&self.pool, &self.namespace, self.key_window, tx, completion).await
     }
 
     async fn renew(&self, worker: &str, ids: &[EventId], lease: Duration) -> Result<u64> {

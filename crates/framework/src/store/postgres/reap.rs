@@ -10,6 +10,7 @@ use crate::event::Queue;
 
 const REAP: &str = include_str!("sql/reap.sql");
 const PRUNE: &str = include_str!("sql/prune.sql");
+const PRUNE_KEYS: &str = include_str!("sql/prune_keys.sql");
 const NEEDS_VACUUM: &str = include_str!("sql/needs_vacuum.sql");
 
 pub(super) async fn reap(pool: &PgPool, namespace: &str, limit: usize) -> Result<Vec<Queue>> {
@@ -27,13 +28,19 @@ pub(super) async fn prune(
     retention: Duration,
     limit: usize,
 ) -> Result<u64> {
-    let done = sqlx::query(PRUNE)
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let events = sqlx::query(PRUNE)
         .bind(namespace)
         .bind(millis(retention))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(limit)
         .execute(pool)
         .await?;
-    Ok(done.rows_affected())
+    let keys = sqlx::query(PRUNE_KEYS)
+        .bind(namespace)
+        .bind(limit)
+        .execute(pool)
+        .await?;
+    Ok(events.rows_affected() + keys.rows_affected())
 }
 
 /// Vacuum `conveyor_events` when autovacuum will not: it is off on the server or for the

@@ -16,6 +16,7 @@ use crate::store::{DeadLetter, QueueStats};
 
 const REAP: &str = include_str!("sql/reap.sql");
 const PRUNE: &str = include_str!("sql/prune.sql");
+const PRUNE_KEYS: &str = include_str!("sql/prune_keys.sql");
 const STATS: &str = include_str!("sql/stats.sql");
 const DEAD_LETTERS: &str = include_str!("sql/dead_letters.sql");
 const REPLAY: &str = include_str!("sql/replay.sql");
@@ -50,13 +51,20 @@ pub(super) async fn prune(
     limit: usize,
     now: i64,
 ) -> Result<u64> {
-    let done = sqlx::query(PRUNE)
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let events = sqlx::query(PRUNE)
         .bind(namespace)
         .bind(now.saturating_sub(millis(retention)))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(limit)
         .execute(&mut **tx)
         .await?;
-    Ok(done.rows_affected())
+    let keys = sqlx::query(PRUNE_KEYS)
+        .bind(namespace)
+        .bind(now)
+        .bind(limit)
+        .execute(&mut **tx)
+        .await?;
+    Ok(events.rows_affected() + keys.rows_affected())
 }
 
 pub(super) async fn pause(tx: &mut SqliteTx, namespace: &str, q: &Queue, now: i64) -> Result<()> {

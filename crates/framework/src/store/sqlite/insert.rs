@@ -1,5 +1,8 @@
 //! Inserting events: the one write path for publish, publish-in-transaction and emitted events.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use sqlx::SqliteConnection;
 
 use super::millis;
@@ -9,6 +12,8 @@ use crate::store::insert::{report_and_due, InsertedRow};
 use crate::store::PublishReport;
 
 const INSERT: &str = include_str!("sql/insert.sql");
+const HELD_KEYS: &str = include_str!("sql/held_keys.sql");
+const HOLD_KEYS: &str = include_str!("sql/hold_keys.sql");
 
 #[derive(serde::Serialize)]
 struct Row<'a> {
@@ -22,20 +27,120 @@ struct Row<'a> {
     correlation_id: Option<String>,
 }
 
-/// Insert `events` in one statement at `now`; report, in input order, which were stored,
-/// and the queues that got a due event (to wake after the commit).
+/// What insert.sql returns for each row it stored, in input order once sorted by id.
+#[derive(sqlx::FromRow)]
+struct Stored {
+    id: i64,
+    due: bool,
+}
+
+/// What becomes of one input.
+enum Plan {
+    /// Stored as the `n`th row of the insert.
+    Insert(usize),
+    /// A duplicate of a key held by this event.
+    Held(i64),
+    /// A duplicate of the `n`th row of this insert (the same key earlier in the batch).
+    SameAs(usize),
+}
+
+/// Insert `events` at `now` (ms) inside the caller's write transaction, holding their
+/// idempotency keys for `window`; report, in input order, which were stored, and the queues
+/// that got a due event (to wake after the commit).
+///
+/// Three statements, atomic in the transaction, which also holds the database's write lock:
+/// look up which keys are held, insert the rest, hold their keys.
 pub(super) async fn insert(
     conn: &mut SqliteConnection,
     namespace: &str,
+    window: Duration,
     events: &[NewEvent],
     now: i64,
 ) -> Result<(PublishReport, Vec<Queue>)> {
     if events.is_empty() {
         return Ok((PublishReport::default(), Vec::new()));
     }
-    let rows: Vec<Row<'_>> = events
+    let keys: Vec<&str> = events
         .iter()
-        .map(|e| Row {
+        .filter_map(|e| e.idempotency_key.as_deref())
+        .collect();
+    let held: HashMap<String, i64> = if keys.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query_as::<_, (String, i64)>(HELD_KEYS)
+            .bind(namespace)
+            .bind(serde_json::to_string(&keys)?)
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    // the first input of each free key is stored; later ones are its duplicates
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    let mut rows: Vec<Row<'_>> = Vec::with_capacity(events.len());
+    let mut plan = Vec::with_capacity(events.len());
+    for e in events {
+        let key = e.idempotency_key.as_deref();
+        let seen = key.map(|k| (k, held.get(k).copied(), first.get(k).copied()));
+        let step = match seen {
+            Some((_, Some(id), _)) => Plan::Held(id),
+            Some((_, None, Some(n))) => Plan::SameAs(n),
+            Some((k, None, None)) => {
+                first.insert(k, rows.len());
+                Plan::Insert(rows.len())
+            }
+            None => Plan::Insert(rows.len()),
+        };
+        if let Plan::Insert(_) = step {
+            rows.push(Row::of(e));
+        }
+        plan.push(step);
+    }
+    let mut stored: Vec<Stored> = if rows.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(INSERT)
+            .bind(namespace)
+            .bind(serde_json::to_string(&rows)?)
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?
+    };
+    stored.sort_unstable_by_key(|s| s.id);
+    if !first.is_empty() {
+        let hold: Vec<(&str, i64)> = first.iter().map(|(k, &n)| (*k, stored[n].id)).collect();
+        sqlx::query(HOLD_KEYS)
+            .bind(namespace)
+            .bind(serde_json::to_string(&hold)?)
+            .bind(now.saturating_add(millis(window)))
+            .execute(&mut *conn)
+            .await?;
+    }
+    let out: Vec<InsertedRow> = plan
+        .iter()
+        .zip(events)
+        .map(|(plan, e)| {
+            let (id, inserted, due) = match *plan {
+                Plan::Insert(n) => (stored[n].id, true, stored[n].due),
+                Plan::SameAs(n) => (stored[n].id, false, false),
+                Plan::Held(id) => (id, false, false),
+            };
+            InsertedRow {
+                id,
+                inserted,
+                event_type: e.event_type.clone(),
+                routing_key: e.routing_key.clone().unwrap_or_default(),
+                due,
+            }
+        })
+        .collect();
+    Ok(report_and_due(&out))
+}
+
+impl<'a> Row<'a> {
+    fn of(e: &'a NewEvent) -> Self {
+        Row {
             event_type: &e.event_type,
             routing_key: e.routing_key.as_deref().unwrap_or_default(),
             payload: &e.payload,
@@ -44,15 +149,6 @@ pub(super) async fn insert(
             idempotency_key: e.idempotency_key.as_deref(),
             causation_id: e.causation_id.map(|id| id.0),
             correlation_id: e.correlation_id.map(|id| id.to_string()),
-        })
-        .collect();
-    let inserted: Vec<InsertedRow> = sqlx::query_as(INSERT)
-        .bind(namespace)
-        .bind(serde_json::to_string(&rows)?)
-        .bind(now)
-        .fetch_all(conn)
-        .await?;
-
-    let keys = rows.iter().map(|row| row.idempotency_key);
-    Ok(report_and_due(keys, &inserted))
+        }
+    }
 }

@@ -66,6 +66,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     namespace: Arc<str>,
     hub: Arc<Hub>,
+    /// How long an idempotency key is held.
+    key_window: Duration,
 }
 
 impl SqliteStore {
@@ -131,7 +133,17 @@ impl SqliteStore {
             pool,
             namespace: Arc::from(DEFAULT_NAMESPACE),
             hub,
+            key_window: crate::store::DEFAULT_IDEMPOTENCY_WINDOW,
         })
+    }
+
+    /// Hold idempotency keys for `window` instead of the default 24 hours (see
+    /// [`Message::idempotency_key`](crate::Message::idempotency_key) for the guarantee). A
+    /// key stays refused for this long after its first publish, independent of how long
+    /// delivered events are kept.
+    pub fn with_idempotency_window(mut self, window: Duration) -> Self {
+        self.key_window = window;
+        self
     }
 
     /// The same database, scoped to `namespace`: nothing of another namespace is claimed,
@@ -145,6 +157,7 @@ impl SqliteStore {
             pool: self.pool.clone(),
             namespace: Arc::from(namespace),
             hub: self.hub.clone(),
+            key_window: self.key_window,
         })
     }
 
@@ -189,8 +202,14 @@ impl SqliteStore {
     }
 
     async fn insert_in(&self, tx: &mut SqliteTx, events: Vec<NewEvent>) -> Result<PublishReport> {
-        let (report, woken) =
-            insert::insert(&mut tx.tx, &self.namespace, &events, now_ms()).await?;
+        let (report, woken) = insert::insert(
+            &mut tx.tx,
+            &self.namespace,
+            self.key_window,
+            &events,
+            now_ms(),
+        )
+        .await?;
         tx.wakes.extend(woken);
         Ok(report)
     }
@@ -249,8 +268,14 @@ impl Store for SqliteStore {
             return Err(lease_lost(completion, expected, held));
         }
         if !completion.emitted.is_empty() {
-            let (_, woken) =
-                insert::insert(&mut tx.tx, &self.namespace, &completion.emitted, now).await?;
+            let (_, woken) = insert::insert(
+                &mut tx.tx,
+                &self.namespace,
+                self.key_window,
+                &completion.emitted,
+                now,
+            )
+            .await?;
             tx.wakes.extend(woken);
         }
         tx.commit().await?;

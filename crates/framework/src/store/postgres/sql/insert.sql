@@ -1,34 +1,60 @@
--- Insert a batch of events in one statement (the arrays are parallel, one element per event).
+-- Insert a batch of events in one statement (the arrays are parallel, one element per event)
+-- and answer one row per input, in input order: its id (the new one, or for a duplicate
+-- the id of the event that holds the key), whether it was inserted, and whether it is due.
 --
--- A duplicate idempotency key in the namespace is skipped (the caller reports it).
+-- Idempotency keys live in conveyor_idempotency_keys, for the store's window ($11 ms): the
+-- first input of a key claims it when nobody holds it or its window has passed; every later
+-- input of a held key is a duplicate. The upsert always touches a conflicting key row, so it
+-- returns the holder's id even when another transaction committed it after this statement
+-- began (ON CONFLICT sees the latest version). Ids are taken from the identity sequence up
+-- front so the key row can name its event in the same statement.
+--
 -- Wakes idle workers with one NOTIFY per distinct queue that got a due event: never one per
 -- row, so bulk inserts do not queue up behind the notify lock at commit. When called inside
--- the caller's transaction the notification is delivered at its commit.
---
--- With $10 false nothing is notified: the caller wakes the returned due queues after its
--- commit (see `PgStore::publish_batch_in_deferred`).
+-- the caller's transaction the notification is delivered at its commit. With $10 false
+-- nothing is notified: the caller wakes the returned due queues after its commit (see
+-- `PgStore::publish_batch_in_deferred`).
 --
 -- $1 namespace, $2 event types, $3 routing keys, $4 payloads (json text), $5 delays (ms),
--- $6 fairness keys, $7 idempotency keys, $8 causation ids, $9 correlation ids, $10 notify
+-- $6 fairness keys, $7 idempotency keys, $8 causation ids, $9 correlation ids, $10 notify,
+-- $11 idempotency window (ms)
 with input as (
-    select *
+    select u.*, nextval(pg_get_serial_sequence('conveyor_events', 'id')) as new_id
       from unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
                   $8::bigint[], $9::uuid[])
            with ordinality
            as u(event_type, routing_key, payload, delay_ms, fairness_key, idempotency_key,
                 causation_id, correlation_id, ord)
 ),
+first_of_key as (
+    select distinct on (idempotency_key) idempotency_key, new_id
+      from input
+     where idempotency_key is not null
+     order by idempotency_key, ord
+),
+keys as (
+    insert into conveyor_idempotency_keys as k (namespace, idempotency_key, event_id, expires_at)
+    select $1, f.idempotency_key, f.new_id, now() + make_interval(secs => $11::float8 / 1000)
+      from first_of_key f
+     order by f.idempotency_key
+    on conflict (namespace, idempotency_key) do update
+       set event_id = case when k.expires_at <= now() then excluded.event_id else k.event_id end,
+           expires_at = case when k.expires_at <= now() then excluded.expires_at else k.expires_at end
+    returning k.idempotency_key, k.event_id
+),
 inserted as (
     insert into conveyor_events
-        (namespace, event_type, routing_key, payload, available_at, fairness_key,
+        (id, namespace, event_type, routing_key, payload, available_at, fairness_key,
          idempotency_key, causation_id, correlation_id)
-    select $1, i.event_type, i.routing_key, i.payload::jsonb,
+    overriding system value
+    select i.new_id, $1, i.event_type, i.routing_key, i.payload::jsonb,
            now() + make_interval(secs => i.delay_ms / 1000), i.fairness_key,
            i.idempotency_key, i.causation_id, i.correlation_id
       from input i
+     where i.idempotency_key is null
+        or i.new_id in (select event_id from keys)
      order by i.ord
-    on conflict (namespace, idempotency_key) where idempotency_key is not null do nothing
-    returning id, idempotency_key, event_type, routing_key, available_at
+    returning id, event_type, routing_key, available_at
 ),
 woken as (
     select count(pg_notify('conveyor_wake', $1 || chr(31) || q.event_type || chr(31) || q.routing_key)) as n
@@ -36,5 +62,13 @@ woken as (
               from inserted
              where $10 and available_at <= now()) q
 )
-select i.id, i.idempotency_key, i.event_type, i.routing_key, i.available_at <= now() as due
-  from inserted i, woken
+select coalesce(k.event_id, i.new_id) as id,
+       ins.id is not null as inserted,
+       i.event_type,
+       i.routing_key,
+       coalesce(ins.available_at <= now(), false) as due
+  from input i
+  left join keys k on k.idempotency_key = i.idempotency_key
+  left join inserted ins on ins.id = i.new_id
+ cross join woken
+ order by i.ord

@@ -1,7 +1,8 @@
 -- Insert a batch of events in one statement; $2 is a JSON array with one object per event.
 --
--- A duplicate idempotency key in the namespace is skipped (the caller reports it). Rows are
--- inserted in input order, so their ids, sorted, line up with the inserted inputs.
+-- The caller has already left out duplicates of held idempotency keys (and holds the new
+-- keys after this, in the same transaction). Rows are inserted in input order, so their
+-- ids, sorted, line up with the inputs.
 --
 -- $1 namespace, $2 events, $3 now (ms); `due` is whether a row is due at $3 (to wake its queue)
 insert into conveyor_events
@@ -14,5 +15,4 @@ select $1, e.value ->> 'event_type', e.value ->> 'routing_key', e.value ->> 'pay
   from json_each($2) e
  where true
  order by e.key
-on conflict (namespace, idempotency_key) where idempotency_key is not null do nothing
-returning id, idempotency_key, event_type, routing_key, available_at <= $3 as due
+returning id, available_at <= $3 as due
