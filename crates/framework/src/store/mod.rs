@@ -188,8 +188,18 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Claim up to `req.limit` due events of an unpaused queue, setting their lease.
     async fn claim(&self, req: ClaimRequest<'_>) -> Result<Vec<ClaimedEvent>>;
 
-    /// Open a transaction for a handler's own writes.
+    /// Open a transaction for a handler's own writes, or the application's: publish in it
+    /// with [`publish_in`](Self::publish_in) and finish it with [`commit`](Self::commit).
     async fn begin(&self) -> Result<Self::Tx>;
+
+    /// Insert validated events inside `tx`, as [`insert`](Self::insert) does in a
+    /// transaction of its own; they become visible, and wake workers, when `tx` commits
+    /// through [`commit`](Self::commit).
+    async fn insert_in(&self, tx: &mut Self::Tx, events: Vec<NewEvent>) -> Result<PublishReport>;
+
+    /// Commit `tx` (from [`begin`](Self::begin)), then wake the workers of every queue
+    /// published to inside it. Dropping `tx` instead rolls it back.
+    async fn commit(&self, tx: Self::Tx) -> Result<()>;
 
     /// Apply a batch's outcomes and insert its emitted events, atomically with `tx` (the
     /// handler's writes) if given, then commit.
@@ -262,6 +272,54 @@ pub trait Store: Clone + Send + Sync + 'static {
     async fn publish<E: Event>(&self, msg: impl Into<Message<E>> + Send) -> Result<Published> {
         let report = self.insert(vec![msg.into().into_new_event()?]).await?;
         Ok(report.results[0])
+    }
+
+    /// Publish one event inside `tx` (from [`begin`](Self::begin)), with the application's
+    /// own writes in it: it becomes visible, and wakes workers, only when `tx` commits
+    /// through [`commit`](Self::commit). Application code written once for any store:
+    ///
+    /// ```no_run
+    /// # #[derive(serde::Serialize, serde::Deserialize, garde::Validate)]
+    /// # struct OrderPlaced { #[garde(skip)] order_id: String }
+    /// # impl conveyor::Event for OrderPlaced { const NAME: &'static str = "order_placed"; }
+    /// use conveyor::Store;
+    ///
+    /// async fn place<S: Store>(store: &S, order_id: String) -> conveyor::Result<()> {
+    ///     let mut tx = store.begin().await?;
+    ///     store.publish_in(&mut tx, OrderPlaced { order_id }).await?;
+    ///     store.commit(tx).await
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// Validation and serialization errors of the payload, and database errors.
+    async fn publish_in<E: Event>(
+        &self,
+        tx: &mut Self::Tx,
+        msg: impl Into<Message<E>> + Send,
+    ) -> Result<Published> {
+        let report = self
+            .insert_in(tx, vec![msg.into().into_new_event()?])
+            .await?;
+        Ok(report.results[0])
+    }
+
+    /// Publish many events inside `tx` in one round trip; one invalid payload rejects them
+    /// all.
+    ///
+    /// # Errors
+    /// The first validation or serialization error, and database errors.
+    async fn publish_batch_in<E: Event, I>(
+        &self,
+        tx: &mut Self::Tx,
+        msgs: I,
+    ) -> Result<PublishReport>
+    where
+        I: IntoIterator + Send,
+        I::Item: Into<Message<E>>,
+        I::IntoIter: Send,
+    {
+        self.insert_in(tx, new_events(msgs)?).await
     }
 
     /// Publish many events in one round trip; one invalid payload rejects the whole batch.

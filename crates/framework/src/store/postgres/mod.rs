@@ -239,6 +239,15 @@ impl Store for PgStore {
         Ok(self.pool.begin().await?)
     }
 
+    async fn insert_in(&self, tx: &mut Self::Tx, events: Vec<NewEvent>) -> Result<PublishReport> {
+        // NOTIFY inside the transaction: delivered at its commit
+        insert::insert(&mut **tx, &self.namespace, self.key_window, &events).await
+    }
+
+    async fn commit(&self, tx: Self::Tx) -> Result<()> {
+        Ok(tx.commit().await?)
+    }
+
     async fn complete(&self, tx: Option<Self::Tx>, completion: &Completion) -> Result<()> {
         complete::complete(&self.pool, &self.namespace, self.key_window, tx, completion).await
     }

@@ -201,19 +201,6 @@ impl SqliteStore {
         self.insert_in(tx, events).await
     }
 
-    async fn insert_in(&self, tx: &mut SqliteTx, events: Vec<NewEvent>) -> Result<PublishReport> {
-        let (report, woken) = insert::insert(
-            &mut tx.tx,
-            &self.namespace,
-            self.key_window,
-            &events,
-            now_ms(),
-        )
-        .await?;
-        tx.wakes.extend(woken);
-        Ok(report)
-    }
-
     /// A write transaction under the write lock.
     async fn write(&self) -> Result<SqliteTx> {
         let guard = self.hub.lock().await?;
@@ -252,6 +239,24 @@ impl Store for SqliteStore {
 
     async fn begin(&self) -> Result<SqliteTx> {
         self.write().await
+    }
+
+    async fn insert_in(&self, tx: &mut SqliteTx, events: Vec<NewEvent>) -> Result<PublishReport> {
+        let (report, woken) = insert::insert(
+            &mut tx.tx,
+            &self.namespace,
+            self.key_window,
+            &events,
+            now_ms(),
+        )
+        .await?;
+        // woken at commit
+        tx.wakes.extend(woken);
+        Ok(report)
+    }
+
+    async fn commit(&self, tx: SqliteTx) -> Result<()> {
+        tx.commit().await
     }
 
     async fn complete(&self, tx: Option<SqliteTx>, completion: &Completion) -> Result<()> {
