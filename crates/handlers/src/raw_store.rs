@@ -29,11 +29,6 @@ pub struct RawStoreHandler {
 }
 
 impl RawStoreHandler {
-    /// The backend whose records it consumes (its routing key), on every store.
-    pub(crate) const BACKEND: crate::Backend = crate::Backend::Raw;
-    /// The most records one batch holds, on every store.
-    pub(crate) const RECORDS_PER_BATCH: usize = 20;
-
     /// A handler retrying with `policy`.
     pub fn new(policy: RetryPolicy) -> Self {
         Self { policy }

@@ -32,11 +32,6 @@ pub struct RollupHandler {
 }
 
 impl RollupHandler {
-    /// The backend whose records it consumes (its routing key), on every store.
-    pub(crate) const BACKEND: crate::Backend = crate::Backend::Rollup;
-    /// The most records one batch holds, on every store.
-    pub(crate) const RECORDS_PER_BATCH: usize = 50;
-
     /// A handler retrying with `policy`.
     pub fn new(policy: RetryPolicy) -> Self {
         Self { policy }

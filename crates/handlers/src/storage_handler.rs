@@ -1,7 +1,7 @@
 //! The one `impl EventHandler` of each of the four storage handlers, on every store: it
-//! consumes [`IndexRecord`]s routed to the handler's `BACKEND`, at most `RECORDS_PER_BATCH`
-//! a batch, retries with the handler's `policy`, and hands each batch to the store's
-//! [`WriteBatch`], the only part that is each backend's.
+//! consumes [`IndexRecord`]s routed to the handler's [`Backend`], at most the handler's
+//! records a batch (both in the table at the end), retries with the handler's `policy`, and
+//! hands each batch to the store's [`WriteBatch`], the only part that is each backend's.
 
 use std::future::Future;
 
@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use conveyor::{Batch, Context, EventHandler, HandlerError, Store};
 
 use crate::events::IndexRecord;
-use crate::{KeywordIndexHandler, RawStoreHandler, RollupHandler, VectorIndexHandler};
+use crate::{Backend, KeywordIndexHandler, RawStoreHandler, RollupHandler, VectorIndexHandler};
 
 /// A batch of a storage handler.
 pub(crate) type Records = Batch<IndexRecord>;
@@ -29,17 +29,18 @@ pub(crate) trait WriteBatch<S: Store> {
     ) -> impl Future<Output = Written> + Send;
 }
 
-/// `impl EventHandler<S>` for each handler, wherever `S` has its [`WriteBatch`].
+/// `impl EventHandler<S>` for each handler, wherever `S` has its [`WriteBatch`]: the
+/// handler's backend (its routing key) and the most records one of its batches holds.
 macro_rules! storage_handlers {
-    ($($handler:ident),+) => {$(
+    ($($handler:ident: $backend:ident, $records_per_batch:literal;)+) => {$(
         #[async_trait]
         impl<S: Store> EventHandler<S> for $handler
         where
             $handler: WriteBatch<S>,
         {
             type Event = IndexRecord;
-            const ROUTING_KEY: Option<&'static str> = Some(Self::BACKEND.routing_key());
-            const BATCH_SIZE: usize = Self::RECORDS_PER_BATCH;
+            const ROUTING_KEY: Option<&'static str> = Some(Backend::$backend.routing_key());
+            const BATCH_SIZE: usize = $records_per_batch;
 
             async fn handle(&self, batch: Records, ctx: &mut Context<'_, S>) -> Written {
                 if batch.iter().all(|item| item.payload.events.is_empty()) {
@@ -59,9 +60,9 @@ macro_rules! storage_handlers {
     )+};
 }
 
-storage_handlers!(
-    RawStoreHandler,
-    RollupHandler,
-    KeywordIndexHandler,
-    VectorIndexHandler
-);
+storage_handlers! {
+    RawStoreHandler: Raw, 20;
+    RollupHandler: Rollup, 50;
+    KeywordIndexHandler: Keyword, 20;
+    VectorIndexHandler: Vector, 100;
+}

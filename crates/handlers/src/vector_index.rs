@@ -51,11 +51,6 @@ pub struct VectorIndexHandler {
 }
 
 impl VectorIndexHandler {
-    /// The backend whose records it consumes (its routing key), on every store.
-    pub(crate) const BACKEND: crate::Backend = crate::Backend::Vector;
-    /// The most records one batch holds, on every store.
-    pub(crate) const RECORDS_PER_BATCH: usize = 100;
-
     /// A handler embedding with `embedder`, retrying with `policy`.
     pub fn new(embedder: Arc<dyn Embedder>, policy: RetryPolicy) -> Self {
         Self { embedder, policy }

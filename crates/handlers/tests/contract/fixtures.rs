@@ -1,10 +1,8 @@
 //! Fixtures of the pipeline suite: a fixed "today", event and record builders, handler runs,
 //! polling, test embedders and a background pool. Nothing here knows a backend.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -157,21 +155,9 @@ where
     deliver(store, &rollup(), records).await;
 }
 
-/// Poll `check` every 20 ms until it holds, failing the test after `limit`.
-pub(crate) async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// Poll a check every 20 ms until it holds, failing the test after a limit: the framework
+/// contract suite's helper.
+pub(crate) use conveyor_contract::support::eventually;
 
 /// Whether every event of the queues with `routing_keys` is delivered (none pending,
 /// claimed or dead) and `expected` were.
