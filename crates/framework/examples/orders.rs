@@ -1,13 +1,17 @@
-//! Orders end to end: publish 10,000 orders for 20 tenants, record each in a table inside
-//! the batch's transaction, emit a receipt per order, and print what happened.
+//! Orders end to end, one program for both backends: publish 10,000 orders for 20 tenants,
+//! record each in a table inside the batch's transaction, emit a receipt per order, and
+//! print what happened. The handlers are written once, over `SqlStore`.
 //!
-//! Run it with `scripts/example.sh` (it creates the database), or point `DATABASE_URL` at
-//! an empty database and `cargo run -p conveyor --example orders`.
+//! Run it with `scripts/example.sh` (Postgres; it creates the database), with
+//! `DATABASE_URL` naming an empty Postgres database, or with no `DATABASE_URL` (or a
+//! `sqlite://PATH` one) on an SQLite file: `cargo run -p conveyor --example orders`. Its
+//! tests (`cargo test -p conveyor --example orders`) run it on both backends.
 
 use std::time::{Duration, Instant};
 
 use conveyor::{
-    Batch, Context, EventHandler, HandlerError, HandlerOptions, Message, PgStore, Store, WorkerPool,
+    sql, Batch, Context, EventHandler, HandlerError, HandlerOptions, Message, PgStore, SqlStore,
+    SqliteStore, Store, WorkerPool,
 };
 
 /// An order was placed.
@@ -41,31 +45,29 @@ impl conveyor::Event for SendReceipt {
 struct BookOrders;
 
 #[async_trait::async_trait]
-impl EventHandler for BookOrders {
+impl<S: SqlStore> EventHandler<S> for BookOrders {
     type Event = OrderPlaced;
     const BATCH_SIZE: usize = 100;
 
     async fn handle(
         &self,
         batch: Batch<OrderPlaced>,
-        ctx: &mut Context<'_>,
+        ctx: &mut Context<'_, S>,
     ) -> Result<(), HandlerError> {
-        let ids: Vec<&str> = batch.iter().map(|i| i.payload.order_id.as_str()).collect();
-        let tenants: Vec<&str> = batch.iter().map(|i| i.payload.tenant.as_str()).collect();
-        let cents: Vec<i64> = batch.iter().map(|i| i.payload.cents).collect();
-        sqlx::query(
-            "insert into orders_booked (order_id, tenant, cents)
-             select * from unnest($1::text[], $2::text[], $3::bigint[])
-             on conflict (order_id) do nothing",
-        )
-        .bind(&ids)
-        .bind(&tenants)
-        .bind(&cents)
-        .execute(ctx.db().await?)
-        .await?;
         for item in &batch {
+            let order = &item.payload;
+            ctx.execute(
+                sql(
+                    "insert into orders_booked (order_id, tenant, cents) values ($1, $2, $3)
+                     on conflict (order_id) do nothing",
+                )
+                .bind(order.order_id.as_str())
+                .bind(order.tenant.as_str())
+                .bind(order.cents),
+            )
+            .await?;
             let receipt = SendReceipt {
-                order_id: item.payload.order_id.clone(),
+                order_id: order.order_id.clone(),
             };
             ctx.emit_for(item.id, receipt)?;
         }
@@ -77,14 +79,14 @@ impl EventHandler for BookOrders {
 struct Mailer;
 
 #[async_trait::async_trait]
-impl EventHandler for Mailer {
+impl<S: Store> EventHandler<S> for Mailer {
     type Event = SendReceipt;
     const BATCH_SIZE: usize = 100;
 
     async fn handle(
         &self,
         batch: Batch<SendReceipt>,
-        ctx: &mut Context<'_>,
+        ctx: &mut Context<'_, S>,
     ) -> Result<(), HandlerError> {
         for item in &batch {
             if item.id.0 % 50 == 0 && item.attempt == 1 {
@@ -95,26 +97,25 @@ impl EventHandler for Mailer {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "conveyor=info".into()),
-        )
-        .init();
-    let url = std::env::var("DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("DATABASE_URL must name an empty database"))?;
-    let store = PgStore::connect(&url).await?;
-    store.migrate().await?;
-    sqlx::query(
-        "create table if not exists orders_booked
-         (order_id text primary key, tenant text not null, cents bigint not null)",
-    )
-    .execute(store.pool())
-    .await?;
+/// What a run did (the tests check it).
+#[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
+struct Summary {
+    booked: i64,
+    delivered: i64,
+    dead: i64,
+}
 
-    let orders = (0..10_000).map(|n| {
+/// Publish `orders` orders, run the pool until none is pending or in flight (two minutes at
+/// most), and count what happened.
+async fn run<S: SqlStore>(store: S, orders: i64) -> anyhow::Result<Summary> {
+    let mut tx = store.begin().await?;
+    let create = "create table if not exists orders_booked
+                  (order_id text primary key, tenant text not null, cents bigint not null)";
+    S::execute_in(&mut tx, sql(create)).await?;
+    store.commit(tx).await?;
+
+    let orders = (0..orders).map(|n| {
         let tenant = format!("tenant-{:02}", n % 20);
         Message::new(OrderPlaced {
             order_id: format!("o-{n}"),
@@ -138,7 +139,6 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(pool.run(stop.clone().cancelled_owned()));
-
     let started = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -151,14 +151,16 @@ async fn main() -> anyhow::Result<()> {
     stop.cancel();
     running.await??;
 
-    let booked: i64 = sqlx::query_scalar("select count(*) from orders_booked")
-        .fetch_one(store.pool())
-        .await?;
+    let (booked,): (i64,) = store
+        .fetch_optional(sql("select count(*) from orders_booked"))
+        .await?
+        .unwrap_or_default();
     println!(
         "booked {booked} orders and sent their receipts in {:?}",
         started.elapsed()
     );
-    for s in store.stats().await? {
+    let stats = store.stats().await?;
+    for s in &stats {
         println!(
             "{:<14} delivered {:>6}  pending {:>3}  dead {:>3}",
             s.queue.to_string(),
@@ -167,5 +169,60 @@ async fn main() -> anyhow::Result<()> {
             s.dead
         );
     }
+    Ok(Summary {
+        booked,
+        delivered: stats.iter().map(|s| s.delivered).sum(),
+        dead: stats.iter().map(|s| s.dead).sum(),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "conveyor=info".into()),
+        )
+        .init();
+    let url = std::env::var("DATABASE_URL").unwrap_or_default();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PgStore::connect(&url).await?;
+        store.migrate().await?;
+        run(store, 10_000).await?;
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or("orders-example.db");
+        run(SqliteStore::open(path).await?, 10_000).await?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every order booked once and every receipt delivered (after its retry), on each backend.
+    fn check(summary: &Summary, orders: i64) {
+        assert_eq!(summary.booked, orders, "{summary:?}");
+        assert_eq!(summary.delivered, 2 * orders, "{summary:?}");
+        assert_eq!(summary.dead, 0, "{summary:?}");
+    }
+
+    #[sqlx::test(migrations = false)]
+    async fn runs_on_postgres(pool: sqlx::PgPool) {
+        let store = PgStore::new(pool);
+        store.migrate().await.unwrap();
+        check(&run(store, 500).await.unwrap(), 500);
+    }
+
+    #[tokio::test]
+    async fn runs_on_sqlite() {
+        let path = std::env::temp_dir().join(format!(
+            "conveyor-orders-{}.db",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let store = SqliteStore::open(&path).await.unwrap();
+        check(&run(store.clone(), 500).await.unwrap(), 500);
+        store.pool().close().await;
+        std::fs::remove_file(&path).ok();
+    }
 }

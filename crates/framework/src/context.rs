@@ -62,6 +62,11 @@ impl<'a, S: Store> Context<'a, S> {
         }
     }
 
+    /// The store the batch was claimed from.
+    pub(crate) fn store(&self) -> &'a S {
+        self.store
+    }
+
     /// The namespace the batch was claimed in.
     pub fn namespace(&self) -> &str {
         self.store.namespace()

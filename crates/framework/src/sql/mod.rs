@@ -107,13 +107,46 @@ impl<T> SqlRow for T where
 /// and [`SqliteStore`](crate::SqliteStore). Write `impl<S: SqlStore> EventHandler<S> for …` to
 /// run one handler on either. Sealed: implemented by Conveyor's SQL stores only.
 pub trait SqlStore: Store + sealed::Sealed {
-    #[doc(hidden)]
+    /// Run `sql` inside `tx` (from [`Store::begin`], finished with [`Store::commit`]); returns
+    /// the rows it affected. For the application's own writes beside
+    /// [`Store::publish_in`].
     fn execute_in<'a, 'q: 'a>(tx: &'a mut Self::Tx, sql: Sql<'q>) -> BoxFuture<'a, Result<u64>>;
 
-    /// The rows of `sql`, at most `limit`.
+    /// Every row of `sql` read inside `tx`.
+    fn fetch_all_in<'a, 'q: 'a, R: SqlRow>(
+        tx: &'a mut Self::Tx,
+        sql: Sql<'q>,
+    ) -> BoxFuture<'a, Result<Vec<R>>> {
+        Self::fetch_in(tx, sql, None)
+    }
+
+    /// Every row of `sql`, read on a pooled connection outside any transaction: it sees
+    /// committed data only and, on SQLite, never waits for the write lock (WAL readers run
+    /// beside the writer).
+    fn fetch_all<'a, 'q: 'a, R: SqlRow>(&'a self, sql: Sql<'q>) -> BoxFuture<'a, Result<Vec<R>>> {
+        self.read(sql, None)
+    }
+
+    /// The first row of `sql`, if any, read as [`fetch_all`](Self::fetch_all) reads.
+    fn fetch_optional<'a, 'q: 'a, R: SqlRow>(
+        &'a self,
+        sql: Sql<'q>,
+    ) -> BoxFuture<'a, Result<Option<R>>> {
+        async move { Ok(self.read(sql, Some(1)).await?.pop()) }.boxed()
+    }
+
+    /// The rows of `sql` inside `tx`, at most `limit`.
     #[doc(hidden)]
     fn fetch_in<'a, 'q: 'a, R: SqlRow>(
         tx: &'a mut Self::Tx,
+        sql: Sql<'q>,
+        limit: Option<usize>,
+    ) -> BoxFuture<'a, Result<Vec<R>>>;
+
+    /// The rows of `sql` on a pooled connection, at most `limit`.
+    #[doc(hidden)]
+    fn read<'a, 'q: 'a, R: SqlRow>(
+        &'a self,
         sql: Sql<'q>,
         limit: Option<usize>,
     ) -> BoxFuture<'a, Result<Vec<R>>>;
@@ -149,6 +182,25 @@ impl<S: SqlStore> Context<'_, S> {
     /// As [`fetch_all`](Self::fetch_all).
     pub async fn fetch_optional<R: SqlRow>(&mut self, sql: Sql<'_>) -> Result<Option<R>> {
         Ok(S::fetch_in(self.tx().await?, sql, Some(1)).await?.pop())
+    }
+
+    /// Every row of `sql`, read on a pooled connection outside the batch's transaction (see
+    /// [`SqlStore::fetch_all`]): committed data only, and on SQLite no wait for the write
+    /// lock. For a handler that reads before a slow call and writes after it: its batch's
+    /// transaction (and on SQLite every other writer) is not held meanwhile.
+    ///
+    /// # Errors
+    /// As [`fetch_all`](Self::fetch_all).
+    pub async fn read_all<R: SqlRow>(&self, sql: Sql<'_>) -> Result<Vec<R>> {
+        self.store().fetch_all(sql).await
+    }
+
+    /// The first row of `sql`, if any, read as [`read_all`](Self::read_all) reads.
+    ///
+    /// # Errors
+    /// As [`fetch_all`](Self::fetch_all).
+    pub async fn read_optional<R: SqlRow>(&self, sql: Sql<'_>) -> Result<Option<R>> {
+        self.store().fetch_optional(sql).await
     }
 
     /// Run `sql` in the batch's transaction and decode its first row.
@@ -214,20 +266,43 @@ macro_rules! sql_store {
                 async move {
                     let Sql { sql, binds } = sql;
                     let args = bound!(binds, $args, $add);
-                    let mut rows = sqlx::query_as_with::<$db, R, _>(sql, args).fetch(&mut **tx);
-                    let mut out = Vec::new();
-                    while let Some(row) = rows.try_next().await? {
-                        out.push(row);
-                        if Some(out.len()) == limit {
-                            break;
-                        }
-                    }
-                    Ok(out)
+                    let query = sqlx::query_as_with::<$db, R, _>(sql, args);
+                    first_rows(query.fetch(&mut **tx), limit).await
+                }
+                .boxed()
+            }
+
+            fn read<'a, 'q: 'a, R: SqlRow>(
+                &'a self,
+                sql: Sql<'q>,
+                limit: Option<usize>,
+            ) -> BoxFuture<'a, Result<Vec<R>>> {
+                async move {
+                    let Sql { sql, binds } = sql;
+                    let args = bound!(binds, $args, $add);
+                    let query = sqlx::query_as_with::<$db, R, _>(sql, args);
+                    first_rows(query.fetch(self.pool()), limit).await
                 }
                 .boxed()
             }
         }
     };
+}
+
+/// The first `limit` rows of `rows` (every row for `None`); the rest are not read.
+async fn first_rows<R>(
+    rows: impl futures::Stream<Item = std::result::Result<R, sqlx::Error>>,
+    limit: Option<usize>,
+) -> Result<Vec<R>> {
+    let mut rows = std::pin::pin!(rows);
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        out.push(row);
+        if Some(out.len()) == limit {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// The arguments of `binds` for one backend; an encoding failure returns the error.
