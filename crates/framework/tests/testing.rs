@@ -1,0 +1,446 @@
+//! `conveyor::testing` on both backends: typed emitted events, a batch run as attempt N,
+//! draining a pool, the outbox assertions and the temporary SQLite store.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use conveyor::testing::{self, Drained, TestRun};
+use conveyor::{
+    Batch, Context, EventHandler, HandlerError, Message, NewEvent, Outcome, PgStore, SqlStore,
+    Store, WorkerPool,
+};
+use sqlx::PgPool;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, garde::Validate)]
+struct Order {
+    #[garde(skip)]
+    id: String,
+}
+
+impl conveyor::Event for Order {
+    const NAME: &'static str = "order";
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, garde::Validate)]
+struct SendReceipt {
+    #[garde(skip)]
+    order_id: String,
+}
+
+impl conveyor::Event for SendReceipt {
+    const NAME: &'static str = "send_receipt";
+}
+
+/// Another event type under `SendReceipt`'s name, whose payloads do not decode as it.
+#[derive(Debug, serde::Serialize, serde::Deserialize, garde::Validate)]
+struct NotAReceipt {
+    #[garde(skip)]
+    n: u32,
+}
+
+impl conveyor::Event for NotAReceipt {
+    const NAME: &'static str = "send_receipt";
+}
+
+/// Emits a receipt per order, and one unrelated `Audit` for the batch.
+struct Receipts;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, garde::Validate)]
+struct Audit {
+    #[garde(skip)]
+    orders: usize,
+}
+
+impl conveyor::Event for Audit {
+    const NAME: &'static str = "audit";
+}
+
+#[async_trait::async_trait]
+impl<S: Store> EventHandler<S> for Receipts {
+    type Event = Order;
+    const BATCH_SIZE: usize = 10;
+
+    async fn handle(
+        &self,
+        batch: Batch<Order>,
+        ctx: &mut Context<'_, S>,
+    ) -> Result<(), HandlerError> {
+        for item in &batch {
+            ctx.emit_for(
+                item.id,
+                SendReceipt {
+                    order_id: item.payload.id.clone(),
+                },
+            )?;
+        }
+        ctx.emit(Audit {
+            orders: batch.len(),
+        })?;
+        Ok(())
+    }
+}
+
+/// Delivers every receipt.
+struct Mailer;
+
+#[async_trait::async_trait]
+impl<S: Store> EventHandler<S> for Mailer {
+    type Event = SendReceipt;
+    const BATCH_SIZE: usize = 10;
+
+    async fn handle(
+        &self,
+        _: Batch<SendReceipt>,
+        _: &mut Context<'_, S>,
+    ) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+/// Always fails and retries (default `MAX_RETRIES = 5`), recording the attempts it saw.
+#[derive(Clone, Default)]
+struct Flaky {
+    seen: Arc<Mutex<Vec<u32>>>,
+}
+
+#[async_trait::async_trait]
+impl<S: Store> EventHandler<S> for Flaky {
+    type Event = Order;
+
+    async fn handle(
+        &self,
+        batch: Batch<Order>,
+        _: &mut Context<'_, S>,
+    ) -> Result<(), HandlerError> {
+        let mut seen = self.seen.lock().unwrap();
+        seen.extend(batch.iter().map(|i| i.attempt));
+        Err(HandlerError::retry("smtp down"))
+    }
+}
+
+fn orders(ids: &[&str]) -> Vec<Order> {
+    ids.iter()
+        .map(|id| Order {
+            id: (*id).to_owned(),
+        })
+        .collect()
+}
+
+fn receipt(order_id: &str) -> SendReceipt {
+    SendReceipt {
+        order_id: order_id.to_owned(),
+    }
+}
+
+async fn pg(pool: PgPool) -> PgStore {
+    let store = PgStore::new(pool);
+    store.migrate().await.unwrap();
+    store
+}
+
+/// Runs `$body` (an async fn taking `&S`) on Postgres and on a temporary SQLite file.
+macro_rules! on_both_backends {
+    ($body:ident, $pg:ident, $sqlite:ident) => {
+        #[sqlx::test(migrations = false)]
+        async fn $pg(pool: PgPool) {
+            $body(&pg(pool).await).await;
+        }
+
+        #[tokio::test]
+        async fn $sqlite() {
+            let db = testing::sqlite().await.unwrap();
+            $body(&*db).await;
+        }
+    };
+}
+
+// 1. typed emitted events
+
+async fn emitted_decodes_one_type<S: SqlStore>(store: &S) {
+    let run = testing::run_batch(store, &Receipts, orders(&["o-1", "o-2"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        run.emitted::<SendReceipt>(),
+        vec![receipt("o-1"), receipt("o-2")]
+    );
+    assert_eq!(
+        run.emitted.len(),
+        3,
+        "the raw list keeps every emitted event"
+    );
+    assert_eq!(run.emitted::<Audit>().len(), 1);
+}
+
+on_both_backends!(
+    emitted_decodes_one_type,
+    emitted_decodes_on_postgres,
+    emitted_decodes_on_sqlite
+);
+
+#[test]
+#[should_panic(expected = "emitted \"send_receipt\" event does not decode as")]
+fn emitted_of_a_mismatched_type_panics_naming_the_payload() {
+    let run = TestRun {
+        outcomes: Vec::new(),
+        emitted: vec![Message::new(receipt("o-1")).into_new_event().unwrap()],
+    };
+    let _: Vec<NotAReceipt> = run.emitted();
+}
+
+#[test]
+fn emitted_is_empty_without_events_of_the_type() {
+    let audit: NewEvent = Message::new(Audit { orders: 1 }).into_new_event().unwrap();
+    let run = TestRun {
+        outcomes: Vec::new(),
+        emitted: vec![audit],
+    };
+    assert!(run.emitted::<SendReceipt>().is_empty());
+}
+
+// 2. a batch as attempt N
+
+async fn attempt_n_counts_earlier_attempts<S: SqlStore>(store: &S) {
+    let flaky = Flaky::default();
+    let run = testing::run_batch_as_attempt(store, &flaky, orders(&["o-5"]), 5)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&run.outcomes[0].1, Outcome::Retry { error, .. } if error == "smtp down"),
+        "attempt 5 of MAX_RETRIES 5 retries: {:?}",
+        run.outcomes
+    );
+    let run = testing::run_batch_as_attempt(store, &flaky, orders(&["o-6"]), 6)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&run.outcomes[0].1, Outcome::Dead { error } if error.contains("gave up after 6 attempts")),
+        "attempt 6 of MAX_RETRIES 5 dies: {:?}",
+        run.outcomes
+    );
+    assert_eq!(
+        *flaky.seen.lock().unwrap(),
+        vec![5, 6],
+        "the handler saw the attempt"
+    );
+    let dead = store.dead_letters(None, None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].id, dead[0].attempts),
+        (run.outcomes[0].0, 6),
+        "stored attempts"
+    );
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats[0].retrying, stats[0].dead), (1, 1));
+
+    let zero = testing::run_batch_as_attempt(store, &flaky, orders(&["o-0"]), 0).await;
+    assert!(matches!(zero, Err(conveyor::Error::Config(_))), "{zero:?}");
+}
+
+on_both_backends!(
+    attempt_n_counts_earlier_attempts,
+    attempt_n_on_postgres,
+    attempt_n_on_sqlite
+);
+
+// 3. drain
+
+/// Fails for good: dead-lettered at once.
+struct Refuse;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, garde::Validate)]
+struct Refund {
+    #[garde(skip)]
+    n: u32,
+}
+
+impl conveyor::Event for Refund {
+    const NAME: &'static str = "refund";
+}
+
+#[async_trait::async_trait]
+impl<S: Store> EventHandler<S> for Refuse {
+    type Event = Refund;
+
+    async fn handle(&self, _: Batch<Refund>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
+        Err(HandlerError::fail("refunds are closed"))
+    }
+}
+
+async fn drain_runs_until_nothing_is_due<S: SqlStore>(store: &S) {
+    store
+        .publish_batch(orders(&["o-1", "o-2", "o-3"]))
+        .await
+        .unwrap();
+    store.publish(Refund { n: 1 }).await.unwrap();
+    // not due for an hour: left alone
+    store
+        .publish(Message::new(receipt("later")).delay(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let builder = WorkerPool::builder(store.clone())
+        .register(Receipts)
+        .register(Mailer)
+        .register(Refuse);
+    let drained: Drained = testing::drain(builder, Duration::from_secs(20))
+        .await
+        .unwrap();
+    // 3 orders and their 3 receipts delivered; the refund dead; the delayed receipt waits
+    assert_eq!(
+        (
+            drained.delivered,
+            drained.retrying,
+            drained.dead,
+            drained.delayed
+        ),
+        (6, 0, 1, 1),
+        "{:?}",
+        drained.stats
+    );
+    // the Audit events have no handler in the pool and are not waited for
+    assert_eq!(
+        testing::published::<Audit, S>(store).await.unwrap().len(),
+        1
+    );
+}
+
+on_both_backends!(
+    drain_runs_until_nothing_is_due,
+    drain_on_postgres,
+    drain_on_sqlite
+);
+
+async fn drain_counts_retries_waiting_for_their_backoff<S: SqlStore>(store: &S) {
+    store.publish_batch(orders(&["o-1", "o-2"])).await.unwrap();
+    let flaky = Flaky::default();
+    let builder = WorkerPool::builder(store.clone()).register(flaky.clone());
+    let drained = testing::drain(builder, Duration::from_secs(20))
+        .await
+        .unwrap();
+    // each order failed once and waits about a second for its retry
+    assert_eq!(
+        (
+            drained.delivered,
+            drained.retrying,
+            drained.dead,
+            drained.delayed
+        ),
+        (0, 2, 0, 2)
+    );
+    assert_eq!(*flaky.seen.lock().unwrap(), vec![1, 1]);
+}
+
+on_both_backends!(
+    drain_counts_retries_waiting_for_their_backoff,
+    drain_retries_on_postgres,
+    drain_retries_on_sqlite
+);
+
+/// Retries at once, forever: the queue never settles.
+struct Spin;
+
+#[async_trait::async_trait]
+impl<S: Store> EventHandler<S> for Spin {
+    type Event = Order;
+    const MAX_RETRIES: u32 = u32::MAX;
+
+    async fn handle(&self, _: Batch<Order>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Err(HandlerError::retry_after(Duration::ZERO, "again"))
+    }
+}
+
+async fn drain_times_out_on_work_that_never_settles<S: SqlStore>(store: &S) {
+    store.publish(Order { id: "o-1".into() }).await.unwrap();
+    let builder = WorkerPool::builder(store.clone()).register(Spin);
+    let err = testing::drain(builder, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, conveyor::Error::Config(m) if m.starts_with("drain:")),
+        "{err}"
+    );
+}
+
+on_both_backends!(
+    drain_times_out_on_work_that_never_settles,
+    drain_timeout_on_postgres,
+    drain_timeout_on_sqlite
+);
+
+// 4. the outbox
+
+/// `other` is `store` in another namespace.
+async fn published_lists_pending_events_of_a_type<S: SqlStore>(store: &S, other: &S) {
+    testing::run_batch(store, &Receipts, orders(&["o-1", "o-2"]))
+        .await
+        .unwrap();
+    store
+        .publish(Message::new(receipt("o-3")).delay(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let all = testing::published::<SendReceipt, S>(store).await.unwrap();
+    assert_eq!(all, vec![receipt("o-1"), receipt("o-2"), receipt("o-3")]);
+    let two = testing::assert_published(store, |r: &SendReceipt| r.order_id != "o-1").await;
+    assert_eq!(two, vec![receipt("o-2"), receipt("o-3")]);
+    // delivered orders are no longer waiting
+    assert!(testing::published::<Order, S>(store)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(testing::published::<SendReceipt, S>(other)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[sqlx::test(migrations = false)]
+async fn published_on_postgres(pool: PgPool) {
+    let store = pg(pool).await;
+    let other = store.with_namespace("other").unwrap();
+    published_lists_pending_events_of_a_type(&store, &other).await;
+}
+
+#[tokio::test]
+async fn published_on_sqlite() {
+    let db = testing::sqlite().await.unwrap();
+    let other = db.with_namespace("other").unwrap();
+    published_lists_pending_events_of_a_type(&*db, &other).await;
+}
+
+async fn assert_published_panics_without_a_match<S: SqlStore>(store: &S) {
+    store.publish(receipt("o-1")).await.unwrap();
+    testing::assert_published(store, |r: &SendReceipt| r.order_id == "o-2").await;
+}
+
+#[sqlx::test(migrations = false)]
+#[should_panic(expected = "no pending \"send_receipt\" event matches; pending: [{\"order_id\"")]
+async fn assert_published_panics_on_postgres(pool: PgPool) {
+    assert_published_panics_without_a_match(&pg(pool).await).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "no pending \"send_receipt\" event matches; pending: [{\"order_id\"")]
+async fn assert_published_panics_on_sqlite() {
+    let db = testing::sqlite().await.unwrap();
+    assert_published_panics_without_a_match(&*db).await;
+}
+
+// 5. the temporary SQLite store
+
+#[tokio::test]
+async fn temp_sqlite_is_migrated_private_and_removed_on_drop() {
+    let db = testing::sqlite().await.unwrap();
+    let other = testing::sqlite().await.unwrap();
+    assert_ne!(db.path(), other.path());
+    assert!(db.path().is_file());
+    db.publish(receipt("o-1")).await.unwrap();
+    assert_eq!(db.stats().await.unwrap()[0].pending, 1);
+    assert!(
+        other.stats().await.unwrap().is_empty(),
+        "each test gets its own database"
+    );
+    let dir = db.dir().to_path_buf();
+    drop(db);
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
