@@ -88,13 +88,17 @@ pub async fn drain<S: Store>(builder: PoolBuilder<S>, timeout: Duration) -> Resu
     })
 }
 
-/// Wait until no queue of `queues` has due or in-flight events; their counts then.
+/// Wait until no queue of `queues` has due or in-flight events at two checks in a row (an
+/// event retried with no delay may look a millisecond early to the first); their counts then.
 async fn settled<S: Store>(store: &S, queues: &[Queue]) -> Result<Vec<QueueStats>> {
+    let mut quiet = false;
     loop {
         let stats = of_queues(store, queues).await?;
-        if stats.iter().all(|s| s.due == 0 && s.in_flight == 0) {
+        let idle = stats.iter().all(|s| s.due == 0 && s.in_flight == 0);
+        if idle && quiet {
             return Ok(stats);
         }
+        quiet = idle;
         tokio::time::sleep(CHECK_EVERY).await;
     }
 }
