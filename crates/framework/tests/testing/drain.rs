@@ -3,68 +3,33 @@
 use std::time::Duration;
 
 use conveyor::testing::{self, Drained};
-use conveyor::{Batch, Context, EventHandler, HandlerError, Message, SqlStore, Store, WorkerPool};
+use conveyor::{Message, SqlStore, WorkerPool};
 use sqlx::PgPool;
 
-use super::{orders, pg, receipt, Audit, Flaky, Mailer, Order, Receipts};
-
-/// Fails for good: dead-lettered at once.
-struct Refuse;
-
-#[derive(Debug, serde::Serialize, serde::Deserialize, garde::Validate)]
-struct Refund {
-    #[garde(skip)]
-    n: u32,
-}
-
-impl conveyor::Event for Refund {
-    const NAME: &'static str = "refund";
-}
-
-#[async_trait::async_trait]
-impl<S: Store> EventHandler<S> for Refuse {
-    type Event = Refund;
-
-    async fn handle(&self, _: Batch<Refund>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
-        Err(HandlerError::fail("refunds are closed"))
-    }
-}
+use super::{orders, pg, receipt, script, Act, Audit, Order, Receipts, SendReceipt};
 
 async fn drain_runs_until_nothing_is_due<S: SqlStore>(store: &S) {
     store
         .publish_batch(orders(&["o-1", "o-2", "o-3"]))
         .await
         .unwrap();
-    store.publish(Refund { n: 1 }).await.unwrap();
     // not due for an hour: left alone
-    store
-        .publish(Message::new(receipt("later")).delay(Duration::from_secs(3600)))
-        .await
-        .unwrap();
+    let later = Message::new(receipt("later")).delay(Duration::from_secs(3600));
+    store.publish(later).await.unwrap();
+    // a queue the pool does not consume: not waited for
+    let elsewhere = Message::new(orders(&["o-4"]).remove(0)).routing_key("elsewhere");
+    store.publish(elsewhere).await.unwrap();
     let builder = WorkerPool::builder(store.clone())
         .register(Receipts)
-        .register(Mailer)
-        .register(Refuse);
+        .register(script::<SendReceipt>(Act::Deliver))
+        .register(script::<Audit>(Act::Fail));
     let drained: Drained = testing::drain(builder, Duration::from_secs(20))
         .await
         .unwrap();
-    // 3 orders and their 3 receipts delivered; the refund dead; the delayed receipt waits
-    assert_eq!(
-        (
-            drained.delivered,
-            drained.retrying,
-            drained.dead,
-            drained.delayed
-        ),
-        (6, 0, 1, 1),
-        "{:?}",
-        drained.stats
-    );
-    // the Audit events have no handler in the pool and are not waited for
-    assert_eq!(
-        testing::published::<Audit, S>(store).await.unwrap().len(),
-        1
-    );
+    // 3 orders and their 3 receipts delivered, the batch's audit dead, the later receipt waits
+    let counts = (drained.delivered, drained.retrying, drained.dead);
+    assert_eq!(counts, (6, 0, 1), "{:?}", drained.stats);
+    assert_eq!(drained.delayed, 1, "{:?}", drained.stats);
 }
 
 on_both_backends!(
@@ -75,22 +40,16 @@ on_both_backends!(
 
 async fn drain_counts_retries_waiting_for_their_backoff<S: SqlStore>(store: &S) {
     store.publish_batch(orders(&["o-1", "o-2"])).await.unwrap();
-    let flaky = Flaky::default();
-    let builder = WorkerPool::builder(store.clone()).register(flaky.clone());
+    let flaky = script::<Order>(Act::Retry);
+    let seen = flaky.seen.clone();
+    let builder = WorkerPool::builder(store.clone()).register(flaky);
     let drained = testing::drain(builder, Duration::from_secs(20))
         .await
         .unwrap();
     // each order failed once and waits about a second for its retry
-    assert_eq!(
-        (
-            drained.delivered,
-            drained.retrying,
-            drained.dead,
-            drained.delayed
-        ),
-        (0, 2, 0, 2)
-    );
-    assert_eq!(*flaky.seen.lock().unwrap(), vec![1, 1]);
+    let counts = (drained.delivered, drained.retrying, drained.dead);
+    assert_eq!((counts, drained.delayed), ((0, 2, 0), 2));
+    assert_eq!(*seen.lock().unwrap(), vec![1, 1]);
 }
 
 on_both_backends!(
@@ -99,23 +58,9 @@ on_both_backends!(
     drain_retries_on_sqlite
 );
 
-/// Retries at once, forever: the queue never settles.
-struct Spin;
-
-#[async_trait::async_trait]
-impl<S: Store> EventHandler<S> for Spin {
-    type Event = Order;
-    const MAX_RETRIES: u32 = u32::MAX;
-
-    async fn handle(&self, _: Batch<Order>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        Err(HandlerError::retry_after(Duration::ZERO, "again"))
-    }
-}
-
 async fn drain_times_out_on_work_that_never_settles<S: SqlStore>(store: &S) {
-    store.publish(Order { id: "o-1".into() }).await.unwrap();
-    let builder = WorkerPool::builder(store.clone()).register(Spin);
+    store.publish_batch(orders(&["o-1"])).await.unwrap();
+    let builder = WorkerPool::builder(store.clone()).register(script::<Order>(Act::RetryNow));
     let err = testing::drain(builder, Duration::from_millis(300))
         .await
         .unwrap_err();
