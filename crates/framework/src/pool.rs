@@ -75,6 +75,12 @@ impl<S: Store> WorkerPool<S> {
         &self.id
     }
 
+    /// The store the pool works on.
+    #[cfg(feature = "testing")]
+    pub(crate) fn store(&self) -> &S {
+        &self.store
+    }
+
     /// Run until `shutdown` completes, then shut down gracefully: stop claiming, let running
     /// batches finish (for up to the shutdown timeout, then release them), and return.
     /// Nothing claimed is lost either way.
