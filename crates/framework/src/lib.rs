@@ -59,8 +59,19 @@
 //! - `wake` — LISTEN/NOTIFY wake-ups routed to workers.
 //! - `shutdown` — two-phase graceful shutdown.
 //! - [`retry`] — exponential backoff with jitter.
-//! - `testing` (feature `testing`) — run one batch of a handler and inspect the result.
+//! - `testing` (feature `testing`) — run a batch (as any attempt) and inspect its outcomes and
+//!   typed emitted events, drain a pool, assert on the outbox, a temporary SQLite store.
+//! - [`migrations`] — Conveyor's own migration history (`conveyor_migrations`).
+//! - `sql` — [`sql`] statements, [`SqlStore`]: one DB-writing handler for both backends.
 //! - `error` — [`Error`] and [`Result`].
+//!
+//! # Tracing
+//! Every batch runs inside an `info`-level span named `conveyor.batch`, with the fields
+//! `handler` (the handler's type name), `queue` (`event_type` or `event_type:routing_key`),
+//! `worker` (the worker's id, the prefix of `claimed_by`), `batch_size`, and, recorded when
+//! the batch completes, `delivered`, `retried`, `dead` (item counts) and `duration_ms`.
+//! The handler's own events and spans nest inside it; filter on it with
+//! `RUST_LOG=conveyor=info` or a subscriber's span filter.
 
 mod context;
 mod error;
