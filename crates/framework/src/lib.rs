@@ -90,6 +90,24 @@ pub mod testing;
 mod wake;
 mod worker;
 
+/// The crates a handler author's code must match, re-exported so a different version in
+/// your `Cargo.toml` cannot silently diverge from Conveyor's: use `conveyor::sqlx` for
+/// queries on `ctx.db()` and `conveyor::async_trait` for `impl EventHandler`. The
+/// `garde::Validate` derive expands to `::garde::…`, so your own `garde` dependency must be
+/// this version (`cargo tree -i garde` lists both when they differ, and rustc's
+/// "multiple different versions of crate `garde`" note names the mismatch).
+pub use async_trait::async_trait;
+pub use garde;
+pub use sqlx;
+
+/// What a handler module needs: `use conveyor::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        async_trait, sql, Batch, Context, Event, EventHandler, HandlerError, Message, PgStore,
+        SqlStore, SqliteStore, Store, WorkerPool,
+    };
+}
+
 pub use context::Context;
 pub use error::{Error, Result};
 pub use event::{Event, EventId, Message, NewEvent, Published, Queue};

@@ -10,7 +10,7 @@ use super::hub::{Hub, WriteGuard};
 use crate::error::Result;
 use crate::event::Queue;
 
-/// A write transaction on a [`SqliteStore`]: the handler's transaction on SQLite.
+/// A write transaction on a [`SqliteStore`](crate::SqliteStore): the handler's transaction on SQLite.
 ///
 /// It holds the database's write lock from `begin` until it commits or drops (rolls back),
 /// so keep it short: compute first, then write. Derefs to the connection, so
@@ -28,7 +28,7 @@ impl SqliteTx {
     /// Commit, then wake the workers of every queue published to inside the transaction.
     ///
     /// # Errors
-    /// [`Error::Database`] when the commit fails (nothing is then visible or woken).
+    /// [`Error::Database`](crate::Error::Database) when the commit fails (nothing is then visible or woken).
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         self.hub.wake(&self.namespace, &self.wakes);
@@ -38,7 +38,7 @@ impl SqliteTx {
     /// Roll back: nothing written in the transaction stays, nobody is woken.
     ///
     /// # Errors
-    /// [`Error::Database`] when the rollback fails (the connection is then discarded).
+    /// [`Error::Database`](crate::Error::Database) when the rollback fails (the connection is then discarded).
     pub async fn rollback(self) -> Result<()> {
         Ok(self.tx.rollback().await?)
     }
