@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent};
-use crate::store::{postgres::PgStore, Store};
+use crate::store::Store;
+use crate::DefaultStore;
 
 /// A handler's view of its batch's transaction and outcomes.
 ///
@@ -19,7 +20,7 @@ use crate::store::{postgres::PgStore, Store};
 /// - [`emit`](Self::emit): events inserted when the batch commits.
 /// - [`retry`](Self::retry) / [`fail`](Self::fail): per-item outcomes; unmarked items are
 ///   delivered when `handle` returns `Ok`.
-pub struct Context<'a, S: Store = PgStore> {
+pub struct Context<'a, S: Store = DefaultStore> {
     store: &'a S,
     tx: Option<S::Tx>,
     pub(crate) emitted: Vec<(Option<EventId>, NewEvent)>,

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::context::Context;
 use crate::event::{Event, EventId};
-use crate::store::{postgres::PgStore, Store};
+use crate::store::Store;
+use crate::DefaultStore;
 
 /// A typed handler for one queue: an event type and an optional routing key.
 ///
@@ -51,7 +52,7 @@ use crate::store::{postgres::PgStore, Store};
 /// }
 /// ```
 #[async_trait]
-pub trait EventHandler<S: Store = PgStore>: Send + Sync + 'static {
+pub trait EventHandler<S: Store = DefaultStore>: Send + Sync + 'static {
     /// The payload type this handler consumes.
     type Event: Event;
 

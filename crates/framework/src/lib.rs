@@ -102,9 +102,13 @@ pub use sqlx;
 
 /// What a handler module needs: `use conveyor::prelude::*;`.
 pub mod prelude {
+    #[cfg(feature = "postgres")]
+    pub use crate::PgStore;
+    #[cfg(feature = "sqlite")]
+    pub use crate::SqliteStore;
     pub use crate::{
-        async_trait, sql, Batch, Context, Event, EventHandler, HandlerError, Message, PgStore,
-        SqlStore, SqliteStore, Store, WorkerPool,
+        async_trait, sql, Batch, Context, Event, EventHandler, HandlerError, Message, SqlStore,
+        Store, WorkerPool,
     };
 }
 
@@ -114,8 +118,24 @@ pub use event::{Event, EventId, Message, NewEvent, Published, Queue};
 pub use handler::{Batch, EventHandler, HandlerError, Item, ResultExt};
 pub use pool::{HandlerOptions, PoolBuilder, WorkerPool};
 pub use sql::{sql, Sql, SqlRow, SqlStore, SqlValue};
+#[cfg(feature = "postgres")]
 pub use store::postgres::{PgStore, Wakeup};
+#[cfg(feature = "sqlite")]
 pub use store::sqlite::{SqliteStore, SqliteTx, SQLITE_MIGRATOR};
+
+#[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+compile_error!(
+    "conveyor needs a backend: enable the `postgres` or the `sqlite` feature (both by default)"
+);
+
+/// The store `EventHandler` and `Context` mean when none is named: [`PgStore`] with the
+/// `postgres` feature, else [`SqliteStore`].
+#[cfg(feature = "postgres")]
+pub type DefaultStore = PgStore;
+/// The store `EventHandler` and `Context` mean when none is named: [`PgStore`] with the
+/// `postgres` feature, else [`SqliteStore`].
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+pub type DefaultStore = SqliteStore;
 pub use store::{
     ClaimRequest, ClaimedEvent, Completion, DeadLetter, Outcome, PublishReport, QueueStats, Store,
     Wake, DEFAULT_NAMESPACE,
@@ -135,4 +155,5 @@ struct ReadmeDoctests;
 /// `#[sqlx::test(migrator = "conveyor::MIGRATOR")]` in a test that uses Conveyor's tables
 /// alone. With your own migrations too, use `#[sqlx::test]` (your `./migrations`) and call
 /// `PgStore::new(pool).migrate()` first in the test.
+#[cfg(feature = "postgres")]
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");

@@ -17,10 +17,14 @@
 //! Postgres one process migrates at a time (an advisory lock), on SQLite each step takes the
 //! write lock (`BEGIN IMMEDIATE`) and re-reads the history inside it.
 
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "postgres")]
 pub use postgres::run_postgres;
+#[cfg(feature = "sqlite")]
 pub use sqlite::run_sqlite;
 
 use sqlx::migrate::{MigrateError, Migration, Migrator};
@@ -77,6 +81,7 @@ fn ups(migrator: &Migrator) -> impl Iterator<Item = &Migration> {
 }
 
 /// The versions of `migrator`, to look rows up by.
+#[cfg(feature = "postgres")]
 fn versions(migrator: &Migrator) -> Vec<i64> {
     ups(migrator).map(|m| m.version).collect()
 }

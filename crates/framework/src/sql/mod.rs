@@ -38,8 +38,11 @@
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, TryStreamExt as _};
 use sqlx::error::BoxDynError;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgArguments, PgRow, Postgres};
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 use sqlx::{Encode, FromRow, Type};
 
 use crate::context::Context;
@@ -80,27 +83,74 @@ impl std::fmt::Debug for Sql<'_> {
 }
 
 /// A value both SQL backends can bind. Implemented for every type that sqlx encodes on
-/// Postgres and on SQLite; nothing to implement yourself.
-pub trait SqlValue<'q>:
-    Encode<'q, Postgres> + Type<Postgres> + Encode<'q, Sqlite> + Type<Sqlite> + Send + 'q
-{
-}
+/// Postgres and on SQLite (on the backends this build has); nothing to implement yourself.
+pub trait SqlValue<'q>: backend::PgValue<'q> + backend::SqliteValue<'q> + Send + 'q {}
 
-impl<'q, T> SqlValue<'q> for T where
-    T: Encode<'q, Postgres> + Type<Postgres> + Encode<'q, Sqlite> + Type<Sqlite> + Send + 'q
-{
-}
+impl<'q, T> SqlValue<'q> for T where T: backend::PgValue<'q> + backend::SqliteValue<'q> + Send + 'q {}
 
 /// A row type both SQL backends can decode: `#[derive(sqlx::FromRow)]` structs and tuples
-/// of types both decode. Nothing to implement yourself.
-pub trait SqlRow:
-    for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin
-{
-}
+/// of types both decode (on the backends this build has). Nothing to implement yourself.
+pub trait SqlRow: backend::PgRowType + backend::SqliteRowType + Send + Unpin {}
 
-impl<T> SqlRow for T where
-    T: for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin
-{
+impl<T> SqlRow for T where T: backend::PgRowType + backend::SqliteRowType + Send + Unpin {}
+
+/// What one backend needs of a value or a row: its sqlx traits when the backend is built,
+/// nothing otherwise (so `SqlValue`/`SqlRow` ask only for the backends compiled in).
+#[doc(hidden)]
+// public so that the public SqlValue/SqlRow can name these as supertraits, unreachable so
+// that nobody else implements or names them (the sealed-trait pattern)
+#[allow(unreachable_pub)]
+pub mod backend {
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    use super::{Encode, FromRow, Type};
+    #[cfg(feature = "postgres")]
+    use super::{PgRow, Postgres};
+    #[cfg(feature = "sqlite")]
+    use super::{Sqlite, SqliteRow};
+
+    /// Bindable on Postgres (anything when the `postgres` feature is off).
+    #[cfg(feature = "postgres")]
+    pub trait PgValue<'q>: Encode<'q, Postgres> + Type<Postgres> {}
+    #[cfg(feature = "postgres")]
+    impl<'q, T: Encode<'q, Postgres> + Type<Postgres>> PgValue<'q> for T {}
+    /// Bindable on Postgres (anything when the `postgres` feature is off).
+    #[cfg(not(feature = "postgres"))]
+    pub trait PgValue<'q> {}
+    #[cfg(not(feature = "postgres"))]
+    impl<T> PgValue<'_> for T {}
+
+    /// Bindable on SQLite (anything when the `sqlite` feature is off).
+    #[cfg(feature = "sqlite")]
+    pub trait SqliteValue<'q>: Encode<'q, Sqlite> + Type<Sqlite> {}
+    #[cfg(feature = "sqlite")]
+    impl<'q, T: Encode<'q, Sqlite> + Type<Sqlite>> SqliteValue<'q> for T {}
+    /// Bindable on SQLite (anything when the `sqlite` feature is off).
+    #[cfg(not(feature = "sqlite"))]
+    pub trait SqliteValue<'q> {}
+    #[cfg(not(feature = "sqlite"))]
+    impl<T> SqliteValue<'_> for T {}
+
+    /// Decodable from a Postgres row (anything when the `postgres` feature is off).
+    #[cfg(feature = "postgres")]
+    pub trait PgRowType: for<'r> FromRow<'r, PgRow> {}
+    #[cfg(feature = "postgres")]
+    impl<T: for<'r> FromRow<'r, PgRow>> PgRowType for T {}
+    /// Decodable from a Postgres row (anything when the `postgres` feature is off).
+    #[cfg(not(feature = "postgres"))]
+    pub trait PgRowType {}
+    #[cfg(not(feature = "postgres"))]
+    impl<T> PgRowType for T {}
+
+    /// Decodable from an SQLite row (anything when the `sqlite` feature is off).
+    #[cfg(feature = "sqlite")]
+    pub trait SqliteRowType: for<'r> FromRow<'r, SqliteRow> {}
+    #[cfg(feature = "sqlite")]
+    impl<T: for<'r> FromRow<'r, SqliteRow>> SqliteRowType for T {}
+    /// Decodable from an SQLite row (anything when the `sqlite` feature is off).
+    #[cfg(not(feature = "sqlite"))]
+    pub trait SqliteRowType {}
+    #[cfg(not(feature = "sqlite"))]
+    impl<T> SqliteRowType for T {}
 }
 
 /// A [`Store`] whose handlers run [`Sql`] in the batch's transaction: [`PgStore`](crate::PgStore)
@@ -154,7 +204,9 @@ pub trait SqlStore: Store + sealed::Sealed {
 
 mod sealed {
     pub trait Sealed {}
+    #[cfg(feature = "postgres")]
     impl Sealed for crate::PgStore {}
+    #[cfg(feature = "sqlite")]
     impl Sealed for crate::SqliteStore {}
 }
 
@@ -217,7 +269,9 @@ impl<S: SqlStore> Context<'_, S> {
 
 /// A bound value, kept until the statement runs on a backend.
 trait Bind<'q>: Send {
+    #[cfg(feature = "postgres")]
     fn add_pg(self: Box<Self>, args: &mut PgArguments) -> std::result::Result<(), BoxDynError>;
+    #[cfg(feature = "sqlite")]
     fn add_sqlite(
         self: Box<Self>,
         args: &mut SqliteArguments<'q>,
@@ -225,10 +279,12 @@ trait Bind<'q>: Send {
 }
 
 impl<'q, T: SqlValue<'q>> Bind<'q> for T {
+    #[cfg(feature = "postgres")]
     fn add_pg(self: Box<Self>, args: &mut PgArguments) -> std::result::Result<(), BoxDynError> {
         sqlx::Arguments::add(args, *self)
     }
 
+    #[cfg(feature = "sqlite")]
     fn add_sqlite(
         self: Box<Self>,
         args: &mut SqliteArguments<'q>,
@@ -316,6 +372,7 @@ macro_rules! bound {
     }};
 }
 
+#[cfg(feature = "postgres")]
 sql_store!(
     crate::PgStore,
     Postgres,
@@ -324,6 +381,7 @@ sql_store!(
     add_pg,
     execute_pg
 );
+#[cfg(feature = "sqlite")]
 sql_store!(
     crate::SqliteStore,
     Sqlite,

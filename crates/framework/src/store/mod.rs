@@ -28,7 +28,9 @@ use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 mod admin;
 mod claim;
 mod insert;
+#[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+#[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
 /// A claim request: up to `limit` due events of `queue` for `worker`.

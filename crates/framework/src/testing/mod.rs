@@ -52,10 +52,12 @@ use crate::store::{ClaimRequest, ClaimedEvent, Completion, Outcome, Store};
 
 mod drain;
 mod outbox;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use drain::{drain, Drained};
 pub use outbox::{assert_published, published};
+#[cfg(feature = "sqlite")]
 pub use sqlite::{sqlite, TempSqlite};
 
 /// What one batch did.
