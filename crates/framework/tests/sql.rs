@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use conveyor::Store as _;
 use conveyor::{
     sql, Batch, Context, EventHandler, HandlerError, PgStore, SqlStore, SqliteStore, WorkerPool,
 };
@@ -164,4 +165,52 @@ async fn one_generic_handler_writes_and_reads_on_sqlite() {
     assert_eq!(rows, expected());
     store.pool().close().await;
     std::fs::remove_file(&path).ok();
+}
+
+/// On SQLite a read through the pool (`SqlStore::fetch_optional`, what `ctx.read_*` use)
+/// does not wait for the write lock: it answers while another transaction holds it.
+#[tokio::test]
+async fn pool_reads_do_not_wait_for_the_sqlite_write_lock() {
+    let path = std::env::temp_dir().join(format!(
+        "conveyor-read-{}.db",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let store = SqliteStore::open(&path).await.unwrap();
+    sqlx::query(CREATE).execute(store.pool()).await.unwrap();
+    let mut writer = store.begin().await.unwrap();
+    write_one(&mut writer).await;
+    let read = tokio::time::timeout(
+        Duration::from_secs(2),
+        store.fetch_optional::<(i64,)>(sql("select count(*) from booked")),
+    )
+    .await
+    .expect("a read beside an open write transaction answers at once")
+    .unwrap();
+    assert_eq!(read, Some((0,)), "the uncommitted write is not seen");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), store.begin())
+            .await
+            .is_err(),
+        "a second writer does wait"
+    );
+    writer.commit().await.unwrap();
+    let (n,): (i64,) = store
+        .fetch_optional(sql("select count(*) from booked"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1);
+    store.pool().close().await;
+    std::fs::remove_file(&path).ok();
+}
+
+async fn write_one(tx: &mut conveyor::SqliteTx) {
+    SqliteStore::execute_in(
+        tx,
+        sql("insert into booked (order_id, cents) values ($1, $2)")
+            .bind("o-1")
+            .bind(1_i64),
+    )
+    .await
+    .unwrap();
 }

@@ -39,6 +39,7 @@ macro_rules! every_case {
             publish::bulk_publish_stores_every_event_in_order,
             publish::duplicate_idempotency_key_is_reported_not_inserted,
             publish::idempotency_keys_outlive_delivery_until_their_window_passes,
+            publish::publish_in_commits_with_the_transaction,
             publish::invalid_payload_is_refused_at_publish,
             publish::delayed_event_is_not_due_until_its_delay_passes,
             claim::claim_takes_up_to_limit_and_holds_them,

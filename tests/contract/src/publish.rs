@@ -152,3 +152,30 @@ pub async fn delayed_event_is_not_due_until_its_delay_passes<B: Backend>(b: &B) 
         "due after the delay"
     );
 }
+
+/// `begin` / `publish_in` / `commit` through the `Store` trait alone: nothing is visible
+/// before the commit, everything after it; a dropped transaction publishes nothing.
+pub async fn publish_in_commits_with_the_transaction<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let mut tx = store.begin().await.unwrap();
+    let one = store.publish_in(&mut tx, Job { n: 1 }).await.unwrap();
+    let batch = store
+        .publish_batch_in(&mut tx, vec![Job { n: 2 }, Job { n: 3 }])
+        .await
+        .unwrap();
+    assert!(one.id().is_some());
+    assert_eq!(batch.inserted().count(), 2);
+    let before = stats_of(&store, &job_queue()).await.pending;
+    assert_eq!(before, 0, "invisible before the commit");
+    store.commit(tx).await.unwrap();
+    assert_eq!(stats_of(&store, &job_queue()).await.pending, 3);
+
+    let mut tx = store.begin().await.unwrap();
+    store.publish_in(&mut tx, Job { n: 4 }).await.unwrap();
+    drop(tx);
+    assert_eq!(
+        stats_of(&store, &job_queue()).await.pending,
+        3,
+        "rolled back"
+    );
+}

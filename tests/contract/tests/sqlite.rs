@@ -80,32 +80,6 @@ macro_rules! contract {
 
 conveyor_contract::every_case!(contract);
 
-/// An event published inside the caller's transaction exists only if it commits, and only
-/// then wakes an idle pool.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn publish_in_transaction_commits_or_rolls_back_with_it() {
-    use conveyor_contract::support::{job_queue, stats_of, Job};
-    let db = Sqlite::new().await;
-    let store = db.store(4).await;
-    let mut tx = store.begin().await.unwrap();
-    store.publish_in(&mut tx, Job { n: 1 }).await.unwrap();
-    tx.rollback().await.unwrap();
-    assert_eq!(stats_of(&store, &job_queue()).await.pending, 0);
-
-    let mut tx = store.begin().await.unwrap();
-    store
-        .publish_batch_in(&mut tx, vec![Job { n: 2 }, Job { n: 3 }])
-        .await
-        .unwrap();
-    assert_eq!(
-        stats_of(&store, &job_queue()).await.pending,
-        0,
-        "invisible before commit"
-    );
-    tx.commit().await.unwrap();
-    assert_eq!(stats_of(&store, &job_queue()).await.pending, 2);
-}
-
 /// SQLite-only: a second write while this task holds the store's transaction fails after
 /// the lock timeout with a clear error instead of hanging.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
