@@ -216,13 +216,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_on_sqlite() {
-        let path = std::env::temp_dir().join(format!(
-            "conveyor-orders-{}.db",
-            uuid::Uuid::new_v4().simple()
-        ));
-        let store = SqliteStore::open(&path).await.unwrap();
-        check(&run(store.clone(), 500).await.unwrap(), 500);
-        store.pool().close().await;
-        std::fs::remove_file(&path).ok();
+        let db = conveyor::testing::sqlite().await.unwrap();
+        check(&run(db.clone(), 500).await.unwrap(), 500);
     }
 }

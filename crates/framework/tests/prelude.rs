@@ -34,39 +34,24 @@ impl<S: SqlStore> EventHandler<S> for Count {
 
 #[tokio::test]
 async fn a_prelude_handler_runs() {
-    let path = std::env::temp_dir().join(format!(
-        "conveyor-prelude-{}.db",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let store = SqliteStore::open(&path).await.unwrap();
+    let db = conveyor::testing::sqlite().await.unwrap();
+    let store: SqliteStore = db.clone();
     conveyor::sqlx::query("create table pings (n integer not null)")
         .execute(store.pool())
         .await
         .unwrap();
     store.publish(Ping { n: 7 }).await.unwrap();
-    let pool = WorkerPool::builder(store.clone())
-        .register(Count)
-        .build()
+    let drained = conveyor::testing::drain(
+        WorkerPool::builder(store.clone()).register(Count),
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!((drained.delivered, drained.dead), (1, 0));
+    let (n,): (i64,) = store
+        .fetch_optional(sql("select count(*) from pings"))
+        .await
+        .unwrap()
         .unwrap();
-    let token = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(pool.run(token.clone().cancelled_owned()));
-    let start = std::time::Instant::now();
-    loop {
-        let (n,): (i64,) = store
-            .fetch_optional(sql("select count(*) from pings"))
-            .await
-            .unwrap()
-            .unwrap();
-        if n == 1 {
-            break;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(10),
-            "not handled"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    token.cancel();
-    running.await.unwrap().unwrap();
-    std::fs::remove_file(&path).ok();
+    assert_eq!(n, 1);
 }

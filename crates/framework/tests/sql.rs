@@ -152,9 +152,8 @@ async fn one_generic_handler_writes_and_reads_on_postgres(
 
 #[tokio::test]
 async fn one_generic_handler_writes_and_reads_on_sqlite() {
-    let path =
-        std::env::temp_dir().join(format!("conveyor-sql-{}.db", uuid::Uuid::new_v4().simple()));
-    let store = SqliteStore::open(&path).await.unwrap();
+    let db = conveyor::testing::sqlite().await.unwrap();
+    let store: SqliteStore = db.clone();
     sqlx::query(CREATE).execute(store.pool()).await.unwrap();
     book_on(store.clone()).await;
     let rows: Vec<(String, i64)> =
@@ -163,19 +162,14 @@ async fn one_generic_handler_writes_and_reads_on_sqlite() {
             .await
             .unwrap();
     assert_eq!(rows, expected());
-    store.pool().close().await;
-    std::fs::remove_file(&path).ok();
 }
 
 /// On SQLite a read through the pool (`SqlStore::fetch_optional`, what `ctx.read_*` use)
 /// does not wait for the write lock: it answers while another transaction holds it.
 #[tokio::test]
 async fn pool_reads_do_not_wait_for_the_sqlite_write_lock() {
-    let path = std::env::temp_dir().join(format!(
-        "conveyor-read-{}.db",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let store = SqliteStore::open(&path).await.unwrap();
+    let db = conveyor::testing::sqlite().await.unwrap();
+    let store: &SqliteStore = &db;
     sqlx::query(CREATE).execute(store.pool()).await.unwrap();
     let mut writer = store.begin().await.unwrap();
     write_one(&mut writer).await;
@@ -200,8 +194,6 @@ async fn pool_reads_do_not_wait_for_the_sqlite_write_lock() {
         .unwrap()
         .unwrap();
     assert_eq!(n, 1);
-    store.pool().close().await;
-    std::fs::remove_file(&path).ok();
 }
 
 async fn write_one(tx: &mut conveyor::SqliteTx) {
