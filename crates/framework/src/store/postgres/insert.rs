@@ -12,6 +12,8 @@ use crate::store::insert::{report_and_due, InsertedRow};
 use crate::store::PublishReport;
 
 const INSERT: &str = include_str!("sql/insert.sql");
+/// The hot path: a batch without idempotency keys (see the statement's comment).
+const INSERT_KEYLESS: &str = include_str!("sql/insert_keyless.sql");
 
 /// Insert `events` in one statement and report, in input order, which were stored; their
 /// idempotency keys are held for `window`.
@@ -57,20 +59,38 @@ pub(crate) async fn insert_with<'c>(
         causation_ids.push(e.causation_id.map(|id| id.0));
         correlation_ids.push(e.correlation_id);
     }
-    let rows: Vec<InsertedRow> = sqlx::query_as(INSERT)
+    let keyed = idempotency_keys.iter().any(Option::is_some);
+    let query = if keyed {
+        sqlx::query_as(INSERT)
+    } else {
+        sqlx::query_as(INSERT_KEYLESS)
+    };
+    let query = query
         .bind(namespace)
         .bind(&event_types)
         .bind(&routing_keys)
         .bind(&payloads)
         .bind(&delays)
-        .bind(&fairness_keys)
-        .bind(&idempotency_keys)
+        .bind(&fairness_keys);
+    let query = if keyed {
+        query.bind(&idempotency_keys)
+    } else {
+        query
+    };
+    let query = query
         .bind(&causation_ids)
         .bind(&correlation_ids)
-        .bind(notify)
-        .bind(millis(window))
-        .fetch_all(executor)
-        .await?;
+        .bind(notify);
+    let query = if keyed {
+        query.bind(millis(window))
+    } else {
+        query
+    };
+    let mut rows: Vec<InsertedRow> = query.fetch_all(executor).await?;
+    if !keyed {
+        // ids are assigned in input order: sorted, the rows follow the inputs
+        rows.sort_unstable_by_key(|row| row.id);
+    }
     let (report, due) = report_and_due(&rows);
     // notified at commit, or else the caller's to wake
     Ok((report, if notify { Vec::new() } else { due }))

@@ -1,0 +1,40 @@
+-- Insert a batch of events none of which has an idempotency key, in one statement (the
+-- arrays are parallel, one element per event): the hot path, kept free of insert.sql's key
+-- handling (which costs about a fifth of bulk publish throughput). Identity values are
+-- assigned in `order by ord`, so the returned ids, sorted, follow the input order.
+-- Wakes idle workers with one NOTIFY per distinct queue that got a due event: never one per
+-- row, so bulk inserts do not queue up behind the notify lock at commit. When called inside
+-- the caller's transaction the notification is delivered at its commit.
+--
+-- With $10 false nothing is notified: the caller wakes the returned due queues after its
+-- commit (see `PgStore::publish_batch_in_deferred`).
+--
+-- $1 namespace, $2 event types, $3 routing keys, $4 payloads (json text), $5 delays (ms),
+-- $6 fairness keys, $7 causation ids, $8 correlation ids, $9 notify
+with input as (
+    select *
+      from unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::text[],
+                  $7::bigint[], $8::uuid[])
+           with ordinality
+           as u(event_type, routing_key, payload, delay_ms, fairness_key,
+                causation_id, correlation_id, ord)
+),
+inserted as (
+    insert into conveyor_events
+        (namespace, event_type, routing_key, payload, available_at, fairness_key,
+         causation_id, correlation_id)
+    select $1, i.event_type, i.routing_key, i.payload::jsonb,
+           now() + make_interval(secs => i.delay_ms / 1000), i.fairness_key,
+           i.causation_id, i.correlation_id
+      from input i
+     order by i.ord
+    returning id, event_type, routing_key, available_at
+),
+woken as (
+    select count(pg_notify('conveyor_wake', $1 || chr(31) || q.event_type || chr(31) || q.routing_key)) as n
+      from (select distinct event_type, routing_key
+              from inserted
+             where $9 and available_at <= now()) q
+)
+select i.id, true as inserted, i.event_type, i.routing_key, i.available_at <= now() as due
+  from inserted i, woken
