@@ -69,6 +69,13 @@ pub trait EventHandler<S: Store = DefaultStore>: Send + Sync + 'static {
     /// The lease a claim holds, renewed by a heartbeat while the batch runs. After a crash,
     /// the events return to the queue once it expires. Defaults to 60 s.
     const CLAIM_TIMEOUT: Duration = Duration::from_secs(60);
+    /// The most one `handle` call may run. Past it the call is dropped (its transaction
+    /// rolls back, its emitted events are discarded) and the whole batch is retried with
+    /// backoff as a failed attempt with the error "timed out after …", dead-lettered once
+    /// retries run out. Defaults to 5 minutes (River's default is 1 minute, Oban has none);
+    /// `HandlerOptions::timeout` overrides it. Only a handler that yields (awaits) can be
+    /// stopped: a blocking call inside it is not interrupted.
+    const TIMEOUT: Duration = Duration::from_secs(300);
 
     /// Handle a batch. Items not marked otherwise through `ctx` are delivered when this
     /// returns `Ok`; an `Err` rolls back the handler's writes and emitted events and applies

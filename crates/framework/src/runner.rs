@@ -39,21 +39,26 @@ pub(crate) trait Runner<S: Store>: Send + Sync {
     async fn run(&self, store: &S, rows: Vec<ClaimedEvent>) -> Plan<S>;
 }
 
-/// The [`Runner`] of a typed handler.
-pub(crate) struct Typed<H>(pub(crate) H);
+/// The [`Runner`] of a typed handler, with the most one `handle` call may run.
+pub(crate) struct Typed<H> {
+    pub(crate) handler: H,
+    pub(crate) timeout: std::time::Duration,
+}
 
 #[async_trait]
 impl<S: Store, H: EventHandler<S>> Runner<S> for Typed<H> {
     async fn run(&self, store: &S, rows: Vec<ClaimedEvent>) -> Plan<S> {
-        run_typed(&self.0, store, rows).await
+        run_typed(&self.handler, store, rows, self.timeout).await
     }
 }
 
-/// Run claimed `rows` through `handler` and plan what the batch commits.
+/// Run claimed `rows` through `handler` and plan what the batch commits; a `handle` call
+/// running past `timeout` is dropped and fails the batch as a retry.
 pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
     handler: &H,
     store: &S,
     rows: Vec<ClaimedEvent>,
+    timeout: std::time::Duration,
 ) -> Plan<S> {
     let (items, mut outcomes) = decode::<S, H>(handler, rows);
     if items.is_empty() {
@@ -66,10 +71,12 @@ pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
     let attempts: Vec<(EventId, u32)> = items.iter().map(|i| (i.id, i.attempt)).collect();
     let correlations = items.iter().map(|i| (i.id, i.correlation_id)).collect();
     let mut ctx = Context::new(store, correlations);
-    let result = AssertUnwindSafe(handler.handle(Batch { items }, &mut ctx))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| Err(HandlerError::retry(panic_message(&*panic))));
+    let handled = AssertUnwindSafe(handler.handle(Batch { items }, &mut ctx)).catch_unwind();
+    // past the timeout the call is dropped; `ctx` (its transaction) drops below: rolled back
+    let result = match tokio::time::timeout(timeout, handled).await {
+        Ok(done) => done.unwrap_or_else(|panic| Err(HandlerError::retry(panic_message(&*panic)))),
+        Err(_) => Err(HandlerError::retry(format!("timed out after {timeout:?}"))),
+    };
 
     let mut plan = Plan {
         outcomes: Vec::new(),

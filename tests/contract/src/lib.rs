@@ -49,6 +49,8 @@ macro_rules! every_case {
             claim::concurrent_claimers_claim_each_event_exactly_once,
             claim::claim_round_robins_across_fairness_groups,
             claim::fairness_cursor_rotates_through_many_groups,
+            outcomes::a_handler_past_its_timeout_is_retried_then_dead,
+            outcomes::a_zero_timeout_is_a_build_error,
             outcomes::per_item_outcomes_in_one_batch_land_as_stated,
             outcomes::poison_payload_is_dead_lettered_on_first_sight,
             outcomes::retries_back_off_then_dead_letter_after_max_retries,

@@ -221,3 +221,70 @@ pub async fn run_batch_reports_outcomes_and_emits_only_for_delivered_items<B: Ba
     let followups = stats_of(&store, &Queue::new("contract.followup", None)).await;
     assert_eq!(followups.pending, 2);
 }
+
+/// Writes a marker in its batch's transaction, then hangs far past any timeout.
+struct Hangs<B>(PhantomData<B>);
+
+#[async_trait]
+impl<B: Backend> EventHandler<B::S> for Hangs<B> {
+    type Event = Job;
+    const MAX_RETRIES: u32 = 1;
+
+    async fn handle(
+        &self,
+        batch: Batch<Job>,
+        ctx: &mut Context<'_, B::S>,
+    ) -> Result<(), HandlerError> {
+        let n = batch.iter().next().unwrap().payload.n;
+        B::write_marker(ctx.tx().await?, &format!("hang-{n}"))
+            .await
+            .map_err(HandlerError::retry)?;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }
+
+    fn backoff(&self, _attempt: u32) -> Duration {
+        Duration::from_millis(10)
+    }
+}
+
+/// A `handle` call past its timeout is dropped: its writes roll back, the batch is retried
+/// as an attempt with "timed out after …", and dead-lettered when retries run out; the
+/// worker is free again meanwhile (the whole run takes about two timeouts, not an hour).
+pub async fn a_handler_past_its_timeout_is_retried_then_dead<B: Backend>(b: &B) {
+    let store = b.store(6).await;
+    store.publish(Job { n: 1 }).await.unwrap();
+    let started = std::time::Instant::now();
+    let options = conveyor::HandlerOptions::default().timeout(Duration::from_millis(200));
+    let running = crate::support::spawn_with(&store, Hangs::<B>(PhantomData), options);
+    crate::support::eventually(
+        Duration::from_secs(20),
+        "dead after two timeouts",
+        || async { stats_of(&store, &job_queue()).await.dead == 1 },
+    )
+    .await;
+    crate::support::stop(running).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let dead = store.dead_letters(None, None, 10).await.unwrap();
+    assert_eq!(dead[0].attempts, 2, "{dead:?}");
+    let error = dead[0].last_error.clone().unwrap();
+    assert!(error.contains("timed out after 200ms"), "{error}");
+    assert_eq!(b.count_markers("hang-1").await.unwrap(), 0, "rolled back");
+}
+
+/// A zero handler timeout is refused at build, naming the option.
+pub async fn a_zero_timeout_is_a_build_error<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let built = conveyor::WorkerPool::builder(store)
+        .register_with(
+            Hangs::<B>(PhantomData),
+            conveyor::HandlerOptions::default().timeout(Duration::ZERO),
+        )
+        .build();
+    let err = built.err().expect("refused").to_string();
+    assert!(err.contains("HandlerOptions::timeout"), "{err}");
+}

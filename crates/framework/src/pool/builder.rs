@@ -21,6 +21,7 @@ pub struct HandlerOptions {
     batch_size: Option<usize>,
     poll_interval: Option<Duration>,
     claim_timeout: Option<Duration>,
+    timeout: Option<Duration>,
 }
 
 impl Default for HandlerOptions {
@@ -30,6 +31,7 @@ impl Default for HandlerOptions {
             batch_size: None,
             poll_interval: None,
             claim_timeout: None,
+            timeout: None,
         }
     }
 }
@@ -57,6 +59,13 @@ impl HandlerOptions {
     /// events come back after it.
     pub fn claim_timeout(mut self, timeout: Duration) -> Self {
         self.claim_timeout = Some(timeout);
+        self
+    }
+
+    /// The most one `handle` call may run, instead of `TIMEOUT` (see
+    /// [`EventHandler::TIMEOUT`] for what happens past it).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 }
@@ -139,7 +148,10 @@ impl<S: Store> PoolBuilder<S> {
         }
         self.handlers.push(Registration {
             spec: Arc::new(spec),
-            runner: Arc::new(Typed(handler)),
+            runner: Arc::new(Typed {
+                handler,
+                timeout: options.timeout.unwrap_or(H::TIMEOUT),
+            }),
             concurrency: options.concurrency,
         });
         self
@@ -223,6 +235,9 @@ fn check(spec: &Spec, options: &HandlerOptions) -> Result<()> {
     }
     if spec.claim_timeout.is_zero() {
         return bad("the claim timeout (CLAIM_TIMEOUT or HandlerOptions::claim_timeout)");
+    }
+    if options.timeout.is_some_and(|t| t.is_zero()) {
+        return bad("the handler timeout (HandlerOptions::timeout)");
     }
     if options.concurrency == 0 {
         return bad("concurrency");

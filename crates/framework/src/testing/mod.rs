@@ -155,7 +155,7 @@ where
         store.release(WORKER, &published, false).await?;
     }
     let rows = claim_exactly(store, &queue, &published, H::BATCH_SIZE).await?;
-    let plan = run_typed(handler, store, rows).await;
+    let plan = run_typed(handler, store, rows, H::TIMEOUT).await;
     let run = TestRun {
         outcomes: plan.outcomes.clone(),
         emitted: plan.emitted.clone(),
