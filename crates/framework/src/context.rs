@@ -39,6 +39,9 @@ pub(crate) enum Mark {
     Fail {
         error: String,
     },
+    Snooze {
+        after: Duration,
+    },
 }
 
 impl<S: Store> fmt::Debug for Context<'_, S> {
@@ -153,6 +156,14 @@ impl<'a, S: Store> Context<'a, S> {
                 error: error.to_string(),
             },
         );
+    }
+
+    /// Put item `id` back, due again after `after`, without using up an attempt (River's
+    /// `JobSnooze`, Oban's `{:snooze, seconds}`): for "not yet" rather than "failed". Its
+    /// `attempt` is the same the next time; `last_error` is untouched. A handler that snoozes
+    /// forever never dead-letters: bound it yourself (for example on the item's age).
+    pub fn snooze(&mut self, id: EventId, after: Duration) {
+        self.mark(id, Mark::Snooze { after });
     }
 
     /// Dead-letter item `id` now, with `error`.

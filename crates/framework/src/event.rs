@@ -116,6 +116,8 @@ pub(crate) struct Options {
     pub(crate) fairness_key: Option<String>,
     pub(crate) correlation_id: Option<Uuid>,
     pub(crate) causation_id: Option<EventId>,
+    /// Due at this instant instead of after `delay` (the later of the two calls wins).
+    pub(crate) scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl<E: Event> Message<E> {
@@ -133,9 +135,25 @@ impl<E: Event> Message<E> {
         self
     }
 
-    /// Not claimable until `delay` from the publishing transaction's start.
+    /// Not claimable until `delay` from the publishing transaction's start. Replaces an
+    /// earlier [`scheduled_at`](Self::scheduled_at).
     pub fn delay(mut self, delay: Duration) -> Self {
         self.options.delay = delay;
+        self.options.scheduled_at = None;
+        self
+    }
+
+    /// Not claimable before the instant `at`; an instant in the past is due at once.
+    /// Replaces an earlier [`delay`](Self::delay).
+    ///
+    /// The instant becomes a delay when the message is converted for publishing
+    /// ([`into_new_event`](Self::into_new_event)), measured on this process's clock, and the
+    /// database adds it to its own `now()`: the event comes due at `at` plus the skew
+    /// between the two clocks (milliseconds under NTP). River and Oban store the instant
+    /// itself; the difference only shows when the clocks disagree.
+    pub fn scheduled_at(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
+        self.options.scheduled_at = Some(at);
+        self.options.delay = Duration::ZERO;
         self
     }
 
@@ -177,7 +195,10 @@ impl<E: Event> Message<E> {
             event_type: E::NAME.to_owned(),
             payload: serde_json::to_string(&self.payload)?,
             routing_key: self.options.routing_key,
-            delay: self.options.delay,
+            delay: match self.options.scheduled_at {
+                Some(at) => (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO),
+                None => self.options.delay,
+            },
             idempotency_key: self.options.idempotency_key,
             fairness_key: self.options.fairness_key,
             correlation_id: self.options.correlation_id,

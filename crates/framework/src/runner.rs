@@ -27,7 +27,7 @@ impl<S: Store> Plan<S> {
             .iter()
             .fold((0, 0, 0), |(d, r, x), (_, o)| match o {
                 Outcome::Delivered => (d + 1, r, x),
-                Outcome::Retry { .. } => (d, r + 1, x),
+                Outcome::Retry { .. } | Outcome::Snoozed { .. } => (d, r + 1, x),
                 Outcome::Dead { .. } => (d, r, x + 1),
             })
     }
@@ -92,6 +92,7 @@ pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
                         retry_or_die(handler, attempt, after, error)
                     }
                     Some(Mark::Fail { error }) => Outcome::Dead { error },
+                    Some(Mark::Snooze { after }) => Outcome::Snoozed { delay: after },
                 };
                 outcomes.push((id, outcome));
             }

@@ -291,3 +291,28 @@ pub async fn a_zero_timeout_is_a_build_error<B: Backend>(b: &B) {
     let err = err.to_string();
     assert!(err.contains("HandlerOptions::timeout"), "{err}");
 }
+
+/// A snoozed event comes back after its delay without using up an attempt: the handler
+/// sees attempt 1 every time, and snoozing more often than `MAX_RETRIES` allows retries
+/// never dead-letters it.
+pub async fn snoozed_events_come_back_without_using_an_attempt<B: Backend>(b: &B) {
+    let store = b.store(6).await;
+    store.publish(Job { n: 1 }).await.unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    // MAX_RETRIES is 5: seven snoozes would have dead-lettered it as retries
+    let snoozer = PerItem::<_, 1>(move |item: &Item<Job>, ctx: &mut Context<'_, B::S>| {
+        let mut seen = log.lock().unwrap();
+        seen.push(item.attempt);
+        if seen.len() <= 7 {
+            ctx.snooze(item.id, Duration::from_millis(20));
+        }
+        Ok(())
+    });
+    run_until(&store, snoozer, "delivered after seven snoozes", |s| {
+        s.delivered == 1
+    })
+    .await;
+    assert_eq!(*seen.lock().unwrap(), [1; 8], "no attempt used up");
+    assert_eq!(stats_of(&store, &job_queue()).await.dead, 0);
+}

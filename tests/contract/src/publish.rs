@@ -155,6 +155,48 @@ pub async fn delayed_event_is_not_due_until_its_delay_passes<B: Backend>(b: &B) 
     );
 }
 
+/// An event scheduled at an instant is not due before it and is due after it; one
+/// scheduled in the past is due at once; the later of `delay` and `scheduled_at` wins.
+pub async fn scheduled_event_is_due_at_its_instant<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(600);
+    store
+        .publish(Message::new(Job { n: 1 }).scheduled_at(at))
+        .await
+        .unwrap();
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    store
+        .publish(
+            Message::new(Job { n: 2 })
+                .delay(Duration::from_secs(3600))
+                .scheduled_at(past),
+        )
+        .await
+        .unwrap();
+    store
+        .publish(
+            Message::new(Job { n: 3 })
+                .scheduled_at(past)
+                .delay(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
+    let now: Vec<u64> = claim(&store, &job_queue(), "w", 10)
+        .await
+        .iter()
+        .map(|e| serde_json::from_str::<Job>(&e.payload).unwrap().n)
+        .collect();
+    assert_eq!(now, [2], "only the one scheduled in the past is due");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let later = claim(&store, &job_queue(), "w", 10).await;
+    assert_eq!(later.len(), 1, "due at its instant");
+    assert_eq!(
+        stats_of(&store, &job_queue()).await.pending,
+        1,
+        "the hour's delay waits"
+    );
+}
+
 /// `begin` / `publish_in` / `commit` through the `Store` trait alone: nothing is visible
 /// before the commit, everything after it; a dropped transaction publishes nothing.
 pub async fn publish_in_commits_with_the_transaction<B: Backend>(b: &B) {

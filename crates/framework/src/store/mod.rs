@@ -86,6 +86,26 @@ pub enum Outcome {
         /// Why the event was given up on.
         error: String,
     },
+    /// Back to pending, claimable again after `delay`, without using up an attempt (the
+    /// attempt counted at claim is taken back; `last_error` is kept).
+    Snoozed {
+        /// How long until the event is due again.
+        delay: Duration,
+    },
+}
+
+impl Outcome {
+    /// What every backend's completion statement writes for it: the status label
+    /// (`delivered`, `pending`, `dead`, or `snoozed`, which the statement stores as pending
+    /// and uncounts), the delay until due, and the error to record.
+    pub(crate) fn columns(&self) -> (&'static str, Duration, Option<&str>) {
+        match self {
+            Outcome::Delivered => ("delivered", Duration::ZERO, None),
+            Outcome::Retry { delay, error } => ("pending", *delay, Some(error)),
+            Outcome::Dead { error } => ("dead", Duration::ZERO, Some(error)),
+            Outcome::Snoozed { delay } => ("snoozed", *delay, None),
+        }
+    }
 }
 
 /// Everything a finished batch commits at once.

@@ -7,7 +7,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::{insert, millis, raw_ids};
 use crate::error::{Error, Result};
 use crate::event::EventId;
-use crate::store::{Completion, Outcome};
+use crate::store::Completion;
 
 const COMPLETE: &str = include_str!("sql/complete.sql");
 const RENEW: &str = include_str!("sql/renew.sql");
@@ -67,24 +67,11 @@ fn outcomes_query<'q>(
     let mut delays = Vec::with_capacity(n);
     let mut errors: Vec<Option<&str>> = Vec::with_capacity(n);
     for (id, outcome) in &completion.outcomes {
+        let (status, delay, error) = outcome.columns();
         ids.push(id.0);
-        match outcome {
-            Outcome::Delivered => {
-                statuses.push("delivered");
-                delays.push(0.0);
-                errors.push(None);
-            }
-            Outcome::Retry { delay, error } => {
-                statuses.push("pending");
-                delays.push(millis(*delay));
-                errors.push(Some(error));
-            }
-            Outcome::Dead { error } => {
-                statuses.push("dead");
-                delays.push(0.0);
-                errors.push(Some(error));
-            }
-        }
+        statuses.push(status);
+        delays.push(millis(delay));
+        errors.push(error);
     }
     sqlx::query_scalar(COMPLETE)
         .bind(namespace)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{id_array, millis, SqliteTx};
 use crate::error::Result;
 use crate::event::{EventId, Queue};
-use crate::store::{Completion, Outcome};
+use crate::store::Completion;
 
 const COMPLETE: &str = include_str!("sql/complete.sql");
 const COMPLETE_DELETE: &str = include_str!("sql/complete_delete.sql");
@@ -28,29 +28,15 @@ pub(super) async fn apply(
     completion: &Completion,
     now: i64,
 ) -> Result<u64> {
-    let outcomes = completion
-        .outcomes
-        .iter()
-        .map(|(id, outcome)| match outcome {
-            Outcome::Delivered => Applied {
-                id: id.0,
-                status: "delivered",
-                delay_ms: 0,
-                error: None,
-            },
-            Outcome::Retry { delay, error } => Applied {
-                id: id.0,
-                status: "pending",
-                delay_ms: millis(*delay),
-                error: Some(error),
-            },
-            Outcome::Dead { error } => Applied {
-                id: id.0,
-                status: "dead",
-                delay_ms: 0,
-                error: Some(error),
-            },
-        });
+    let outcomes = completion.outcomes.iter().map(|(id, outcome)| {
+        let (status, delay, error) = outcome.columns();
+        Applied {
+            id: id.0,
+            status,
+            delay_ms: millis(delay),
+            error,
+        }
+    });
     let (deleted, updated): (Vec<_>, Vec<_>) =
         outcomes.partition(|a| completion.delete_delivered && a.status == "delivered");
     let mut held = 0;

@@ -5,7 +5,9 @@
 -- handler's writes and the emitted events too) if the lease was lost to the reaper.
 -- With $7, delivered rows are deleted here rather than kept for the pruner.
 --
--- $1 namespace, $2 worker, $3 ids, $4 statuses ('delivered' | 'pending' | 'dead'),
+-- A 'snoozed' outcome is stored as pending with its attempt taken back (snoozing uses none).
+--
+-- $1 namespace, $2 worker, $3 ids, $4 statuses ('delivered' | 'pending' | 'dead' | 'snoozed'),
 -- $5 retry delays (ms), $6 errors, $7 delete delivered rows
 with outcome as (
     select *
@@ -23,10 +25,12 @@ deleted as (
 ),
 updated as (
     update conveyor_events e
-       set status = u.status::conveyor_event_status,
-           available_at = case when u.status = 'pending'
+       set status = (case when u.status = 'snoozed' then 'pending' else u.status end)::conveyor_event_status,
+           available_at = case when u.status in ('pending', 'snoozed')
                                then now() + make_interval(secs => u.delay_ms / 1000)
                                else e.available_at end,
+           attempts = case when u.status = 'snoozed' then greatest(e.attempts - 1, 0)
+                           else e.attempts end,
            last_error = coalesce(u.error, e.last_error),
            claimed_at = null,
            claimed_by = null,

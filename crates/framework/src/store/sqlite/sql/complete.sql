@@ -1,5 +1,6 @@
 -- Apply per-item outcomes of a batch held by worker $2; $3 is a JSON array of
--- {id, status ('delivered' | 'pending' | 'dead'), delay_ms, error}.
+-- {id, status ('delivered' | 'pending' | 'dead' | 'snoozed'), delay_ms, error}; a snoozed
+-- event is stored as pending with its attempt taken back (snoozing uses none).
 --
 -- Only rows still claimed by this worker are touched; the caller compares the row count
 -- with the batch size and rolls back the whole transaction (the handler's writes and the
@@ -7,9 +8,11 @@
 --
 -- $1 namespace, $2 worker, $3 outcomes, $4 now (ms)
 update conveyor_events
-   set status = u.status,
-       available_at = case when u.status = 'pending' then $4 + u.delay_ms
+   set status = case when u.status = 'snoozed' then 'pending' else u.status end,
+       available_at = case when u.status in ('pending', 'snoozed') then $4 + u.delay_ms
                            else conveyor_events.available_at end,
+       attempts = case when u.status = 'snoozed' then max(conveyor_events.attempts - 1, 0)
+                       else conveyor_events.attempts end,
        last_error = coalesce(u.error, conveyor_events.last_error),
        claimed_at = null,
        claimed_by = null,
