@@ -13,14 +13,10 @@ const PENDING: &str = "select cast(payload as text) from conveyor_events \
 
 /// The JSON payloads of the pending events of type `E` (due or delayed, any routing key).
 async fn pending_json<E: Event, S: SqlStore>(store: &S) -> Result<Vec<String>> {
-    let mut tx = store.begin().await?;
-    let rows: Vec<(String,)> = S::fetch_in(
-        &mut tx,
-        sql(PENDING).bind(store.namespace()).bind(E::NAME),
-        None,
-    )
-    .await?;
-    // read only: dropping `tx` rolls it back
+    // a pool read: no transaction, and on SQLite no wait for the write lock
+    let rows: Vec<(String,)> = store
+        .fetch_all(sql(PENDING).bind(store.namespace()).bind(E::NAME))
+        .await?;
     Ok(rows.into_iter().map(|(payload,)| payload).collect())
 }
 

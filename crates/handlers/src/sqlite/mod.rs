@@ -51,11 +51,12 @@ static PIPELINE_MIGRATOR: sqlx::migrate::Migrator =
 
 #[async_trait]
 impl PipelineStore for SqliteStore {
-    /// Apply the outbox migrations (`migrations/sqlite`, which [`SqliteStore::open`] already
-    /// ran) and the pipeline's own (`migrations/pipeline-sqlite`), both recorded in Conveyor's
-    /// own history table (`conveyor_migrations`).
+    /// Apply the pipeline's migrations (`migrations/pipeline-sqlite`); the outbox's
+    /// (`migrations/sqlite`) were applied when the store was opened (every `SqliteStore`
+    /// constructor does). Both are recorded in Conveyor's own history table
+    /// (`conveyor_migrations`).
     async fn migrate(&self) -> Result<()> {
-        conveyor::migrations::run_sqlite(self.pool(), &conveyor::SQLITE_MIGRATOR).await?;
+        // the outbox's set was applied when the store was opened
         conveyor::migrations::run_sqlite(self.pool(), &PIPELINE_MIGRATOR).await?;
         Ok(())
     }

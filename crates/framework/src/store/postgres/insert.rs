@@ -60,32 +60,24 @@ pub(crate) async fn insert_with<'c>(
         correlation_ids.push(e.correlation_id);
     }
     let keyed = idempotency_keys.iter().any(Option::is_some);
-    let query = if keyed {
-        sqlx::query_as(INSERT)
-    } else {
-        sqlx::query_as(INSERT_KEYLESS)
-    };
-    let query = query
+    // the keyless statement has no $7 (keys) and no $11 (window)
+    let mut query = sqlx::query_as(if keyed { INSERT } else { INSERT_KEYLESS })
         .bind(namespace)
         .bind(&event_types)
         .bind(&routing_keys)
         .bind(&payloads)
         .bind(&delays)
         .bind(&fairness_keys);
-    let query = if keyed {
-        query.bind(&idempotency_keys)
-    } else {
-        query
-    };
-    let query = query
+    if keyed {
+        query = query.bind(&idempotency_keys);
+    }
+    query = query
         .bind(&causation_ids)
         .bind(&correlation_ids)
         .bind(notify);
-    let query = if keyed {
-        query.bind(millis(window))
-    } else {
-        query
-    };
+    if keyed {
+        query = query.bind(millis(window));
+    }
     let mut rows: Vec<InsertedRow> = query.fetch_all(executor).await?;
     if !keyed {
         // ids are assigned in input order: sorted, the rows follow the inputs

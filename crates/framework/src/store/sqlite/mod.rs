@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 };
 
 use crate::error::{Error, Result};
-use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
+use crate::event::{EventId, NewEvent, Queue};
 use crate::store::{
     check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport,
     QueueStats, Store, Wake, DEFAULT_NAMESPACE,
@@ -166,39 +166,6 @@ impl SqliteStore {
     /// handler.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-
-    /// Publish one event inside `tx`: it becomes visible, and wakes workers, only when `tx`
-    /// commits.
-    ///
-    /// # Errors
-    /// Validation and serialization errors of the payload, and database errors.
-    pub async fn publish_in<E: Event>(
-        &self,
-        tx: &mut SqliteTx,
-        msg: impl Into<Message<E>>,
-    ) -> Result<Published> {
-        let report = self
-            .insert_in(tx, vec![msg.into().into_new_event()?])
-            .await?;
-        Ok(report.results[0])
-    }
-
-    /// Publish many events inside `tx` in one statement.
-    ///
-    /// # Errors
-    /// The first validation or serialization error (nothing is inserted then), and database errors.
-    pub async fn publish_batch_in<E: Event, I>(
-        &self,
-        tx: &mut SqliteTx,
-        msgs: I,
-    ) -> Result<PublishReport>
-    where
-        I: IntoIterator,
-        I::Item: Into<Message<E>>,
-    {
-        let events = crate::store::new_events(msgs)?;
-        self.insert_in(tx, events).await
     }
 
     /// A write transaction under the write lock.
