@@ -137,8 +137,8 @@ pub type DefaultStore = PgStore;
 #[cfg(all(feature = "sqlite", not(feature = "postgres")))]
 pub type DefaultStore = SqliteStore;
 pub use store::{
-    ClaimRequest, ClaimedEvent, Completion, DeadLetter, Outcome, PublishReport, QueueStats, Store,
-    Wake, DEFAULT_NAMESPACE,
+    ClaimRequest, ClaimedEvent, Completion, DeadLetter, EventFilter, EventPage, EventRecord,
+    EventStatus, Outcome, PublishReport, QueueStats, Store, Wake, DEFAULT_NAMESPACE,
 };
 
 /// The README's examples, compiled and checked as doctests so the README never lies.

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use conveyor::{DeadLetter, EventId, Queue, Store};
 
 use crate::config::{OptionalQueueArgs, QueueArgs};
+use crate::lookup::{cut, optional_queue};
 
 /// Bad input to a command (an unknown queue): `conveyor` exits 2, as for a bad flag.
 #[derive(Debug, thiserror::Error)]
@@ -85,26 +86,19 @@ pub(crate) async fn dead_letters<S: Store>(
     Ok(())
 }
 
-/// Width of the error column before it is cut with `…`.
-const ERROR_WIDTH: usize = 60;
-
 fn print_dead_table(dead: &[DeadLetter]) {
     println!(
         "{:>12} {:<32} {:>8} {:<20} error",
         "id", "queue", "attempts", "died_at"
     );
     for d in dead {
-        let error = d.last_error.as_deref().unwrap_or("").replace('\n', " ");
-        let error = match error.char_indices().nth(ERROR_WIDTH) {
-            Some((cut, _)) => format!("{}…", &error[..cut]),
-            None => error,
-        };
         println!(
-            "{:>12} {:<32} {:>8} {:<20} {error}",
+            "{:>12} {:<32} {:>8} {:<20} {}",
             d.id.to_string(),
             d.queue.to_string(),
             d.attempts,
             d.died_at.format("%Y-%m-%d %H:%M:%S"),
+            cut(d.last_error.as_deref().unwrap_or("")),
         );
     }
 }
@@ -221,9 +215,4 @@ pub(crate) async fn stats<S: Store>(store: &S, json: bool) -> anyhow::Result<()>
 
 fn queue(q: QueueArgs) -> Queue {
     Queue::new(q.event_type, q.routing_key.as_deref())
-}
-
-fn optional_queue(q: OptionalQueueArgs) -> Option<Queue> {
-    q.event_type
-        .map(|t| Queue::new(t, q.routing_key.as_deref()))
 }

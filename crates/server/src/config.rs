@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 
 mod serve_args;
@@ -130,6 +130,20 @@ pub enum Command {
         #[arg(long, conflicts_with = "event_type")]
         all: bool,
     },
+    /// Show one event, in whatever state it is: a `key: value` list, or JSON with `--json`.
+    /// Exits 1 when the namespace has no such event.
+    Event {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: EventCommand,
+    },
+    /// List events in every state, oldest id first: a table, or one JSON object per line
+    /// with `--json`.
+    Events {
+        /// What to list.
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Measure a workload on scratch databases it creates and removes: ceiling, throughput,
     /// latency, ingest or soak. `--database-url` names the Postgres server to create them on
     /// (default postgres://root@127.0.0.1:5432/postgres).
@@ -162,6 +176,48 @@ pub enum RollupCommand {
         /// Last day (UTC), inclusive: `YYYY-MM-DD`.
         #[arg(long)]
         to: NaiveDate,
+    },
+}
+
+/// The `event` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Show the event `ID`.
+    Show {
+        /// The event's id.
+        id: i64,
+        /// Print it as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The `events` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// List the events the flags select.
+    List {
+        /// Only this queue.
+        #[command(flatten)]
+        queue: OptionalQueueArgs,
+        /// Only events in this state: pending, scheduled, retrying, running, delivered or dead.
+        #[arg(long, value_parser = clap::value_parser!(conveyor::EventStatus))]
+        state: Option<conveyor::EventStatus>,
+        /// Only events published at or after this instant (RFC 3339, e.g. `2026-12-01T00:00:00Z`).
+        #[arg(long, value_name = "TIME")]
+        from: Option<DateTime<Utc>>,
+        /// Only events published before this instant (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        until: Option<DateTime<Utc>>,
+        /// Only ids after this one (the cursor printed by the previous page).
+        #[arg(long)]
+        after: Option<i64>,
+        /// How many to list. Defaults to 50.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=conveyor::EventFilter::MAX_LIMIT as i64))]
+        limit: u32,
+        /// Print one JSON object per event instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 

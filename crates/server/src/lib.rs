@@ -41,6 +41,7 @@ pub mod config;
 pub mod database;
 mod http;
 mod ingest;
+mod lookup;
 mod outage;
 mod routes;
 mod serve;
@@ -214,6 +215,8 @@ async fn execute<S: PipelineStore>(store: S, command: Command) -> anyhow::Result
         } => admin::dead_letters(&store, queue, after, limit, json).await,
         Command::Replay { ids, queue, all } => admin::replay(&store, ids, queue, all).await,
         Command::Purge { queue, all } => admin::purge(&store, queue, all).await,
+        Command::Event { command } => lookup::event(&store, command).await,
+        Command::Events { command } => lookup::events(&store, command).await,
         // `run` dispatches it before opening any database
         Command::Bench(_) => anyhow::bail!("bench runs on scratch databases of its own"),
     }

@@ -13,10 +13,12 @@
 //! - [`lease`]: crash recovery and graceful shutdown.
 //! - [`pool`]: exactly-once across pools, fair draining, wake-up latency.
 //! - [`admin`]: pause/resume, stats, dead letters, namespaces.
+//! - [`lookup`]: events by id and filtered listings, in every state.
 
 pub mod admin;
 pub mod claim;
 pub mod lease;
+pub mod lookup;
 pub mod outcomes;
 pub mod pool;
 pub mod publish;
@@ -71,6 +73,8 @@ macro_rules! every_case {
             admin::dead_letters_list_replay_and_purge,
             admin::delivered_events_are_pruned_after_retention,
             admin::namespaces_are_isolated,
+            lookup::events_are_looked_up_by_id_in_every_status,
+            lookup::events_are_listed_by_queue_status_and_time_with_a_cursor,
         }
     };
 }

@@ -25,9 +25,12 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 
+pub use lookup::{EventFilter, EventPage, EventRecord, EventStatus};
+
 mod admin;
 mod claim;
 mod insert;
+mod lookup;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
@@ -264,6 +267,22 @@ pub trait Store: Clone + Send + Sync + 'static {
         after: Option<EventId>,
         limit: usize,
     ) -> Result<Vec<DeadLetter>>;
+
+    /// A page of the events `filter` selects, in every state, oldest id first.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) naming `limit` when the filter asks for more
+    /// than [`EventFilter::MAX_LIMIT`]; database errors.
+    async fn events(&self, filter: &EventFilter) -> Result<EventPage>;
+
+    /// The event `id` of this namespace in whatever state it is, or `None` when there is no
+    /// such event here (never published, pruned, or another namespace's).
+    ///
+    /// # Errors
+    /// Database errors.
+    async fn event(&self, id: EventId) -> Result<Option<EventRecord>> {
+        Ok(self.events(&lookup::by_id(id)).await?.events.pop())
+    }
 
     /// Return dead letters to pending with their attempts reset; returns how many.
     async fn replay(&self, ids: &[EventId]) -> Result<u64>;

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 const BIN: &str = env!("CARGO_BIN_EXE_conveyor-it-server");
 
 /// Run the binary on `url` with `args`: (exit code, stdout, stderr).
-fn run(url: &str, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(url: &str, args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(BIN)
         .arg("--database-url")
         .arg(url)
@@ -25,7 +25,7 @@ fn run(url: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-async fn store(opts: PgConnectOptions) -> PgStore {
+pub(crate) async fn store(opts: PgConnectOptions) -> PgStore {
     let store = PgStore::new(PgPoolOptions::new().connect_with(opts).await.unwrap());
     store.migrate().await.unwrap();
     store

@@ -28,5 +28,6 @@ mod api;
 mod bench;
 mod cli;
 mod cli_admin;
+mod cli_lookup;
 mod crash;
 mod pipeline;

@@ -14,8 +14,9 @@ use sqlx::{PgExecutor, Postgres, Transaction};
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 use crate::store::{
-    check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport,
-    QueueStats, Store, Wake, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_NAMESPACE,
+    check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, EventFilter,
+    EventPage, PublishReport, QueueStats, Store, Wake, DEFAULT_IDEMPOTENCY_WINDOW,
+    DEFAULT_NAMESPACE,
 };
 
 mod admin;
@@ -23,6 +24,7 @@ mod claim;
 mod complete;
 mod insert;
 mod listen;
+mod lookup;
 mod reap;
 
 /// The PostgreSQL [`Store`], scoped to one namespace.
@@ -287,6 +289,10 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<Vec<DeadLetter>> {
         admin::dead_letters(&self.pool, &self.namespace, queue, after, limit).await
+    }
+
+    async fn events(&self, filter: &EventFilter) -> Result<EventPage> {
+        lookup::events(&self.pool, &self.namespace, filter).await
     }
 
     async fn replay(&self, ids: &[EventId]) -> Result<u64> {

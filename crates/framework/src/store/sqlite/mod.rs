@@ -25,8 +25,8 @@ use sqlx::sqlite::{
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, Queue};
 use crate::store::{
-    check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport,
-    QueueStats, Store, Wake, DEFAULT_NAMESPACE,
+    check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, EventFilter,
+    EventPage, PublishReport, QueueStats, Store, Wake, DEFAULT_NAMESPACE,
 };
 
 mod admin;
@@ -34,6 +34,7 @@ mod claim;
 mod complete;
 mod hub;
 mod insert;
+mod lookup;
 mod tx;
 
 use hub::Hub;
@@ -312,6 +313,10 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<DeadLetter>> {
         admin::dead_letters(&self.pool, &self.namespace, queue, after, limit).await
+    }
+
+    async fn events(&self, filter: &EventFilter) -> Result<EventPage> {
+        lookup::events(&self.pool, &self.namespace, filter).await
     }
 
     async fn replay(&self, ids: &[EventId]) -> Result<u64> {
