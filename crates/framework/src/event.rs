@@ -54,38 +54,89 @@ impl fmt::Display for EventId {
     }
 }
 
-/// The queue a handler consumes: an event type plus an optional routing key.
+/// The queue a handler consumes: an event type, an optional routing key and a subscription.
 ///
-/// Exactly one registered handler may claim a queue.
+/// Exactly one registered handler may claim a queue. Each subscription of an event type
+/// (and routing key) is a queue of its own: a publish stores one copy of the event for every
+/// subscription recorded for it (see [`EventHandler::SUBSCRIPTION`](crate::EventHandler::SUBSCRIPTION)).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct Queue {
     /// The event type (`Event::NAME`).
     pub event_type: String,
     /// The routing key; `None` for events published without one.
     pub routing_key: Option<String>,
+    /// The subscription; `None` for the default one (handlers that name none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<String>,
 }
 
+/// Separates the routing key from the subscription in the stored queue key.
+const SUBSCRIPTION_SEPARATOR: char = '\u{1f}';
+
 impl Queue {
-    /// The queue for `event_type` and `routing_key`.
+    /// The queue for `event_type` and `routing_key`, in the default subscription.
     pub fn new(event_type: impl Into<String>, routing_key: Option<&str>) -> Self {
         Self {
             event_type: event_type.into(),
             routing_key: routing_key.map(str::to_owned),
+            subscription: None,
         }
     }
 
-    /// The routing key as stored: `""` when there is none.
-    pub(crate) fn routing_key_str(&self) -> &str {
-        self.routing_key.as_deref().unwrap_or("")
+    /// The same event type and routing key in the subscription `name` (`""` is the default
+    /// subscription).
+    pub fn in_subscription(mut self, name: &str) -> Self {
+        self.subscription = (!name.is_empty()).then(|| name.to_owned());
+        self
+    }
+
+    /// The queue key as stored in the outbox's `routing_key` column: the routing key (`""`
+    /// when there is none), then U+001F and the subscription's name for a named
+    /// subscription. Every statement that selects a queue compares this one column, so each
+    /// subscription is a queue of its own on the same indexes.
+    pub(crate) fn routing_key_str(&self) -> std::borrow::Cow<'_, str> {
+        let key = self.routing_key.as_deref().unwrap_or("");
+        match &self.subscription {
+            None => key.into(),
+            Some(sub) => format!("{key}{SUBSCRIPTION_SEPARATOR}{sub}").into(),
+        }
+    }
+
+    /// The queue of a stored event type and queue key (the inverse of `routing_key_str`).
+    pub(crate) fn from_stored(event_type: String, stored: String) -> Self {
+        let (key, sub) = match stored.split_once(SUBSCRIPTION_SEPARATOR) {
+            Some((key, sub)) => (key.to_owned(), Some(sub.to_owned())),
+            None => (stored, None),
+        };
+        Queue {
+            event_type,
+            routing_key: (!key.is_empty()).then_some(key),
+            subscription: sub.filter(|s| !s.is_empty()),
+        }
     }
 }
 
+/// Refuse a routing key or subscription name that holds control characters (U+001F separates the two in the stored queue key).
+pub(crate) fn check_name(what: &str, name: &str) -> std::result::Result<(), String> {
+    if name.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} must not contain control characters, got {name:?}"
+        ));
+    }
+    Ok(())
+}
+
 impl fmt::Display for Queue {
+    /// `event_type`, then `:routing_key` and `@subscription` when there are any.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.routing_key {
-            Some(key) => write!(f, "{}:{key}", self.event_type),
-            None => f.write_str(&self.event_type),
+        f.write_str(&self.event_type)?;
+        if let Some(key) = &self.routing_key {
+            write!(f, ":{key}")?;
         }
+        if let Some(sub) = &self.subscription {
+            write!(f, "@{sub}")?;
+        }
+        Ok(())
     }
 }
 
@@ -188,9 +239,14 @@ impl<E: Event> Message<E> {
     /// Validate and serialize into the untyped form a [`Store`](crate::Store) inserts.
     ///
     /// # Errors
-    /// [`Error::Validation`] if the payload fails validation, [`Error::Json`] if it cannot be serialized.
+    /// [`Error::Validation`] if the payload fails validation, [`Error::Config`] naming
+    /// `routing_key` if the routing key holds control characters, [`Error::Json`] if it
+    /// cannot be serialized.
     pub fn into_new_event(self) -> Result<NewEvent> {
         validate(&self.payload)?;
+        if let Some(key) = &self.options.routing_key {
+            check_name("routing_key", key).map_err(Error::Config)?;
+        }
         Ok(NewEvent {
             event_type: E::NAME.to_owned(),
             payload: serde_json::to_string(&self.payload)?,

@@ -59,6 +59,24 @@ pub trait EventHandler<S: Store = DefaultStore>: Send + Sync + 'static {
     /// Claim only events published with this routing key. Defaults to `None`: events
     /// published without one.
     const ROUTING_KEY: Option<&'static str> = None;
+    /// The subscription this handler consumes its event type under. Defaults to `""`, the
+    /// default subscription.
+    ///
+    /// Every subscription of an event type (and routing key) gets its own copy of each event
+    /// published after it was recorded, with its own attempts, retries, dead letters and
+    /// pause, so several handlers (in one pool or in separate deployments) can each handle
+    /// every `OrderPlaced`. A pool records its handlers' subscriptions in the database when it
+    /// starts ([`WorkerPool::subscribe`](crate::WorkerPool::subscribe) records them without
+    /// starting), and a recorded subscription keeps receiving copies while none of its
+    /// processes runs, until an operator removes it (`conveyor subscriptions remove`,
+    /// [`Store::unsubscribe`](crate::Store::unsubscribe)). When no subscription of an event
+    /// type is recorded, a publish stores one copy for the default subscription, as it did
+    /// before subscriptions existed. Two handlers on the same subscription in one pool are a
+    /// build error; two handler types recording the same subscription from different
+    /// deployments are logged as a warning, since they would split its events.
+    /// `HandlerOptions::subscription` overrides it. pg-boss's `subscribe`/`publish` fan-out
+    /// works this way; River and Oban have no fan-out (one job, one worker).
+    const SUBSCRIPTION: &'static str = "";
     /// The most events handed to one `handle` call. Defaults to 1.
     const BATCH_SIZE: usize = 1;
     /// How often an idle worker polls when no wake-up arrives. Defaults to 500 ms.

@@ -138,7 +138,7 @@ pub type DefaultStore = PgStore;
 pub type DefaultStore = SqliteStore;
 pub use store::{
     ClaimRequest, ClaimedEvent, Completion, DeadLetter, EventFilter, EventPage, EventRecord,
-    EventStatus, Outcome, PublishReport, QueueStats, Store, Wake, DEFAULT_NAMESPACE,
+    EventStatus, Outcome, PublishReport, QueueStats, Store, Subscription, Wake, DEFAULT_NAMESPACE,
 };
 
 /// The README's examples, compiled and checked as doctests so the README never lies.

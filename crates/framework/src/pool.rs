@@ -70,6 +70,26 @@ impl<S: Store> WorkerPool<S> {
         self.handlers.iter().map(|h| &h.spec.queue)
     }
 
+    /// Record every handler's subscription in the database (see
+    /// [`EventHandler::SUBSCRIPTION`](crate::EventHandler::SUBSCRIPTION)), as
+    /// [`run`](Self::run) does when it starts: call it at deploy time to have a new
+    /// subscription receive copies before its first process starts. Logs a warning for a
+    /// subscription another handler type recorded last (the two would split its events).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn subscribe(&self) -> Result<()> {
+        record(&self.store, &self.subscriptions()).await
+    }
+
+    /// Each handler's queue (its subscription) and type name.
+    fn subscriptions(&self) -> Vec<(Queue, &'static str)> {
+        self.handlers
+            .iter()
+            .map(|h| (h.spec.queue.clone(), h.spec.name))
+            .collect()
+    }
+
     /// This pool's id, the prefix of every `claimed_by` it writes.
     pub fn id(&self) -> &str {
         &self.id
@@ -110,6 +130,13 @@ impl<S: Store> WorkerPool<S> {
             wakers.clone(),
             background.clone(),
         ));
+
+        if let Err(e) = self.subscribe().await {
+            // the workers still run what is stored; copies for a new subscription start
+            // once it is recorded
+            tracing::warn!(pool = %self.id, error = %e, "recording subscriptions failed; retrying every second");
+            tasks.spawn(self.resubscribe(background.clone()));
+        }
 
         let mut workers = JoinSet::new();
         for reg in &self.handlers {
@@ -162,6 +189,38 @@ impl<S: Store> WorkerPool<S> {
         tracing::info!(pool = %self.id, "worker pool stopped");
         failure.map_or(Ok(()), Err)
     }
+}
+
+impl<S: Store> WorkerPool<S> {
+    /// Retry [`subscribe`](Self::subscribe) every second until it succeeds or `stop`.
+    fn resubscribe(&self, stop: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
+        let store = self.store.clone();
+        let subs = self.subscriptions();
+        async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                if record(&store, &subs).await.is_ok() {
+                    tracing::info!("subscriptions recorded");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Record each `(queue, handler)` subscription, warning where another handler type recorded
+/// it last.
+async fn record<S: Store>(store: &S, subs: &[(Queue, &'static str)]) -> Result<()> {
+    for (queue, handler) in subs {
+        let before = store.subscribe(queue, handler).await?;
+        if let Some(other) = before.filter(|b| b != handler) {
+            tracing::warn!(%queue, handler, other, "another handler type recorded this subscription last: if both run, they split its events; give one a SUBSCRIPTION of its own");
+        }
+    }
+    Ok(())
 }
 
 async fn drain(workers: &mut JoinSet<()>, failure: &mut Option<Error>) {

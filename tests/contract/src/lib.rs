@@ -13,6 +13,7 @@
 //! - [`lease`]: crash recovery and graceful shutdown.
 //! - [`pool`]: exactly-once across pools, fair draining, wake-up latency.
 //! - [`admin`]: pause/resume, stats, dead letters, namespaces.
+//! - [`subscription`]: several subscribers per event type.
 //! - [`lookup`]: events by id and filtered listings, in every state.
 
 pub mod admin;
@@ -22,6 +23,7 @@ pub mod lookup;
 pub mod outcomes;
 pub mod pool;
 pub mod publish;
+pub mod subscription;
 pub mod support;
 
 pub use support::Backend;
@@ -73,6 +75,11 @@ macro_rules! every_case {
             admin::dead_letters_list_replay_and_purge,
             admin::delivered_events_are_pruned_after_retention,
             admin::namespaces_are_isolated,
+            subscription::every_subscription_gets_every_event,
+            subscription::a_recorded_subscription_gets_copies_while_its_process_is_down,
+            subscription::a_failing_subscription_leaves_the_others_alone,
+            subscription::two_handlers_on_one_subscription_are_a_build_error,
+            subscription::unsubscribe_removes_a_subscription_and_its_pending_copies,
             lookup::events_are_looked_up_by_id_in_every_status,
             lookup::events_are_listed_by_queue_status_and_time_with_a_cursor,
         }

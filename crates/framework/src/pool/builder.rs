@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{PoolConfig, Registration, WorkerPool};
 use crate::error::{Error, Result};
-use crate::event::{Event, Queue};
+use crate::event::{check_name, Event, Queue};
 use crate::handler::EventHandler;
 use crate::lease::Maintenance;
 use crate::runner::Typed;
@@ -22,6 +22,7 @@ pub struct HandlerOptions {
     poll_interval: Option<Duration>,
     claim_timeout: Option<Duration>,
     timeout: Option<Duration>,
+    subscription: Option<String>,
 }
 
 impl Default for HandlerOptions {
@@ -32,6 +33,7 @@ impl Default for HandlerOptions {
             poll_interval: None,
             claim_timeout: None,
             timeout: None,
+            subscription: None,
         }
     }
 }
@@ -66,6 +68,14 @@ impl HandlerOptions {
     /// [`EventHandler::TIMEOUT`] for what happens past it).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// The subscription the handler consumes its event type under, instead of
+    /// `SUBSCRIPTION` (see [`EventHandler::SUBSCRIPTION`]): register one handler type
+    /// twice under two names to get each event twice.
+    pub fn subscription(mut self, name: impl Into<String>) -> Self {
+        self.subscription = Some(name.into());
         self
     }
 }
@@ -136,9 +146,11 @@ impl<S: Store> PoolBuilder<S> {
         options: HandlerOptions,
     ) -> Self {
         let name = std::any::type_name::<H>();
+        let subscription = options.subscription.as_deref().unwrap_or(H::SUBSCRIPTION);
         let spec = Spec {
             name,
-            queue: Queue::new(<H::Event as Event>::NAME, H::ROUTING_KEY),
+            queue: Queue::new(<H::Event as Event>::NAME, H::ROUTING_KEY)
+                .in_subscription(subscription),
             batch_size: options.batch_size.unwrap_or(H::BATCH_SIZE),
             poll_interval: options.poll_interval.unwrap_or(H::POLL_INTERVAL),
             claim_timeout: options.claim_timeout.unwrap_or(H::CLAIM_TIMEOUT),
@@ -184,8 +196,10 @@ impl<S: Store> PoolBuilder<S> {
     /// The pool.
     ///
     /// # Errors
-    /// [`Error::Conflict`] when two handlers claim the same queue; [`Error::Config`] for a
-    /// zero batch size, concurrency, poll interval or claim timeout, or a zero maintenance interval.
+    /// [`Error::Conflict`] when two handlers claim the same queue (event type, routing key
+    /// and subscription); [`Error::Config`] for a zero batch size, concurrency, poll interval
+    /// or claim timeout, a zero maintenance interval, or a routing key or subscription name
+    /// with control characters.
     pub fn build(self) -> Result<WorkerPool<S>> {
         if let Some(e) = self.errors.into_iter().next() {
             return Err(e);
@@ -221,6 +235,18 @@ impl<S: Store> PoolBuilder<S> {
 }
 
 fn check(spec: &Spec, options: &HandlerOptions) -> Result<()> {
+    let named = |what: &str, name: Option<&str>| {
+        name.map_or(Ok(()), |n| check_name(what, n))
+            .map_err(|e| Error::Config(format!("{}: {e}", spec.name)))
+    };
+    named(
+        "the routing key (ROUTING_KEY)",
+        spec.queue.routing_key.as_deref(),
+    )?;
+    named(
+        "the subscription (SUBSCRIPTION or HandlerOptions::subscription)",
+        spec.queue.subscription.as_deref(),
+    )?;
     let bad = |what: &str| {
         Err(Error::Config(format!(
             "{}: {what} must be above zero",

@@ -1,10 +1,52 @@
-//! What both backends' operator controls share: the rows of the stats and dead-letter
-//! queries, and how they become [`QueueStats`] and [`DeadLetter`]s.
+//! What both backends' operator controls share: [`QueueStats`] and [`DeadLetter`], and how
+//! the rows of the stats and dead-letter queries become them.
 
 use chrono::{DateTime, Utc};
 
-use super::{queue, DeadLetter, QueueStats};
-use crate::event::EventId;
+use super::queue;
+use crate::event::{EventId, Queue};
+
+/// Per-queue counts for operators.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QueueStats {
+    /// The queue.
+    pub queue: Queue,
+    /// Waiting events, due or delayed.
+    pub pending: i64,
+    /// Pending events that are due now.
+    pub due: i64,
+    /// Claimed by a worker right now.
+    pub in_flight: i64,
+    /// Pending events that already failed at least once.
+    pub retrying: i64,
+    /// Dead letters.
+    pub dead: i64,
+    /// Delivered events still within the retention window.
+    pub delivered: i64,
+    /// Age in seconds of the oldest due event, 0 when none is due.
+    pub oldest_due_age_secs: f64,
+    /// Whether an operator paused the queue's handler.
+    pub paused: bool,
+}
+
+/// A dead-lettered event.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    /// The event's id.
+    pub id: EventId,
+    /// Its queue.
+    pub queue: Queue,
+    /// The payload as JSON.
+    pub payload: serde_json::Value,
+    /// How many times it was claimed.
+    pub attempts: u32,
+    /// Why it died.
+    pub last_error: Option<String>,
+    /// When it was published.
+    pub created_at: DateTime<Utc>,
+    /// When it died.
+    pub died_at: DateTime<Utc>,
+}
 
 /// A row of either backend's `stats.sql`.
 #[derive(sqlx::FromRow)]

@@ -25,7 +25,9 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 
+pub use admin::{DeadLetter, QueueStats};
 pub use lookup::{EventFilter, EventPage, EventRecord, EventStatus};
+pub use subscription::Subscription;
 
 mod admin;
 mod claim;
@@ -35,6 +37,7 @@ mod lookup;
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
+mod subscription;
 
 /// A claim request: up to `limit` due events of `queue` for `worker`.
 #[derive(Debug, Clone)]
@@ -132,48 +135,6 @@ pub enum Wake {
     Queue(Queue),
     /// Anything may be due (the notification channel reconnected and may have missed some).
     All,
-}
-
-/// Per-queue counts for operators.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct QueueStats {
-    /// The queue.
-    pub queue: Queue,
-    /// Waiting events, due or delayed.
-    pub pending: i64,
-    /// Pending events that are due now.
-    pub due: i64,
-    /// Claimed by a worker right now.
-    pub in_flight: i64,
-    /// Pending events that already failed at least once.
-    pub retrying: i64,
-    /// Dead letters.
-    pub dead: i64,
-    /// Delivered events still within the retention window.
-    pub delivered: i64,
-    /// Age in seconds of the oldest due event, 0 when none is due.
-    pub oldest_due_age_secs: f64,
-    /// Whether an operator paused the queue's handler.
-    pub paused: bool,
-}
-
-/// A dead-lettered event.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DeadLetter {
-    /// The event's id.
-    pub id: EventId,
-    /// Its queue.
-    pub queue: Queue,
-    /// The payload as JSON.
-    pub payload: serde_json::Value,
-    /// How many times it was claimed.
-    pub attempts: u32,
-    /// Why it died.
-    pub last_error: Option<String>,
-    /// When it was published.
-    pub created_at: DateTime<Utc>,
-    /// When it died.
-    pub died_at: DateTime<Utc>,
 }
 
 /// The outcome of a bulk publish, in input order.
@@ -284,6 +245,20 @@ pub trait Store: Clone + Send + Sync + 'static {
         Ok(self.events(&lookup::by_id(id)).await?.events.pop())
     }
 
+    /// Record that `handler` (a type name, for operators) consumes `queue`: from its commit,
+    /// every publish to the queue's event type and routing key stores a copy for the
+    /// queue's subscription, whether or not a process of it runs. Returns the handler
+    /// recorded for it before, if any. The pool records its handlers when it starts.
+    async fn subscribe(&self, queue: &Queue, handler: &str) -> Result<Option<String>>;
+
+    /// The subscriptions recorded in this namespace.
+    async fn subscriptions(&self) -> Result<Vec<Subscription>>;
+
+    /// Remove the subscription of `queue` and delete its copies still pending; returns how
+    /// many went, or `None` when no such subscription is recorded. Later publishes store no
+    /// copy for it (a pool that still runs it records it again at its next start).
+    async fn unsubscribe(&self, queue: &Queue) -> Result<Option<u64>>;
+
     /// Return dead letters to pending with their attempts reset; returns how many.
     async fn replay(&self, ids: &[EventId]) -> Result<u64>;
 
@@ -388,12 +363,10 @@ where
         .collect()
 }
 
-/// A queue from its stored columns (`""` is no routing key), on every backend.
+/// A queue from its stored columns (`""` is no routing key; see `Queue::routing_key_str`
+/// for how a subscription is stored), on every backend.
 pub(crate) fn queue(event_type: String, routing_key: String) -> Queue {
-    Queue {
-        event_type,
-        routing_key: (!routing_key.is_empty()).then_some(routing_key),
-    }
+    Queue::from_stored(event_type, routing_key)
 }
 
 /// The namespace a store uses unless told otherwise.

@@ -80,7 +80,8 @@ pub(crate) async fn insert_with<'c>(
     }
     let mut rows: Vec<InsertedRow> = query.fetch_all(executor).await?;
     if !keyed {
-        // ids are assigned in input order: sorted, the rows follow the inputs
+        // ids are assigned in input order (copies after their input's first): sorted, the
+        // first rows follow the inputs
         rows.sort_unstable_by_key(|row| row.id);
     }
     let (report, due) = report_and_due(&rows);

@@ -1,7 +1,8 @@
 //! Wake-ups over LISTEN/NOTIFY.
 //!
 //! Every insert, release, reap, replay and resume sends `NOTIFY conveyor_wake` with
-//! `namespace \x1f event_type \x1f routing_key`, once per queue per statement. One listener
+//! `namespace \x1f event_type \x1f queue key` (the routing key, and a subscription's name after
+//! another `\x1f`), once per queue per statement. One listener
 //! connection per pool turns those into [`Wake`]s for its namespace.
 
 use std::sync::Arc;
@@ -64,7 +65,7 @@ pub(super) async fn notify(
         return Ok(());
     }
     let types: Vec<&str> = queues.iter().map(|q| q.event_type.as_str()).collect();
-    let keys: Vec<&str> = queues
+    let keys: Vec<std::borrow::Cow<'_, str>> = queues
         .iter()
         .map(crate::event::Queue::routing_key_str)
         .collect();
@@ -79,7 +80,8 @@ pub(super) async fn notify(
 
 /// The wake-up in a notification payload, if it belongs to `namespace`.
 fn parse(payload: &str, namespace: &str) -> Option<Wake> {
-    let mut parts = payload.split('\u{1f}');
+    // the queue key may hold U+001F itself (before a subscription's name): it is the rest
+    let mut parts = payload.splitn(3, '\u{1f}');
     let (ns, event_type, routing_key) = (parts.next()?, parts.next()?, parts.next()?);
     (ns == namespace).then(|| Wake::Queue(queue(event_type.into(), routing_key.into())))
 }
@@ -95,6 +97,9 @@ mod tests {
         assert_eq!(wake, Some(Wake::Queue(Queue::new("order", None))));
         let wake = parse("a\u{1f}rec\u{1f}raw", "a");
         assert_eq!(wake, Some(Wake::Queue(Queue::new("rec", Some("raw")))));
+        let wake = parse("a\u{1f}rec\u{1f}raw\u{1f}audit", "a");
+        let audit = Queue::new("rec", Some("raw")).in_subscription("audit");
+        assert_eq!(wake, Some(Wake::Queue(audit)));
         assert_eq!(parse("b\u{1f}order\u{1f}", "a"), None);
         assert_eq!(parse("garbage", "a"), None);
     }

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 use crate::store::{
     check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, EventFilter,
-    EventPage, PublishReport, QueueStats, Store, Wake, DEFAULT_IDEMPOTENCY_WINDOW,
+    EventPage, PublishReport, QueueStats, Store, Subscription, Wake, DEFAULT_IDEMPOTENCY_WINDOW,
     DEFAULT_NAMESPACE,
 };
 
@@ -26,6 +26,7 @@ mod insert;
 mod listen;
 mod lookup;
 mod reap;
+mod subscriptions;
 
 /// The PostgreSQL [`Store`], scoped to one namespace.
 ///
@@ -293,6 +294,18 @@ impl Store for PgStore {
 
     async fn events(&self, filter: &EventFilter) -> Result<EventPage> {
         lookup::events(&self.pool, &self.namespace, filter).await
+    }
+
+    async fn subscribe(&self, queue: &Queue, handler: &str) -> Result<Option<String>> {
+        subscriptions::subscribe(&self.pool, &self.namespace, queue, handler).await
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>> {
+        subscriptions::subscriptions(&self.pool, &self.namespace).await
+    }
+
+    async fn unsubscribe(&self, queue: &Queue) -> Result<Option<u64>> {
+        subscriptions::unsubscribe(&self.pool, &self.namespace, queue).await
     }
 
     async fn replay(&self, ids: &[EventId]) -> Result<u64> {

@@ -33,7 +33,7 @@ pub(super) async fn claim(
     req: &ClaimRequest<'_>,
     now: i64,
 ) -> Result<Vec<ClaimedEvent>> {
-    let (event_type, routing_key) = (&req.queue.event_type, req.queue.routing_key_str());
+    let (event_type, routing_key) = (&req.queue.event_type, &*req.queue.routing_key_str());
     let paused: bool = sqlx::query_scalar(PAUSED)
         .bind(namespace)
         .bind(event_type)

@@ -1,6 +1,6 @@
 //! Inserting events: the one write path for publish, publish-in-transaction and emitted events.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use sqlx::SqliteConnection;
@@ -14,11 +14,13 @@ use crate::store::PublishReport;
 const INSERT: &str = include_str!("sql/insert.sql");
 const HELD_KEYS: &str = include_str!("sql/held_keys.sql");
 const HOLD_KEYS: &str = include_str!("sql/hold_keys.sql");
+const SUBSCRIBERS: &str = include_str!("sql/subscribers.sql");
 
 #[derive(serde::Serialize)]
 struct Row<'a> {
     event_type: &'a str,
-    routing_key: &'a str,
+    /// The queue key: the routing key, and the subscription's name for a named one.
+    routing_key: String,
     payload: &'a str,
     delay_ms: i64,
     fairness_key: &'a str,
@@ -36,8 +38,8 @@ struct Stored {
 
 /// What becomes of one input.
 enum Plan {
-    /// Stored as the `n`th row of the insert.
-    Insert(usize),
+    /// Stored as rows `n..n + copies` of the insert, one per subscription.
+    Insert(usize, usize),
     /// A duplicate of a key held by this event.
     Held(i64),
     /// A duplicate of the `n`th row of this insert (the same key earlier in the batch).
@@ -76,6 +78,7 @@ pub(super) async fn insert(
             .into_iter()
             .collect()
     };
+    let subscribers = subscribers(conn, namespace, events).await?;
     // the first input of each free key is stored; later ones are its duplicates
     let mut first: HashMap<&str, usize> = HashMap::new();
     let mut rows: Vec<Row<'_>> = Vec::with_capacity(events.len());
@@ -88,13 +91,29 @@ pub(super) async fn insert(
             Some((_, None, Some(n))) => Plan::SameAs(n),
             Some((k, None, None)) => {
                 first.insert(k, rows.len());
-                Plan::Insert(rows.len())
+                Plan::Insert(rows.len(), 0)
             }
-            None => Plan::Insert(rows.len()),
+            None => Plan::Insert(rows.len(), 0),
         };
-        if let Plan::Insert(_) = step {
-            rows.push(Row::of(e));
-        }
+        let step = match step {
+            Plan::Insert(n, _) => {
+                let queue = (
+                    e.event_type.as_str(),
+                    e.routing_key.as_deref().unwrap_or(""),
+                );
+                let subs = subscribers.get(&queue).map_or(&[][..], Vec::as_slice);
+                for sub in subs
+                    .iter()
+                    .map(String::as_str)
+                    .chain(subs.is_empty().then_some(""))
+                {
+                    let key = Queue::new(queue.0, e.routing_key.as_deref()).in_subscription(sub);
+                    rows.push(Row::of(e, key.routing_key_str().into_owned()));
+                }
+                Plan::Insert(n, rows.len() - n)
+            }
+            other => other,
+        };
         plan.push(step);
     }
     let mut stored: Vec<Stored> = if rows.is_empty() {
@@ -117,32 +136,75 @@ pub(super) async fn insert(
             .execute(&mut *conn)
             .await?;
     }
-    let out: Vec<InsertedRow> = plan
-        .iter()
-        .zip(events)
-        .map(|(plan, e)| {
-            let (id, inserted, due) = match *plan {
-                Plan::Insert(n) => (stored[n].id, true, stored[n].due),
-                Plan::SameAs(n) => (stored[n].id, false, false),
-                Plan::Held(id) => (id, false, false),
-            };
-            InsertedRow {
-                id,
-                inserted,
-                event_type: e.event_type.clone(),
-                routing_key: e.routing_key.clone().unwrap_or_default(),
-                due,
+    let mut out: Vec<InsertedRow> = Vec::with_capacity(rows.len());
+    for (plan, e) in plan.iter().zip(events) {
+        let (id, inserted, due) = match *plan {
+            Plan::Insert(n, _) => (stored[n].id, true, stored[n].due),
+            Plan::SameAs(n) => (stored[n].id, false, false),
+            Plan::Held(id) => (id, false, false),
+        };
+        out.push(InsertedRow {
+            id,
+            inserted,
+            event_type: e.event_type.clone(),
+            routing_key: e.routing_key.clone().unwrap_or_default(),
+            due,
+            first: true,
+        });
+        if let Plan::Insert(n, copies) = *plan {
+            for n in n + 1..n + copies {
+                out.push(InsertedRow {
+                    id: stored[n].id,
+                    inserted: true,
+                    event_type: e.event_type.clone(),
+                    routing_key: rows[n].routing_key.clone(),
+                    due: stored[n].due,
+                    first: false,
+                });
             }
-        })
-        .collect();
+        }
+    }
     Ok(report_and_due(&out))
 }
 
+/// The subscriptions recorded for each (event type, routing key) of `events`, by name.
+async fn subscribers<'e>(
+    conn: &mut SqliteConnection,
+    namespace: &str,
+    events: &'e [NewEvent],
+) -> Result<HashMap<(&'e str, &'e str), Vec<String>>> {
+    let queues: BTreeSet<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.event_type.as_str(),
+                e.routing_key.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    let found: Vec<(String, String, String)> = sqlx::query_as(SUBSCRIBERS)
+        .bind(namespace)
+        .bind(serde_json::to_string(&queues)?)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut subscribers: HashMap<(&str, &str), Vec<String>> = HashMap::new();
+    for (event_type, routing_key, subscription) in found {
+        let queue = queues
+            .iter()
+            .find(|(t, k)| *t == event_type && *k == routing_key);
+        if let Some(&queue) = queue {
+            subscribers.entry(queue).or_default().push(subscription);
+        }
+    }
+    Ok(subscribers)
+}
+
 impl<'a> Row<'a> {
-    fn of(e: &'a NewEvent) -> Self {
+    /// The row of `e`'s copy in the queue `queue_key`.
+    fn of(e: &'a NewEvent, queue_key: String) -> Self {
         Row {
             event_type: &e.event_type,
-            routing_key: e.routing_key.as_deref().unwrap_or_default(),
+            routing_key: queue_key,
             payload: &e.payload,
             delay_ms: millis(e.delay),
             fairness_key: e.fairness_key.as_deref().unwrap_or_default(),

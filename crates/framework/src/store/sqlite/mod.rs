@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, Queue};
 use crate::store::{
     check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, EventFilter,
-    EventPage, PublishReport, QueueStats, Store, Wake, DEFAULT_NAMESPACE,
+    EventPage, PublishReport, QueueStats, Store, Subscription, Wake, DEFAULT_NAMESPACE,
 };
 
 mod admin;
@@ -35,6 +35,7 @@ mod complete;
 mod hub;
 mod insert;
 mod lookup;
+mod subscriptions;
 mod tx;
 
 use hub::Hub;
@@ -317,6 +318,25 @@ impl Store for SqliteStore {
 
     async fn events(&self, filter: &EventFilter) -> Result<EventPage> {
         lookup::events(&self.pool, &self.namespace, filter).await
+    }
+
+    async fn subscribe(&self, queue: &Queue, handler: &str) -> Result<Option<String>> {
+        let mut tx = self.write().await?;
+        let before =
+            subscriptions::subscribe(&mut tx, &self.namespace, queue, handler, now_ms()).await?;
+        tx.commit().await?;
+        Ok(before)
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>> {
+        subscriptions::subscriptions(&self.pool, &self.namespace).await
+    }
+
+    async fn unsubscribe(&self, queue: &Queue) -> Result<Option<u64>> {
+        let mut tx = self.write().await?;
+        let purged = subscriptions::unsubscribe(&mut tx, &self.namespace, queue).await?;
+        tx.commit().await?;
+        Ok(purged)
     }
 
     async fn replay(&self, ids: &[EventId]) -> Result<u64> {

@@ -1,5 +1,5 @@
 -- Insert a batch of events in one statement (the arrays are parallel, one element per event)
--- and answer one row per input, in input order: its id (the new one, or for a duplicate
+-- and answer one `first` row per input, in input order: its id (the new one, or for a duplicate
 -- the id of the event that holds the key), whether it was inserted, and whether it is due.
 --
 -- Idempotency keys live in conveyor_idempotency_keys, for the store's window ($11 ms): the
@@ -8,6 +8,11 @@
 -- returns the holder's id even when another transaction committed it after this statement
 -- began (ON CONFLICT sees the latest version). Ids are taken from the identity sequence up
 -- front so the key row can name its event in the same statement.
+--
+-- One copy per subscription recorded for the event's queue, the default copy when none is
+-- (see insert_keyless.sql): a message's first copy takes its pre-assigned id (the one its
+-- key names), later copies take theirs from the sequence too. One row is answered per
+-- message (`first`), then one per later copy stored (for the queues to wake).
 --
 -- Wakes idle workers with one NOTIFY per distinct queue that got a due event: never one per
 -- row, so bulk inserts do not queue up behind the notify lock at commit. When called inside
@@ -25,6 +30,23 @@ with input as (
            with ordinality
            as u(event_type, routing_key, payload, delay_ms, fairness_key, idempotency_key,
                 causation_id, correlation_id, ord)
+),
+targets as (
+    select q.event_type, q.routing_key,
+           case when coalesce(s.subscription, '') = '' then q.routing_key
+                else q.routing_key || chr(31) || s.subscription end as queue_key,
+           row_number() over (partition by q.event_type, q.routing_key
+                              order by s.subscription) = 1 as first
+      from (select distinct event_type, routing_key from input) q
+      left join conveyor_subscriptions s
+        on s.namespace = $1 and s.event_type = q.event_type and s.routing_key = q.routing_key
+),
+copies as materialized (
+    select i.*, t.queue_key, t.first,
+           case when t.first then i.new_id
+                else nextval(pg_get_serial_sequence('conveyor_events', 'id')) end as copy_id
+      from input i
+      join targets t on t.event_type = i.event_type and t.routing_key = i.routing_key
 ),
 first_of_key as (
     select distinct on (idempotency_key) idempotency_key, new_id
@@ -47,13 +69,13 @@ inserted as (
         (id, namespace, event_type, routing_key, payload, available_at, fairness_key,
          idempotency_key, causation_id, correlation_id)
     overriding system value
-    select i.new_id, $1, i.event_type, i.routing_key, i.payload::jsonb,
-           now() + make_interval(secs => i.delay_ms / 1000), i.fairness_key,
-           i.idempotency_key, i.causation_id, i.correlation_id
-      from input i
-     where i.idempotency_key is null
-        or i.new_id in (select event_id from keys)
-     order by i.ord
+    select c.copy_id, $1, c.event_type, c.queue_key, c.payload::jsonb,
+           now() + make_interval(secs => c.delay_ms / 1000), c.fairness_key,
+           c.idempotency_key, c.causation_id, c.correlation_id
+      from copies c
+     where c.idempotency_key is null
+        or c.new_id in (select event_id from keys)
+     order by c.ord, c.first desc, c.queue_key
     returning id, event_type, routing_key, available_at
 ),
 woken as (
@@ -62,13 +84,15 @@ woken as (
               from inserted
              where $10 and available_at <= now()) q
 )
-select coalesce(k.event_id, i.new_id) as id,
+select case when c.first then coalesce(k.event_id, c.copy_id) else c.copy_id end as id,
        ins.id is not null as inserted,
-       i.event_type,
-       i.routing_key,
-       coalesce(ins.available_at <= now(), false) as due
-  from input i
-  left join keys k on k.idempotency_key = i.idempotency_key
-  left join inserted ins on ins.id = i.new_id
+       c.event_type,
+       c.queue_key as routing_key,
+       coalesce(ins.available_at <= now(), false) as due,
+       c.first
+  from copies c
+  left join keys k on k.idempotency_key = c.idempotency_key
+  left join inserted ins on ins.id = c.copy_id
  cross join woken
- order by i.ord
+ where c.first or ins.id is not null
+ order by c.ord, c.first desc, c.queue_key

@@ -6,6 +6,12 @@
 -- row, so bulk inserts do not queue up behind the notify lock at commit. When called inside
 -- the caller's transaction the notification is delivered at its commit.
 --
+-- One copy per subscription recorded for the event's queue (see the subscriptions
+-- migration), the default copy when none is: `targets` joins the distinct queues of the
+-- batch (a handful) with conveyor_subscriptions, never each row. A message's copies get
+-- consecutive ids, its first copy first; `first` marks the row that stands for the message
+-- in the publish report.
+--
 -- With $10 false nothing is notified: the caller wakes the returned due queues after its
 -- commit (see `PgStore::publish_batch_in_deferred`).
 --
@@ -19,15 +25,26 @@ with input as (
            as u(event_type, routing_key, payload, delay_ms, fairness_key,
                 causation_id, correlation_id, ord)
 ),
+targets as (
+    select q.event_type, q.routing_key,
+           case when coalesce(s.subscription, '') = '' then q.routing_key
+                else q.routing_key || chr(31) || s.subscription end as queue_key,
+           row_number() over (partition by q.event_type, q.routing_key
+                              order by s.subscription) = 1 as first
+      from (select distinct event_type, routing_key from input) q
+      left join conveyor_subscriptions s
+        on s.namespace = $1 and s.event_type = q.event_type and s.routing_key = q.routing_key
+),
 inserted as (
     insert into conveyor_events
         (namespace, event_type, routing_key, payload, available_at, fairness_key,
          causation_id, correlation_id)
-    select $1, i.event_type, i.routing_key, i.payload::jsonb,
+    select $1, i.event_type, t.queue_key, i.payload::jsonb,
            now() + make_interval(secs => i.delay_ms / 1000), i.fairness_key,
            i.causation_id, i.correlation_id
       from input i
-     order by i.ord
+      join targets t on t.event_type = i.event_type and t.routing_key = i.routing_key
+     order by i.ord, t.first desc, t.queue_key
     returning id, event_type, routing_key, available_at
 ),
 woken as (
@@ -36,5 +53,8 @@ woken as (
               from inserted
              where $9 and available_at <= now()) q
 )
-select i.id, true as inserted, i.event_type, i.routing_key, i.available_at <= now() as due
-  from inserted i, woken
+select i.id, true as inserted, i.event_type, i.routing_key, i.available_at <= now() as due,
+       t.first
+  from inserted i
+  join targets t on t.event_type = i.event_type and t.queue_key = i.routing_key
+ cross join woken
