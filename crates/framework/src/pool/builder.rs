@@ -1,6 +1,6 @@
 //! [`PoolBuilder`]: registering handlers in code, with conflicts caught at `build()`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, Queue};
 use crate::handler::EventHandler;
 use crate::lease::Maintenance;
+use crate::periodic::Periodic;
 use crate::runner::Typed;
 use crate::store::Store;
 use crate::worker::Spec;
@@ -94,6 +95,7 @@ impl HandlerOptions {
 pub struct PoolBuilder<S: Store> {
     store: S,
     handlers: Vec<Registration<S>>,
+    periodic: Vec<Periodic>,
     errors: Vec<Error>,
     config: PoolConfig,
 }
@@ -102,6 +104,7 @@ impl<S: Store> std::fmt::Debug for PoolBuilder<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PoolBuilder")
             .field("handlers", &self.handlers.len())
+            .field("periodic", &self.periodic)
             .field("errors", &self.errors)
             .field("config", &self.config)
             .finish()
@@ -113,6 +116,7 @@ impl<S: Store> PoolBuilder<S> {
         Self {
             store,
             handlers: Vec::new(),
+            periodic: Vec::new(),
             errors: Vec::new(),
             config: PoolConfig {
                 shutdown_timeout: Duration::from_secs(30),
@@ -157,6 +161,13 @@ impl<S: Store> PoolBuilder<S> {
         self
     }
 
+    /// Publish an event on a schedule while the pool runs (see [`Periodic`]): one event per
+    /// tick however many pools run it. The pool's scheduler stops when shutdown begins.
+    pub fn periodic(mut self, periodic: Periodic) -> Self {
+        self.periodic.push(periodic);
+        self
+    }
+
     /// How long shutdown waits for running batches before aborting and releasing them.
     /// Defaults to 30 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -185,10 +196,22 @@ impl<S: Store> PoolBuilder<S> {
     ///
     /// # Errors
     /// [`Error::Conflict`] when two handlers claim the same queue; [`Error::Config`] for a
-    /// zero batch size, concurrency, poll interval or claim timeout, or a zero maintenance interval.
+    /// zero batch size, concurrency, poll interval or claim timeout, or a zero maintenance
+    /// interval; for a periodic event with a bad name, interval or cron expression, or a name
+    /// registered twice.
     pub fn build(self) -> Result<WorkerPool<S>> {
         if let Some(e) = self.errors.into_iter().next() {
             return Err(e);
+        }
+        let mut names = HashSet::new();
+        for periodic in &self.periodic {
+            periodic.check()?;
+            if !names.insert(periodic.name()) {
+                return Err(Error::Config(format!(
+                    "periodic event {:?} is registered twice",
+                    periodic.name()
+                )));
+            }
         }
         let mut owners: HashMap<&Queue, &'static str> = HashMap::new();
         for reg in &self.handlers {
@@ -214,6 +237,7 @@ impl<S: Store> PoolBuilder<S> {
         Ok(WorkerPool {
             store: self.store,
             handlers: self.handlers,
+            periodic: self.periodic,
             config: self.config,
             id,
         })

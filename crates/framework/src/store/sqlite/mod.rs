@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 };
 
 use crate::error::{Error, Result};
-use crate::event::{EventId, NewEvent, Queue};
+use crate::event::{EventId, NewEvent, Published, Queue};
 use crate::store::{
     check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport,
     QueueStats, Store, Wake, DEFAULT_NAMESPACE,
@@ -34,6 +34,7 @@ mod claim;
 mod complete;
 mod hub;
 mod insert;
+mod periodic;
 mod tx;
 
 use hub::Hub;
@@ -327,6 +328,29 @@ impl Store for SqliteStore {
         let n = admin::purge_dead(&mut tx, &self.namespace, queue).await?;
         tx.commit().await?;
         Ok(n)
+    }
+
+    async fn publish_tick(
+        &self,
+        name: &str,
+        tick: DateTime<Utc>,
+        event: NewEvent,
+    ) -> Result<Option<Published>> {
+        let tx = self.write().await?;
+        periodic::publish_tick(
+            tx,
+            &self.namespace,
+            self.key_window,
+            name,
+            tick,
+            event,
+            now_ms(),
+        )
+        .await
+    }
+
+    async fn last_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
+        periodic::last_tick(&self.pool, &self.namespace, name).await
     }
 
     fn connection_limit(&self) -> Option<u32> {
