@@ -13,11 +13,13 @@
 //! - [`lease`]: crash recovery and graceful shutdown.
 //! - [`pool`]: exactly-once across pools, fair draining, wake-up latency.
 //! - [`admin`]: pause/resume, stats, dead letters, namespaces.
+//! - [`periodic`]: periodic events, once per tick across pools; missed ticks; bad settings.
 
 pub mod admin;
 pub mod claim;
 pub mod lease;
 pub mod outcomes;
+pub mod periodic;
 pub mod pool;
 pub mod publish;
 pub mod support;
@@ -71,6 +73,10 @@ macro_rules! every_case {
             admin::dead_letters_list_replay_and_purge,
             admin::delivered_events_are_pruned_after_retention,
             admin::namespaces_are_isolated,
+            periodic::three_pools_publish_each_tick_exactly_once,
+            periodic::a_tick_is_published_once_and_never_behind_the_last,
+            periodic::a_missed_tick_is_caught_up_once_at_start,
+            periodic::bad_periodic_settings_are_build_errors,
         }
     };
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use conveyor::{PgStore, Store};
 use conveyor_contract::support::{COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER};
-use conveyor_contract::{admin, claim, lease, outcomes, pool, publish, Backend};
+use conveyor_contract::{admin, claim, lease, outcomes, periodic, pool, publish, Backend};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use conveyor::{SqliteStore, SqliteTx, Store};
 use conveyor_contract::support::{COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER};
-use conveyor_contract::{admin, claim, lease, outcomes, pool, publish, Backend};
+use conveyor_contract::{admin, claim, lease, outcomes, periodic, pool, publish, Backend};
 
 /// A database file of its own, deleted (with its WAL files) when the case ends.
 struct Sqlite {
