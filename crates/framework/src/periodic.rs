@@ -164,7 +164,7 @@ impl Periodic {
     }
 
     /// The schedule's name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
