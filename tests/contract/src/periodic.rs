@@ -70,9 +70,17 @@ pub async fn three_pools_publish_each_tick_exactly_once<B: Backend>(b: &B) {
     let ticks: Vec<DateTime<Utc>> = beats(&store).await.into_iter().map(|(_, at)| at).collect();
     assert!(ticks.len() >= 6, "too few ticks in 2.4 s: {ticks:?}");
     let distinct: BTreeSet<_> = ticks.iter().collect();
-    assert_eq!(distinct.len(), ticks.len(), "a tick published twice: {ticks:?}");
+    assert_eq!(
+        distinct.len(),
+        ticks.len(),
+        "a tick published twice: {ticks:?}"
+    );
     for pair in ticks.windows(2) {
-        assert_eq!(pair[1] - pair[0], TimeDelta::milliseconds(300), "a gap: {ticks:?}");
+        assert_eq!(
+            pair[1] - pair[0],
+            TimeDelta::milliseconds(300),
+            "a gap: {ticks:?}"
+        );
     }
     for tick in &ticks {
         assert_eq!(tick.timestamp_millis() % 300, 0, "off schedule: {tick}");
@@ -89,12 +97,24 @@ pub async fn a_tick_is_published_once_and_never_behind_the_last<B: Backend>(b: &
     assert_eq!(store.last_tick("spi").await.unwrap(), None);
     let first = store.publish_tick("spi", tick, event(tick)).await.unwrap();
     assert!(matches!(first, Some(Published::Inserted(_))), "{first:?}");
-    assert_eq!(store.publish_tick("spi", tick, event(tick)).await.unwrap(), None);
+    assert_eq!(
+        store.publish_tick("spi", tick, event(tick)).await.unwrap(),
+        None
+    );
     let earlier = tick - TimeDelta::seconds(1);
-    assert_eq!(store.publish_tick("spi", earlier, event(earlier)).await.unwrap(), None);
+    assert_eq!(
+        store
+            .publish_tick("spi", earlier, event(earlier))
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(store.last_tick("spi").await.unwrap(), Some(tick));
     let later = tick + TimeDelta::seconds(1);
-    let next = store.publish_tick("spi", later, event(later)).await.unwrap();
+    let next = store
+        .publish_tick("spi", later, event(later))
+        .await
+        .unwrap();
     assert!(matches!(next, Some(Published::Inserted(_))), "{next:?}");
     assert_eq!(store.last_tick("spi").await.unwrap(), Some(later));
     // another namespace keeps its own schedule of the same name
@@ -111,10 +131,16 @@ pub async fn a_missed_tick_is_caught_up_once_at_start<B: Backend>(b: &B) {
     let store = b.store(2).await;
     let hourly = Duration::from_secs(3600);
     let hour = TimeDelta::hours(1);
-    let long_ago = (Utc::now() - TimeDelta::days(3)).duration_trunc(hour).unwrap();
+    let long_ago = (Utc::now() - TimeDelta::days(3))
+        .duration_trunc(hour)
+        .unwrap();
     for name in ["catch-up", "skip"] {
         let recorded = store
-            .publish_tick(name, long_ago, beat(name)(long_ago).into_new_event().unwrap())
+            .publish_tick(
+                name,
+                long_ago,
+                beat(name)(long_ago).into_new_event().unwrap(),
+            )
             .await
             .unwrap();
         assert!(recorded.is_some());
@@ -124,9 +150,7 @@ pub async fn a_missed_tick_is_caught_up_once_at_start<B: Backend>(b: &B) {
     for _ in 0..3 {
         let pool = WorkerPool::builder(b.store(3).await)
             .periodic(Periodic::every("catch-up", hourly, beat("catch-up")))
-            .periodic(
-                Periodic::every("skip", hourly, beat("skip")).missed_ticks(MissedTicks::Skip),
-            )
+            .periodic(Periodic::every("skip", hourly, beat("skip")).missed_ticks(MissedTicks::Skip))
             .periodic(Periodic::every("first-run", hourly, beat("first-run")))
             .build()
             .unwrap();
