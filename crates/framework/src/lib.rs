@@ -53,6 +53,8 @@
 //! - `store` — the [`Store`] SPI and its row types; `store/postgres` is [`PgStore`],
 //!   `store/sqlite` is [`SqliteStore`] (the embedded backend, same contract).
 //! - `pool` — [`WorkerPool`] and its [`PoolBuilder`] (conflicts are caught at `build`).
+//! - `periodic` — [`Periodic`] events (every interval or on a cron expression, once per tick
+//!   across processes) and their scheduler task, [`MissedTicks`].
 //! - `worker` — the claim → handle → complete loop of one worker.
 //! - `runner` — decoding, validation and per-item outcomes for a typed handler.
 //! - `lease` — heartbeats, the reaper (crash recovery) and the pruner.
@@ -79,6 +81,7 @@ mod event;
 mod handler;
 mod lease;
 pub mod migrations;
+mod periodic;
 mod pool;
 pub mod retry;
 mod runner;
@@ -116,6 +119,7 @@ pub use context::Context;
 pub use error::{Error, Result};
 pub use event::{Event, EventId, Message, NewEvent, Published, Queue};
 pub use handler::{Batch, EventHandler, HandlerError, Item, ResultExt};
+pub use periodic::{MissedTicks, Periodic};
 pub use pool::{HandlerOptions, PoolBuilder, WorkerPool};
 pub use sql::{sql, Sql, SqlRow, SqlStore, SqlValue};
 #[cfg(feature = "postgres")]

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::event::Queue;
 use crate::lease::Maintenance;
+use crate::periodic::{self, Periodic};
 use crate::runner::Runner;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
@@ -38,12 +39,14 @@ pub(crate) struct PoolConfig {
 }
 
 /// Runs the workers of every registered handler: claiming, handling, completing, with
-/// wake-ups, lease heartbeats, a reaper for expired claims and a pruner for delivered rows.
+/// wake-ups, lease heartbeats, a reaper for expired claims and a pruner for delivered rows,
+/// and publishes its [`Periodic`] events on schedule.
 ///
 /// Build one with [`WorkerPool::builder`]; run it with [`run`](Self::run).
 pub struct WorkerPool<S: Store> {
     store: S,
     handlers: Vec<Registration<S>>,
+    periodic: Vec<Periodic>,
     config: PoolConfig,
     id: String,
 }
@@ -54,6 +57,7 @@ impl<S: Store> std::fmt::Debug for WorkerPool<S> {
             .field("id", &self.id)
             .field("namespace", &self.store.namespace())
             .field("queues", &self.queues().collect::<Vec<_>>())
+            .field("periodic", &self.periodic)
             .field("config", &self.config)
             .finish()
     }
@@ -130,6 +134,13 @@ impl<S: Store> WorkerPool<S> {
             wakers.clone(),
             background.clone(),
         ));
+        for schedule in &self.periodic {
+            tasks.spawn(periodic::run(
+                self.store.clone(),
+                schedule.clone(),
+                signals.stop_claiming.clone(),
+            ));
+        }
 
         if let Err(e) = self.subscribe().await {
             // the workers still run what is stored; copies for a new subscription start

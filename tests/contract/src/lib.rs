@@ -15,12 +15,14 @@
 //! - [`admin`]: pause/resume, stats, dead letters, namespaces.
 //! - [`subscription`]: several subscribers per event type.
 //! - [`lookup`]: events by id and filtered listings, in every state.
+//! - [`periodic`]: periodic events, once per tick across pools; missed ticks; bad settings.
 
 pub mod admin;
 pub mod claim;
 pub mod lease;
 pub mod lookup;
 pub mod outcomes;
+pub mod periodic;
 pub mod pool;
 pub mod publish;
 pub mod subscription;
@@ -82,6 +84,10 @@ macro_rules! every_case {
             subscription::unsubscribe_removes_a_subscription_and_its_pending_copies,
             lookup::events_are_looked_up_by_id_in_every_status,
             lookup::events_are_listed_by_queue_status_and_time_with_a_cursor,
+            periodic::three_pools_publish_each_tick_exactly_once,
+            periodic::a_tick_is_published_once_and_never_behind_the_last,
+            periodic::a_missed_tick_is_caught_up_once_at_start,
+            periodic::bad_periodic_settings_are_build_errors,
         }
     };
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use conveyor::{PgStore, Store};
 use conveyor_contract::support::{COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER};
 use conveyor_contract::{
-    admin, claim, lease, lookup, outcomes, pool, publish, subscription, Backend,
+    admin, claim, lease, lookup, outcomes, periodic, pool, publish, subscription, Backend,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use conveyor::{SqliteStore, SqliteTx, Store};
 use conveyor_contract::support::{COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER};
 use conveyor_contract::{
-    admin, claim, lease, lookup, outcomes, pool, publish, subscription, Backend,
+    admin, claim, lease, lookup, outcomes, periodic, pool, publish, subscription, Backend,
 };
 
 /// A database file of its own, deleted (with its WAL files) when the case ends.

@@ -1,6 +1,6 @@
 //! [`PoolBuilder`]: registering handlers in code, with conflicts caught at `build()`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::event::{check_name, Event, Queue};
 use crate::handler::EventHandler;
 use crate::lease::Maintenance;
+use crate::periodic::Periodic;
 use crate::runner::Typed;
 use crate::store::Store;
 use crate::worker::Spec;
@@ -104,6 +105,7 @@ impl HandlerOptions {
 pub struct PoolBuilder<S: Store> {
     store: S,
     handlers: Vec<Registration<S>>,
+    periodic: Vec<Periodic>,
     errors: Vec<Error>,
     config: PoolConfig,
 }
@@ -112,6 +114,7 @@ impl<S: Store> std::fmt::Debug for PoolBuilder<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PoolBuilder")
             .field("handlers", &self.handlers.len())
+            .field("periodic", &self.periodic)
             .field("errors", &self.errors)
             .field("config", &self.config)
             .finish()
@@ -123,6 +126,7 @@ impl<S: Store> PoolBuilder<S> {
         Self {
             store,
             handlers: Vec::new(),
+            periodic: Vec::new(),
             errors: Vec::new(),
             config: PoolConfig {
                 shutdown_timeout: Duration::from_secs(30),
@@ -169,6 +173,13 @@ impl<S: Store> PoolBuilder<S> {
         self
     }
 
+    /// Publish an event on a schedule while the pool runs (see [`Periodic`]): one event per
+    /// tick however many pools run it. The pool's scheduler stops when shutdown begins.
+    pub fn periodic(mut self, periodic: Periodic) -> Self {
+        self.periodic.push(periodic);
+        self
+    }
+
     /// How long shutdown waits for running batches before aborting and releasing them.
     /// Defaults to 30 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -199,10 +210,21 @@ impl<S: Store> PoolBuilder<S> {
     /// [`Error::Conflict`] when two handlers claim the same queue (event type, routing key
     /// and subscription); [`Error::Config`] for a zero batch size, concurrency, poll interval
     /// or claim timeout, a zero maintenance interval, or a routing key or subscription name
-    /// with control characters.
+    /// with control characters; for a periodic event with a bad name, interval or cron
+    /// expression, or a name registered twice.
     pub fn build(self) -> Result<WorkerPool<S>> {
         if let Some(e) = self.errors.into_iter().next() {
             return Err(e);
+        }
+        let mut names = HashSet::new();
+        for periodic in &self.periodic {
+            periodic.check()?;
+            if !names.insert(periodic.name()) {
+                return Err(Error::Config(format!(
+                    "periodic event {:?} is registered twice",
+                    periodic.name()
+                )));
+            }
         }
         let mut owners: HashMap<&Queue, &'static str> = HashMap::new();
         for reg in &self.handlers {
@@ -228,6 +250,7 @@ impl<S: Store> PoolBuilder<S> {
         Ok(WorkerPool {
             store: self.store,
             handlers: self.handlers,
+            periodic: self.periodic,
             config: self.config,
             id,
         })

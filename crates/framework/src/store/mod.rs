@@ -265,6 +265,23 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Delete the dead letters of `queue` (or of every queue); returns how many.
     async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64>;
 
+    /// Publish `event` as the `tick` of the periodic event `name` (see
+    /// [`Periodic`](crate::Periodic)), once across every process: in one transaction,
+    /// record `tick` as the schedule's last tick only if the recorded one is earlier (or there
+    /// is none), and insert `event` only when it was recorded. Returns what the insert did, or
+    /// `None` when this tick or a later one was already recorded (another process published
+    /// it). Independent of idempotency keys: the event's own key, if it has one, still
+    /// applies to its insert.
+    async fn publish_tick(
+        &self,
+        name: &str,
+        tick: DateTime<Utc>,
+        event: NewEvent,
+    ) -> Result<Option<Published>>;
+
+    /// The last tick recorded for the periodic event `name`, if it ever published one.
+    async fn last_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>>;
+
     /// Reclaim the space of deleted and updated rows if the backend needs a hand with it;
     /// returns whether it did anything. The pool's maintenance task calls it every 10 s.
     /// The default does nothing.

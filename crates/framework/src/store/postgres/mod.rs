@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgExecutor, Postgres, Transaction};
@@ -25,6 +26,7 @@ mod complete;
 mod insert;
 mod listen;
 mod lookup;
+mod periodic;
 mod reap;
 mod subscriptions;
 
@@ -314,6 +316,27 @@ impl Store for PgStore {
 
     async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64> {
         admin::purge_dead(&self.pool, &self.namespace, queue).await
+    }
+
+    async fn publish_tick(
+        &self,
+        name: &str,
+        tick: DateTime<Utc>,
+        event: NewEvent,
+    ) -> Result<Option<Published>> {
+        periodic::publish_tick(
+            &self.pool,
+            &self.namespace,
+            self.key_window,
+            name,
+            tick,
+            event,
+        )
+        .await
+    }
+
+    async fn last_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
+        periodic::last_tick(&self.pool, &self.namespace, name).await
     }
 
     async fn vacuum(&self) -> Result<bool> {

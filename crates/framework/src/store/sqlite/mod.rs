@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 };
 
 use crate::error::{Error, Result};
-use crate::event::{EventId, NewEvent, Queue};
+use crate::event::{EventId, NewEvent, Published, Queue};
 use crate::store::{
     check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, EventFilter,
     EventPage, PublishReport, QueueStats, Store, Subscription, Wake, DEFAULT_NAMESPACE,
@@ -35,6 +35,7 @@ mod complete;
 mod hub;
 mod insert;
 mod lookup;
+mod periodic;
 mod subscriptions;
 mod tx;
 
@@ -352,6 +353,29 @@ impl Store for SqliteStore {
         let n = admin::purge_dead(&mut tx, &self.namespace, queue).await?;
         tx.commit().await?;
         Ok(n)
+    }
+
+    async fn publish_tick(
+        &self,
+        name: &str,
+        tick: DateTime<Utc>,
+        event: NewEvent,
+    ) -> Result<Option<Published>> {
+        let tx = self.write().await?;
+        periodic::publish_tick(
+            tx,
+            &self.namespace,
+            self.key_window,
+            name,
+            tick,
+            event,
+            now_ms(),
+        )
+        .await
+    }
+
+    async fn last_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
+        periodic::last_tick(&self.pool, &self.namespace, name).await
     }
 
     fn connection_limit(&self) -> Option<u32> {
