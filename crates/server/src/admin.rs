@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use conveyor::{DeadLetter, EventId, Queue, Store};
 
 use crate::config::{OptionalQueueArgs, QueueArgs};
-use crate::lookup::{cut, optional_queue};
+use crate::lookup::cut;
 
 /// Bad input to a command (an unknown queue): `conveyor` exits 2, as for a bad flag.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,7 @@ pub(crate) async fn set_paused<S: Store>(
     force: bool,
     paused: bool,
 ) -> anyhow::Result<()> {
-    let queue = queue(q);
+    let queue = q.queue();
     let verb = if paused { "pause" } else { "resume" };
     if !force {
         known(store, &queue, verb).await?;
@@ -66,7 +66,7 @@ pub(crate) async fn dead_letters<S: Store>(
     limit: u32,
     json: bool,
 ) -> anyhow::Result<()> {
-    let q = optional_queue(q);
+    let q = q.queue();
     let dead = store
         .dead_letters(q.as_ref(), after.map(EventId), limit as usize)
         .await
@@ -112,7 +112,7 @@ pub(crate) async fn replay<S: Store>(
     all: bool,
 ) -> anyhow::Result<()> {
     if all {
-        let q = optional_queue(q);
+        let q = q.queue();
         let mut replayed = 0;
         loop {
             // replayed rows leave the dead set, so each page starts from the oldest again
@@ -167,7 +167,7 @@ pub(crate) async fn purge<S: Store>(
     q: OptionalQueueArgs,
     all: bool,
 ) -> anyhow::Result<()> {
-    let q = optional_queue(q);
+    let q = q.queue();
     if q.is_none() && !all {
         anyhow::bail!("purge: give --event-type to purge one queue, or --all for every queue");
     }
@@ -211,8 +211,4 @@ pub(crate) async fn stats<S: Store>(store: &S, json: bool) -> anyhow::Result<()>
         );
     }
     Ok(())
-}
-
-fn queue(q: QueueArgs) -> Queue {
-    Queue::new(q.event_type, q.routing_key.as_deref())
 }

@@ -144,6 +144,12 @@ pub enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// The subscriptions recorded in the database: which handlers get a copy of each event.
+    Subscriptions {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: SubscriptionsCommand,
+    },
     /// Measure a workload on scratch databases it creates and removes: ceiling, throughput,
     /// latency, ingest or soak. `--database-url` names the Postgres server to create them on
     /// (default postgres://root@127.0.0.1:5432/postgres).
@@ -176,6 +182,25 @@ pub enum RollupCommand {
         /// Last day (UTC), inclusive: `YYYY-MM-DD`.
         #[arg(long)]
         to: NaiveDate,
+    },
+}
+
+/// The `subscriptions` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionsCommand {
+    /// List them: a table, or one JSON object per line with `--json`.
+    List {
+        /// Print one JSON object per subscription instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one, and delete its copies still pending: later events get no copy for it
+    /// (a pool still running it records it again at its next start). One that is not
+    /// recorded is refused (exit 2, listing the recorded ones).
+    Remove {
+        /// The subscription's queue.
+        #[command(flatten)]
+        queue: QueueArgs,
     },
 }
 
@@ -260,6 +285,10 @@ pub struct QueueArgs {
     /// The routing key, for handlers registered with one.
     #[arg(long)]
     pub routing_key: Option<String>,
+    /// The subscription, for handlers registered under one (`SUBSCRIPTION`); none is the
+    /// default subscription.
+    #[arg(long, value_parser = non_empty)]
+    pub subscription: Option<String>,
 }
 
 /// An optional queue filter.
@@ -271,6 +300,27 @@ pub struct OptionalQueueArgs {
     /// With `--event-type`: only this routing key.
     #[arg(long, requires = "event_type")]
     pub routing_key: Option<String>,
+    /// With `--event-type`: only this subscription (none is the default subscription).
+    #[arg(long, requires = "event_type", value_parser = non_empty)]
+    pub subscription: Option<String>,
+}
+
+impl QueueArgs {
+    /// The queue these flags name.
+    pub fn queue(&self) -> conveyor::Queue {
+        conveyor::Queue::new(&self.event_type, self.routing_key.as_deref())
+            .in_subscription(self.subscription.as_deref().unwrap_or(""))
+    }
+}
+
+impl OptionalQueueArgs {
+    /// The queue these flags name, if any.
+    pub fn queue(&self) -> Option<conveyor::Queue> {
+        self.event_type.as_ref().map(|t| {
+            conveyor::Queue::new(t, self.routing_key.as_deref())
+                .in_subscription(self.subscription.as_deref().unwrap_or(""))
+        })
+    }
 }
 
 fn non_empty(s: &str) -> Result<String, String> {

@@ -47,6 +47,7 @@ mod routes;
 mod serve;
 mod settings;
 mod state;
+mod subscriptions;
 pub mod telemetry;
 mod workers;
 
@@ -216,6 +217,7 @@ async fn execute<S: PipelineStore>(store: S, command: Command) -> anyhow::Result
         Command::Replay { ids, queue, all } => admin::replay(&store, ids, queue, all).await,
         Command::Purge { queue, all } => admin::purge(&store, queue, all).await,
         Command::Event { command } => lookup::event(&store, command).await,
+        Command::Subscriptions { command } => subscriptions::run(&store, command).await,
         Command::Events { command } => lookup::events(&store, command).await,
         // `run` dispatches it before opening any database
         Command::Bench(_) => anyhow::bail!("bench runs on scratch databases of its own"),

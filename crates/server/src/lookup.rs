@@ -1,9 +1,9 @@
 //! Operator lookups over a [`Store`]: `event show` and `events list`.
 
 use anyhow::Context as _;
-use conveyor::{EventFilter, EventId, EventRecord, Queue, Store};
+use conveyor::{EventFilter, EventId, EventRecord, Store};
 
-use crate::config::{EventCommand, EventsCommand, OptionalQueueArgs};
+use crate::config::{EventCommand, EventsCommand};
 
 /// Width of the error column before it is cut with `…`.
 pub(crate) const ERROR_WIDTH: usize = 60;
@@ -65,7 +65,7 @@ pub(crate) async fn events<S: Store>(store: &S, command: EventsCommand) -> anyho
         json,
     } = command;
     let filter = EventFilter {
-        queue: optional_queue(queue),
+        queue: queue.queue(),
         status: state,
         created_from: from,
         created_until: until,
@@ -112,10 +112,4 @@ pub(crate) fn cut(error: &str) -> String {
         Some((at, _)) => format!("{}…", &error[..at]),
         None => error,
     }
-}
-
-/// The queue an optional `--event-type` / `--routing-key` pair names.
-pub(crate) fn optional_queue(q: OptionalQueueArgs) -> Option<Queue> {
-    q.event_type
-        .map(|t| Queue::new(t, q.routing_key.as_deref()))
 }

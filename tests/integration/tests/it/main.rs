@@ -29,5 +29,6 @@ mod bench;
 mod cli;
 mod cli_admin;
 mod cli_lookup;
+mod cli_subscriptions;
 mod crash;
 mod pipeline;
