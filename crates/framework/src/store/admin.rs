@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{queue, DeadLetter, QueueStats};
+use super::{attempt_errors, queue, DeadLetter, QueueStats};
 use crate::event::EventId;
 
 /// A row of either backend's `stats.sql`.
@@ -17,6 +17,7 @@ pub(crate) struct StatsRow {
     retrying: i64,
     dead: i64,
     delivered: i64,
+    cancelled: i64,
     oldest_due_age_secs: f64,
     paused: bool,
 }
@@ -31,6 +32,7 @@ impl From<StatsRow> for QueueStats {
             retrying: r.retrying,
             dead: r.dead,
             delivered: r.delivered,
+            cancelled: r.cancelled,
             oldest_due_age_secs: r.oldest_due_age_secs,
             paused: r.paused,
         }
@@ -48,6 +50,8 @@ pub(crate) struct DeadRow<P, T> {
     payload: P,
     attempts: i32,
     last_error: Option<String>,
+    /// The error history as JSON text (`errors::text` on Postgres).
+    errors: Option<String>,
     created_at: T,
     died_at: T,
 }
@@ -66,6 +70,7 @@ impl<P, T> DeadRow<P, T> {
             payload: payload(self.payload),
             attempts: u32::try_from(self.attempts).unwrap_or(0),
             last_error: self.last_error,
+            errors: attempt_errors(self.errors.as_deref()),
             created_at: instant(self.created_at),
             died_at: instant(self.died_at),
         }

@@ -25,11 +25,12 @@ use sqlx::sqlite::{
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, Queue};
 use crate::store::{
-    check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, PublishReport,
-    QueueStats, Store, Wake, DEFAULT_NAMESPACE,
+    check_key, check_namespace, queue, CancelReport, ClaimRequest, ClaimedEvent, Completion,
+    DeadLetter, PublishReport, QueueStats, Store, Wake, DEFAULT_NAMESPACE,
 };
 
 mod admin;
+mod cancel;
 mod claim;
 mod complete;
 mod hub;
@@ -320,6 +321,22 @@ impl Store for SqliteStore {
         tx.wakes.extend(woken);
         tx.commit().await?;
         Ok(n)
+    }
+
+    async fn cancel(&self, ids: &[EventId], reason: &str) -> Result<CancelReport> {
+        let mut tx = self.write().await?;
+        let report = cancel::cancel(&mut tx, &self.namespace, ids, reason, now_ms()).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn cancel_by_key(&self, key: &str, reason: &str) -> Result<CancelReport> {
+        check_key(key)?;
+        let mut tx = self.write().await?;
+        let report =
+            cancel::cancel_by_key(&mut tx, &self.namespace, key, reason, now_ms()).await?;
+        tx.commit().await?;
+        Ok(report)
     }
 
     async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64> {

@@ -1,0 +1,110 @@
+//! Cancelling events: the stored statuses, and what a cancel did to each event
+//! ([`CancelReport`]), shared by both backends.
+
+use std::fmt;
+
+use crate::event::EventId;
+
+/// The status a stored event is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    /// Waiting to be claimed: due, scheduled for later, or waiting for its retry.
+    Pending,
+    /// Held by a worker.
+    Claimed,
+    /// Handled.
+    Delivered,
+    /// Dead-lettered.
+    Dead,
+    /// Cancelled by an operator or a handler: never claimed again unless replayed.
+    Cancelled,
+}
+
+impl EventStatus {
+    /// The status as stored (`pending`, `claimed`, `delivered`, `dead`, `cancelled`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Pending => "pending",
+            EventStatus::Claimed => "claimed",
+            EventStatus::Delivered => "delivered",
+            EventStatus::Dead => "dead",
+            EventStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status stored as `s`, if it is one.
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        [
+            EventStatus::Pending,
+            EventStatus::Claimed,
+            EventStatus::Delivered,
+            EventStatus::Dead,
+            EventStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+}
+
+impl fmt::Display for EventStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`Store::cancel`](crate::Store::cancel) did to one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was pending (due, scheduled or waiting for a retry) and is now cancelled.
+    Cancelled,
+    /// It is running (claimed by a worker): the request is recorded, and the event becomes
+    /// cancelled when its batch completes unless the handler delivered it (River's rule for
+    /// a running job).
+    Requested,
+    /// It was already finished (delivered, dead or cancelled) and stays so.
+    Unchanged(EventStatus),
+    /// No event has this id in the store's namespace.
+    NotFound,
+}
+
+/// What a cancel did, one entry per id asked for, in input order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CancelReport {
+    /// Each id with its outcome, in input order.
+    pub results: Vec<(EventId, CancelOutcome)>,
+}
+
+impl CancelReport {
+    /// The ids that were not cancelled and will not be: finished already, or not found.
+    pub fn refused(&self) -> impl Iterator<Item = (EventId, CancelOutcome)> + '_ {
+        self.results.iter().copied().filter(|(_, outcome)| {
+            matches!(
+                outcome,
+                CancelOutcome::Unchanged(_) | CancelOutcome::NotFound
+            )
+        })
+    }
+}
+
+/// The outcome for one id from its status `before` the cancel and `after` it (`None` when
+/// the cancel did not change the row), on every backend.
+pub(crate) fn cancel_outcome(before: Option<&str>, after: Option<&str>) -> CancelOutcome {
+    match (after, before) {
+        (Some("claimed"), _) => CancelOutcome::Requested,
+        (Some(_), _) => CancelOutcome::Cancelled,
+        (None, Some(status)) => EventStatus::parse(status)
+            .map_or(CancelOutcome::NotFound, CancelOutcome::Unchanged),
+        (None, None) => CancelOutcome::NotFound,
+    }
+}
+
+/// Refuse an empty idempotency key in `cancel_by_key`.
+pub(crate) fn check_key(key: &str) -> crate::Result<()> {
+    if key.is_empty() {
+        return Err(crate::Error::Config(
+            "cancel_by_key: key must not be empty".into(),
+        ));
+    }
+    Ok(())
+}
