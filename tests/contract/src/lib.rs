@@ -13,8 +13,10 @@
 //! - [`lease`]: crash recovery and graceful shutdown.
 //! - [`pool`]: exactly-once across pools, fair draining, wake-up latency.
 //! - [`admin`]: pause/resume, stats, dead letters, namespaces.
+//! - [`cancel`]: cancelling by id, by key, from a handler and while running; error history.
 
 pub mod admin;
+pub mod cancel;
 pub mod claim;
 pub mod lease;
 pub mod outcomes;
@@ -71,6 +73,14 @@ macro_rules! every_case {
             admin::dead_letters_list_replay_and_purge,
             admin::delivered_events_are_pruned_after_retention,
             admin::namespaces_are_isolated,
+            cancel::pending_scheduled_and_retrying_events_are_cancelled_by_id,
+            cancel::cancel_by_key_cancels_the_event_holding_the_key,
+            cancel::a_running_event_is_cancelled_unless_its_batch_delivers_it,
+            cancel::a_held_event_with_a_cancel_request_is_cancelled_when_reaped_or_released,
+            cancel::a_handler_cancels_an_item_with_ctx_cancel,
+            cancel::cancelled_events_are_pruned_after_the_retention,
+            cancel::the_error_history_keeps_the_last_five_failures,
+            cancel::a_reaped_attempt_is_recorded_as_lease_expired,
         }
     };
 }

@@ -1,9 +1,11 @@
 //! The contract suite against the PostgreSQL backend: one fresh database per case.
 
 use async_trait::async_trait;
-use conveyor::{PgStore, Store};
-use conveyor_contract::support::{COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER};
-use conveyor_contract::{admin, claim, lease, outcomes, pool, publish, Backend};
+use conveyor::{EventId, PgStore, Store};
+use conveyor_contract::support::{
+    RawRow, COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER, SELECT_ROW,
+};
+use conveyor_contract::{admin, cancel, claim, lease, outcomes, pool, publish, Backend};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 
@@ -61,6 +63,11 @@ impl Backend for Pg {
     async fn count_markers(&self, key: &str) -> anyhow::Result<i64> {
         let count = sqlx::query_scalar(COUNT_MARKERS).bind(key);
         Ok(count.fetch_one(&self.admin).await?)
+    }
+
+    async fn raw_row(&self, id: EventId) -> anyhow::Result<Option<RawRow>> {
+        let row = sqlx::query_as(SELECT_ROW).bind(id.0);
+        Ok(row.fetch_optional(&self.admin).await?)
     }
 }
 
