@@ -69,6 +69,28 @@ pub enum CancelOutcome {
 }
 
 /// What a cancel did, one entry per id asked for, in input order.
+///
+/// # Example
+/// ```
+/// use conveyor::{CancelOutcome, EventStatus, Message, SqliteStore, Store};
+/// # #[derive(serde::Serialize, serde::Deserialize, garde::Validate)]
+/// # struct OrderPlaced { #[garde(length(min = 1))] order_id: String }
+/// # impl conveyor::Event for OrderPlaced { const NAME: &'static str = "order_placed"; }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> conveyor::Result<()> {
+/// # let dir = std::env::temp_dir().join(format!("conveyor-doc-cancel-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// let store = SqliteStore::open(dir.join("app.db")).await?;
+/// let order = Message::new(OrderPlaced { order_id: "o-1".into() }).idempotency_key("o-1");
+/// let id = store.publish(order).await?.id().unwrap();
+///
+/// let report = store.cancel_by_key("o-1", "customer withdrew the order").await?;
+/// assert_eq!(report.results, [(id, CancelOutcome::Cancelled)]);
+/// let again = store.cancel(&[id], "twice").await?;
+/// assert_eq!(again.results, [(id, CancelOutcome::Unchanged(EventStatus::Cancelled))]);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CancelReport {
     /// Each id with its outcome, in input order.
