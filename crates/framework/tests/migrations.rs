@@ -266,13 +266,14 @@ async fn the_cancel_migration_keeps_the_rows_and_the_id_counter_on_sqlite() {
         .await
         .unwrap();
 
-    let store = SqliteStore::open(&path).await.expect("the cancel migration");
-    let rows: Vec<(i64, String, i64, Option<String>)> = sqlx::query_as(
-        "select id, status, attempts, last_error from conveyor_events order by id",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let store = SqliteStore::open(&path)
+        .await
+        .expect("the cancel migration");
+    let rows: Vec<(i64, String, i64, Option<String>)> =
+        sqlx::query_as("select id, status, attempts, last_error from conveyor_events order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(
         rows,
         [

@@ -48,7 +48,10 @@ async fn complete<S: Store>(store: &S, worker: &str, outcomes: Vec<(EventId, Out
 /// come back with `replay`.
 pub async fn pending_scheduled_and_retrying_events_are_cancelled_by_id<B: Backend>(b: &B) {
     let store = b.store(4).await;
-    store.publish_batch(vec![Job { n: 2 }, Job { n: 3 }]).await.unwrap();
+    store
+        .publish_batch(vec![Job { n: 2 }, Job { n: 3 }])
+        .await
+        .unwrap();
     let held = claim_for(&store, "w", Duration::from_secs(30)).await;
     let (retrying, delivered) = (held[0], held[1]);
     let retry = Outcome::Retry {
@@ -67,7 +70,10 @@ pub async fn pending_scheduled_and_retrying_events_are_cancelled_by_id<B: Backen
     let missing = EventId(i64::MAX);
 
     let report = store
-        .cancel(&[due, scheduled, retrying, delivered, missing], "not needed")
+        .cancel(
+            &[due, scheduled, retrying, delivered, missing],
+            "not needed",
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -108,7 +114,11 @@ pub async fn pending_scheduled_and_retrying_events_are_cancelled_by_id<B: Backen
 
     assert_eq!(store.replay(&[due]).await.unwrap(), 1, "replayable");
     assert_eq!(claim(&store, &job_queue(), "w3", 10).await[0].id, due);
-    assert_eq!(b.row(due).await.cancel_reason, None, "replay clears the reason");
+    assert_eq!(
+        b.row(due).await.cancel_reason,
+        None,
+        "replay clears the reason"
+    );
 }
 
 /// `cancel_by_key` cancels the event its idempotency key names; a key nobody holds is an
@@ -161,7 +171,11 @@ impl<S: Store> EventHandler<S> for Gated {
     type Event = Job;
     const BATCH_SIZE: usize = 2;
 
-    async fn handle(&self, batch: Batch<Job>, ctx: &mut Context<'_, S>) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        batch: Batch<Job>,
+        ctx: &mut Context<'_, S>,
+    ) -> Result<(), HandlerError> {
         self.started.fetch_add(1, Ordering::SeqCst);
         self.go.acquire().await.expect("open").forget();
         for item in &batch {
@@ -209,7 +223,11 @@ pub async fn a_running_event_is_cancelled_unless_its_batch_delivers_it<B: Backen
     .await;
     stop(running).await;
 
-    assert_eq!(b.row(ids[0]).await.status, "delivered", "the work committed");
+    assert_eq!(
+        b.row(ids[0]).await.status,
+        "delivered",
+        "the work committed"
+    );
     let retried = b.row(ids[1]).await;
     assert_eq!(retried.status, "cancelled");
     assert_eq!(retried.cancel_reason.as_deref(), Some("operator: stop"));
@@ -222,9 +240,7 @@ pub async fn a_running_event_is_cancelled_unless_its_batch_delivers_it<B: Backen
 /// A held event whose cancel was requested becomes cancelled, not pending, when its lease
 /// expires and the reaper takes it back, or when its worker releases it; the expiry is in
 /// its error history.
-pub async fn a_held_event_with_a_cancel_request_is_cancelled_when_reaped_or_released<
-    B: Backend,
->(
+pub async fn a_held_event_with_a_cancel_request_is_cancelled_when_reaped_or_released<B: Backend>(
     b: &B,
 ) {
     let store = b.store(2).await;
@@ -276,7 +292,11 @@ pub async fn a_handler_cancels_an_item_with_ctx_cancel<B: Backend>(b: &B) {
     let row = b.row(ids[1]).await;
     assert_eq!(row.status, "cancelled");
     assert_eq!(row.cancel_reason.as_deref(), Some("customer left"));
-    assert_eq!((row.last_error, row.errors.len()), (None, 0), "not an error");
+    assert_eq!(
+        (row.last_error, row.errors.len()),
+        (None, 0),
+        "not an error"
+    );
     assert_eq!(stats_of(&store, &job_queue()).await.dead, 0);
     let followups = Queue::new(<Followup as conveyor::Event>::NAME, None);
     assert_eq!(
@@ -296,7 +316,10 @@ pub async fn cancelled_events_are_pruned_after_the_retention<B: Backend>(b: &B) 
         .inserted()
         .collect();
     store.cancel(&ids[..2], "obsolete").await.unwrap();
-    assert_eq!(store.prune(Duration::from_secs(3600), 100).await.unwrap(), 0);
+    assert_eq!(
+        store.prune(Duration::from_secs(3600), 100).await.unwrap(),
+        0
+    );
     assert_eq!(stats_of(&store, &job_queue()).await.cancelled, 2);
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(store.prune(Duration::ZERO, 100).await.unwrap(), 2);
@@ -328,24 +351,28 @@ impl<S: Store> EventHandler<S> for AlwaysFails {
 pub async fn the_error_history_keeps_the_last_five_failures<B: Backend>(b: &B) {
     let store = b.store(6).await;
     store.publish(Job { n: 1 }).await.unwrap();
-    run_until(&store, AlwaysFails, "dead after 7 attempts", |s| s.dead == 1).await;
+    run_until(&store, AlwaysFails, "dead after 7 attempts", |s| {
+        s.dead == 1
+    })
+    .await;
     let dead = store.dead_letters(None, None, 10).await.unwrap();
     let errors = &dead[0].errors;
     let attempts: Vec<u32> = errors.iter().map(|e| e.attempt).collect();
     assert_eq!(attempts, [3, 4, 5, 6, 7], "{errors:?}");
     for e in errors {
         assert!(
-            e.error.starts_with(&format!("failure of attempt {}", e.attempt)),
+            e.error
+                .starts_with(&format!("failure of attempt {}", e.attempt)),
             "{e:?}"
         );
-        assert!(
-            e.worker.as_deref().is_some_and(|w| !w.is_empty()),
-            "{e:?}"
-        );
+        assert!(e.worker.as_deref().is_some_and(|w| !w.is_empty()), "{e:?}");
     }
     assert!(errors.windows(2).all(|w| w[0].at <= w[1].at), "{errors:?}");
     assert!(errors[4].error.contains("gave up after 7 attempts"));
-    assert_eq!(dead[0].last_error.as_deref(), Some(errors[4].error.as_str()));
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some(errors[4].error.as_str())
+    );
 }
 
 /// A lease lost to the reaper is recorded as `lease expired` with the worker that held it,

@@ -42,8 +42,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The stored state of event `id`, failing the test when it does not exist.
     async fn row(&self, id: EventId) -> Row {
-        let (status, cancel_reason, last_error, errors) =
-            self.raw_row(id).await.expect("reading the row").expect("the row exists");
+        let (status, cancel_reason, last_error, errors) = self
+            .raw_row(id)
+            .await
+            .expect("reading the row")
+            .expect("the row exists");
         Row {
             status,
             cancel_reason,

@@ -115,8 +115,9 @@ pub(crate) fn cancel_outcome(before: Option<&str>, after: Option<&str>) -> Cance
     match (after, before) {
         (Some("claimed"), _) => CancelOutcome::Requested,
         (Some(_), _) => CancelOutcome::Cancelled,
-        (None, Some(status)) => EventStatus::parse(status)
-            .map_or(CancelOutcome::NotFound, CancelOutcome::Unchanged),
+        (None, Some(status)) => {
+            EventStatus::parse(status).map_or(CancelOutcome::NotFound, CancelOutcome::Unchanged)
+        }
         (None, None) => CancelOutcome::NotFound,
     }
 }

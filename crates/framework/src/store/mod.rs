@@ -25,10 +25,10 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 
-pub use cancel::{CancelOutcome, CancelReport, EventStatus};
 pub(crate) use cancel::{cancel_outcome, check_key};
-pub use history::AttemptError;
+pub use cancel::{CancelOutcome, CancelReport, EventStatus};
 pub(crate) use history::attempt_errors;
+pub use history::AttemptError;
 
 mod admin;
 mod cancel;

@@ -140,7 +140,11 @@ async fn dead_letters_prints_a_table_or_json(_: PgPoolOptions, opts: PgConnectOp
     assert_eq!(code, 0, "{err}");
     let row: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
     assert_eq!(row["id"], id.0, "{row}");
-    assert_eq!(row["errors"], serde_json::json!([]), "no failure recorded: {row}");
+    assert_eq!(
+        row["errors"],
+        serde_json::json!([]),
+        "no failure recorded: {row}"
+    );
 }
 
 /// `cancel` prints what it did to each id and exits 1 naming the ids it could not cancel
@@ -167,7 +171,10 @@ async fn cancel_names_what_it_could_not_cancel(_: PgPoolOptions, opts: PgConnect
     assert_eq!(code, 1, "{err}");
     assert!(out.contains("already cancelled"), "{out}");
 
-    let (code, out, err) = run(&url, &["cancel", "--key", "order-7", "--reason", "withdrawn"]);
+    let (code, out, err) = run(
+        &url,
+        &["cancel", "--key", "order-7", "--reason", "withdrawn"],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("{keyed} cancelled")), "{out}");
     let (code, _, err) = run(&url, &["cancel", "--key", "order-8"]);

@@ -333,8 +333,7 @@ impl Store for SqliteStore {
     async fn cancel_by_key(&self, key: &str, reason: &str) -> Result<CancelReport> {
         check_key(key)?;
         let mut tx = self.write().await?;
-        let report =
-            cancel::cancel_by_key(&mut tx, &self.namespace, key, reason, now_ms()).await?;
+        let report = cancel::cancel_by_key(&mut tx, &self.namespace, key, reason, now_ms()).await?;
         tx.commit().await?;
         Ok(report)
     }
