@@ -5,14 +5,15 @@ use std::fmt;
 
 use crate::event::EventId;
 
-/// The status a stored event is in.
+/// The status an event is in, as the CLI and JSON spell it (a running event is stored as
+/// `claimed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum EventStatus {
     /// Waiting to be claimed: due, scheduled for later, or waiting for its retry.
     Pending,
-    /// Held by a worker.
-    Claimed,
+    /// Claimed by a worker right now.
+    Running,
     /// Handled.
     Delivered,
     /// Dead-lettered.
@@ -22,28 +23,27 @@ pub enum EventStatus {
 }
 
 impl EventStatus {
-    /// The status as stored (`pending`, `claimed`, `delivered`, `dead`, `cancelled`).
+    /// The status's name (`pending`, `running`, `delivered`, `dead`, `cancelled`).
     pub fn as_str(self) -> &'static str {
         match self {
             EventStatus::Pending => "pending",
-            EventStatus::Claimed => "claimed",
+            EventStatus::Running => "running",
             EventStatus::Delivered => "delivered",
             EventStatus::Dead => "dead",
             EventStatus::Cancelled => "cancelled",
         }
     }
 
-    /// The status stored as `s`, if it is one.
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        [
-            EventStatus::Pending,
-            EventStatus::Claimed,
-            EventStatus::Delivered,
-            EventStatus::Dead,
-            EventStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
+    /// The status of a row whose `status` column holds `stored`, if it is one.
+    pub(crate) fn of_stored(stored: &str) -> Option<Self> {
+        match stored {
+            "pending" => Some(EventStatus::Pending),
+            "claimed" => Some(EventStatus::Running),
+            "delivered" => Some(EventStatus::Delivered),
+            "dead" => Some(EventStatus::Dead),
+            "cancelled" => Some(EventStatus::Cancelled),
+            _ => None,
+        }
     }
 }
 
@@ -116,7 +116,7 @@ pub(crate) fn cancel_outcome(before: Option<&str>, after: Option<&str>) -> Cance
         (Some("claimed"), _) => CancelOutcome::Requested,
         (Some(_), _) => CancelOutcome::Cancelled,
         (None, Some(status)) => {
-            EventStatus::parse(status).map_or(CancelOutcome::NotFound, CancelOutcome::Unchanged)
+            EventStatus::of_stored(status).map_or(CancelOutcome::NotFound, CancelOutcome::Unchanged)
         }
         (None, None) => CancelOutcome::NotFound,
     }
