@@ -18,8 +18,9 @@ use crate::DefaultStore;
 ///   the handler's writes commit together with the outcomes and emitted events, or not at all.
 ///   It is opened on first use: a handler that never writes never holds a connection.
 /// - [`emit`](Self::emit): events inserted when the batch commits.
-/// - [`retry`](Self::retry) / [`fail`](Self::fail): per-item outcomes; unmarked items are
-///   delivered when `handle` returns `Ok`.
+/// - [`retry`](Self::retry) / [`fail`](Self::fail) / [`snooze`](Self::snooze) /
+///   [`cancel`](Self::cancel): per-item outcomes; unmarked items are delivered when `handle`
+///   returns `Ok`.
 pub struct Context<'a, S: Store = DefaultStore> {
     store: &'a S,
     tx: Option<S::Tx>,
@@ -41,6 +42,9 @@ pub(crate) enum Mark {
     },
     Snooze {
         after: Duration,
+    },
+    Cancel {
+        reason: String,
     },
 }
 
@@ -164,6 +168,20 @@ impl<'a, S: Store> Context<'a, S> {
     /// forever never dead-letters: bound it yourself (for example on the item's age).
     pub fn snooze(&mut self, id: EventId, after: Duration) {
         self.mark(id, Mark::Snooze { after });
+    }
+
+    /// Cancel item `id`: it becomes `cancelled` with `reason` when the batch commits, never
+    /// retried and not a dead letter (River's `JobCancel`, Oban's `{:cancel, reason}`): for
+    /// work that must not happen any more rather than work that failed. Its emitted events
+    /// are dropped, as for any item not delivered. Like every mark, it applies only if
+    /// `handle` returns `Ok`.
+    pub fn cancel(&mut self, id: EventId, reason: impl fmt::Display) {
+        self.mark(
+            id,
+            Mark::Cancel {
+                reason: reason.to_string(),
+            },
+        );
     }
 
     /// Dead-letter item `id` now, with `error`.

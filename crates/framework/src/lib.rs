@@ -71,7 +71,8 @@
 //! Every batch runs inside an `info`-level span named `conveyor.batch`, with the fields
 //! `handler` (the handler's type name), `queue` (`event_type` or `event_type:routing_key`),
 //! `worker` (the worker's id, the prefix of `claimed_by`), `batch_size`, and, recorded when
-//! the batch completes, `delivered`, `retried`, `dead` (item counts) and `duration_ms`.
+//! the batch completes, `delivered`, `retried`, `dead`, `cancelled` (item counts) and
+//! `duration_ms`.
 //! The handler's own events and spans nest inside it; filter on it with
 //! `RUST_LOG=conveyor=info` or a subscriber's span filter.
 
@@ -141,8 +142,9 @@ pub type DefaultStore = PgStore;
 #[cfg(all(feature = "sqlite", not(feature = "postgres")))]
 pub type DefaultStore = SqliteStore;
 pub use store::{
-    ClaimRequest, ClaimedEvent, Completion, DeadLetter, EventFilter, EventPage, EventRecord,
-    EventStatus, Outcome, PublishReport, QueueStats, Store, Subscription, Wake, DEFAULT_NAMESPACE,
+    AttemptError, CancelOutcome, CancelReport, ClaimRequest, ClaimedEvent, Completion, DeadLetter,
+    EventFilter, EventPage, EventRecord, EventStatus, Outcome, PublishReport, QueueStats, Store,
+    Subscription, Wake, DEFAULT_NAMESPACE,
 };
 
 /// The README's examples, compiled and checked as doctests so the README never lies.

@@ -21,14 +21,15 @@ pub(crate) struct Plan<S: Store> {
 }
 
 impl<S: Store> Plan<S> {
-    /// (delivered, retried, dead)
-    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+    /// (delivered, retried, dead, cancelled)
+    pub(crate) fn counts(&self) -> (usize, usize, usize, usize) {
         self.outcomes
             .iter()
-            .fold((0, 0, 0), |(d, r, x), (_, o)| match o {
-                Outcome::Delivered => (d + 1, r, x),
-                Outcome::Retry { .. } | Outcome::Snoozed { .. } => (d, r + 1, x),
-                Outcome::Dead { .. } => (d, r, x + 1),
+            .fold((0, 0, 0, 0), |(d, r, x, c), (_, o)| match o {
+                Outcome::Delivered => (d + 1, r, x, c),
+                Outcome::Retry { .. } | Outcome::Snoozed { .. } => (d, r + 1, x, c),
+                Outcome::Dead { .. } => (d, r, x + 1, c),
+                Outcome::Cancelled { .. } => (d, r, x, c + 1),
             })
     }
 }
@@ -93,6 +94,7 @@ pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
                     }
                     Some(Mark::Fail { error }) => Outcome::Dead { error },
                     Some(Mark::Snooze { after }) => Outcome::Snoozed { delay: after },
+                    Some(Mark::Cancel { reason }) => Outcome::Cancelled { reason },
                 };
                 outcomes.push((id, outcome));
             }

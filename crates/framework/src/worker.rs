@@ -103,6 +103,7 @@ impl<S: Store> Worker<S> {
             delivered = tracing::field::Empty,
             retried = tracing::field::Empty,
             dead = tracing::field::Empty,
+            cancelled = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
         );
         async {
@@ -122,11 +123,12 @@ impl<S: Store> Worker<S> {
                 self.release(&ids, false).await;
                 return false;
             };
-            let (delivered, retried, dead) = plan.counts();
+            let (delivered, retried, dead, cancelled) = plan.counts();
             let span = tracing::Span::current();
             span.record("delivered", delivered);
             span.record("retried", retried);
             span.record("dead", dead);
+            span.record("cancelled", cancelled);
             self.complete(plan).await;
             span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
             tracing::debug!("batch complete");

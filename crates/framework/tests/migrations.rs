@@ -229,3 +229,73 @@ async fn an_earlier_versions_rows_are_adopted_on_sqlite() {
     app.close().await;
     std::fs::remove_file(&path).ok();
 }
+
+/// The cancel migration rebuilds SQLite's events table (its status check cannot be altered in
+/// place): the rows and the id counter survive it, so an id is never reused even after the
+/// newest rows were pruned, and the new status works at once.
+#[tokio::test]
+async fn the_cancel_migration_keeps_the_rows_and_the_id_counter_on_sqlite() {
+    let path = temp_file();
+    let pool = app_sqlite_pool(&path).await;
+    let earlier = conveyor::SQLITE_MIGRATOR
+        .iter()
+        .filter(|m| m.version < 20261203000001)
+        .cloned()
+        .collect::<Vec<_>>();
+    let earlier = Migrator {
+        migrations: std::borrow::Cow::Owned(earlier),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    };
+    conveyor::migrations::run_sqlite(&pool, &earlier)
+        .await
+        .unwrap();
+    sqlx::query(
+        "insert into conveyor_events (namespace, event_type, payload, status, attempts,
+                                      last_error, available_at, created_at, updated_at)
+         values ('default', 'placed', '{\"n\":1}', 'pending', 0, null, 0, 0, 0),
+                ('default', 'placed', '{\"n\":2}', 'dead', 3, 'boom', 0, 0, 0),
+                ('default', 'placed', '{\"n\":3}', 'delivered', 1, null, 0, 0, 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("delete from conveyor_events where id = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let store = SqliteStore::open(&path)
+        .await
+        .expect("the cancel migration");
+    let rows: Vec<(i64, String, i64, Option<String>)> =
+        sqlx::query_as("select id, status, attempts, last_error from conveyor_events order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (1, "pending".to_owned(), 0, None),
+            (2, "dead".to_owned(), 3, Some("boom".to_owned()))
+        ]
+    );
+    let next = store.publish(Placed { n: 4 }).await.unwrap().id().unwrap();
+    assert_eq!(next.0, 4, "id 3 is never reused");
+    let report = store
+        .cancel(&[conveyor::EventId(1)], "migrated")
+        .await
+        .unwrap();
+    assert_eq!(
+        report.results,
+        [(conveyor::EventId(1), conveyor::CancelOutcome::Cancelled)]
+    );
+    assert_eq!(
+        sqlite_versions(&pool, "conveyor_migrations").await,
+        conveyor_versions()
+    );
+    store.pool().close().await;
+    pool.close().await;
+    std::fs::remove_file(&path).ok();
+}

@@ -1,9 +1,9 @@
-//! Operator commands over a [`Store`]: stats, pause/resume, dead letters.
+//! Operator commands over a [`Store`]: stats, pause/resume, dead letters, cancel.
 
 use std::collections::BTreeSet;
 
 use anyhow::Context as _;
-use conveyor::{DeadLetter, EventId, Queue, Store};
+use conveyor::{CancelOutcome, DeadLetter, EventId, Queue, Store};
 
 use crate::config::{OptionalQueueArgs, QueueArgs};
 use crate::lookup::cut;
@@ -88,15 +88,16 @@ pub(crate) async fn dead_letters<S: Store>(
 
 fn print_dead_table(dead: &[DeadLetter]) {
     println!(
-        "{:>12} {:<32} {:>8} {:<20} error",
-        "id", "queue", "attempts", "died_at"
+        "{:>12} {:<32} {:>8} {:>8} {:<20} error",
+        "id", "queue", "attempts", "failures", "died_at"
     );
     for d in dead {
         println!(
-            "{:>12} {:<32} {:>8} {:<20} {}",
+            "{:>12} {:<32} {:>8} {:>8} {:<20} {}",
             d.id.to_string(),
             d.queue.to_string(),
             d.attempts,
+            d.errors.len(),
             d.died_at.format("%Y-%m-%d %H:%M:%S"),
             cut(d.last_error.as_deref().unwrap_or("")),
         );
@@ -154,9 +155,55 @@ pub(crate) async fn replay<S: Store>(
     );
     if !missing.is_empty() {
         anyhow::bail!(
-            "not a dead letter in namespace {}: {}",
+            "not a dead letter or cancelled event in namespace {}: {}",
             store.namespace(),
             missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Cancel `ids`, or with `key` the event published with that idempotency key; one line per
+/// id, and an error (exit 1) naming every id not found or already finished.
+pub(crate) async fn cancel<S: Store>(
+    store: &S,
+    ids: Vec<i64>,
+    key: Option<String>,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let report = match &key {
+        Some(key) => store
+            .cancel_by_key(key, reason)
+            .await
+            .with_context(|| format!("cancelling the event of key {key:?}"))?,
+        None => {
+            let ids: Vec<EventId> = ids.into_iter().map(EventId).collect();
+            store.cancel(&ids, reason).await.context("cancelling")?
+        }
+    };
+    if let (Some(key), true) = (&key, report.results.is_empty()) {
+        anyhow::bail!(
+            "no event holds idempotency key {key:?} in namespace {}",
+            store.namespace()
+        );
+    }
+    for (id, outcome) in &report.results {
+        match outcome {
+            CancelOutcome::Cancelled => println!("{id} cancelled"),
+            CancelOutcome::Requested => println!(
+                "{id} running: cancel requested (cancelled when its batch completes, \
+                 unless the handler delivers it)"
+            ),
+            CancelOutcome::Unchanged(status) => println!("{id} not cancelled: already {status}"),
+            CancelOutcome::NotFound => println!("{id} not found"),
+        }
+    }
+    let refused: Vec<String> = report.refused().map(|(id, _)| id.to_string()).collect();
+    if !refused.is_empty() {
+        anyhow::bail!(
+            "not found or already finished in namespace {}: {}",
+            store.namespace(),
+            refused.join(", ")
         );
     }
     Ok(())
@@ -185,7 +232,7 @@ pub(crate) async fn stats<S: Store>(store: &S, json: bool) -> anyhow::Result<()>
         return Ok(());
     }
     println!(
-        "{:<32} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6}",
+        "{:<32} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6}",
         "queue",
         "pending",
         "due",
@@ -193,12 +240,13 @@ pub(crate) async fn stats<S: Store>(store: &S, json: bool) -> anyhow::Result<()>
         "retrying",
         "dead",
         "delivered",
+        "cancelled",
         "oldest_s",
         "paused"
     );
     for s in &stats {
         println!(
-            "{:<32} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10.1} {:>6}",
+            "{:<32} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10.1} {:>6}",
             s.queue.to_string(),
             s.pending,
             s.due,
@@ -206,6 +254,7 @@ pub(crate) async fn stats<S: Store>(store: &S, json: bool) -> anyhow::Result<()>
             s.retrying,
             s.dead,
             s.delivered,
+            s.cancelled,
             s.oldest_due_age_secs,
             s.paused
         );

@@ -66,7 +66,8 @@ pub enum Command {
         #[command(subcommand)]
         command: RollupCommand,
     },
-    /// Show per-queue counts: pending, due, in flight, retrying, dead, delivered, paused.
+    /// Show per-queue counts: pending, due, in flight, retrying, dead, delivered, cancelled,
+    /// paused.
     Stats {
         /// Print one JSON object per queue instead of a table.
         #[arg(long)]
@@ -107,9 +108,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Return dead letters to the queue with a fresh retry budget: the ids given, or with
-    /// `--all` every dead letter (of one queue with `--event-type`). Exits 1 naming any id
-    /// that is not a dead letter.
+    /// Return dead letters (or cancelled events) to the queue with a fresh retry budget: the
+    /// ids given, or with `--all` every dead letter (of one queue with `--event-type`). Exits
+    /// 1 naming any id that is neither.
     Replay {
         /// The event ids to replay.
         #[arg(required_unless_present = "all", conflicts_with = "all", num_args = 1..)]
@@ -120,6 +121,21 @@ pub enum Command {
         /// Replay every dead letter (of the `--event-type` queue if given).
         #[arg(long)]
         all: bool,
+    },
+    /// Cancel events by id, or the one published with `--key`: pending ones (due, scheduled
+    /// or waiting for a retry) at once; running ones when their batch completes, unless it
+    /// delivers them. Prints one line per id; exits 1 naming any id that was not found or
+    /// had already finished (delivered, dead, cancelled).
+    Cancel {
+        /// The event ids to cancel.
+        #[arg(required_unless_present = "key", conflicts_with = "key", num_args = 1..)]
+        ids: Vec<i64>,
+        /// Cancel the event published with this idempotency key instead.
+        #[arg(long, value_parser = non_empty)]
+        key: Option<String>,
+        /// Why, kept as the event's cancel reason.
+        #[arg(long, default_value = "cancelled by an operator")]
+        reason: String,
     },
     /// Delete dead letters of one queue, or of every queue with `--all`.
     Purge {
@@ -225,7 +241,8 @@ pub enum EventsCommand {
         /// Only this queue.
         #[command(flatten)]
         queue: OptionalQueueArgs,
-        /// Only events in this state: pending, scheduled, retrying, running, delivered or dead.
+        /// Only events in this state: pending, scheduled, retrying, running, delivered, dead or
+        /// cancelled.
         #[arg(long, value_parser = clap::value_parser!(conveyor::EventStatus))]
         state: Option<conveyor::EventStatus>,
         /// Only events published at or after this instant (RFC 3339, e.g. `2026-12-01T00:00:00Z`).

@@ -215,6 +215,7 @@ async fn execute<S: PipelineStore>(store: S, command: Command) -> anyhow::Result
             json,
         } => admin::dead_letters(&store, queue, after, limit, json).await,
         Command::Replay { ids, queue, all } => admin::replay(&store, ids, queue, all).await,
+        Command::Cancel { ids, key, reason } => admin::cancel(&store, ids, key, &reason).await,
         Command::Purge { queue, all } => admin::purge(&store, queue, all).await,
         Command::Event { command } => lookup::event(&store, command).await,
         Command::Subscriptions { command } => subscriptions::run(&store, command).await,

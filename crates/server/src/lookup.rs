@@ -49,6 +49,16 @@ fn print_record(e: &EventRecord) -> anyhow::Result<()> {
     println!("claimed_by:       {}", or_none(e.claimed_by.clone()));
     println!("lease_expires_at: {}", or_none(e.lease_expires_at.map(at)));
     println!("last_error:       {}", or_none(e.last_error.clone()));
+    println!("cancel_reason:    {}", or_none(e.cancel_reason.clone()));
+    for f in &e.errors {
+        let worker = f.worker.as_deref().unwrap_or("-");
+        println!(
+            "failed attempt {}: {} on {worker}: {}",
+            f.attempt,
+            at(f.at),
+            cut(&f.error)
+        );
+    }
     println!("payload:          {}", serde_json::to_string(&e.payload)?);
     Ok(())
 }

@@ -16,8 +16,10 @@
 //! - [`subscription`]: several subscribers per event type.
 //! - [`lookup`]: events by id and filtered listings, in every state.
 //! - [`periodic`]: periodic events, once per tick across pools; missed ticks; bad settings.
+//! - [`cancel`]: cancelling by id, by key, from a handler and while running; error history.
 
 pub mod admin;
+pub mod cancel;
 pub mod claim;
 pub mod lease;
 pub mod lookup;
@@ -88,6 +90,14 @@ macro_rules! every_case {
             periodic::a_tick_is_published_once_and_never_behind_the_last,
             periodic::a_missed_tick_is_caught_up_once_at_start,
             periodic::bad_periodic_settings_are_build_errors,
+            cancel::pending_scheduled_and_retrying_events_are_cancelled_by_id,
+            cancel::cancel_by_key_cancels_the_event_holding_the_key,
+            cancel::a_running_event_is_cancelled_unless_its_batch_delivers_it,
+            cancel::a_held_event_with_a_cancel_request_is_cancelled_when_reaped_or_released,
+            cancel::a_handler_cancels_an_item_with_ctx_cancel,
+            cancel::cancelled_events_are_pruned_after_the_retention,
+            cancel::the_error_history_keeps_the_last_five_failures,
+            cancel::a_reaped_attempt_is_recorded_as_lease_expired,
         }
     };
 }

@@ -75,7 +75,13 @@ pub async fn events_are_looked_up_by_id_in_every_status<B: Backend>(b: &B) {
     assert_eq!(status(held[1].id).await, EventStatus::Dead);
     assert_eq!(status(held[2].id).await, EventStatus::Retrying);
     assert_eq!(status(held[3].id).await, EventStatus::Running);
-    assert_eq!(status(ids[4]).await, EventStatus::Pending);
+    let pending: Vec<EventId> = ids
+        .iter()
+        .copied()
+        .filter(|id| held.iter().all(|h| h.id != *id))
+        .collect();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(status(pending[0]).await, EventStatus::Pending);
     assert_eq!(status(scheduled).await, EventStatus::Scheduled);
 
     let running = store.event(held[3].id).await.unwrap().unwrap();
@@ -89,6 +95,16 @@ pub async fn events_are_looked_up_by_id_in_every_status<B: Backend>(b: &B) {
     let dead = store.event(held[1].id).await.unwrap().unwrap();
     assert_eq!(dead.last_error.as_deref(), Some("boom"));
     assert!(dead.claimed_by.is_none());
+    assert_eq!(dead.errors.len(), 1, "the failure is in its history");
+    assert_eq!(
+        (dead.errors[0].attempt, dead.errors[0].worker.as_deref()),
+        (1, Some("w"))
+    );
+
+    store.cancel(&[pending[0]], "not needed").await.unwrap();
+    let cancelled = store.event(pending[0]).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, EventStatus::Cancelled);
+    assert_eq!(cancelled.cancel_reason.as_deref(), Some("not needed"));
 
     let max = *ids.iter().chain([&scheduled]).max().unwrap();
     assert!(store.event(EventId(max.0 + 1000)).await.unwrap().is_none());

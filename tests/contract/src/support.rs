@@ -35,6 +35,45 @@ pub trait Backend: Send + Sync + 'static {
 
     /// How many markers with `key` are committed.
     async fn count_markers(&self, key: &str) -> anyhow::Result<i64>;
+
+    /// The stored columns of event `id` ([`SELECT_ROW`]), if it exists: what the `Store`
+    /// API does not show of a row that is not a dead letter.
+    async fn raw_row(&self, id: EventId) -> anyhow::Result<Option<RawRow>>;
+
+    /// The stored state of event `id`, failing the test when it does not exist.
+    async fn row(&self, id: EventId) -> Row {
+        let (status, cancel_reason, last_error, errors) = self
+            .raw_row(id)
+            .await
+            .expect("reading the row")
+            .expect("the row exists");
+        Row {
+            status,
+            cancel_reason,
+            last_error,
+            errors: errors.map_or_else(Vec::new, |e| serde_json::from_str(&e).expect("errors")),
+        }
+    }
+}
+
+/// Reads [`RawRow`] of event `$1` (the same SQL on every backend).
+pub const SELECT_ROW: &str = "select cast(status as text), cancel_reason, last_error, \
+                              cast(errors as text) from conveyor_events where id = $1";
+
+/// Status, cancel reason, last error and error history (JSON text) of a row.
+pub type RawRow = (String, Option<String>, Option<String>, Option<String>);
+
+/// An event's stored state, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// `pending`, `claimed`, `delivered`, `dead` or `cancelled`.
+    pub status: String,
+    /// Why it was cancelled (or its cancel requested).
+    pub cancel_reason: Option<String>,
+    /// The last error recorded.
+    pub last_error: Option<String>,
+    /// The error history.
+    pub errors: Vec<conveyor::AttemptError>,
 }
 
 /// Creates the marker table of [`Backend::write_marker`] (the same SQL on every backend).
@@ -259,6 +298,7 @@ pub async fn stats_of<S: Store>(store: &S, queue: &conveyor::Queue) -> conveyor:
             retrying: 0,
             dead: 0,
             delivered: 0,
+            cancelled: 0,
             oldest_due_age_secs: 0.0,
             paused: false,
         })

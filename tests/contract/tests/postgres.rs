@@ -1,10 +1,12 @@
 //! The contract suite against the PostgreSQL backend: one fresh database per case.
 
 use async_trait::async_trait;
-use conveyor::{PgStore, Store};
-use conveyor_contract::support::{COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER};
+use conveyor::{EventId, PgStore, Store};
+use conveyor_contract::support::{
+    RawRow, COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER, SELECT_ROW,
+};
 use conveyor_contract::{
-    admin, claim, lease, lookup, outcomes, periodic, pool, publish, subscription, Backend,
+    admin, cancel, claim, lease, lookup, outcomes, periodic, pool, publish, subscription, Backend,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
@@ -63,6 +65,11 @@ impl Backend for Pg {
     async fn count_markers(&self, key: &str) -> anyhow::Result<i64> {
         let count = sqlx::query_scalar(COUNT_MARKERS).bind(key);
         Ok(count.fetch_one(&self.admin).await?)
+    }
+
+    async fn raw_row(&self, id: EventId) -> anyhow::Result<Option<RawRow>> {
+        let row = sqlx::query_as(SELECT_ROW).bind(id.0);
+        Ok(row.fetch_optional(&self.admin).await?)
     }
 }
 
@@ -127,6 +134,38 @@ async fn claim_uses_the_pending_index_in_its_generic_plan(pool: PgPool) {
     .unwrap();
     let plan = plan.join("\n");
     assert!(plan.contains("conveyor_events_pending_idx"), "{plan}");
+    assert!(!plan.contains("Seq Scan on conveyor_events"), "{plan}");
+}
+
+/// Postgres-only: the pruner reaches delivered and cancelled rows through their partial
+/// indexes in its generic plan, never a scan of the table.
+#[sqlx::test(migrator = "conveyor::MIGRATOR")]
+async fn prune_uses_the_partial_indexes_in_its_generic_plan(pool: PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    execute(
+        &mut *conn,
+        "insert into conveyor_events (namespace, event_type, payload, status)
+         select 'default', 'contract.job', '{}',
+                (case g % 100 when 0 then 'delivered' when 1 then 'cancelled' else 'pending' end)::conveyor_event_status
+           from generate_series(1, 50000) g",
+    )
+    .await;
+    execute(&mut *conn, "analyze conveyor_events").await;
+    execute(&mut *conn, "set plan_cache_mode = force_generic_plan").await;
+    let prune = include_str!("../../../crates/framework/src/store/postgres/sql/prune.sql");
+    execute(
+        &mut *conn,
+        &format!("prepare prune_plan(text, float8, bigint) as {prune}"),
+    )
+    .await;
+    let plan: Vec<String> =
+        sqlx::query_scalar("explain execute prune_plan('default', 600000, 10000)")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("conveyor_events_delivered_idx"), "{plan}");
+    assert!(plan.contains("conveyor_events_cancelled_idx"), "{plan}");
     assert!(!plan.contains("Seq Scan on conveyor_events"), "{plan}");
 }
 

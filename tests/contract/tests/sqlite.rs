@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use conveyor::{SqliteStore, SqliteTx, Store};
-use conveyor_contract::support::{COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER};
+use conveyor::{EventId, SqliteStore, SqliteTx, Store};
+use conveyor_contract::support::{
+    RawRow, COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER, SELECT_ROW,
+};
 use conveyor_contract::{
-    admin, claim, lease, lookup, outcomes, periodic, pool, publish, subscription, Backend,
+    admin, cancel, claim, lease, lookup, outcomes, periodic, pool, publish, subscription, Backend,
 };
 
 /// A database file of its own, deleted (with its WAL files) when the case ends.
@@ -69,6 +71,11 @@ impl Backend for Sqlite {
         let count = sqlx::query_scalar(COUNT_MARKERS).bind(key);
         Ok(count.fetch_one(self.admin.pool()).await?)
     }
+
+    async fn raw_row(&self, id: EventId) -> anyhow::Result<Option<RawRow>> {
+        let row = sqlx::query_as(SELECT_ROW).bind(id.0);
+        Ok(row.fetch_optional(self.admin.pool()).await?)
+    }
 }
 
 macro_rules! contract {
@@ -122,6 +129,8 @@ async fn id_list_statements_look_up_rows_by_id() {
         "/../../crates/framework/src/store/sqlite/sql"
     );
     for file in [
+        "cancel",
+        "cancel_statuses",
         "claim_lease",
         "complete",
         "complete_delete",

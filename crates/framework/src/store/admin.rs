@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::queue;
+use super::{attempt_errors, queue, AttemptError};
 use crate::event::{EventId, Queue};
 
 /// Per-queue counts for operators.
@@ -23,6 +23,8 @@ pub struct QueueStats {
     pub dead: i64,
     /// Delivered events still within the retention window.
     pub delivered: i64,
+    /// Cancelled events still within the retention window (pruned like delivered ones).
+    pub cancelled: i64,
     /// Age in seconds of the oldest due event, 0 when none is due.
     pub oldest_due_age_secs: f64,
     /// Whether an operator paused the queue's handler.
@@ -42,6 +44,8 @@ pub struct DeadLetter {
     pub attempts: u32,
     /// Why it died.
     pub last_error: Option<String>,
+    /// Its last failed attempts (up to five, oldest first), `last_error`'s among them.
+    pub errors: Vec<AttemptError>,
     /// When it was published.
     pub created_at: DateTime<Utc>,
     /// When it died.
@@ -59,6 +63,7 @@ pub(crate) struct StatsRow {
     retrying: i64,
     dead: i64,
     delivered: i64,
+    cancelled: i64,
     oldest_due_age_secs: f64,
     paused: bool,
 }
@@ -73,6 +78,7 @@ impl From<StatsRow> for QueueStats {
             retrying: r.retrying,
             dead: r.dead,
             delivered: r.delivered,
+            cancelled: r.cancelled,
             oldest_due_age_secs: r.oldest_due_age_secs,
             paused: r.paused,
         }
@@ -90,6 +96,8 @@ pub(crate) struct DeadRow<P, T> {
     payload: P,
     attempts: i32,
     last_error: Option<String>,
+    /// The error history as JSON text (`errors::text` on Postgres).
+    errors: Option<String>,
     created_at: T,
     died_at: T,
 }
@@ -108,6 +116,7 @@ impl<P, T> DeadRow<P, T> {
             payload: payload(self.payload),
             attempts: u32::try_from(self.attempts).unwrap_or(0),
             last_error: self.last_error,
+            errors: attempt_errors(self.errors.as_deref()),
             created_at: instant(self.created_at),
             died_at: instant(self.died_at),
         }

@@ -9,16 +9,17 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::queue;
+use super::{attempt_errors, queue, AttemptError};
 use crate::event::{EventId, Queue};
 
 /// Where an event is in its life, as [`Store::event`](super::Store::event) reports it and
 /// [`EventFilter::status`] selects it.
 ///
-/// The stored states are pending, claimed, delivered and dead; a pending event is reported as
-/// `Scheduled` when it is not due yet and has never been tried, as `Retrying` once an
-/// attempt failed (due or not), and as `Pending` otherwise. River calls these available,
-/// scheduled, retryable, running, completed and discarded.
+/// The stored states are pending, claimed, delivered, dead and cancelled; a pending event is
+/// reported as `Scheduled` when it is not due yet and has never been tried, as `Retrying`
+/// once an attempt failed (due or not), and as `Pending` otherwise; a claimed one as
+/// `Running`. River calls these available, scheduled, retryable, running, completed,
+/// discarded and cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {
@@ -34,17 +35,20 @@ pub enum EventStatus {
     Delivered,
     /// Dead-lettered.
     Dead,
+    /// Cancelled by an operator or a handler: never claimed again unless replayed.
+    Cancelled,
 }
 
 impl EventStatus {
     /// Every status, in the order of an event's life.
-    pub const ALL: [EventStatus; 6] = [
+    pub const ALL: [EventStatus; 7] = [
         EventStatus::Pending,
         EventStatus::Scheduled,
         EventStatus::Retrying,
         EventStatus::Running,
         EventStatus::Delivered,
         EventStatus::Dead,
+        EventStatus::Cancelled,
     ];
 
     /// The status's name, as the CLI and JSON spell it.
@@ -56,6 +60,20 @@ impl EventStatus {
             EventStatus::Running => "running",
             EventStatus::Delivered => "delivered",
             EventStatus::Dead => "dead",
+            EventStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status of a row whose `status` column holds `stored` (pending rows are reported
+    /// as `Pending` whether due, scheduled or retrying), if it is one.
+    pub(crate) fn of_stored(stored: &str) -> Option<Self> {
+        match stored {
+            "pending" => Some(EventStatus::Pending),
+            "claimed" => Some(EventStatus::Running),
+            "delivered" => Some(EventStatus::Delivered),
+            "dead" => Some(EventStatus::Dead),
+            "cancelled" => Some(EventStatus::Cancelled),
+            _ => None,
         }
     }
 }
@@ -114,6 +132,10 @@ pub struct EventRecord {
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// The error of its latest failed attempt.
     pub last_error: Option<String>,
+    /// Its last failed attempts (up to five, oldest first).
+    pub errors: Vec<AttemptError>,
+    /// Why it was cancelled (or why a cancel was requested while it ran).
+    pub cancel_reason: Option<String>,
 }
 
 /// Which events [`Store::events`](super::Store::events) lists: every field narrows the
@@ -209,6 +231,9 @@ pub(crate) struct EventRow<P, C, T> {
     claimed_by: Option<String>,
     lease_expires_at: Option<T>,
     last_error: Option<String>,
+    /// The error history as JSON text (`errors::text` on Postgres).
+    errors: Option<String>,
+    cancel_reason: Option<String>,
 }
 
 /// How a backend decodes the columns whose types differ.
@@ -238,6 +263,8 @@ impl<P, C, T> EventRow<P, C, T> {
             claimed_by: self.claimed_by,
             lease_expires_at: self.lease_expires_at.map(d.instant),
             last_error: self.last_error,
+            errors: attempt_errors(self.errors.as_deref()),
+            cancel_reason: self.cancel_reason,
         }
     }
 }

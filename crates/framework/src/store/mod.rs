@@ -26,11 +26,17 @@ use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 
 pub use admin::{DeadLetter, QueueStats};
+pub(crate) use cancel::{cancel_outcome, check_key};
+pub use cancel::{CancelOutcome, CancelReport};
+pub(crate) use history::attempt_errors;
+pub use history::AttemptError;
 pub use lookup::{EventFilter, EventPage, EventRecord, EventStatus};
 pub use subscription::Subscription;
 
 mod admin;
+mod cancel;
 mod claim;
+mod history;
 mod insert;
 mod lookup;
 #[cfg(feature = "postgres")]
@@ -98,18 +104,25 @@ pub enum Outcome {
         /// How long until the event is due again.
         delay: Duration,
     },
+    /// Cancelled: never claimed again unless an operator replays it; not an error.
+    Cancelled {
+        /// Why, kept as the event's `cancel_reason`.
+        reason: String,
+    },
 }
 
 impl Outcome {
     /// What every backend's completion statement writes for it: the status label
-    /// (`delivered`, `pending`, `dead`, or `snoozed`, which the statement stores as pending
-    /// and uncounts), the delay until due, and the error to record.
+    /// (`delivered`, `pending`, `dead`, `cancelled`, or `snoozed`, which the statement stores
+    /// as pending and uncounts), the delay until due, and the message: the error to record
+    /// (in `last_error` and the error history), or a cancellation's reason.
     pub(crate) fn columns(&self) -> (&'static str, Duration, Option<&str>) {
         match self {
             Outcome::Delivered => ("delivered", Duration::ZERO, None),
             Outcome::Retry { delay, error } => ("pending", *delay, Some(error)),
             Outcome::Dead { error } => ("dead", Duration::ZERO, Some(error)),
             Outcome::Snoozed { delay } => ("snoozed", *delay, None),
+            Outcome::Cancelled { reason } => ("cancelled", Duration::ZERO, Some(reason)),
         }
     }
 }
@@ -208,7 +221,8 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// returns the queues that got work back.
     async fn reap(&self, limit: usize) -> Result<Vec<Queue>>;
 
-    /// Delete up to `limit` delivered events older than `retention`, and up to `limit`
+    /// Delete up to `limit` delivered and up to `limit` cancelled events older than
+    /// `retention` (Oban prunes cancelled jobs with completed ones), and up to `limit`
     /// idempotency keys whose window has passed; returns how many rows went.
     async fn prune(&self, retention: Duration, limit: usize) -> Result<u64>;
 
@@ -259,8 +273,34 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// copy for it (a pool that still runs it records it again at its next start).
     async fn unsubscribe(&self, queue: &Queue) -> Result<Option<u64>>;
 
-    /// Return dead letters to pending with their attempts reset; returns how many.
+    /// Return dead letters and cancelled events to pending with their attempts reset (and
+    /// the cancel reason cleared), as River's `JobRetry` does for discarded and cancelled
+    /// jobs; returns how many. The error history is kept.
     async fn replay(&self, ids: &[EventId]) -> Result<u64>;
+
+    /// Cancel events by id, with `reason` (kept as the event's `cancel_reason`). A pending
+    /// event (due, scheduled or waiting for its retry) becomes `cancelled` at once: a state
+    /// of its own, not a dead letter, never claimed, counted in [`QueueStats::cancelled`] and
+    /// pruned after the delivered retention.
+    ///
+    /// A running event (claimed) is not interrupted: the request is recorded and applied when
+    /// its batch completes. Delivered stays delivered (the work committed); any other outcome
+    /// (retry, snooze, dead) becomes `cancelled`, and so does a lease the reaper takes back or
+    /// a batch released at shutdown. This is River's rule for a running job (cancelled unless
+    /// it completes first); the handler's batch and transaction keep their meaning.
+    ///
+    /// Every id gets an entry in the report, an unknown one [`CancelOutcome::NotFound`]; a
+    /// finished one (delivered, dead, cancelled) is left alone. No ids is an empty report.
+    async fn cancel(&self, ids: &[EventId], reason: &str) -> Result<CancelReport>;
+
+    /// Cancel, as [`cancel`](Self::cancel), the event published with idempotency key `key`:
+    /// the one its key row in `conveyor_idempotency_keys` names (a key whose window passed
+    /// still names its event until the pruner removes the row). A key no event holds gives an
+    /// empty report; one whose event was pruned since gives [`CancelOutcome::NotFound`].
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) for an empty key; database errors.
+    async fn cancel_by_key(&self, key: &str, reason: &str) -> Result<CancelReport>;
 
     /// Delete the dead letters of `queue` (or of every queue); returns how many.
     async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64>;

@@ -19,6 +19,8 @@ pub struct Drained {
     pub retrying: i64,
     /// Dead letters.
     pub dead: i64,
+    /// Cancelled events still kept (pruned like delivered ones).
+    pub cancelled: i64,
     /// Pending events not due yet: retries waiting for their backoff and delayed publishes.
     pub delayed: i64,
     /// The per-queue counts these are summed from.
@@ -83,6 +85,7 @@ pub async fn drain<S: Store>(builder: PoolBuilder<S>, timeout: Duration) -> Resu
         delivered: sum(|s| s.delivered),
         retrying: sum(|s| s.retrying),
         dead: sum(|s| s.dead),
+        cancelled: sum(|s| s.cancelled),
         delayed: sum(|s| s.pending - s.due),
         stats,
     })

@@ -85,6 +85,29 @@ fn rollup_rebuild_takes_a_day_range() {
 }
 
 #[test]
+fn cancel_takes_ids_or_a_key_and_refuses_a_malformed_id() {
+    let cli = Cli::try_parse_from(["conveyor", "cancel", "4", "5", "--reason", "late"]).unwrap();
+    let Command::Cancel { ids, key, reason } = cli.command else {
+        panic!("parsed {:?}", cli.command)
+    };
+    assert_eq!((ids, key, reason.as_str()), (vec![4, 5], None, "late"));
+    let cli = Cli::try_parse_from(["conveyor", "cancel", "--key", "order-1"]).unwrap();
+    assert!(matches!(cli.command, Command::Cancel { key: Some(k), .. } if k == "order-1"));
+
+    let err = Cli::try_parse_from(["conveyor", "cancel", "4x"]).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("4x"), "{err}");
+    for refused in [
+        &["conveyor", "cancel"][..],
+        &["conveyor", "cancel", "4", "--key", "k"],
+        &["conveyor", "cancel", "--key", ""],
+    ] {
+        let err = Cli::try_parse_from(refused).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{refused:?}: {err}");
+    }
+}
+
+#[test]
 fn a_key_may_end_in_base64_padding() {
     let args = serve(&["--api-key", "c2VjcmV0a2V5=="]).unwrap_err();
     assert!(args.contains("--api-key"), "{args}");

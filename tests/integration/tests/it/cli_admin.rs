@@ -128,7 +128,7 @@ async fn dead_letters_prints_a_table_or_json(_: PgPoolOptions, opts: PgConnectOp
     assert!(
         lines[0]
             .split_whitespace()
-            .eq(["id", "queue", "attempts", "died_at", "error"]),
+            .eq(["id", "queue", "attempts", "failures", "died_at", "error"]),
         "{out}"
     );
     assert!(
@@ -140,6 +140,51 @@ async fn dead_letters_prints_a_table_or_json(_: PgPoolOptions, opts: PgConnectOp
     assert_eq!(code, 0, "{err}");
     let row: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
     assert_eq!(row["id"], id.0, "{row}");
+    assert_eq!(
+        row["errors"],
+        serde_json::json!([]),
+        "no failure recorded: {row}"
+    );
+}
+
+/// `cancel` prints what it did to each id and exits 1 naming the ids it could not cancel
+/// (unknown or already finished); `--key` cancels the event of an idempotency key; a
+/// malformed id is a usage error.
+#[sqlx::test(migrations = false)]
+async fn cancel_names_what_it_could_not_cancel(_: PgPoolOptions, opts: PgConnectOptions) {
+    let url = database_url(&opts);
+    let store = store(opts).await;
+    let id = store.publish(Ping { n: 1 }).await.unwrap().id().unwrap();
+    let keyed = Message::new(Ping { n: 2 }).idempotency_key("order-7");
+    let keyed = store.publish(keyed).await.unwrap().id().unwrap();
+    store.publish(Ping { n: 3 }).await.unwrap();
+
+    let (code, out, err) = run(&url, &["cancel", &id.to_string(), "999999"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains(&format!("{id} cancelled")), "{out}");
+    assert!(out.contains("999999 not found"), "{out}");
+    assert!(
+        err.contains("999999") && !err.contains(&id.to_string()),
+        "names only the refused id: {err}"
+    );
+    let (code, out, err) = run(&url, &["cancel", &id.to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("already cancelled"), "{out}");
+
+    let (code, out, err) = run(
+        &url,
+        &["cancel", "--key", "order-7", "--reason", "withdrawn"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("{keyed} cancelled")), "{out}");
+    let (code, _, err) = run(&url, &["cancel", "--key", "order-8"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("order-8"), "{err}");
+
+    let (code, _, err) = run(&url, &["cancel", "12abc"]);
+    assert_eq!(code, 2, "malformed id: {err}");
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats[0].cancelled, stats[0].pending), (2, 1), "{stats:?}");
 }
 
 /// `migrate --outbox-only` gives a library user's database Conveyor's outbox and none of

@@ -15,12 +15,13 @@ use sqlx::{PgExecutor, Postgres, Transaction};
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 use crate::store::{
-    check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, EventFilter,
-    EventPage, PublishReport, QueueStats, Store, Subscription, Wake, DEFAULT_IDEMPOTENCY_WINDOW,
-    DEFAULT_NAMESPACE,
+    check_key, check_namespace, queue, CancelReport, ClaimRequest, ClaimedEvent, Completion,
+    DeadLetter, EventFilter, EventPage, PublishReport, QueueStats, Store, Subscription, Wake,
+    DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_NAMESPACE,
 };
 
 mod admin;
+mod cancel;
 mod claim;
 mod complete;
 mod insert;
@@ -312,6 +313,15 @@ impl Store for PgStore {
 
     async fn replay(&self, ids: &[EventId]) -> Result<u64> {
         admin::replay(&self.pool, &self.namespace, ids).await
+    }
+
+    async fn cancel(&self, ids: &[EventId], reason: &str) -> Result<CancelReport> {
+        cancel::cancel(&self.pool, &self.namespace, ids, None, reason).await
+    }
+
+    async fn cancel_by_key(&self, key: &str, reason: &str) -> Result<CancelReport> {
+        check_key(key)?;
+        cancel::cancel(&self.pool, &self.namespace, &[], Some(key), reason).await
     }
 
     async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::SqlitePool;
 
-use super::complete::distinct_queues;
+use super::complete::{distinct_queues, pending_only};
 use super::{id_array, instant, millis, SqliteTx};
 use crate::error::Result;
 use crate::event::{EventId, Queue};
@@ -28,20 +28,21 @@ const RESUME: &str = "delete from conveyor_paused_handlers \
 const PURGE_DEAD: &str = "delete from conveyor_events where status = 'dead' and namespace = $1 \
                           and ($2 is null or (event_type = $2 and routing_key = $3))";
 
-/// Return expired leases to their queues; returns the queues that got work back.
+/// Return expired leases to their queues (those whose cancel was requested become
+/// cancelled); returns the queues that got work back.
 pub(super) async fn reap(
     tx: &mut SqliteTx,
     namespace: &str,
     limit: usize,
     now: i64,
 ) -> Result<Vec<Queue>> {
-    let rows: Vec<(String, String)> = sqlx::query_as(REAP)
+    let rows: Vec<(String, String, String)> = sqlx::query_as(REAP)
         .bind(namespace)
         .bind(now)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&mut **tx)
         .await?;
-    Ok(distinct_queues(rows))
+    Ok(distinct_queues(pending_only(rows)))
 }
 
 pub(super) async fn prune(

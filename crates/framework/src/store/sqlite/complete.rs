@@ -89,7 +89,7 @@ pub(super) async fn release(
     uncount: bool,
     now: i64,
 ) -> Result<(u64, Vec<Queue>)> {
-    let rows: Vec<(String, String)> = sqlx::query_as(RELEASE)
+    let rows: Vec<(String, String, String)> = sqlx::query_as(RELEASE)
         .bind(namespace)
         .bind(worker)
         .bind(id_array(ids))
@@ -97,7 +97,16 @@ pub(super) async fn release(
         .bind(now)
         .fetch_all(&mut **tx)
         .await?;
-    Ok((rows.len() as u64, distinct_queues(rows)))
+    Ok((rows.len() as u64, distinct_queues(pending_only(rows))))
+}
+
+/// The `(event_type, routing_key)` of the `(event_type, routing_key, status)` rows that went
+/// back to pending (not those a cancel request turned into cancelled): the queues to wake.
+pub(super) fn pending_only(rows: Vec<(String, String, String)>) -> Vec<(String, String)> {
+    rows.into_iter()
+        .filter(|(_, _, status)| status == "pending")
+        .map(|(t, k, _)| (t, k))
+        .collect()
 }
 
 /// The distinct queues of `(event_type, routing_key)` rows.

@@ -25,11 +25,13 @@ use sqlx::sqlite::{
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, Published, Queue};
 use crate::store::{
-    check_namespace, queue, ClaimRequest, ClaimedEvent, Completion, DeadLetter, EventFilter,
-    EventPage, PublishReport, QueueStats, Store, Subscription, Wake, DEFAULT_NAMESPACE,
+    check_key, check_namespace, queue, CancelReport, ClaimRequest, ClaimedEvent, Completion,
+    DeadLetter, EventFilter, EventPage, PublishReport, QueueStats, Store, Subscription, Wake,
+    DEFAULT_NAMESPACE,
 };
 
 mod admin;
+mod cancel;
 mod claim;
 mod complete;
 mod hub;
@@ -346,6 +348,21 @@ impl Store for SqliteStore {
         tx.wakes.extend(woken);
         tx.commit().await?;
         Ok(n)
+    }
+
+    async fn cancel(&self, ids: &[EventId], reason: &str) -> Result<CancelReport> {
+        let mut tx = self.write().await?;
+        let report = cancel::cancel(&mut tx, &self.namespace, ids, reason, now_ms()).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn cancel_by_key(&self, key: &str, reason: &str) -> Result<CancelReport> {
+        check_key(key)?;
+        let mut tx = self.write().await?;
+        let report = cancel::cancel_by_key(&mut tx, &self.namespace, key, reason, now_ms()).await?;
+        tx.commit().await?;
+        Ok(report)
     }
 
     async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64> {

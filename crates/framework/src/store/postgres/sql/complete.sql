@@ -6,9 +6,17 @@
 -- With $7, delivered rows are deleted here rather than kept for the pruner.
 --
 -- A 'snoozed' outcome is stored as pending with its attempt taken back (snoozing uses none).
+-- A 'cancelled' outcome's message is its reason, not an error.
 --
--- $1 namespace, $2 worker, $3 ids, $4 statuses ('delivered' | 'pending' | 'dead' | 'snoozed'),
--- $5 retry delays (ms), $6 errors, $7 delete delivered rows
+-- Cancel requested while running (cancel_reason set on the claimed row): delivered stays
+-- delivered, any other outcome becomes 'cancelled' (River's rule for a running job).
+--
+-- Retry and dead outcomes append {attempt, at, worker, error} to the error history, which
+-- keeps the last 5; the delivered path only reads the CASE conditions.
+--
+-- $1 namespace, $2 worker, $3 ids, $4 statuses ('delivered' | 'pending' | 'dead' | 'snoozed'
+-- | 'cancelled'), $5 retry delays (ms), $6 messages (errors, or cancel reasons), $7 delete
+-- delivered rows
 with outcome as (
     select *
       from unnest($3::bigint[], $4::text[], $5::float8[], $6::text[]) as u(id, status, delay_ms, error)
@@ -25,13 +33,24 @@ deleted as (
 ),
 updated as (
     update conveyor_events e
-       set status = (case when u.status = 'snoozed' then 'pending' else u.status end)::conveyor_event_status,
+       set status = (case when u.status <> 'delivered' and e.cancel_reason is not null then 'cancelled'
+                          when u.status = 'snoozed' then 'pending'
+                          else u.status end)::conveyor_event_status,
            available_at = case when u.status in ('pending', 'snoozed')
                                then now() + make_interval(secs => u.delay_ms / 1000)
                                else e.available_at end,
            attempts = case when u.status = 'snoozed' then greatest(e.attempts - 1, 0)
                            else e.attempts end,
-           last_error = coalesce(u.error, e.last_error),
+           last_error = case when u.status = 'cancelled' then e.last_error
+                             else coalesce(u.error, e.last_error) end,
+           cancel_reason = case when u.status = 'cancelled' then u.error else e.cancel_reason end,
+           errors = case when u.status in ('pending', 'dead')
+                         then jsonb_path_query_array(
+                                  coalesce(e.errors, '[]'::jsonb)
+                                  || jsonb_build_object('attempt', e.attempts, 'at', now(),
+                                                        'worker', $2::text, 'error', u.error),
+                                  '$[last-4 to last]')
+                         else e.errors end,
            claimed_at = null,
            claimed_by = null,
            lease_expires_at = null,

@@ -1,10 +1,12 @@
--- Return dead letters to the queue with a fresh retry budget; the last error stays for the record.
--- Wakes their queues in every process.
+-- Return dead letters and cancelled events to the queue with a fresh retry budget (River's
+-- JobRetry takes both); the last error and the error history stay for the record, the
+-- cancel reason goes. Wakes their queues in every process.
 -- $1 namespace, $2 ids
 with replayed as (
     update conveyor_events
-       set status = 'pending', attempts = 0, available_at = now(), updated_at = now()
-     where id = any($2) and namespace = $1 and status = 'dead'
+       set status = 'pending', attempts = 0, available_at = now(), updated_at = now(),
+           cancel_reason = null
+     where id = any($2) and namespace = $1 and status in ('dead', 'cancelled')
     returning event_type, routing_key
 ),
 woken as (

@@ -8,6 +8,7 @@ with counts as (
            count(*) filter (where status = 'pending' and attempts > 0) as retrying,
            count(*) filter (where status = 'dead') as dead,
            count(*) filter (where status = 'delivered') as delivered,
+           count(*) filter (where status = 'cancelled') as cancelled,
            coalesce(extract(epoch from now() - min(available_at)
                     filter (where status = 'pending' and available_at <= now())), 0)::float8
                as oldest_due_age_secs
@@ -23,6 +24,7 @@ select coalesce(c.event_type, p.event_type) as event_type,
        coalesce(c.retrying, 0) as retrying,
        coalesce(c.dead, 0) as dead,
        coalesce(c.delivered, 0) as delivered,
+       coalesce(c.cancelled, 0) as cancelled,
        coalesce(c.oldest_due_age_secs, 0) as oldest_due_age_secs,
        p.namespace is not null as paused
   from counts c

@@ -1,8 +1,9 @@
 -- Return events worker $2 holds to the queue, due now (graceful shutdown, aborted batches).
 -- $4 is 1 when the handler never started, taking back the attempt the claim counted.
+-- An event whose cancel was requested while it was held becomes cancelled instead.
 -- $1 namespace, $2 worker, $3 ids (JSON array), $4 attempts to take back (0 or 1), $5 now (ms)
 update conveyor_events
-   set status = 'pending',
+   set status = case when cancel_reason is not null then 'cancelled' else 'pending' end,
        attempts = max(attempts - $4, 0),
        available_at = $5,
        claimed_at = null,
@@ -13,4 +14,4 @@ update conveyor_events
    and namespace = $1
    and status = 'claimed'
    and claimed_by = $2
-returning event_type, routing_key
+returning event_type, routing_key, status

@@ -8,6 +8,7 @@ with counts as (
            sum(status = 'pending' and attempts > 0) as retrying,
            sum(status = 'dead') as dead,
            sum(status = 'delivered') as delivered,
+           sum(status = 'cancelled') as cancelled,
            min(case when status = 'pending' and available_at <= $2 then available_at end)
                as oldest_due
       from conveyor_events
@@ -26,6 +27,7 @@ select q.event_type, q.routing_key,
        coalesce(c.retrying, 0) as retrying,
        coalesce(c.dead, 0) as dead,
        coalesce(c.delivered, 0) as delivered,
+       coalesce(c.cancelled, 0) as cancelled,
        coalesce(($2 - c.oldest_due) / 1000.0, 0.0) as oldest_due_age_secs,
        exists (select 1 from conveyor_paused_handlers p
                 where p.namespace = $1 and p.event_type = q.event_type
