@@ -12,6 +12,7 @@
 //! - [`outcomes`]: per-item outcomes, poison payloads, retries, atomicity.
 //! - [`lease`]: crash recovery and graceful shutdown.
 //! - [`pool`]: exactly-once across pools, fair draining, wake-up latency.
+//! - [`priority`]: priority order, fairness with priorities, aging, range checks.
 //! - [`admin`]: pause/resume, stats, dead letters, namespaces.
 
 pub mod admin;
@@ -19,6 +20,7 @@ pub mod claim;
 pub mod lease;
 pub mod outcomes;
 pub mod pool;
+pub mod priority;
 pub mod publish;
 pub mod support;
 
@@ -71,6 +73,13 @@ macro_rules! every_case {
             admin::dead_letters_list_replay_and_purge,
             admin::delivered_events_are_pruned_after_retention,
             admin::namespaces_are_isolated,
+            priority::higher_priority_is_claimed_first,
+            priority::equal_priority_keeps_due_time_order,
+            priority::fairness_groups_round_robin_with_priorities,
+            priority::aged_events_are_claimed_before_fresh_high_priority,
+            priority::handler_options_set_the_priority_aging,
+            priority::priority_out_of_range_is_refused_at_publish,
+            priority::delayed_high_priority_events_wait_until_due,
         }
     };
 }

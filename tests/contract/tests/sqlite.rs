@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use conveyor::{SqliteStore, SqliteTx, Store};
 use conveyor_contract::support::{COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER};
-use conveyor_contract::{admin, claim, lease, outcomes, pool, publish, Backend};
+use conveyor_contract::{admin, claim, lease, outcomes, pool, priority, publish, Backend};
 
 /// A database file of its own, deleted (with its WAL files) when the case ends.
 struct Sqlite {
@@ -147,5 +147,57 @@ async fn id_list_statements_look_up_rows_by_id() {
             "{file}: {plan}"
         );
         assert!(!plan.contains("_idx"), "{file} walks an index: {plan}");
+    }
+}
+
+/// SQLite-only: each statement of the claim (the group walk, the priority-level walk, the
+/// pick of a level's due events) is one seek or range of the pending index, in its order:
+/// never a scan of the table and never a sort of a group's backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claim_statements_walk_the_pending_index_in_order() {
+    let db = Sqlite::new().await;
+    let store = db.store(2).await;
+    let mut tx = store.begin().await.unwrap();
+    sqlx::query(
+        "with recursive g(n) as (select 1 union all select n + 1 from g where n < 20000)
+         insert into conveyor_events (namespace, event_type, payload, status, available_at,
+                                      fairness_key, priority, created_at, updated_at)
+         select 'default', 'contract.job', '{}', case when n % 2 = 0 then 'delivered' else 'pending' end,
+                n % 10, 'g' || (n % 3), (n % 7) - 3, 0, 0 from g",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../crates/framework/src/store/sqlite/sql"
+    );
+    for file in [
+        "claim_group_from",
+        "claim_group_between",
+        "claim_level",
+        "claim_pick",
+    ] {
+        let sql = std::fs::read_to_string(format!("{dir}/{file}.sql")).unwrap();
+        let params = (1..=20).rev().find(|n| sql.contains(&format!("${n}"))).unwrap();
+        let explain = format!("explain query plan {sql}");
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
+        for _ in 0..params {
+            query = query.bind(1);
+        }
+        let plan: Vec<String> = query
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row.3)
+            .collect();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("SEARCH conveyor_events USING COVERING INDEX conveyor_events_pending_idx"),
+            "{file}: {plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{file} sorts: {plan}");
     }
 }

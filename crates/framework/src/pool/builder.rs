@@ -22,6 +22,7 @@ pub struct HandlerOptions {
     poll_interval: Option<Duration>,
     claim_timeout: Option<Duration>,
     timeout: Option<Duration>,
+    priority_aging: Option<Duration>,
 }
 
 impl Default for HandlerOptions {
@@ -32,6 +33,7 @@ impl Default for HandlerOptions {
             poll_interval: None,
             claim_timeout: None,
             timeout: None,
+            priority_aging: None,
         }
     }
 }
@@ -66,6 +68,13 @@ impl HandlerOptions {
     /// [`EventHandler::TIMEOUT`] for what happens past it).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// How long an event may be due before it is claimed ahead of every priority, instead
+    /// of `PRIORITY_AGING` (see [`EventHandler::PRIORITY_AGING`]).
+    pub fn priority_aging(mut self, aging: Duration) -> Self {
+        self.priority_aging = Some(aging);
         self
     }
 }
@@ -142,6 +151,7 @@ impl<S: Store> PoolBuilder<S> {
             batch_size: options.batch_size.unwrap_or(H::BATCH_SIZE),
             poll_interval: options.poll_interval.unwrap_or(H::POLL_INTERVAL),
             claim_timeout: options.claim_timeout.unwrap_or(H::CLAIM_TIMEOUT),
+            priority_aging: options.priority_aging.unwrap_or(H::PRIORITY_AGING),
         };
         if let Err(e) = check(&spec, &options) {
             self.errors.push(e);

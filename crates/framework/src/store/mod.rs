@@ -46,7 +46,15 @@ pub struct ClaimRequest<'a> {
     pub lease: Duration,
     /// Round-robin position: fairness groups after this key are served first, then the rest.
     pub fairness_cursor: &'a str,
+    /// Events due for longer than this are claimed first, oldest first, whatever their
+    /// priority (the handler's [`PRIORITY_AGING`](crate::EventHandler::PRIORITY_AGING); see
+    /// [`Message::priority`](crate::Message::priority) for the whole rule).
+    pub priority_aging: Duration,
 }
+
+/// The longest priority aging a store applies: 100 years (never, in practice), so an
+/// aging of `Duration::MAX` stays within every backend's instant range.
+pub(crate) const MAX_PRIORITY_AGING: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 /// An event handed to a worker by [`Store::claim`].
 #[derive(Debug, Clone)]
