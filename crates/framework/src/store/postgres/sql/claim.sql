@@ -8,13 +8,16 @@
 -- Priorities, within each group's share (the rule stated on `Message::priority`): events
 -- due for longer than the aging $8 come first, oldest first, whatever their priority; then
 -- the rest by priority (highest first), due time, id. Per group, a second skip scan walks
--- the distinct priority levels present (highest first; at most 21), and each level gives
--- its first `share` due rows in due order from the index, locked with `skip locked`. That
--- is enough: the rule orders one level's rows by due time (a level's aged rows are its
--- oldest), so whatever it takes from a level is a prefix of that level. The rule then picks
--- each group's share among these candidates; candidates not picked stay pending (their row
--- locks end with the statement). Cost O(groups x levels x share), never O(backlog). With
--- every event at one priority this is the plain due-time claim.
+-- the distinct priority levels present (highest first; at most 21), and each level offers
+-- its first `share` due rows in due order from the index, without locking them. That is
+-- enough: the rule orders one level's rows by due time (a level's aged rows are its
+-- oldest), so whatever it takes from a level is a prefix of that level. The rule picks each
+-- group's share among the offers, which says how many rows each (group, level) gives; then
+-- each (group, level) locks that many of its first due rows with `skip locked` (so a
+-- concurrent claim walks on past rows another holds instead of coming back short, and rows
+-- that were only offered are never locked), and the update leases them. Cost
+-- O(groups x levels x share), never O(backlog). With every event at one priority this is
+-- the plain due-time claim.
 --
 -- The batch comes back in the rule's order across groups. Paused queues claim nothing.
 -- Expired leases are left to the reaper (reap.sql), so this statement only ever touches
@@ -103,35 +106,50 @@ levels (fairness_key, priority) as (
            order by e.priority desc
            limit 1) nxt
 ),
-candidates as (
-    select c.id, c.fairness_key, c.priority, c.available_at,
-           c.available_at <= now() - make_interval(secs => $8::float8 / 1000) as aged
+offers as (
+    select l.fairness_key, l.priority, o.id, o.available_at,
+           o.available_at <= now() - make_interval(secs => $8::float8 / 1000) as aged
       from levels l
       cross join lateral (
-          select e.id, e.fairness_key, e.priority, e.available_at
+          select e.id, e.available_at
             from conveyor_events e
            where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
              and e.routing_key = $3 and e.fairness_key = l.fairness_key
              and e.priority = l.priority and e.available_at <= now()
            order by e.available_at, e.id
-           limit (select per_group from share)
-           for update of e skip locked) c
+           limit (select per_group from share)) o
 ),
 ranked as (
-    select c.*, g.n,
+    select o.fairness_key, o.priority, g.n,
            row_number() over (
-               partition by c.fairness_key
-               order by c.aged desc, case when c.aged then c.available_at end,
-                        c.priority desc, c.available_at, c.id) as rank
-      from candidates c
-      join groups g on g.fairness_key = c.fairness_key
+               partition by o.fairness_key
+               order by o.aged desc, case when o.aged then o.available_at end,
+                        o.priority desc, o.available_at, o.id) as rank
+      from offers o
+      join groups g on g.fairness_key = o.fairness_key
+),
+quota as (
+    select fairness_key, priority, count(*) as k
+      from (select fairness_key, priority
+              from ranked
+             where rank <= (select per_group from share)
+             order by n, rank
+             limit $5) w
+     group by fairness_key, priority
 ),
 picked as (
-    select *
-      from ranked
-     where rank <= (select per_group from share)
-     order by n, rank
-     limit $5
+    select c.id, c.priority, c.available_at,
+           c.available_at <= now() - make_interval(secs => $8::float8 / 1000) as aged
+      from quota q
+      cross join lateral (
+          select e.id, e.priority, e.available_at
+            from conveyor_events e
+           where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+             and e.routing_key = $3 and e.fairness_key = q.fairness_key
+             and e.priority = q.priority and e.available_at <= now()
+           order by e.available_at, e.id
+           limit q.k
+           for update of e skip locked) c
 ),
 leased as (
     update conveyor_events e
