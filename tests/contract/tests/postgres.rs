@@ -133,6 +133,15 @@ async fn claim_uses_the_pending_index_in_its_generic_plan(pool: PgPool) {
     assert!(plan.contains("conveyor_events_pending_idx"), "{plan}");
     assert!(!plan.contains("Seq Scan on conveyor_events"), "{plan}");
     assert!(!plan.contains("Bitmap Heap Scan on conveyor_events"), "{plan}");
+    let level_seeks = plan
+        .lines()
+        .filter(|l| l.contains("Index Cond") && l.contains("(priority = "))
+        .filter(|l| l.contains("(available_at <= now())"))
+        .count();
+    assert_eq!(
+        level_seeks, 2,
+        "offers and locks seek one (group, level) and its due bound in the index: {plan}"
+    );
     let claimed: Vec<(i64,)> = sqlx::query_as(
         "execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '', 300000)",
     )
