@@ -48,7 +48,11 @@ pub async fn higher_priority_is_claimed_first<B: Backend>(b: &B) {
     assert_eq!(numbers(&claim_aging(&store, 10, MINUTE).await), [4]);
 
     store
-        .publish_batch(vec![at(7, conveyor::PRIORITY_MIN), at(8, 1), at(9, conveyor::PRIORITY_MAX)])
+        .publish_batch(vec![
+            at(7, conveyor::PRIORITY_MIN),
+            at(8, 1),
+            at(9, conveyor::PRIORITY_MAX),
+        ])
         .await
         .unwrap();
     assert_eq!(
@@ -87,7 +91,10 @@ pub async fn fairness_groups_round_robin_with_priorities<B: Backend>(b: &B) {
     assert_eq!((count("a"), count("b"), count("c")), (10, 10, 10));
     let keys: Vec<&str> = batch.iter().map(|e| e.fairness_key.as_str()).collect();
     let expected: Vec<&str> = ["a", "c", "b"].iter().flat_map(|g| [*g; 10]).collect();
-    assert_eq!(keys, expected, "the batch is in priority order across groups");
+    assert_eq!(
+        keys, expected,
+        "the batch is in priority order across groups"
+    );
 }
 
 /// Aging: an event due for longer than the aging is claimed before fresher events of any
@@ -156,10 +163,16 @@ pub async fn priority_out_of_range_is_refused_at_publish<B: Backend>(b: &B) {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("priority"), "{err}");
-    assert!(claim_aging(&store, 10, MINUTE).await.is_empty(), "nothing stored");
+    assert!(
+        claim_aging(&store, 10, MINUTE).await.is_empty(),
+        "nothing stored"
+    );
 
     store
-        .publish_batch(vec![at(3, conveyor::PRIORITY_MAX), at(4, conveyor::PRIORITY_MIN)])
+        .publish_batch(vec![
+            at(3, conveyor::PRIORITY_MAX),
+            at(4, conveyor::PRIORITY_MIN),
+        ])
         .await
         .unwrap();
     assert_eq!(numbers(&claim_aging(&store, 10, MINUTE).await), [3, 4]);

@@ -132,7 +132,10 @@ async fn claim_uses_the_pending_index_in_its_generic_plan(pool: PgPool) {
     let plan = plan.join("\n");
     assert!(plan.contains("conveyor_events_pending_idx"), "{plan}");
     assert!(!plan.contains("Seq Scan on conveyor_events"), "{plan}");
-    assert!(!plan.contains("Bitmap Heap Scan on conveyor_events"), "{plan}");
+    assert!(
+        !plan.contains("Bitmap Heap Scan on conveyor_events"),
+        "{plan}"
+    );
     let level_seeks = plan
         .lines()
         .filter(|l| l.contains("Index Cond") && l.contains("(priority = "))

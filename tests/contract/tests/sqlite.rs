@@ -180,7 +180,10 @@ async fn claim_statements_walk_the_pending_index_in_order() {
         "claim_pick",
     ] {
         let sql = std::fs::read_to_string(format!("{dir}/{file}.sql")).unwrap();
-        let params = (1..=20).rev().find(|n| sql.contains(&format!("${n}"))).unwrap();
+        let params = (1..=20)
+            .rev()
+            .find(|n| sql.contains(&format!("${n}")))
+            .unwrap();
         let explain = format!("explain query plan {sql}");
         let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
         for _ in 0..params {
@@ -195,7 +198,9 @@ async fn claim_statements_walk_the_pending_index_in_order() {
             .collect();
         let plan = plan.join("\n");
         assert!(
-            plan.contains("SEARCH conveyor_events USING COVERING INDEX conveyor_events_pending_idx"),
+            plan.contains(
+                "SEARCH conveyor_events USING COVERING INDEX conveyor_events_pending_idx"
+            ),
             "{file}: {plan}"
         );
         assert!(!plan.contains("TEMP B-TREE"), "{file} sorts: {plan}");
