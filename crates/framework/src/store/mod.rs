@@ -215,7 +215,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Insert validated events, skipping (and reporting) duplicate idempotency keys.
     async fn insert(&self, events: Vec<NewEvent>) -> Result<PublishReport>;
 
-    /// Claim up to `req.limit` due events of an unpaused queue, setting their lease.
+    /// Claim up to `req.limit` due events of an unpaused queue, setting their lease; each
+    /// fairness group's share is chosen, and the batch returned, in the priority rule's
+    /// order (see [`Message::priority`]; the aging is `req.priority_aging`).
     async fn claim(&self, req: ClaimRequest<'_>) -> Result<Vec<ClaimedEvent>>;
 
     /// Open a transaction for a handler's own writes, or the application's: publish in it
