@@ -150,9 +150,10 @@ async fn id_list_statements_look_up_rows_by_id() {
     }
 }
 
-/// SQLite-only: each statement of the claim (the group walk, the priority-level walk, the
-/// pick of a level's due events) is one seek or range of the pending index, in its order:
-/// never a scan of the table and never a sort of a group's backlog.
+/// SQLite-only: each statement of the claim (the group walk, the priority levels with the
+/// highest level's due events, the pick of another level's due events) seeks or ranges over
+/// the pending index in its order: never a scan of the table and never a sort of a group's
+/// backlog.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claim_statements_walk_the_pending_index_in_order() {
     let db = Sqlite::new().await;
@@ -173,11 +174,11 @@ async fn claim_statements_walk_the_pending_index_in_order() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../crates/framework/src/store/sqlite/sql"
     );
-    for file in [
-        "claim_group_from",
-        "claim_group_between",
-        "claim_level",
-        "claim_pick",
+    for (file, seeks) in [
+        ("claim_group_from", 1),
+        ("claim_group_between", 1),
+        ("claim_top_level", 3),
+        ("claim_pick", 1),
     ] {
         let sql = std::fs::read_to_string(format!("{dir}/{file}.sql")).unwrap();
         let params = (1..=20)
@@ -196,13 +197,17 @@ async fn claim_statements_walk_the_pending_index_in_order() {
             .into_iter()
             .map(|row| row.3)
             .collect();
+        let on_index = plan
+            .iter()
+            .filter(|l| l.contains("USING COVERING INDEX conveyor_events_pending_idx"))
+            .count();
         let plan = plan.join("\n");
+        assert_eq!(on_index, seeks, "{file}: {plan}");
         assert!(
-            plan.contains(
-                "SEARCH conveyor_events USING COVERING INDEX conveyor_events_pending_idx"
-            ),
-            "{file}: {plan}"
+            !plan.contains("SCAN conveyor_events"),
+            "{file} scans: {plan}"
         );
+        assert!(!plan.contains("SCAN e"), "{file} scans: {plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{file} sorts: {plan}");
     }
 }

@@ -4,9 +4,10 @@
 //! The write lock makes the claim exclusive (SQLite has no `SKIP LOCKED` and needs none):
 //! walk the fairness groups from the cursor with one index seek each, give each group an
 //! equal share of the batch, pick each share's due events by the priority rule of
-//! `Message::priority`, and lease them. Per group, one index seek finds each priority level
-//! (highest first) and one index range gives that level's first `share` due events in due
-//! order; the rule's share is among them, as on Postgres (`postgres/sql/claim.sql` says why).
+//! `Message::priority`, and lease them. Per group, one statement lists the priority levels
+//! present (one index seek each) with the highest level's first `share` due events, and one
+//! index range per other level gives that level's first `share` due events in due order; the
+//! rule's share is among them, as on Postgres (`postgres/sql/claim.sql` says why).
 
 use std::collections::HashMap;
 
@@ -22,7 +23,7 @@ const PAUSED: &str = "select exists (select 1 from conveyor_paused_handlers \
                       where namespace = $1 and event_type = $2 and routing_key = $3)";
 const GROUP_FROM: &str = include_str!("sql/claim_group_from.sql");
 const GROUP_BETWEEN: &str = include_str!("sql/claim_group_between.sql");
-const LEVEL: &str = include_str!("sql/claim_level.sql");
+const TOP_LEVEL: &str = include_str!("sql/claim_top_level.sql");
 const PICK: &str = include_str!("sql/claim_pick.sql");
 const LEASE: &str = include_str!("sql/claim_lease.sql");
 
@@ -92,18 +93,32 @@ pub(super) async fn claim(
         if want == 0 {
             break;
         }
+        let limit = i64::try_from(want).unwrap_or(i64::MAX);
+        // the highest level's due events, and every level (rows without an id)
+        let top: Vec<(Option<i64>, i64, Option<i64>)> = sqlx::query_as(TOP_LEVEL)
+            .bind(namespace)
+            .bind(event_type)
+            .bind(routing_key)
+            .bind(group)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut **tx)
+            .await?;
         let mut candidates: Vec<Candidate> = Vec::new();
-        let mut below = i64::MAX;
-        loop {
-            let level: Option<i64> = sqlx::query_scalar(LEVEL)
-                .bind(namespace)
-                .bind(event_type)
-                .bind(routing_key)
-                .bind(group)
-                .bind(below)
-                .fetch_optional(&mut **tx)
-                .await?;
-            let Some(level) = level else { break };
+        let mut levels: Vec<i64> = Vec::new();
+        for (id, priority, available_at) in top {
+            match id.zip(available_at) {
+                Some((id, available_at)) => candidates.push(Candidate {
+                    id,
+                    priority,
+                    available_at,
+                }),
+                None => levels.push(priority),
+            }
+        }
+        // the other levels, below the highest
+        levels.sort_unstable_by(|a, b| b.cmp(a));
+        for &level in levels.iter().skip(1) {
             let due: Vec<Candidate> = sqlx::query_as(PICK)
                 .bind(namespace)
                 .bind(event_type)
@@ -111,11 +126,10 @@ pub(super) async fn claim(
                 .bind(group)
                 .bind(level)
                 .bind(now)
-                .bind(i64::try_from(want).unwrap_or(i64::MAX))
+                .bind(limit)
                 .fetch_all(&mut **tx)
                 .await?;
             candidates.extend(due);
-            below = level;
         }
         candidates.sort_unstable_by_key(|c| c.order(aged_by));
         candidates.truncate(want);
