@@ -169,7 +169,16 @@ pub(crate) struct Options {
     pub(crate) causation_id: Option<EventId>,
     /// Due at this instant instead of after `delay` (the later of the two calls wins).
     pub(crate) scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Checked against [`PRIORITY_MIN`]..=[`PRIORITY_MAX`] at [`Message::into_new_event`].
+    pub(crate) priority: i16,
 }
+
+/// The lowest priority [`Message::priority`] accepts.
+pub const PRIORITY_MIN: i16 = -10;
+/// The highest priority [`Message::priority`] accepts: claimed first.
+pub const PRIORITY_MAX: i16 = 10;
+/// The priority of a message that states none.
+pub const PRIORITY_DEFAULT: i16 = 0;
 
 impl<E: Event> Message<E> {
     /// A message carrying `payload`, due now, with no routing key.
@@ -230,6 +239,38 @@ impl<E: Event> Message<E> {
         self
     }
 
+    /// Claim order within the queue: higher first, from [`PRIORITY_MIN`] (-10) to
+    /// [`PRIORITY_MAX`] (10); [`PRIORITY_DEFAULT`] (0) unless stated. A value out of range
+    /// is refused at publish ([`Error::Validation`] naming `priority`).
+    ///
+    /// The rule, per claim: fairness groups still round-robin (each group gets its share of
+    /// the batch, as without priorities). Within a group's share, events that have been due
+    /// for longer than the handler's
+    /// [`PRIORITY_AGING`](crate::EventHandler::PRIORITY_AGING) (60 s by default,
+    /// `HandlerOptions::priority_aging`) come first, oldest first, whatever their priority;
+    /// then the rest by priority (highest first), then due time, then id. So a low-priority
+    /// event waits at most its aging time plus the time to drain the aged events ahead of
+    /// it: never forever. River and Oban claim by strict priority with no aging, so there a
+    /// steady stream of high-priority jobs starves the low ones. With every event at the
+    /// default priority the order is the due-time order (due time, then id), as before.
+    ///
+    /// ```
+    /// # #[derive(serde::Serialize, serde::Deserialize, garde::Validate)]
+    /// # struct OrderPlaced { #[garde(skip)] order_id: String }
+    /// # impl conveyor::Event for OrderPlaced { const NAME: &'static str = "order_placed"; }
+    /// let urgent = conveyor::Message::new(OrderPlaced { order_id: "o-1".into() }).priority(5);
+    /// assert!(urgent.into_new_event().is_ok());
+    /// let err = conveyor::Message::new(OrderPlaced { order_id: "o-2".into() })
+    ///     .priority(11)
+    ///     .into_new_event()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("priority"), "{err}");
+    /// ```
+    pub fn priority(mut self, priority: i16) -> Self {
+        self.options.priority = priority;
+        self
+    }
+
     /// The id that ties a chain of events together; emitted events inherit it.
     pub fn correlation_id(mut self, id: Uuid) -> Self {
         self.options.correlation_id = Some(id);
@@ -239,11 +280,13 @@ impl<E: Event> Message<E> {
     /// Validate and serialize into the untyped form a [`Store`](crate::Store) inserts.
     ///
     /// # Errors
-    /// [`Error::Validation`] if the payload fails validation, [`Error::Config`] naming
-    /// `routing_key` if the routing key holds control characters, [`Error::Json`] if it
-    /// cannot be serialized.
+    /// [`Error::Validation`] if the payload fails validation or the
+    /// [`priority`](Self::priority) is out of range, [`Error::Config`] naming `routing_key`
+    /// if the routing key holds control characters, [`Error::Json`] if it cannot be
+    /// serialized.
     pub fn into_new_event(self) -> Result<NewEvent> {
         validate(&self.payload)?;
+        check_priority::<E>(self.options.priority)?;
         if let Some(key) = &self.options.routing_key {
             check_name("routing_key", key).map_err(Error::Config)?;
         }
@@ -259,8 +302,27 @@ impl<E: Event> Message<E> {
             fairness_key: self.options.fairness_key,
             correlation_id: self.options.correlation_id,
             causation_id: self.options.causation_id,
+            priority: self.options.priority,
         })
     }
+}
+
+/// Refuse a priority outside [`PRIORITY_MIN`]..=[`PRIORITY_MAX`], naming `priority`.
+fn check_priority<E: Event>(priority: i16) -> Result<()> {
+    if (PRIORITY_MIN..=PRIORITY_MAX).contains(&priority) {
+        return Ok(());
+    }
+    let mut report = garde::Report::new();
+    report.append(
+        garde::Path::new("priority"),
+        garde::Error::new(format!(
+            "must be within {PRIORITY_MIN}..={PRIORITY_MAX}, got {priority}"
+        )),
+    );
+    Err(Error::Validation {
+        event_type: E::NAME,
+        report,
+    })
 }
 
 impl<E: Event> From<E> for Message<E> {
@@ -288,6 +350,9 @@ pub struct NewEvent {
     pub correlation_id: Option<Uuid>,
     /// The event whose handler emitted this one.
     pub causation_id: Option<EventId>,
+    /// Claim order within the queue (see [`Message::priority`]), already checked to be
+    /// within [`PRIORITY_MIN`]..=[`PRIORITY_MAX`].
+    pub priority: i16,
 }
 
 /// What happened to one published message.

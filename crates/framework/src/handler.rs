@@ -94,6 +94,14 @@ pub trait EventHandler<S: Store = DefaultStore>: Send + Sync + 'static {
     /// `HandlerOptions::timeout` overrides it. Only a handler that yields (awaits) can be
     /// stopped: a blocking call inside it is not interrupted.
     const TIMEOUT: Duration = Duration::from_secs(300);
+    /// How long an event may be due before it is claimed ahead of every priority, oldest
+    /// first: the rule that keeps low-priority events from starving (see
+    /// [`Message::priority`](crate::Message::priority)). Defaults to 60 s;
+    /// `HandlerOptions::priority_aging` overrides it. River and Oban have no such aging
+    /// (strict priorities); `Duration::ZERO` makes every due event aged, which ignores
+    /// priorities (due-time order). Values above 100 years count as 100 years (never, in
+    /// practice).
+    const PRIORITY_AGING: Duration = Duration::from_secs(60);
 
     /// Handle a batch. Items not marked otherwise through `ctx` are delivered when this
     /// returns `Ok`; an `Err` rolls back the handler's writes and emitted events and applies

@@ -118,7 +118,10 @@ pub mod prelude {
 
 pub use context::Context;
 pub use error::{Error, Result};
-pub use event::{Event, EventId, Message, NewEvent, Published, Queue};
+pub use event::{
+    Event, EventId, Message, NewEvent, Published, Queue, PRIORITY_DEFAULT, PRIORITY_MAX,
+    PRIORITY_MIN,
+};
 pub use handler::{Batch, EventHandler, HandlerError, Item, ResultExt};
 pub use periodic::{MissedTicks, Periodic};
 pub use pool::{HandlerOptions, PoolBuilder, WorkerPool};

@@ -24,6 +24,7 @@ pub(crate) struct Spec {
     pub(crate) batch_size: usize,
     pub(crate) poll_interval: Duration,
     pub(crate) claim_timeout: Duration,
+    pub(crate) priority_aging: Duration,
 }
 
 /// How many times a completion without handler writes is retried after a database error.
@@ -57,6 +58,7 @@ impl<S: Store> Worker<S> {
                     limit: self.spec.batch_size,
                     lease: self.spec.claim_timeout,
                     fairness_cursor: &cursor,
+                    priority_aging: self.spec.priority_aging,
                 })
                 .await;
             let rows = match claimed {

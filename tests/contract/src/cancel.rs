@@ -26,6 +26,7 @@ async fn claim_for<S: Store>(store: &S, worker: &str, lease: Duration) -> Vec<Ev
             limit: 10,
             lease,
             fairness_cursor: "",
+            priority_aging: Duration::from_secs(60),
         })
         .await
         .expect("claim");

@@ -138,6 +138,7 @@ pub async fn fairness_cursor_rotates_through_many_groups<B: Backend>(b: &B) {
                 limit: 10,
                 lease: Duration::from_secs(30),
                 fairness_cursor: &cursor,
+                priority_aging: Duration::from_secs(60),
             })
             .await
             .unwrap();

@@ -12,6 +12,7 @@
 //! - [`outcomes`]: per-item outcomes, poison payloads, retries, atomicity.
 //! - [`lease`]: crash recovery and graceful shutdown.
 //! - [`pool`]: exactly-once across pools, fair draining, wake-up latency.
+//! - [`priority`]: priority order, fairness with priorities, aging, range checks.
 //! - [`admin`]: pause/resume, stats, dead letters, namespaces.
 //! - [`subscription`]: several subscribers per event type.
 //! - [`lookup`]: events by id and filtered listings, in every state.
@@ -26,6 +27,7 @@ pub mod lookup;
 pub mod outcomes;
 pub mod periodic;
 pub mod pool;
+pub mod priority;
 pub mod publish;
 pub mod subscription;
 pub mod support;
@@ -98,6 +100,13 @@ macro_rules! every_case {
             cancel::cancelled_events_are_pruned_after_the_retention,
             cancel::the_error_history_keeps_the_last_five_failures,
             cancel::a_reaped_attempt_is_recorded_as_lease_expired,
+            priority::higher_priority_is_claimed_first,
+            priority::equal_priority_keeps_due_time_order,
+            priority::fairness_groups_round_robin_with_priorities,
+            priority::aged_events_are_claimed_before_fresh_high_priority,
+            priority::handler_options_set_the_priority_aging,
+            priority::priority_out_of_range_is_refused_at_publish,
+            priority::delayed_high_priority_events_wait_until_due,
         }
     };
 }

@@ -319,6 +319,7 @@ pub async fn claim<S: Store>(
             limit,
             lease: Duration::from_secs(30),
             fairness_cursor: "",
+            priority_aging: Duration::from_secs(60),
         })
         .await
         .expect("claim")

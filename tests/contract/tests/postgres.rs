@@ -6,7 +6,8 @@ use conveyor_contract::support::{
     RawRow, COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER, SELECT_ROW,
 };
 use conveyor_contract::{
-    admin, cancel, claim, lease, lookup, outcomes, periodic, pool, publish, subscription, Backend,
+    admin, cancel, claim, lease, lookup, outcomes, periodic, pool, priority, publish, subscription,
+    Backend,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
@@ -109,25 +110,31 @@ async fn publish_in_transaction_commits_or_rolls_back_with_it(pool: PgPool) {
 }
 
 /// Postgres-only: the claim stays an index scan on the partial pending index as a generic
-/// (prepared) plan, however many rows the table holds.
+/// (prepared) plan, however many rows the table holds, with events at several priority
+/// levels, some of them aged, in several fairness groups: no sequential scan, and no bitmap
+/// scan (which would lose the index order and sort a whole group's backlog).
 #[sqlx::test(migrator = "conveyor::MIGRATOR")]
 async fn claim_uses_the_pending_index_in_its_generic_plan(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
     execute(
         &mut *conn,
-        "insert into conveyor_events (namespace, event_type, payload, status)
-         select 'default', 'contract.job', '{}', case when g % 100 = 0 then 'pending' else 'delivered' end::conveyor_event_status
+        "insert into conveyor_events (namespace, event_type, payload, status, priority,
+                                      fairness_key, available_at)
+         select 'default', 'contract.job', '{}',
+                case when g % 100 = 0 then 'pending' else 'delivered' end::conveyor_event_status,
+                (g % 7) - 3, 'g' || (g % 3), now() - (g % 10) * interval '1 minute'
            from generate_series(1, 50000) g",
     )
     .await;
     execute(&mut *conn, "analyze conveyor_events").await;
     execute(&mut *conn, "set plan_cache_mode = force_generic_plan").await;
     let claim = include_str!("../../../crates/framework/src/store/postgres/sql/claim.sql");
-    let prepare =
-        format!("prepare claim_plan(text, text, text, text, bigint, float8, text) as {claim}");
+    let prepare = format!(
+        "prepare claim_plan(text, text, text, text, bigint, float8, text, float8) as {claim}"
+    );
     execute(&mut *conn, &prepare).await;
     let plan: Vec<String> = sqlx::query_scalar(
-        "explain execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '')",
+        "explain execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '', 300000)",
     )
     .fetch_all(&mut *conn)
     .await
@@ -135,6 +142,26 @@ async fn claim_uses_the_pending_index_in_its_generic_plan(pool: PgPool) {
     let plan = plan.join("\n");
     assert!(plan.contains("conveyor_events_pending_idx"), "{plan}");
     assert!(!plan.contains("Seq Scan on conveyor_events"), "{plan}");
+    assert!(
+        !plan.contains("Bitmap Heap Scan on conveyor_events"),
+        "{plan}"
+    );
+    let level_seeks = plan
+        .lines()
+        .filter(|l| l.contains("Index Cond") && l.contains("(priority = "))
+        .filter(|l| l.contains("(available_at <= now())"))
+        .count();
+    assert_eq!(
+        level_seeks, 2,
+        "offers and locks seek one (group, level) and its due bound in the index: {plan}"
+    );
+    let claimed: Vec<(i64,)> = sqlx::query_as(
+        "execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '', 300000)",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(claimed.len(), 100, "the generic plan claims a full batch");
 }
 
 /// Postgres-only: the pruner reaches delivered and cancelled rows through their partial

@@ -8,7 +8,8 @@ use conveyor_contract::support::{
     RawRow, COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER, SELECT_ROW,
 };
 use conveyor_contract::{
-    admin, cancel, claim, lease, lookup, outcomes, periodic, pool, publish, subscription, Backend,
+    admin, cancel, claim, lease, lookup, outcomes, periodic, pool, priority, publish, subscription,
+    Backend,
 };
 
 /// A database file of its own, deleted (with its WAL files) when the case ends.
@@ -158,5 +159,67 @@ async fn id_list_statements_look_up_rows_by_id() {
             "{file}: {plan}"
         );
         assert!(!plan.contains("_idx"), "{file} walks an index: {plan}");
+    }
+}
+
+/// SQLite-only: each statement of the claim (the group walk, the priority levels with the
+/// highest level's due events, the pick of another level's due events) seeks or ranges over
+/// the pending index in its order: never a scan of the table and never a sort of a group's
+/// backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claim_statements_walk_the_pending_index_in_order() {
+    let db = Sqlite::new().await;
+    let store = db.store(2).await;
+    let mut tx = store.begin().await.unwrap();
+    sqlx::query(
+        "with recursive g(n) as (select 1 union all select n + 1 from g where n < 20000)
+         insert into conveyor_events (namespace, event_type, payload, status, available_at,
+                                      fairness_key, priority, created_at, updated_at)
+         select 'default', 'contract.job', '{}', case when n % 2 = 0 then 'delivered' else 'pending' end,
+                n % 10, 'g' || (n % 3), (n % 7) - 3, 0, 0 from g",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../crates/framework/src/store/sqlite/sql"
+    );
+    for (file, seeks) in [
+        ("claim_group_from", 1),
+        ("claim_group_between", 1),
+        ("claim_top_level", 3),
+        ("claim_pick", 1),
+    ] {
+        let sql = std::fs::read_to_string(format!("{dir}/{file}.sql")).unwrap();
+        let params = (1..=20)
+            .rev()
+            .find(|n| sql.contains(&format!("${n}")))
+            .unwrap();
+        let explain = format!("explain query plan {sql}");
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
+        for _ in 0..params {
+            query = query.bind(1);
+        }
+        let plan: Vec<String> = query
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row.3)
+            .collect();
+        let on_index = plan
+            .iter()
+            .filter(|l| l.contains("USING COVERING INDEX conveyor_events_pending_idx"))
+            .count();
+        let plan = plan.join("\n");
+        assert_eq!(on_index, seeks, "{file}: {plan}");
+        assert!(
+            !plan.contains("SCAN conveyor_events"),
+            "{file} scans: {plan}"
+        );
+        assert!(!plan.contains("SCAN e"), "{file} scans: {plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{file} sorts: {plan}");
     }
 }

@@ -24,6 +24,7 @@ pub struct HandlerOptions {
     claim_timeout: Option<Duration>,
     timeout: Option<Duration>,
     subscription: Option<String>,
+    priority_aging: Option<Duration>,
 }
 
 impl Default for HandlerOptions {
@@ -35,6 +36,7 @@ impl Default for HandlerOptions {
             claim_timeout: None,
             timeout: None,
             subscription: None,
+            priority_aging: None,
         }
     }
 }
@@ -77,6 +79,13 @@ impl HandlerOptions {
     /// twice under two names to get each event twice.
     pub fn subscription(mut self, name: impl Into<String>) -> Self {
         self.subscription = Some(name.into());
+        self
+    }
+
+    /// How long an event may be due before it is claimed ahead of every priority, instead
+    /// of `PRIORITY_AGING` (see [`EventHandler::PRIORITY_AGING`]).
+    pub fn priority_aging(mut self, aging: Duration) -> Self {
+        self.priority_aging = Some(aging);
         self
     }
 }
@@ -158,6 +167,7 @@ impl<S: Store> PoolBuilder<S> {
             batch_size: options.batch_size.unwrap_or(H::BATCH_SIZE),
             poll_interval: options.poll_interval.unwrap_or(H::POLL_INTERVAL),
             claim_timeout: options.claim_timeout.unwrap_or(H::CLAIM_TIMEOUT),
+            priority_aging: options.priority_aging.unwrap_or(H::PRIORITY_AGING),
         };
         if let Err(e) = check(&spec, &options) {
             self.errors.push(e);

@@ -58,7 +58,15 @@ pub struct ClaimRequest<'a> {
     pub lease: Duration,
     /// Round-robin position: fairness groups after this key are served first, then the rest.
     pub fairness_cursor: &'a str,
+    /// Events due for longer than this are claimed first, oldest first, whatever their
+    /// priority (the handler's [`PRIORITY_AGING`](crate::EventHandler::PRIORITY_AGING); see
+    /// [`Message::priority`](crate::Message::priority) for the whole rule).
+    pub priority_aging: Duration,
 }
+
+/// The longest priority aging a store applies: 100 years (never, in practice), so an
+/// aging of `Duration::MAX` stays within every backend's instant range.
+pub(crate) const MAX_PRIORITY_AGING: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 /// An event handed to a worker by [`Store::claim`].
 #[derive(Debug, Clone)]
@@ -184,7 +192,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Insert validated events, skipping (and reporting) duplicate idempotency keys.
     async fn insert(&self, events: Vec<NewEvent>) -> Result<PublishReport>;
 
-    /// Claim up to `req.limit` due events of an unpaused queue, setting their lease.
+    /// Claim up to `req.limit` due events of an unpaused queue, setting their lease; each
+    /// fairness group's share is chosen, and the batch returned, in the priority rule's
+    /// order (see [`Message::priority`]; the aging is `req.priority_aging`).
     async fn claim(&self, req: ClaimRequest<'_>) -> Result<Vec<ClaimedEvent>>;
 
     /// Open a transaction for a handler's own writes, or the application's: publish in it

@@ -151,10 +151,10 @@ where
     let published: Vec<EventId> = store.publish_batch(msgs).await?.inserted().collect();
     for _ in 1..attempt {
         // an earlier attempt: claimed (counted), then returned with its attempt kept
-        claim_exactly(store, &queue, &published, H::BATCH_SIZE).await?;
+        claim_exactly(store, &queue, &published, H::BATCH_SIZE, H::PRIORITY_AGING).await?;
         store.release(WORKER, &published, false).await?;
     }
-    let rows = claim_exactly(store, &queue, &published, H::BATCH_SIZE).await?;
+    let rows = claim_exactly(store, &queue, &published, H::BATCH_SIZE, H::PRIORITY_AGING).await?;
     let plan = run_typed(handler, store, rows, H::TIMEOUT).await;
     let run = TestRun {
         outcomes: plan.outcomes.clone(),
@@ -176,6 +176,7 @@ async fn claim_exactly<S: Store>(
     queue: &Queue,
     published: &[EventId],
     limit: usize,
+    priority_aging: Duration,
 ) -> Result<Vec<ClaimedEvent>> {
     let rows = store
         .claim(ClaimRequest {
@@ -184,6 +185,7 @@ async fn claim_exactly<S: Store>(
             limit,
             lease: Duration::from_secs(60),
             fairness_cursor: "",
+            priority_aging,
         })
         .await?;
     if rows.iter().any(|r| !published.contains(&r.id)) || rows.len() != published.len() {

@@ -1,4 +1,5 @@
-//! Claiming: one statement, `for update skip locked`, round-robin across fairness groups.
+//! Claiming: one statement, `for update skip locked`, round-robin across fairness groups,
+//! by priority with aging within each group (the rule is in `sql/claim.sql`).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -7,7 +8,7 @@ use uuid::Uuid;
 use super::millis;
 use crate::error::Result;
 use crate::store::claim::ClaimRow;
-use crate::store::{ClaimRequest, ClaimedEvent};
+use crate::store::{ClaimRequest, ClaimedEvent, MAX_PRIORITY_AGING};
 
 const CLAIM: &str = include_str!("sql/claim.sql");
 
@@ -24,6 +25,7 @@ pub(super) async fn claim(
         .bind(i64::try_from(req.limit).unwrap_or(i64::MAX))
         .bind(millis(req.lease))
         .bind(req.fairness_cursor)
+        .bind(millis(req.priority_aging.min(MAX_PRIORITY_AGING)))
         .fetch_all(pool)
         .await?;
     Ok(rows

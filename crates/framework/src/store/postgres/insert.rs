@@ -49,6 +49,7 @@ pub(crate) async fn insert_with<'c>(
     let mut idempotency_keys: Vec<Option<&str>> = Vec::with_capacity(n);
     let mut causation_ids: Vec<Option<i64>> = Vec::with_capacity(n);
     let mut correlation_ids: Vec<Option<Uuid>> = Vec::with_capacity(n);
+    let mut priorities: Vec<i16> = Vec::with_capacity(n);
     for e in events {
         event_types.push(e.event_type.as_str());
         routing_keys.push(e.routing_key.as_deref().unwrap_or_default());
@@ -58,9 +59,10 @@ pub(crate) async fn insert_with<'c>(
         idempotency_keys.push(e.idempotency_key.as_deref());
         causation_ids.push(e.causation_id.map(|id| id.0));
         correlation_ids.push(e.correlation_id);
+        priorities.push(e.priority);
     }
     let keyed = idempotency_keys.iter().any(Option::is_some);
-    // the keyless statement has no $7 (keys) and no $11 (window)
+    // the keyless statement has no $7 (keys) and no $11 (window); priorities come last
     let mut query = sqlx::query_as(if keyed { INSERT } else { INSERT_KEYLESS })
         .bind(namespace)
         .bind(&event_types)
@@ -78,6 +80,7 @@ pub(crate) async fn insert_with<'c>(
     if keyed {
         query = query.bind(millis(window));
     }
+    query = query.bind(&priorities);
     let mut rows: Vec<InsertedRow> = query.fetch_all(executor).await?;
     if !keyed {
         // ids are assigned in input order (copies after their input's first): sorted, the

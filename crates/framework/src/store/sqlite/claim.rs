@@ -1,8 +1,15 @@
-//! Claiming: inside one write transaction, round-robin across fairness groups.
+//! Claiming: inside one write transaction, round-robin across fairness groups, by
+//! priority with aging within each group.
 //!
 //! The write lock makes the claim exclusive (SQLite has no `SKIP LOCKED` and needs none):
 //! walk the fairness groups from the cursor with one index seek each, give each group an
-//! equal share of the batch, pick each share's due events, and lease them.
+//! equal share of the batch, pick each share's due events by the priority rule of
+//! `Message::priority`, and lease them. Per group, one statement lists the priority levels
+//! present (one index seek each) with the highest level's first `share` due events, and one
+//! index range per other level gives that level's first `share` due events in due order; the
+//! rule's share is among them, as on Postgres (`postgres/sql/claim.sql` says why).
+
+use std::collections::HashMap;
 
 use uuid::Uuid;
 
@@ -10,21 +17,32 @@ use super::{id_array, instant, millis};
 use crate::error::Result;
 use crate::event::EventId;
 use crate::store::claim::ClaimRow;
-use crate::store::{ClaimRequest, ClaimedEvent};
+use crate::store::{ClaimRequest, ClaimedEvent, MAX_PRIORITY_AGING};
 
 const PAUSED: &str = "select exists (select 1 from conveyor_paused_handlers \
                       where namespace = $1 and event_type = $2 and routing_key = $3)";
 const GROUP_FROM: &str = include_str!("sql/claim_group_from.sql");
 const GROUP_BETWEEN: &str = include_str!("sql/claim_group_between.sql");
+const TOP_LEVEL: &str = include_str!("sql/claim_top_level.sql");
 const PICK: &str = include_str!("sql/claim_pick.sql");
 const LEASE: &str = include_str!("sql/claim_lease.sql");
 
-/// A leased row, with the due time the batch is ordered by.
+/// A due event that may be picked, with what the priority rule orders by.
 #[derive(sqlx::FromRow)]
-struct Leased {
-    #[sqlx(flatten)]
-    row: ClaimRow<String, i64>,
+struct Candidate {
+    id: i64,
+    priority: i64,
     available_at: i64,
+}
+
+impl Candidate {
+    /// The claim order: aged events (due at or before `aged_by`) first, oldest first; then
+    /// by priority (highest first), due time, id.
+    fn order(&self, aged_by: i64) -> (bool, i64, i64, i64, i64) {
+        let aged = self.available_at <= aged_by;
+        let age = if aged { self.available_at } else { 0 };
+        (!aged, age, -self.priority, self.available_at, self.id)
+    }
 }
 
 pub(super) async fn claim(
@@ -68,28 +86,63 @@ pub(super) async fn claim(
         }
     }
     let share = req.limit.div_ceil(groups.len().max(1)).max(1);
-    let mut picked: Vec<i64> = Vec::with_capacity(req.limit);
+    let aged_by = now.saturating_sub(millis(req.priority_aging.min(MAX_PRIORITY_AGING)));
+    let mut picked: Vec<Candidate> = Vec::with_capacity(req.limit);
     for group in &groups {
         let want = share.min(req.limit - picked.len());
         if want == 0 {
             break;
         }
-        let ids: Vec<i64> = sqlx::query_scalar(PICK)
+        let limit = i64::try_from(want).unwrap_or(i64::MAX);
+        // the highest level's due events, and every level (rows without an id)
+        let top: Vec<(Option<i64>, i64, Option<i64>)> = sqlx::query_as(TOP_LEVEL)
             .bind(namespace)
             .bind(event_type)
             .bind(routing_key)
             .bind(group)
             .bind(now)
-            .bind(i64::try_from(want).unwrap_or(i64::MAX))
+            .bind(limit)
             .fetch_all(&mut **tx)
             .await?;
-        picked.extend(ids);
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut levels: Vec<i64> = Vec::new();
+        for (id, priority, available_at) in top {
+            match id.zip(available_at) {
+                Some((id, available_at)) => candidates.push(Candidate {
+                    id,
+                    priority,
+                    available_at,
+                }),
+                None => levels.push(priority),
+            }
+        }
+        // the other levels, below the highest
+        levels.sort_unstable_by(|a, b| b.cmp(a));
+        for &level in levels.iter().skip(1) {
+            let due: Vec<Candidate> = sqlx::query_as(PICK)
+                .bind(namespace)
+                .bind(event_type)
+                .bind(routing_key)
+                .bind(group)
+                .bind(level)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut **tx)
+                .await?;
+            candidates.extend(due);
+        }
+        candidates.sort_unstable_by_key(|c| c.order(aged_by));
+        candidates.truncate(want);
+        picked.extend(candidates);
     }
     if picked.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<EventId> = picked.iter().copied().map(EventId).collect();
-    let mut rows: Vec<Leased> = sqlx::query_as(LEASE)
+    // the batch in the rule's order across groups
+    picked.sort_unstable_by_key(|c| c.order(aged_by));
+    let position: HashMap<i64, usize> = picked.iter().enumerate().map(|(n, c)| (c.id, n)).collect();
+    let ids: Vec<EventId> = picked.iter().map(|c| EventId(c.id)).collect();
+    let mut rows: Vec<ClaimRow<String, i64>> = sqlx::query_as(LEASE)
         .bind(namespace)
         .bind(id_array(&ids))
         .bind(req.worker)
@@ -97,10 +150,10 @@ pub(super) async fn claim(
         .bind(now.saturating_add(millis(req.lease)))
         .fetch_all(&mut **tx)
         .await?;
-    rows.sort_by_key(|r| (r.available_at, r.row.id));
+    rows.sort_unstable_by_key(|r| position.get(&r.id).copied());
     Ok(rows
         .into_iter()
-        .map(|r| r.row.into_claimed(|s| Uuid::parse_str(&s).ok(), instant))
+        .map(|r| r.into_claimed(|s| Uuid::parse_str(&s).ok(), instant))
         .collect())
 }
 

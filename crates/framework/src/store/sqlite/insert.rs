@@ -27,6 +27,7 @@ struct Row<'a> {
     idempotency_key: Option<&'a str>,
     causation_id: Option<i64>,
     correlation_id: Option<String>,
+    priority: i16,
 }
 
 /// What insert.sql returns for each row it stored, in input order once sorted by id.
@@ -211,6 +212,7 @@ impl<'a> Row<'a> {
             idempotency_key: e.idempotency_key.as_deref(),
             causation_id: e.causation_id.map(|id| id.0),
             correlation_id: e.correlation_id.map(|id| id.to_string()),
+            priority: e.priority,
         }
     }
 }

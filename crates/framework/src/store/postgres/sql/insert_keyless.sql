@@ -16,14 +16,14 @@
 -- commit (see `PgStore::publish_batch_in_deferred`).
 --
 -- $1 namespace, $2 event types, $3 routing keys, $4 payloads (json text), $5 delays (ms),
--- $6 fairness keys, $7 causation ids, $8 correlation ids, $9 notify
+-- $6 fairness keys, $7 causation ids, $8 correlation ids, $9 notify, $10 priorities
 with input as (
     select *
       from unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::text[],
-                  $7::bigint[], $8::uuid[])
+                  $7::bigint[], $8::uuid[], $10::smallint[])
            with ordinality
            as u(event_type, routing_key, payload, delay_ms, fairness_key,
-                causation_id, correlation_id, ord)
+                causation_id, correlation_id, priority, ord)
 ),
 targets as (
     select q.event_type, q.routing_key,
@@ -38,10 +38,10 @@ targets as (
 inserted as (
     insert into conveyor_events
         (namespace, event_type, routing_key, payload, available_at, fairness_key,
-         causation_id, correlation_id)
+         causation_id, correlation_id, priority)
     select $1, i.event_type, t.queue_key, i.payload::jsonb,
            now() + make_interval(secs => i.delay_ms / 1000), i.fairness_key,
-           i.causation_id, i.correlation_id
+           i.causation_id, i.correlation_id, i.priority
       from input i
       join targets t on t.event_type = i.event_type and t.routing_key = i.routing_key
      order by i.ord, t.first desc, t.queue_key
