@@ -33,6 +33,7 @@ fn print_record(e: &EventRecord) -> anyhow::Result<()> {
     println!("queue:            {}", e.queue);
     println!("status:           {}", e.status);
     println!("attempts:         {}", e.attempts);
+    println!("priority:         {}", e.priority);
     println!("fairness_key:     {}", e.fairness_key);
     println!("idempotency_key:  {}", or_none(e.idempotency_key.clone()));
     println!(

@@ -38,6 +38,7 @@ pub async fn events_are_looked_up_by_id_in_every_status<B: Backend>(b: &B) {
         .publish(
             Message::new(Job { n: 9 })
                 .fairness_key("g")
+                .priority(3)
                 .delay(Duration::from_secs(3600)),
         )
         .await
@@ -83,6 +84,7 @@ pub async fn events_are_looked_up_by_id_in_every_status<B: Backend>(b: &B) {
     assert_eq!(pending.len(), 1);
     assert_eq!(status(pending[0]).await, EventStatus::Pending);
     assert_eq!(status(scheduled).await, EventStatus::Scheduled);
+    assert_eq!(store.event(scheduled).await.unwrap().unwrap().priority, 3);
 
     let running = store.event(held[3].id).await.unwrap().unwrap();
     assert_eq!(running.claimed_by.as_deref(), Some("w"));

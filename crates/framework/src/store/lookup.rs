@@ -112,6 +112,8 @@ pub struct EventRecord {
     pub payload: serde_json::Value,
     /// How many times it has been claimed.
     pub attempts: u32,
+    /// Its priority (see [`Message::priority`](crate::Message::priority)).
+    pub priority: i16,
     /// Its fairness group (`""` for the default group).
     pub fairness_key: String,
     /// The idempotency key it was published with, if any.
@@ -221,6 +223,7 @@ pub(crate) struct EventRow<P, C, T> {
     status: String,
     payload: P,
     attempts: i32,
+    priority: i16,
     fairness_key: String,
     idempotency_key: Option<String>,
     causation_id: Option<i64>,
@@ -253,6 +256,7 @@ impl<P, C, T> EventRow<P, C, T> {
             status: self.status.parse().unwrap_or(EventStatus::Pending),
             payload: (d.payload)(self.payload),
             attempts: u32::try_from(self.attempts).unwrap_or(0),
+            priority: self.priority,
             fairness_key: self.fairness_key,
             idempotency_key: self.idempotency_key,
             causation_id: self.causation_id.map(EventId),
