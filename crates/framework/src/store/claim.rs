@@ -1,10 +1,56 @@
-//! What both backends' claims share: the claimed row and how it becomes a [`ClaimedEvent`].
+//! The claim's types: the [`ClaimRequest`] a worker sends, the [`ClaimedEvent`]s it gets
+//! back, and the row both backends' claims return.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::ClaimedEvent;
-use crate::event::EventId;
+use crate::event::{EventId, Queue};
+
+/// A claim request: up to `limit` due events of `queue` for `worker`.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest<'a> {
+    /// The queue to claim from.
+    pub queue: &'a Queue,
+    /// The claiming worker's id, recorded as `claimed_by`.
+    pub worker: &'a str,
+    /// The most events to claim.
+    pub limit: usize,
+    /// How long the claim is held before the reaper may return it.
+    pub lease: Duration,
+    /// Round-robin position: fairness groups after this key are served first, then the rest.
+    pub fairness_cursor: &'a str,
+    /// Events due for longer than this are claimed first, oldest first, whatever their
+    /// priority (the handler's [`PRIORITY_AGING`](crate::EventHandler::PRIORITY_AGING); see
+    /// [`Message::priority`](crate::Message::priority) for the whole rule).
+    pub priority_aging: Duration,
+}
+
+/// The longest priority aging a store applies: 100 years (never, in practice), so an
+/// aging of `Duration::MAX` stays within every backend's instant range.
+pub(crate) const MAX_PRIORITY_AGING: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// An event handed to a worker by [`Store::claim`].
+#[derive(Debug, Clone)]
+pub struct ClaimedEvent {
+    /// The event's id.
+    pub id: EventId,
+    /// The payload as JSON text, decoded straight into the handler's event type.
+    pub payload: String,
+    /// How many times the event has been claimed, this claim included.
+    pub attempts: u32,
+    /// The event's fairness group (`""` for the default group).
+    pub fairness_key: String,
+    /// The event whose handler emitted this one.
+    pub causation_id: Option<EventId>,
+    /// The chain this event belongs to.
+    pub correlation_id: Option<Uuid>,
+    /// When the event was published.
+    pub created_at: DateTime<Utc>,
+    /// The error of the previous attempt, if any.
+    pub last_error: Option<String>,
+}
 
 /// A row either backend's claim returns. `C` is a correlation id and `T` an instant as the
 /// backend returns them (`uuid` and `timestamptz` on Postgres, text and integer milliseconds

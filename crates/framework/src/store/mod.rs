@@ -20,7 +20,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
-use uuid::Uuid;
 
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
@@ -28,9 +27,12 @@ use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 pub use admin::{DeadLetter, QueueStats};
 pub(crate) use cancel::{cancel_outcome, check_key};
 pub use cancel::{CancelOutcome, CancelReport};
+pub(crate) use claim::MAX_PRIORITY_AGING;
+pub use claim::{ClaimRequest, ClaimedEvent};
 pub(crate) use history::attempt_errors;
 pub use history::AttemptError;
 pub use lookup::{EventFilter, EventPage, EventRecord, EventStatus};
+pub use outcome::{Completion, Outcome};
 pub use subscription::Subscription;
 
 mod admin;
@@ -39,115 +41,12 @@ mod claim;
 mod history;
 mod insert;
 mod lookup;
+mod outcome;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 mod subscription;
-
-/// A claim request: up to `limit` due events of `queue` for `worker`.
-#[derive(Debug, Clone)]
-pub struct ClaimRequest<'a> {
-    /// The queue to claim from.
-    pub queue: &'a Queue,
-    /// The claiming worker's id, recorded as `claimed_by`.
-    pub worker: &'a str,
-    /// The most events to claim.
-    pub limit: usize,
-    /// How long the claim is held before the reaper may return it.
-    pub lease: Duration,
-    /// Round-robin position: fairness groups after this key are served first, then the rest.
-    pub fairness_cursor: &'a str,
-    /// Events due for longer than this are claimed first, oldest first, whatever their
-    /// priority (the handler's [`PRIORITY_AGING`](crate::EventHandler::PRIORITY_AGING); see
-    /// [`Message::priority`](crate::Message::priority) for the whole rule).
-    pub priority_aging: Duration,
-}
-
-/// The longest priority aging a store applies: 100 years (never, in practice), so an
-/// aging of `Duration::MAX` stays within every backend's instant range.
-pub(crate) const MAX_PRIORITY_AGING: Duration = Duration::from_secs(100 * 365 * 86_400);
-
-/// An event handed to a worker by [`Store::claim`].
-#[derive(Debug, Clone)]
-pub struct ClaimedEvent {
-    /// The event's id.
-    pub id: EventId,
-    /// The payload as JSON text, decoded straight into the handler's event type.
-    pub payload: String,
-    /// How many times the event has been claimed, this claim included.
-    pub attempts: u32,
-    /// The event's fairness group (`""` for the default group).
-    pub fairness_key: String,
-    /// The event whose handler emitted this one.
-    pub causation_id: Option<EventId>,
-    /// The chain this event belongs to.
-    pub correlation_id: Option<Uuid>,
-    /// When the event was published.
-    pub created_at: DateTime<Utc>,
-    /// The error of the previous attempt, if any.
-    pub last_error: Option<String>,
-}
-
-/// The final state a batch assigns to one claimed event.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Handled; the event is delivered.
-    Delivered,
-    /// Back to pending, claimable again after `delay`.
-    Retry {
-        /// How long until the event is due again.
-        delay: Duration,
-        /// Why this attempt failed.
-        error: String,
-    },
-    /// Dead-lettered: never retried unless an operator replays it.
-    Dead {
-        /// Why the event was given up on.
-        error: String,
-    },
-    /// Back to pending, claimable again after `delay`, without using up an attempt (the
-    /// attempt counted at claim is taken back; `last_error` is kept).
-    Snoozed {
-        /// How long until the event is due again.
-        delay: Duration,
-    },
-    /// Cancelled: never claimed again unless an operator replays it; not an error.
-    Cancelled {
-        /// Why, kept as the event's `cancel_reason`.
-        reason: String,
-    },
-}
-
-impl Outcome {
-    /// What every backend's completion statement writes for it: the status label
-    /// (`delivered`, `pending`, `dead`, `cancelled`, or `snoozed`, which the statement stores
-    /// as pending and uncounts), the delay until due, and the message: the error to record
-    /// (in `last_error` and the error history), or a cancellation's reason.
-    pub(crate) fn columns(&self) -> (&'static str, Duration, Option<&str>) {
-        match self {
-            Outcome::Delivered => ("delivered", Duration::ZERO, None),
-            Outcome::Retry { delay, error } => ("pending", *delay, Some(error)),
-            Outcome::Dead { error } => ("dead", Duration::ZERO, Some(error)),
-            Outcome::Snoozed { delay } => ("snoozed", *delay, None),
-            Outcome::Cancelled { reason } => ("cancelled", Duration::ZERO, Some(reason)),
-        }
-    }
-}
-
-/// Everything a finished batch commits at once.
-#[derive(Debug, Clone, Default)]
-pub struct Completion {
-    /// The worker that claimed the batch.
-    pub worker: String,
-    /// One outcome per claimed event.
-    pub outcomes: Vec<(EventId, Outcome)>,
-    /// Events the handler emitted, inserted in the same transaction.
-    pub emitted: Vec<NewEvent>,
-    /// Delete delivered events in the completing statement instead of keeping them for the
-    /// pruner (the pool's delivered retention is zero).
-    pub delete_delivered: bool,
-}
 
 /// A wake-up: work may be due on a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
