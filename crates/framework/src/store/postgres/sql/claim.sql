@@ -19,6 +19,12 @@
 -- O(groups x levels x share), never O(backlog). With every event at one priority this is
 -- the plain due-time claim.
 --
+-- A group whose pending events share one level (the common case: one priority) needs no
+-- offers or ranking: the rule is due-time order there, so it locks its share directly, as
+-- the claim did before priorities existed. Single-level groups can then take up to one
+-- share each, so the lease keeps at most $5 of what was picked (a row picked beyond that
+-- stays pending; its lock ends with the statement).
+--
 -- Kept cheap in the planner's estimate, not only in fact (a test pins it): a generic plan
 -- costed above `jit_above_cost` is JIT-compiled at every execution (over a second here).
 -- So the walk yields pairs (one recursion, estimated like the group walk alone), the offers
@@ -144,7 +150,8 @@ share as (
       from groups
 ),
 levels as (
-    select w.fairness_key, w.priority
+    select w.fairness_key, w.priority,
+           count(*) over (partition by w.fairness_key) = 1 as alone
       from walk w
       join groups g on g.fairness_key = w.fairness_key
 ),
@@ -158,6 +165,7 @@ offers as (
                   order by e.available_at, e.id
                   limit (select per_group from share)) as due
       from levels l
+     where not l.alone
 ),
 ranked as (
     select o.fairness_key, o.priority, g.n,
@@ -191,8 +199,10 @@ picked as (
              and e.routing_key = $3 and e.fairness_key = l.fairness_key
              and e.priority = l.priority and e.available_at <= now()
            order by e.available_at, e.id
-           limit coalesce((select q.k from quota q
-                            where q.fairness_key = l.fairness_key and q.priority = l.priority), 0)
+           limit case when l.alone then (select per_group from share)
+                      else coalesce((select q.k from quota q
+                                      where q.fairness_key = l.fairness_key
+                                        and q.priority = l.priority), 0) end
            for update of e skip locked) c
 ),
 leased as (
@@ -203,7 +213,7 @@ leased as (
            claimed_by = $4,
            lease_expires_at = now() + make_interval(secs => $6::float8 / 1000),
            updated_at = now()
-     where e.id = any(array(select id from picked))
+     where e.id = any(array(select id from picked limit $5))
     returning e.id, e.payload::text as payload, e.attempts, e.fairness_key, e.causation_id,
               e.correlation_id, e.created_at, e.last_error
 )
