@@ -95,11 +95,10 @@ impl Queue {
     /// subscription. Every statement that selects a queue compares this one column, so each
     /// subscription is a queue of its own on the same indexes.
     pub(crate) fn routing_key_str(&self) -> std::borrow::Cow<'_, str> {
-        let key = self.routing_key.as_deref().unwrap_or("");
-        match &self.subscription {
-            None => key.into(),
-            Some(sub) => format!("{key}{SUBSCRIPTION_SEPARATOR}{sub}").into(),
-        }
+        queue_key(
+            self.routing_key.as_deref().unwrap_or(""),
+            self.subscription.as_deref().unwrap_or(""),
+        )
     }
 
     /// The queue of a stored event type and queue key (the inverse of `routing_key_str`).
@@ -113,6 +112,16 @@ impl Queue {
             routing_key: (!key.is_empty()).then_some(key),
             subscription: sub.filter(|s| !s.is_empty()),
         }
+    }
+}
+
+/// The stored queue key of `routing_key` (`""` for none) in `subscription` (`""` for the
+/// default one): see `Queue::routing_key_str`. Borrowed for the default subscription.
+pub(crate) fn queue_key<'a>(routing_key: &'a str, subscription: &str) -> std::borrow::Cow<'a, str> {
+    if subscription.is_empty() {
+        routing_key.into()
+    } else {
+        format!("{routing_key}{SUBSCRIPTION_SEPARATOR}{subscription}").into()
     }
 }
 

@@ -7,12 +7,12 @@ use crate::admin::UsageError;
 use crate::config::SubscriptionsCommand;
 
 pub(crate) async fn run<S: Store>(store: &S, command: SubscriptionsCommand) -> anyhow::Result<()> {
-    let subs = store
-        .subscriptions()
-        .await
-        .context("reading the subscriptions")?;
     match command {
         SubscriptionsCommand::List { json } => {
+            let subs = store
+                .subscriptions()
+                .await
+                .context("reading the subscriptions")?;
             if json {
                 for s in &subs {
                     println!("{}", serde_json::to_string(s)?);
@@ -41,6 +41,10 @@ pub(crate) async fn run<S: Store>(store: &S, command: SubscriptionsCommand) -> a
                 .await
                 .with_context(|| format!("removing the subscription {queue}"))?;
             let Some(purged) = purged else {
+                let subs = store
+                    .subscriptions()
+                    .await
+                    .context("reading the subscriptions")?;
                 let list: Vec<String> = subs.iter().map(|s| s.queue.to_string()).collect();
                 let list = if list.is_empty() {
                     "none".into()

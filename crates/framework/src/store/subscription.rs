@@ -41,8 +41,7 @@ impl<T> SubscriptionRow<T> {
     pub(crate) fn into_subscription(self, instant: impl Fn(T) -> DateTime<Utc>) -> Subscription {
         let routing_key = (!self.routing_key.is_empty()).then_some(self.routing_key.as_str());
         Subscription {
-            queue: Queue::new(self.event_type.clone(), routing_key)
-                .in_subscription(&self.subscription),
+            queue: Queue::new(self.event_type, routing_key).in_subscription(&self.subscription),
             handler: self.handler,
             recorded_at: instant(self.recorded_at),
         }

@@ -1,5 +1,6 @@
 //! Inserting events: the one write path for publish, publish-in-transaction and emitted events.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use sqlx::SqliteConnection;
 
 use super::millis;
 use crate::error::Result;
-use crate::event::{NewEvent, Queue};
+use crate::event::{queue_key, NewEvent, Queue};
 use crate::store::insert::{report_and_due, InsertedRow};
 use crate::store::PublishReport;
 
@@ -20,7 +21,7 @@ const SUBSCRIBERS: &str = include_str!("sql/subscribers.sql");
 struct Row<'a> {
     event_type: &'a str,
     /// The queue key: the routing key, and the subscription's name for a named one.
-    routing_key: String,
+    routing_key: Cow<'a, str>,
     payload: &'a str,
     delay_ms: i64,
     fairness_key: &'a str,
@@ -108,8 +109,7 @@ pub(super) async fn insert(
                     .map(String::as_str)
                     .chain(subs.is_empty().then_some(""))
                 {
-                    let key = Queue::new(queue.0, e.routing_key.as_deref()).in_subscription(sub);
-                    rows.push(Row::of(e, key.routing_key_str().into_owned()));
+                    rows.push(Row::of(e, queue_key(queue.1, sub)));
                 }
                 Plan::Insert(n, rows.len() - n)
             }
@@ -158,7 +158,7 @@ pub(super) async fn insert(
                     id: stored[n].id,
                     inserted: true,
                     event_type: e.event_type.clone(),
-                    routing_key: rows[n].routing_key.clone(),
+                    routing_key: rows[n].routing_key.clone().into_owned(),
                     due: stored[n].due,
                     first: false,
                 });
@@ -202,7 +202,7 @@ async fn subscribers<'e>(
 
 impl<'a> Row<'a> {
     /// The row of `e`'s copy in the queue `queue_key`.
-    fn of(e: &'a NewEvent, queue_key: String) -> Self {
+    fn of(e: &'a NewEvent, queue_key: Cow<'a, str>) -> Self {
         Row {
             event_type: &e.event_type,
             routing_key: queue_key,

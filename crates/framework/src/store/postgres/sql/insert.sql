@@ -10,7 +10,8 @@
 -- front so the key row can name its event in the same statement.
 --
 -- One copy per subscription recorded for the event's queue, the default copy when none is
--- (see insert_keyless.sql): a message's first copy takes its pre-assigned id (the one its
+-- (see insert_keyless.sql, whose `targets` CTE this one repeats: keep the two the same, and
+-- the queue key as `event::queue_key` builds it): a message's first copy takes its pre-assigned id (the one its
 -- key names), later copies take theirs from the sequence too. One row is answered per
 -- message (`first`), then one per later copy stored (for the queues to wake).
 --
