@@ -50,6 +50,8 @@ pub struct ClaimedEvent {
     pub created_at: DateTime<Utc>,
     /// The error of the previous attempt, if any.
     pub last_error: Option<String>,
+    /// The event's ordering key (see [`Message::ordering_key`](crate::Message::ordering_key)).
+    pub ordering_key: Option<String>,
 }
 
 /// A row either backend's claim returns. `C` is a correlation id and `T` an instant as the
@@ -66,6 +68,7 @@ pub(crate) struct ClaimRow<C, T> {
     correlation_id: Option<C>,
     created_at: T,
     last_error: Option<String>,
+    ordering_key: Option<String>,
 }
 
 impl<C, T> ClaimRow<C, T> {
@@ -86,6 +89,7 @@ impl<C, T> ClaimRow<C, T> {
             correlation_id: self.correlation_id.and_then(correlation),
             created_at: instant(self.created_at),
             last_error: self.last_error,
+            ordering_key: self.ordering_key,
         }
     }
 }
