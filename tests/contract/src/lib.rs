@@ -111,6 +111,7 @@ macro_rules! every_case {
             ordering::the_global_limit_is_never_exceeded_across_pools,
             ordering::fairness_and_wakeups_hold_with_ordering_keys,
             ordering::bad_ordering_settings_are_refused,
+            ordering::racing_publishers_of_the_same_keys_do_not_deadlock,
             priority::higher_priority_is_claimed_first,
             priority::equal_priority_keeps_due_time_order,
             priority::fairness_groups_round_robin_with_priorities,
