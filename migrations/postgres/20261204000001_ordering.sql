@@ -8,14 +8,17 @@
 -- (pending or claimed) are unblocked ("active"). A retry stays pending and active, so it
 -- keeps its place at the head and blocks only its own key, however far ahead it is due.
 --
--- The triggers below advance a key whenever one of its active events finishes (delivered,
--- dead, cancelled or deleted), when an ordered event is published, and when a finished one is
--- replayed: `conveyor_advance_key` unblocks the key's next blocked events in id order, up to
--- the limit. It takes a transaction-level advisory lock per key first, so a publish and a
--- completion of the same key, or two publishes, advance it one after the other; and since
--- each statement inside a PL/pgSQL function takes a fresh snapshot, the advance after the
--- lock sees whatever the other committed. Only the key's rows are read: a partial index on
--- (queue, ordering_key, blocked, id) over unfinished ordered rows.
+-- Statement triggers (with transition tables, so one call per statement, set-based, never
+-- one per row) advance the keys of a statement's rows: ordered events published; active
+-- ones that finished (delivered, dead, cancelled) or were deleted; finished ones replayed.
+-- So every path (completion, cancel, release, reaper, replay, retention) moves keys on.
+-- `conveyor_advance_keys` unblocks each key's next blocked events in id order, up to the
+-- limit. The trigger first takes a transaction-level advisory lock per key, all in one
+-- sorted pass (so two statements over the same keys cannot deadlock), and since each
+-- statement inside a PL/pgSQL function takes a fresh snapshot, the advance after the locks
+-- sees whatever a concurrent publish or completion of the key committed while it waited.
+-- Only the keys' rows are read: a partial index on (queue, ordering_key, blocked, id) over
+-- unfinished ordered rows.
 --
 -- A dead head: under the queue's `park` policy (the default, recorded by the handler's pool
 -- in conveyor_queue_settings) the key is parked (conveyor_parked_keys) and waits until an
@@ -84,48 +87,6 @@ create table conveyor_slots (
     primary key (namespace, event_type, routing_key, slot)
 );
 
--- Unblock key `k`'s next events in id order, up to the queue's key concurrency, unless the
--- key is parked; wake the queue's workers when one became due. The caller holds the key.
-create function conveyor_advance_key(ns text, et text, rk text, k text) returns void
-language plpgsql as $$
-declare
-    n integer;
-    due boolean;
-begin
-    if exists (select 1 from conveyor_parked_keys p
-                where p.namespace = ns and p.event_type = et and p.routing_key = rk
-                  and p.ordering_key = k) then
-        return;
-    end if;
-    select coalesce((select s.key_concurrency from conveyor_queue_settings s
-                      where s.namespace = ns and s.event_type = et and s.routing_key = rk), 1)
-           - (select count(*) from conveyor_events e
-               where e.namespace = ns and e.event_type = et and e.routing_key = rk
-                 and e.ordering_key = k and e.status in ('pending', 'claimed')
-                 and not e.blocked)
-      into n;
-    if n <= 0 then
-        return;
-    end if;
-    with unblocked as (
-        update conveyor_events e
-           set blocked = false
-         where e.id = any(array(
-                 select b.id from conveyor_events b
-                  where b.namespace = ns and b.event_type = et and b.routing_key = rk
-                    and b.ordering_key = k and b.status in ('pending', 'claimed')
-                    and b.blocked
-                  order by b.id
-                  limit n))
-        returning e.available_at
-    )
-    select coalesce(bool_or(available_at <= now()), false) into due from unblocked;
-    if due then
-        perform pg_notify('conveyor_wake', ns || chr(31) || et || chr(31) || rk);
-    end if;
-end
-$$;
-
 -- Serialize everything that advances key `k` of a queue until the transaction ends.
 create function conveyor_lock_key(ns text, et text, rk text, k text) returns void
 language sql as $$
@@ -134,76 +95,172 @@ language sql as $$
         hashtext(ns || chr(31) || et || chr(31) || rk || chr(31) || k))
 $$;
 
--- Row triggers: an ordered event was published, finished, deleted or replayed.
-create function conveyor_ordering_trigger() returns trigger
+-- Lock the given keys (parallel arrays) in one sorted pass; the caller then advances them
+-- in a later statement, which sees what others committed meanwhile.
+create function conveyor_lock_keys(ns text[], et text[], rk text[], k text[]) returns void
+language sql as $$
+    select count(conveyor_lock_key(u.ns, u.et, u.rk, u.k))::int * 0
+      from (select distinct u.ns, u.et, u.rk, u.k,
+                   hashtext(u.ns || chr(31) || u.et || chr(31) || u.rk || chr(31) || u.k) as h
+              from unnest(ns, et, rk, k) as u(ns, et, rk, k)
+             order by h) u
+$$;
+
+-- Unblock each given key's next events in id order, up to its queue's key concurrency,
+-- unless the key is parked; wake the queues that got a due event. The caller holds the keys.
+create function conveyor_advance_keys(ns text[], et text[], rk text[], k text[]) returns void
+language sql as $$
+    with keys as (
+        select distinct u.ns, u.et, u.rk, u.k from unnest(ns, et, rk, k) as u(ns, et, rk, k)
+    ),
+    room as (
+        select keys.*,
+               coalesce((select s.key_concurrency from conveyor_queue_settings s
+                          where s.namespace = keys.ns and s.event_type = keys.et
+                            and s.routing_key = keys.rk), 1)
+               - (select count(*) from conveyor_events a
+                   where a.namespace = keys.ns and a.event_type = keys.et
+                     and a.routing_key = keys.rk and a.ordering_key = keys.k
+                     and a.status in ('pending', 'claimed') and not a.blocked) as n
+          from keys
+         where not exists (select 1 from conveyor_parked_keys p
+                            where p.namespace = keys.ns and p.event_type = keys.et
+                              and p.routing_key = keys.rk and p.ordering_key = keys.k)
+    ),
+    unblocked as (
+        update conveyor_events e
+           set blocked = false
+         where e.id = any(array(
+                 select b.id
+                   from room r
+                  cross join lateral (
+                      select b.id from conveyor_events b
+                       where b.namespace = r.ns and b.event_type = r.et
+                         and b.routing_key = r.rk and b.ordering_key = r.k
+                         and b.status in ('pending', 'claimed') and b.blocked
+                       order by b.id
+                       limit greatest(r.n, 0)) b
+                  where r.n > 0))
+        returning e.namespace, e.event_type, e.routing_key, e.available_at
+    )
+    select count(pg_notify('conveyor_wake', q.namespace || chr(31) || q.event_type || chr(31)
+                                            || q.routing_key))::int * 0
+      from (select distinct namespace, event_type, routing_key
+              from unblocked where available_at <= now()) q
+$$;
+
+-- After insert: advance the keys of the ordered events just published (stored blocked).
+create function conveyor_ordering_inserted() returns trigger
 language plpgsql as $$
 declare
-    r conveyor_events;
+    ns text[]; et text[]; rk text[]; k text[];
 begin
-    if tg_op = 'DELETE' then r := old; else r := new; end if;
-    perform conveyor_lock_key(r.namespace, r.event_type, r.routing_key, r.ordering_key);
-    if tg_op = 'UPDATE' and new.status = 'dead' and coalesce(
-           (select s.park_dead_heads from conveyor_queue_settings s
-             where s.namespace = r.namespace and s.event_type = r.event_type
-               and s.routing_key = r.routing_key), true) then
-        insert into conveyor_parked_keys (namespace, event_type, routing_key, ordering_key, event_id)
-        values (r.namespace, r.event_type, r.routing_key, r.ordering_key, r.id)
-        on conflict do nothing;
+    select array_agg(namespace), array_agg(event_type), array_agg(routing_key),
+           array_agg(ordering_key)
+      into ns, et, rk, k
+      from new_rows where ordering_key is not null and blocked;
+    if k is null then
         return null;
     end if;
-    if tg_op = 'UPDATE' and new.status = 'pending' then
-        -- replayed: the dead head of a parked key unparks it
-        delete from conveyor_parked_keys p
-         where p.namespace = r.namespace and p.event_type = r.event_type
-           and p.routing_key = r.routing_key and p.ordering_key = r.ordering_key
-           and p.event_id = r.id;
-    end if;
-    perform conveyor_advance_key(r.namespace, r.event_type, r.routing_key, r.ordering_key);
+    perform conveyor_lock_keys(ns, et, rk, k);
+    perform conveyor_advance_keys(ns, et, rk, k);
     return null;
 end
 $$;
 
-create trigger conveyor_ordering_published
-    after insert on conveyor_events
-    for each row when (new.ordering_key is not null and new.blocked)
-    execute function conveyor_ordering_trigger();
+-- After update: free the slots of limited events that stopped being claimed; park the keys
+-- of dead heads (under the queue's park policy, the default) and advance the keys of the
+-- other active events that finished; unpark and advance the keys of replayed dead heads.
+create function conveyor_ordering_updated() returns trigger
+language plpgsql as $$
+declare
+    ids bigint[]; ns text[]; et text[]; rk text[]; k text[]; st text[]; replayed boolean[];
+begin
+    if exists (select 1 from old_rows where limited and status = 'claimed') then
+        update conveyor_slots s
+           set event_id = null
+          from old_rows o
+          join new_rows n on n.id = o.id
+         where o.limited and o.status = 'claimed' and n.status <> 'claimed'
+           and s.namespace = o.namespace and s.event_type = o.event_type
+           and s.routing_key = o.routing_key and s.event_id = o.id;
+    end if;
+    if not exists (select 1 from new_rows where ordering_key is not null) then
+        return null;
+    end if;
+    select array_agg(n.id), array_agg(n.namespace), array_agg(n.event_type),
+           array_agg(n.routing_key), array_agg(n.ordering_key), array_agg(n.status::text),
+           array_agg(o.status in ('dead', 'cancelled'))
+      into ids, ns, et, rk, k, st, replayed
+      from old_rows o
+      join new_rows n on n.id = o.id
+     where n.ordering_key is not null
+       and ((o.status in ('pending', 'claimed') and not o.blocked
+             and n.status in ('delivered', 'dead', 'cancelled'))
+            or (o.status in ('dead', 'cancelled') and n.status = 'pending'));
+    if k is null then
+        return null;
+    end if;
+    perform conveyor_lock_keys(ns, et, rk, k);
+    insert into conveyor_parked_keys (namespace, event_type, routing_key, ordering_key, event_id)
+    select m.ns, m.et, m.rk, m.k, m.id
+      from unnest(ids, ns, et, rk, k, st) as m(id, ns, et, rk, k, st)
+     where m.st = 'dead'
+       and coalesce((select s.park_dead_heads from conveyor_queue_settings s
+                      where s.namespace = m.ns and s.event_type = m.et
+                        and s.routing_key = m.rk), true)
+    on conflict do nothing;
+    delete from conveyor_parked_keys p
+     using unnest(ids, ns, et, rk, k, replayed) as m(id, ns, et, rk, k, replayed)
+     where m.replayed and p.namespace = m.ns and p.event_type = m.et
+       and p.routing_key = m.rk and p.ordering_key = m.k and p.event_id = m.id;
+    perform conveyor_advance_keys(ns, et, rk, k);
+    return null;
+end
+$$;
 
--- an active event finished, or a finished one was replayed (blocked again, to queue up)
-create trigger conveyor_ordering_advanced
-    after update of status on conveyor_events
-    for each row when (new.ordering_key is not null and (
-        (old.status in ('pending', 'claimed') and not old.blocked
-         and new.status in ('delivered', 'dead', 'cancelled'))
-        or (old.status in ('dead', 'cancelled') and new.status = 'pending')))
-    execute function conveyor_ordering_trigger();
+-- After delete (delivered rows deleted at completion): free slots and advance keys as above.
+create function conveyor_ordering_deleted() returns trigger
+language plpgsql as $$
+declare
+    ns text[]; et text[]; rk text[]; k text[];
+begin
+    if exists (select 1 from old_rows where limited and status = 'claimed') then
+        update conveyor_slots s
+           set event_id = null
+          from old_rows o
+         where o.limited and o.status = 'claimed'
+           and s.namespace = o.namespace and s.event_type = o.event_type
+           and s.routing_key = o.routing_key and s.event_id = o.id;
+    end if;
+    select array_agg(namespace), array_agg(event_type), array_agg(routing_key),
+           array_agg(ordering_key)
+      into ns, et, rk, k
+      from old_rows
+     where ordering_key is not null and not blocked and status in ('pending', 'claimed');
+    if k is null then
+        return null;
+    end if;
+    perform conveyor_lock_keys(ns, et, rk, k);
+    perform conveyor_advance_keys(ns, et, rk, k);
+    return null;
+end
+$$;
+
+create trigger conveyor_ordering_inserted
+    after insert on conveyor_events
+    referencing new table as new_rows
+    for each statement execute function conveyor_ordering_inserted();
+
+create trigger conveyor_ordering_updated
+    after update on conveyor_events
+    referencing old table as old_rows new table as new_rows
+    for each statement execute function conveyor_ordering_updated();
 
 create trigger conveyor_ordering_deleted
     after delete on conveyor_events
-    for each row when (old.ordering_key is not null and not old.blocked
-                       and old.status in ('pending', 'claimed'))
-    execute function conveyor_ordering_trigger();
-
--- A limited event stopped being claimed: free its slot.
-create function conveyor_free_slot() returns trigger
-language plpgsql as $$
-begin
-    update conveyor_slots s
-       set event_id = null
-     where s.namespace = old.namespace and s.event_type = old.event_type
-       and s.routing_key = old.routing_key and s.event_id = old.id;
-    return null;
-end
-$$;
-
-create trigger conveyor_slot_freed
-    after update of status on conveyor_events
-    for each row when (old.limited and old.status = 'claimed' and new.status <> 'claimed')
-    execute function conveyor_free_slot();
-
-create trigger conveyor_slot_deleted
-    after delete on conveyor_events
-    for each row when (old.limited and old.status = 'claimed')
-    execute function conveyor_free_slot();
+    referencing old table as old_rows
+    for each statement execute function conveyor_ordering_deleted();
 
 -- `conveyor keys skip`: unpark key `k`, leaving its dead head in the dead letters, and let
 -- the events behind it run. Returns the dead head's id, null when the key was not parked.
@@ -217,7 +274,7 @@ begin
      where p.namespace = ns and p.event_type = et and p.routing_key = rk and p.ordering_key = k
     returning p.event_id into head;
     if head is not null then
-        perform conveyor_advance_key(ns, et, rk, k);
+        perform conveyor_advance_keys(array[ns], array[et], array[rk], array[k]);
     end if;
     return head;
 end

@@ -21,23 +21,10 @@ with outcome as (
     select *
       from unnest($3::bigint[], $4::text[], $5::float8[], $6::text[]) as u(id, status, delay_ms, error)
 ),
--- The batch's ordering keys' locks, in one sorted pass before any row changes, so two
--- completions (or a completion and a publish) touching the same keys cannot deadlock in the
--- ordering triggers, which take them again (already held).
-locks as materialized (
-    select count(conveyor_lock_key($1, k.event_type, k.routing_key, k.ordering_key)) as n
-      from (select distinct e.event_type, e.routing_key, e.ordering_key,
-                   hashtext($1 || chr(31) || e.event_type || chr(31) || e.routing_key
-                            || chr(31) || e.ordering_key) as h
-              from conveyor_events e
-             where e.id = any($3) and e.namespace = $1 and e.ordering_key is not null
-             order by h) k
-),
 deleted as (
     delete from conveyor_events e
      using outcome u
      where $7 and u.status = 'delivered'
-       and (select n from locks) >= 0
        and e.id = u.id
        and e.namespace = $1
        and e.status = 'claimed'
@@ -70,7 +57,6 @@ updated as (
            updated_at = now()
       from outcome u
      where not ($7 and u.status = 'delivered')
-       and (select n from locks) >= 0
        and e.id = u.id
        and e.namespace = $1
        and e.status = 'claimed'

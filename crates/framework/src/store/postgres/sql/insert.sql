@@ -68,18 +68,6 @@ keys as (
            expires_at = case when k.expires_at <= now() then excluded.expires_at else k.expires_at end
     returning k.idempotency_key, k.event_id
 ),
--- The ordering keys' locks, taken here in one sorted pass before any row is inserted, so
--- two batches with the same keys in another order cannot deadlock in the insert triggers
--- (which take them again, already held).
-locks as materialized (
-    select count(conveyor_lock_key($1, k.event_type, k.queue_key, k.ordering_key)) as n
-      from (select distinct event_type, queue_key, ordering_key,
-                   hashtext($1 || chr(31) || event_type || chr(31) || queue_key || chr(31)
-                            || ordering_key) as h
-              from copies
-             where ordering_key is not null
-             order by h) k
-),
 inserted as (
     insert into conveyor_events
         (id, namespace, event_type, routing_key, payload, available_at, fairness_key,
@@ -90,9 +78,8 @@ inserted as (
            c.idempotency_key, c.causation_id, c.correlation_id, c.priority,
            c.ordering_key, c.ordering_key is not null
       from copies c
-     where (c.idempotency_key is null
-        or c.new_id in (select event_id from keys))
-       and (select n from locks) >= 0
+     where c.idempotency_key is null
+        or c.new_id in (select event_id from keys)
      order by c.ord, c.first desc, c.queue_key
     returning id, event_type, routing_key, available_at
 ),

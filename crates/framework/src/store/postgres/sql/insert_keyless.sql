@@ -39,17 +39,6 @@ targets as materialized (
       left join conveyor_subscriptions s
         on s.namespace = $1 and s.event_type = q.event_type and s.routing_key = q.routing_key
 ),
--- The ordering keys' locks in one sorted pass before any row is inserted (see insert.sql).
-locks as materialized (
-    select count(conveyor_lock_key($1, k.event_type, k.queue_key, k.ordering_key)) as n
-      from (select distinct i.event_type, t.queue_key, i.ordering_key,
-                   hashtext($1 || chr(31) || i.event_type || chr(31) || t.queue_key || chr(31)
-                            || i.ordering_key) as h
-              from input i
-              join targets t on t.event_type = i.event_type and t.routing_key = i.routing_key
-             where i.ordering_key is not null
-             order by h) k
-),
 inserted as (
     insert into conveyor_events
         (namespace, event_type, routing_key, payload, available_at, fairness_key,
@@ -64,7 +53,6 @@ inserted as (
            i.causation_id, i.correlation_id, i.priority, i.ordering_key,
            i.ordering_key is not null
       from input i
-     where (select n from locks) >= 0
      order by i.ord
     returning id, event_type, routing_key, available_at
 ),
@@ -80,7 +68,6 @@ copies as (
       join targets t on t.event_type = i.event_type and t.routing_key = i.routing_key
      where not t.first
        and exists (select 1 from targets c where not c.first)
-       and (select n from locks) >= 0
      order by i.ord, t.queue_key
     returning id, event_type, routing_key, available_at
 ),
