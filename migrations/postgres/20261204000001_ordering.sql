@@ -98,55 +98,62 @@ $$;
 -- Lock the given keys (parallel arrays) in one sorted pass; the caller then advances them
 -- in a later statement, which sees what others committed meanwhile.
 create function conveyor_lock_keys(ns text[], et text[], rk text[], k text[]) returns void
-language sql as $$
-    select count(conveyor_lock_key(u.ns, u.et, u.rk, u.k))::int * 0
-      from (select distinct u.ns, u.et, u.rk, u.k,
-                   hashtext(u.ns || chr(31) || u.et || chr(31) || u.rk || chr(31) || u.k) as h
-              from unnest(ns, et, rk, k) as u(ns, et, rk, k)
-             order by h) u
+language plpgsql as $$
+begin
+    perform count(conveyor_lock_key(u.ns, u.et, u.rk, u.k))
+       from (select distinct u.ns, u.et, u.rk, u.k,
+                    hashtext(u.ns || chr(31) || u.et || chr(31) || u.rk || chr(31) || u.k) as h
+               from unnest(ns, et, rk, k) as u(ns, et, rk, k)
+              order by h) u;
+end
 $$;
 
--- Unblock each given key's next events in id order, up to its queue's key concurrency,
+-- Unblock each given key's next events in id order, up to its queue's key concurrency N,
 -- unless the key is parked; wake the queues that got a due event. The caller holds the keys.
+-- One index range per key: the ordering index lists a key's unblocked unfinished events
+-- first, then its blocked ones by id, so of its first N entries the blocked ones are exactly
+-- those that may run now.
 create function conveyor_advance_keys(ns text[], et text[], rk text[], k text[]) returns void
-language sql as $$
+language plpgsql as $$
+declare
+    woken bigint;
+begin
     with keys as (
         select distinct u.ns, u.et, u.rk, u.k from unnest(ns, et, rk, k) as u(ns, et, rk, k)
     ),
-    room as (
-        select keys.*,
-               coalesce((select s.key_concurrency from conveyor_queue_settings s
-                          where s.namespace = keys.ns and s.event_type = keys.et
-                            and s.routing_key = keys.rk), 1)
-               - (select count(*) from conveyor_events a
-                   where a.namespace = keys.ns and a.event_type = keys.et
-                     and a.routing_key = keys.rk and a.ordering_key = keys.k
-                     and a.status in ('pending', 'claimed') and not a.blocked) as n
-          from keys
-         where not exists (select 1 from conveyor_parked_keys p
-                            where p.namespace = keys.ns and p.event_type = keys.et
-                              and p.routing_key = keys.rk and p.ordering_key = keys.k)
+    queues as (
+        select q.ns, q.et, q.rk, coalesce(s.key_concurrency, 1) as n
+          from (select distinct keys.ns, keys.et, keys.rk from keys) q
+          left join conveyor_queue_settings s
+            on s.namespace = q.ns and s.event_type = q.et and s.routing_key = q.rk
     ),
     unblocked as (
         update conveyor_events e
            set blocked = false
          where e.id = any(array(
-                 select b.id
-                   from room r
+                 select f.id
+                   from keys
+                   join queues q on q.ns = keys.ns and q.et = keys.et and q.rk = keys.rk
                   cross join lateral (
-                      select b.id from conveyor_events b
-                       where b.namespace = r.ns and b.event_type = r.et
-                         and b.routing_key = r.rk and b.ordering_key = r.k
-                         and b.status in ('pending', 'claimed') and b.blocked
-                       order by b.id
-                       limit greatest(r.n, 0)) b
-                  where r.n > 0))
+                      select b.id, b.blocked from conveyor_events b
+                       where b.namespace = keys.ns and b.event_type = keys.et
+                         and b.routing_key = keys.rk and b.ordering_key = keys.k
+                         and b.status in ('pending', 'claimed')
+                       order by b.blocked, b.id
+                       limit q.n) f
+                  where f.blocked
+                    and not exists (
+                        select 1 from conveyor_parked_keys p
+                         where p.namespace = keys.ns and p.event_type = keys.et
+                           and p.routing_key = keys.rk and p.ordering_key = keys.k)))
         returning e.namespace, e.event_type, e.routing_key, e.available_at
     )
     select count(pg_notify('conveyor_wake', q.namespace || chr(31) || q.event_type || chr(31)
-                                            || q.routing_key))::int * 0
+                                            || q.routing_key))
+      into woken
       from (select distinct namespace, event_type, routing_key
-              from unblocked where available_at <= now()) q
+              from unblocked where available_at <= now()) q;
+end
 $$;
 
 -- After insert: advance the keys of the ordered events just published (stored blocked).
@@ -176,6 +183,11 @@ language plpgsql as $$
 declare
     ids bigint[]; ns text[]; et text[]; rk text[]; k text[]; st text[]; replayed boolean[];
 begin
+    if pg_trigger_depth() > 1 then
+        -- the advance's own unblocking (or another ordering trigger's statement): nothing
+        -- in it finishes an event or frees a slot
+        return null;
+    end if;
     if exists (select 1 from old_rows where limited and status = 'claimed') then
         update conveyor_slots s
            set event_id = null
