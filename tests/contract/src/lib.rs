@@ -116,6 +116,7 @@ macro_rules! every_case {
             ordering::fairness_and_wakeups_hold_with_ordering_keys,
             limits::bad_ordering_settings_are_refused,
             ordering::racing_publishers_of_the_same_keys_do_not_deadlock,
+            priority::priorities_apply_among_ordering_key_heads,
             priority::higher_priority_is_claimed_first,
             priority::equal_priority_keeps_due_time_order,
             priority::fairness_groups_round_robin_with_priorities,
