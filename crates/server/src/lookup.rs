@@ -35,6 +35,7 @@ fn print_record(e: &EventRecord) -> anyhow::Result<()> {
     println!("attempts:         {}", e.attempts);
     println!("priority:         {}", e.priority);
     println!("fairness_key:     {}", e.fairness_key);
+    println!("ordering_key:     {}", or_none(e.ordering_key.clone()));
     println!("idempotency_key:  {}", or_none(e.idempotency_key.clone()));
     println!(
         "causation_id:     {}",

@@ -49,6 +49,18 @@ pub async fn a_dead_head_parks_its_key_until_skipped_or_replayed<B: Backend>(b: 
     assert_eq!(parked[0].queue, job_queue());
     let s = stats_of(&store, &job_queue()).await;
     assert_eq!((s.dead, s.pending), (2, 4), "{s:?}");
+    assert_eq!((s.waiting, s.parked_keys), (4, 2), "{s:?}");
+    // what an operator sees of an event held behind a parked key
+    let behind = store
+        .events(&conveyor::EventFilter {
+            status: Some(conveyor::EventStatus::Waiting),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(behind.events.len(), 4);
+    assert_eq!(behind.events[0].ordering_key.as_deref(), Some("k1"));
 
     // skip key 1: its dead head stays dead, the rest runs
     let head = store.skip_key(&job_queue(), "k1").await.unwrap();

@@ -27,6 +27,9 @@ pub enum EventStatus {
     Pending,
     /// Not due yet (a delay or `scheduled_at`), never tried.
     Scheduled,
+    /// Held back behind an earlier unfinished event of its ordering key (see
+    /// [`Message::ordering_key`](crate::Message::ordering_key)).
+    Waiting,
     /// Failed at least once and waiting for its next attempt.
     Retrying,
     /// Claimed by a worker right now.
@@ -41,9 +44,10 @@ pub enum EventStatus {
 
 impl EventStatus {
     /// Every status, in the order of an event's life.
-    pub const ALL: [EventStatus; 7] = [
+    pub const ALL: [EventStatus; 8] = [
         EventStatus::Pending,
         EventStatus::Scheduled,
+        EventStatus::Waiting,
         EventStatus::Retrying,
         EventStatus::Running,
         EventStatus::Delivered,
@@ -56,6 +60,7 @@ impl EventStatus {
         match self {
             EventStatus::Pending => "pending",
             EventStatus::Scheduled => "scheduled",
+            EventStatus::Waiting => "waiting",
             EventStatus::Retrying => "retrying",
             EventStatus::Running => "running",
             EventStatus::Delivered => "delivered",
@@ -116,6 +121,8 @@ pub struct EventRecord {
     pub priority: i16,
     /// Its fairness group (`""` for the default group).
     pub fairness_key: String,
+    /// The ordering key it was published with, if any.
+    pub ordering_key: Option<String>,
     /// The idempotency key it was published with, if any.
     pub idempotency_key: Option<String>,
     /// The event whose handler emitted this one.
@@ -225,6 +232,7 @@ pub(crate) struct EventRow<P, C, T> {
     attempts: i32,
     priority: i16,
     fairness_key: String,
+    ordering_key: Option<String>,
     idempotency_key: Option<String>,
     causation_id: Option<i64>,
     correlation_id: Option<C>,
@@ -258,6 +266,7 @@ impl<P, C, T> EventRow<P, C, T> {
             attempts: u32::try_from(self.attempts).unwrap_or(0),
             priority: self.priority,
             fairness_key: self.fairness_key,
+            ordering_key: self.ordering_key,
             idempotency_key: self.idempotency_key,
             causation_id: self.causation_id.map(EventId),
             correlation_id: self.correlation_id.and_then(d.correlation),
