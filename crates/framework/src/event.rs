@@ -180,6 +180,8 @@ pub(crate) struct Options {
     pub(crate) scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Checked against [`PRIORITY_MIN`]..=[`PRIORITY_MAX`] at [`Message::into_new_event`].
     pub(crate) priority: i16,
+    /// Checked to be a W3C traceparent at [`Message::into_new_event`].
+    pub(crate) traceparent: Option<String>,
 }
 
 /// The lowest priority [`Message::priority`] accepts.
@@ -286,18 +288,34 @@ impl<E: Event> Message<E> {
         self
     }
 
+    /// The W3C trace context to store with the event (`00-<trace id>-<span id>-<flags>`),
+    /// for a context that crossed a process (an HTTP `traceparent` header) or a build
+    /// without the `opentelemetry` feature. Unless stated, the event carries the current
+    /// span's context (with the feature, when there is one), which the worker's
+    /// `conveyor.batch` span then continues. A malformed value is refused at publish
+    /// ([`Error::Validation`] naming `traceparent`).
+    pub fn traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        self.options.traceparent = Some(traceparent.into());
+        self
+    }
+
     /// Validate and serialize into the untyped form a [`Store`](crate::Store) inserts.
     ///
     /// # Errors
-    /// [`Error::Validation`] if the payload fails validation or the
-    /// [`priority`](Self::priority) is out of range, [`Error::Config`] naming `routing_key`
+    /// [`Error::Validation`] if the payload fails validation, the
+    /// [`priority`](Self::priority) is out of range or the
+    /// [`traceparent`](Self::traceparent) is malformed, [`Error::Config`] naming `routing_key`
     /// if the routing key holds control characters, [`Error::Json`] if it cannot be
     /// serialized.
-    pub fn into_new_event(self) -> Result<NewEvent> {
+    pub fn into_new_event(mut self) -> Result<NewEvent> {
         validate(&self.payload)?;
         check_priority::<E>(self.options.priority)?;
         if let Some(key) = &self.options.routing_key {
             check_name("routing_key", key).map_err(Error::Config)?;
+        }
+        match &self.options.traceparent {
+            Some(traceparent) => crate::trace::check::<E>(traceparent)?,
+            None => self.options.traceparent = crate::trace::current(),
         }
         Ok(NewEvent {
             event_type: E::NAME.to_owned(),
@@ -312,6 +330,7 @@ impl<E: Event> Message<E> {
             correlation_id: self.options.correlation_id,
             causation_id: self.options.causation_id,
             priority: self.options.priority,
+            traceparent: self.options.traceparent,
         })
     }
 }
@@ -362,6 +381,8 @@ pub struct NewEvent {
     /// Claim order within the queue (see [`Message::priority`]), already checked to be
     /// within [`PRIORITY_MIN`]..=[`PRIORITY_MAX`].
     pub priority: i16,
+    /// The W3C trace context the event was published in (see [`Message::traceparent`]).
+    pub traceparent: Option<String>,
 }
 
 /// What happened to one published message.

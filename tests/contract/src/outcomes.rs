@@ -50,6 +50,7 @@ pub async fn poison_payload_is_dead_lettered_on_first_sight<B: Backend>(b: &B) {
         correlation_id: None,
         causation_id: None,
         priority: conveyor::PRIORITY_DEFAULT,
+        traceparent: None,
     };
     store
         .insert(vec![raw(r#"{"n":"seven"}"#), raw(r#"{"n":5000000}"#)])

@@ -50,6 +50,9 @@ pub struct ClaimedEvent {
     pub created_at: DateTime<Utc>,
     /// The error of the previous attempt, if any.
     pub last_error: Option<String>,
+    /// The W3C trace context it was published in (see
+    /// [`Message::traceparent`](crate::Message::traceparent)).
+    pub traceparent: Option<String>,
 }
 
 /// A row either backend's claim returns. `C` is a correlation id and `T` an instant as the
@@ -66,6 +69,7 @@ pub(crate) struct ClaimRow<C, T> {
     correlation_id: Option<C>,
     created_at: T,
     last_error: Option<String>,
+    traceparent: Option<String>,
 }
 
 impl<C, T> ClaimRow<C, T> {
@@ -86,6 +90,7 @@ impl<C, T> ClaimRow<C, T> {
             correlation_id: self.correlation_id.and_then(correlation),
             created_at: instant(self.created_at),
             last_error: self.last_error,
+            traceparent: self.traceparent,
         }
     }
 }

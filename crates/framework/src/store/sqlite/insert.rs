@@ -29,6 +29,8 @@ struct Row<'a> {
     causation_id: Option<i64>,
     correlation_id: Option<String>,
     priority: i16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
 }
 
 /// What insert.sql returns for each row it stored, in input order once sorted by id.
@@ -213,6 +215,7 @@ impl<'a> Row<'a> {
             causation_id: e.causation_id.map(|id| id.0),
             correlation_id: e.correlation_id.map(|id| id.to_string()),
             priority: e.priority,
+            traceparent: e.traceparent.as_deref(),
         }
     }
 }

@@ -215,7 +215,7 @@ leased as (
            updated_at = now()
      where e.id = any(array(select id from picked limit $5))
     returning e.id, e.payload::text as payload, e.attempts, e.fairness_key, e.causation_id,
-              e.correlation_id, e.created_at, e.last_error
+              e.correlation_id, e.created_at, e.last_error, e.traceparent
 )
 select l.*
   from leased l

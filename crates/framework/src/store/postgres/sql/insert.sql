@@ -23,14 +23,14 @@
 --
 -- $1 namespace, $2 event types, $3 routing keys, $4 payloads (json text), $5 delays (ms),
 -- $6 fairness keys, $7 idempotency keys, $8 causation ids, $9 correlation ids, $10 notify,
--- $11 idempotency window (ms), $12 priorities
+-- $11 idempotency window (ms), $12 priorities, $13 traceparents
 with input as (
     select u.*, nextval(pg_get_serial_sequence('conveyor_events', 'id')) as new_id
       from unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
-                  $8::bigint[], $9::uuid[], $12::smallint[])
+                  $8::bigint[], $9::uuid[], $12::smallint[], $13::text[])
            with ordinality
            as u(event_type, routing_key, payload, delay_ms, fairness_key, idempotency_key,
-                causation_id, correlation_id, priority, ord)
+                causation_id, correlation_id, priority, traceparent, ord)
 ),
 targets as (
     select q.event_type, q.routing_key,
@@ -68,11 +68,11 @@ keys as (
 inserted as (
     insert into conveyor_events
         (id, namespace, event_type, routing_key, payload, available_at, fairness_key,
-         idempotency_key, causation_id, correlation_id, priority)
+         idempotency_key, causation_id, correlation_id, priority, traceparent)
     overriding system value
     select c.copy_id, $1, c.event_type, c.queue_key, c.payload::jsonb,
            now() + make_interval(secs => c.delay_ms / 1000), c.fairness_key,
-           c.idempotency_key, c.causation_id, c.correlation_id, c.priority
+           c.idempotency_key, c.causation_id, c.correlation_id, c.priority, c.traceparent
       from copies c
      where c.idempotency_key is null
         or c.new_id in (select event_id from keys)

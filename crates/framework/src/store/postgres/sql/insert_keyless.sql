@@ -19,14 +19,15 @@
 -- commit (see `PgStore::publish_batch_in_deferred`).
 --
 -- $1 namespace, $2 event types, $3 routing keys, $4 payloads (json text), $5 delays (ms),
--- $6 fairness keys, $7 causation ids, $8 correlation ids, $9 notify, $10 priorities
+-- $6 fairness keys, $7 causation ids, $8 correlation ids, $9 notify, $10 priorities,
+-- $11 traceparents
 with input as (
     select *
       from unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::text[],
-                  $7::bigint[], $8::uuid[], $10::smallint[])
+                  $7::bigint[], $8::uuid[], $10::smallint[], $11::text[])
            with ordinality
            as u(event_type, routing_key, payload, delay_ms, fairness_key,
-                causation_id, correlation_id, priority, ord)
+                causation_id, correlation_id, priority, traceparent, ord)
 ),
 targets as materialized (
     select q.event_type, q.routing_key,
@@ -41,7 +42,7 @@ targets as materialized (
 inserted as (
     insert into conveyor_events
         (namespace, event_type, routing_key, payload, available_at, fairness_key,
-         causation_id, correlation_id, priority)
+         causation_id, correlation_id, priority, traceparent)
     select $1, i.event_type,
            case when exists (select 1 from targets t where t.first and t.queue_key <> t.routing_key)
                 then (select t.queue_key from targets t
@@ -49,7 +50,7 @@ inserted as (
                          and t.routing_key = i.routing_key)
                 else i.routing_key end,
            i.payload::jsonb, now() + make_interval(secs => i.delay_ms / 1000), i.fairness_key,
-           i.causation_id, i.correlation_id, i.priority
+           i.causation_id, i.correlation_id, i.priority, i.traceparent
       from input i
      order by i.ord
     returning id, event_type, routing_key, available_at
@@ -57,10 +58,10 @@ inserted as (
 copies as (
     insert into conveyor_events
         (namespace, event_type, routing_key, payload, available_at, fairness_key,
-         causation_id, correlation_id, priority)
+         causation_id, correlation_id, priority, traceparent)
     select $1, i.event_type, t.queue_key, i.payload::jsonb,
            now() + make_interval(secs => i.delay_ms / 1000), i.fairness_key,
-           i.causation_id, i.correlation_id, i.priority
+           i.causation_id, i.correlation_id, i.priority, i.traceparent
       from input i
       join targets t on t.event_type = i.event_type and t.routing_key = i.routing_key
      where not t.first

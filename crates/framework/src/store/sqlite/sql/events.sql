@@ -10,7 +10,7 @@ select *
                     when status = 'pending' and available_at > $10 then 'scheduled'
                     else status end as status,
                payload, attempts, priority, fairness_key, idempotency_key, causation_id, correlation_id,
-               created_at, available_at, updated_at, claimed_by, lease_expires_at, last_error,
+               traceparent, created_at, available_at, updated_at, claimed_by, lease_expires_at, last_error,
                errors, cancel_reason
           from conveyor_events
          where namespace = $1
