@@ -31,6 +31,8 @@ pub(crate) fn check<E: Event>(value: &str) -> Result<()> {
 }
 
 /// The fields of a `traceparent`: trace id, parent (span) id, flags, all lowercase hex.
+/// Read only by the `opentelemetry` feature; without it a traceparent is only checked.
+#[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
 struct Fields<'a> {
     trace_id: &'a str,
     span_id: &'a str,
@@ -49,7 +51,8 @@ fn parse(value: &str) -> std::result::Result<Fields<'_>, &'static str> {
     if !head.is_ascii() {
         return Err("not ASCII");
     }
-    let (version, trace_id, span_id, flags) = (&head[..2], &head[3..35], &head[36..52], &head[53..]);
+    let (version, trace_id, span_id, flags) =
+        (&head[..2], &head[3..35], &head[36..52], &head[53..]);
     if [2, 35, 52].iter().any(|&i| head.as_bytes()[i] != b'-') {
         return Err("fields must be separated by '-'");
     }
@@ -161,7 +164,10 @@ mod otel {
     /// item's context (and links to the other items' spans); when they are in several, it
     /// links to each distinct one instead. Does nothing without the `tracing-opentelemetry`
     /// layer or when the span is disabled.
-    pub(crate) fn follow<'a>(span: &tracing::Span, traceparents: impl IntoIterator<Item = &'a str>) {
+    pub(crate) fn follow<'a>(
+        span: &tracing::Span,
+        traceparents: impl IntoIterator<Item = &'a str>,
+    ) {
         let mut contexts: Vec<SpanContext> = Vec::new();
         for sc in traceparents.into_iter().filter_map(span_context) {
             if !contexts.contains(&sc) {

@@ -47,7 +47,11 @@ impl Event for Shipped {
 type Seen = Arc<Mutex<Vec<(EventId, Option<String>, TraceId)>>>;
 
 fn see<E>(seen: &Seen, batch: &Batch<E>) {
-    let here = tracing::Span::current().context().span().span_context().trace_id();
+    let here = tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .trace_id();
     let mut seen = seen.lock().unwrap();
     for item in batch {
         seen.push((item.id, item.traceparent().map(str::to_owned), here));
@@ -66,10 +70,19 @@ impl<S: Store, const N: usize> EventHandler<S> for Ship<N> {
     const BATCH_SIZE: usize = N;
     const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-    async fn handle(&self, batch: Batch<Order>, ctx: &mut Context<'_, S>) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        batch: Batch<Order>,
+        ctx: &mut Context<'_, S>,
+    ) -> Result<(), HandlerError> {
         see(&self.seen, &batch);
         for item in &batch {
-            ctx.emit_for(item.id, Shipped { id: item.payload.id.clone() })?;
+            ctx.emit_for(
+                item.id,
+                Shipped {
+                    id: item.payload.id.clone(),
+                },
+            )?;
         }
         Ok(())
     }
@@ -86,7 +99,11 @@ impl<S: Store> EventHandler<S> for Record {
     type Event = Shipped;
     const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-    async fn handle(&self, batch: Batch<Shipped>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        batch: Batch<Shipped>,
+        _: &mut Context<'_, S>,
+    ) -> Result<(), HandlerError> {
         see(&self.seen, &batch);
         Ok(())
     }
@@ -138,9 +155,18 @@ fn ids(span: &tracing::Span) -> (TraceId, SpanId) {
 }
 
 async fn drain<S: Store>(store: &S, ship: Ship<1>, record: Record) {
-    let builder = WorkerPool::builder(store.clone()).register(ship).register(record);
-    let drained = testing::drain(builder, Duration::from_secs(20)).await.unwrap();
-    assert_eq!((drained.delivered, drained.dead), (2, 0), "{:?}", drained.stats);
+    let builder = WorkerPool::builder(store.clone())
+        .register(ship)
+        .register(record);
+    let drained = testing::drain(builder, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        (drained.delivered, drained.dead),
+        (2, 0),
+        "{:?}",
+        drained.stats
+    );
 }
 
 async fn publishing_span_trace_reaches_an_emitted_events_handler<S: Store>(store: &S) {
@@ -162,7 +188,11 @@ async fn publishing_span_trace_reaches_an_emitted_events_handler<S: Store>(store
     let shipped = shipped.lock().unwrap().clone();
     assert_eq!(shipped, vec![(order, Some(expected.clone()), trace_id)]);
     let record = store.event(order).await.unwrap().unwrap();
-    assert_eq!(record.traceparent.as_deref(), Some(&*expected), "the lookup reports it");
+    assert_eq!(
+        record.traceparent.as_deref(),
+        Some(&*expected),
+        "the lookup reports it"
+    );
 
     // the handler's span is a child of the publishing span
     let ship_batch = tracing.batches("Ship");
@@ -175,8 +205,14 @@ async fn publishing_span_trace_reaches_an_emitted_events_handler<S: Store>(store
     let recorded = recorded.lock().unwrap().clone();
     assert_eq!(recorded.len(), 1);
     let emitted_from = ship_batch[0].span_context.span_id();
-    assert_eq!(recorded[0].1, Some(format!("00-{trace_id}-{emitted_from}-01")));
-    assert_eq!(recorded[0].2, trace_id, "the emitted event's handler is in the trace");
+    assert_eq!(
+        recorded[0].1,
+        Some(format!("00-{trace_id}-{emitted_from}-01"))
+    );
+    assert_eq!(
+        recorded[0].2, trace_id,
+        "the emitted event's handler is in the trace"
+    );
     let record_batch = tracing.batches("Record");
     assert_eq!(record_batch[0].parent_span_id, emitted_from);
 }
@@ -206,9 +242,18 @@ async fn a_batch_of_several_traces_links_to_each<S: Store>(store: &S) {
     }
     let (ship, record) = (Ship::<2>::default(), Record::default());
     let (shipped, recorded) = (ship.seen.clone(), record.seen.clone());
-    let builder = WorkerPool::builder(store.clone()).register(ship).register(record);
-    let drained = testing::drain(builder, Duration::from_secs(20)).await.unwrap();
-    assert_eq!((drained.delivered, drained.dead), (4, 0), "{:?}", drained.stats);
+    let builder = WorkerPool::builder(store.clone())
+        .register(ship)
+        .register(record);
+    let drained = testing::drain(builder, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        (drained.delivered, drained.dead),
+        (4, 0),
+        "{:?}",
+        drained.stats
+    );
 
     let batch = tracing.batches("Ship");
     assert_eq!(batch.len(), 1, "both orders in one batch");
@@ -223,7 +268,9 @@ async fn a_batch_of_several_traces_links_to_each<S: Store>(store: &S) {
     publishers.sort_by_key(|(t, s)| (t.to_string(), s.to_string()));
     assert_eq!(linked, publishers, "linked to each publishing span");
     assert!(
-        publishers.iter().all(|(t, _)| *t != batch.span_context.trace_id()),
+        publishers
+            .iter()
+            .all(|(t, _)| *t != batch.span_context.trace_id()),
         "a trace of its own, not a child of either"
     );
     assert_eq!(shipped.lock().unwrap().len(), 2);
@@ -249,7 +296,11 @@ const GIVEN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 async fn an_explicit_traceparent_is_checked_stored_and_handed_down<S: SqlStore>(store: &S) {
     // no tracing layer here: what a build without the feature does
-    for bad in ["", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", "nope"] {
+    for bad in [
+        "",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        "nope",
+    ] {
         let msg = Message::new(Order { id: "o-0".into() }).traceparent(bad);
         let err = store.publish(msg).await.unwrap_err();
         assert!(matches!(err, conveyor::Error::Validation { .. }), "{err:?}");
@@ -257,9 +308,18 @@ async fn an_explicit_traceparent_is_checked_stored_and_handed_down<S: SqlStore>(
     }
     let batch = vec![Message::new(Order { id: "o-0".into() }).traceparent("00-x")];
     assert!(store.publish_batch(batch).await.is_err());
-    assert!(testing::published::<Order, S>(store).await.unwrap().is_empty(), "nothing stored");
+    assert!(
+        testing::published::<Order, S>(store)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing stored"
+    );
 
-    let msg = Message::new(Order { id: "o-1".into() }).traceparent(GIVEN);
+    // with a key: the keyed insert on Postgres
+    let msg = Message::new(Order { id: "o-1".into() })
+        .traceparent(GIVEN)
+        .idempotency_key("o-1");
     let order = store.publish(msg).await.unwrap().id().unwrap();
     let (ship, record) = (Ship::<1>::default(), Record::default());
     let (shipped, recorded) = (ship.seen.clone(), record.seen.clone());
