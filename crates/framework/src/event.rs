@@ -307,7 +307,16 @@ impl<E: Event> Message<E> {
     /// [`traceparent`](Self::traceparent) is malformed, [`Error::Config`] naming `routing_key`
     /// if the routing key holds control characters, [`Error::Json`] if it cannot be
     /// serialized.
-    pub fn into_new_event(mut self) -> Result<NewEvent> {
+    pub fn into_new_event(self) -> Result<NewEvent> {
+        self.into_new_event_traced(crate::trace::current)
+    }
+
+    /// [`into_new_event`](Self::into_new_event), taking the current trace context from
+    /// `current` when the message states none (a bulk publish reads it once).
+    pub(crate) fn into_new_event_traced(
+        mut self,
+        current: impl FnOnce() -> Option<String>,
+    ) -> Result<NewEvent> {
         validate(&self.payload)?;
         check_priority::<E>(self.options.priority)?;
         if let Some(key) = &self.options.routing_key {
@@ -315,7 +324,7 @@ impl<E: Event> Message<E> {
         }
         match &self.options.traceparent {
             Some(traceparent) => crate::trace::check::<E>(traceparent)?,
-            None => self.options.traceparent = crate::trace::current(),
+            None => self.options.traceparent = current(),
         }
         Ok(NewEvent {
             event_type: E::NAME.to_owned(),

@@ -292,6 +292,41 @@ async fn several_traces_are_linked_on_sqlite() {
     a_batch_of_several_traces_links_to_each(&*testing::sqlite().await.unwrap()).await;
 }
 
+async fn a_bulk_publish_stores_the_span_with_each_event<S: Store>(store: &S) {
+    let _tracing = install();
+    let request = tracing::info_span!("request");
+    let (trace_id, span_id) = ids(&request);
+    let orders = ["o-1", "o-2"].map(|id| Message::new(Order { id: id.into() }));
+    let [first, second] = orders;
+    let given = second.traceparent(GIVEN);
+    let report = store
+        .publish_batch([first, given])
+        .instrument(request)
+        .await
+        .unwrap();
+    let ids: Vec<EventId> = report.inserted().collect();
+    let mut stored = Vec::new();
+    for id in ids {
+        stored.push(store.event(id).await.unwrap().unwrap().traceparent);
+    }
+    let from_span = format!("00-{trace_id}-{span_id}-01");
+    assert_eq!(
+        stored,
+        vec![Some(from_span), Some(GIVEN.to_owned())],
+        "a stated one wins"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn bulk_publish_stores_the_span_on_postgres(pool: PgPool) {
+    a_bulk_publish_stores_the_span_with_each_event(&pg(pool).await).await;
+}
+
+#[tokio::test]
+async fn bulk_publish_stores_the_span_on_sqlite() {
+    a_bulk_publish_stores_the_span_with_each_event(&*testing::sqlite().await.unwrap()).await;
+}
+
 const GIVEN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 async fn an_explicit_traceparent_is_checked_stored_and_handed_down<S: SqlStore>(store: &S) {
