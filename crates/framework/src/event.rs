@@ -180,6 +180,7 @@ pub(crate) struct Options {
     pub(crate) scheduled_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Checked against [`PRIORITY_MIN`]..=[`PRIORITY_MAX`] at [`Message::into_new_event`].
     pub(crate) priority: i16,
+    pub(crate) ordering_key: Option<String>,
     /// Checked to be a W3C traceparent at [`Message::into_new_event`].
     pub(crate) traceparent: Option<String>,
 }
@@ -282,6 +283,29 @@ impl<E: Event> Message<E> {
         self
     }
 
+    /// Handle this event after every earlier event of its queue with the same ordering key,
+    /// one at a time: per-key FIFO across every process (an account's ledger entries, an
+    /// order's state changes). Events with other keys, or none, keep flowing.
+    ///
+    /// The rule: a queue's events that share an ordering key run in publish order, at most
+    /// the handler's [`KEY_CONCURRENCY`](crate::EventHandler::KEY_CONCURRENCY) at a time (1
+    /// by default). An event is held back (`waiting`) while that many earlier events of its
+    /// key are unfinished. A retry keeps its place at the head of its key, so a retry
+    /// scheduled an hour ahead blocks only its own key for that hour. When a head runs out
+    /// of retries, the handler's [`ON_DEAD_HEAD`](crate::EventHandler::ON_DEAD_HEAD) says
+    /// what follows: [`DeadHead::Park`](crate::DeadHead::Park) (the default) holds the key
+    /// until an operator replays the dead event or skips it (`conveyor keys skip`);
+    /// [`DeadHead::Skip`](crate::DeadHead::Skip) moves on at once. A cancelled event never
+    /// holds its key. Waiting and parked keys cost the claim nothing.
+    ///
+    /// Ordering applies within one queue (event type, routing key, subscription); each
+    /// subscription keeps its own order. Priorities and fairness apply among the events that
+    /// may run. A key longer than 256 bytes is refused at publish.
+    pub fn ordering_key(mut self, key: impl Into<String>) -> Self {
+        self.options.ordering_key = Some(key.into());
+        self
+    }
+
     /// The id that ties a chain of events together; emitted events inherit it.
     pub fn correlation_id(mut self, id: Uuid) -> Self {
         self.options.correlation_id = Some(id);
@@ -322,6 +346,9 @@ impl<E: Event> Message<E> {
         if let Some(key) = &self.options.routing_key {
             check_name("routing_key", key).map_err(Error::Config)?;
         }
+        if let Some(key) = &self.options.ordering_key {
+            check_ordering_key::<E>(key)?;
+        }
         match &self.options.traceparent {
             Some(traceparent) => crate::trace::check::<E>(traceparent)?,
             None => self.options.traceparent = current(),
@@ -339,9 +366,33 @@ impl<E: Event> Message<E> {
             correlation_id: self.options.correlation_id,
             causation_id: self.options.causation_id,
             priority: self.options.priority,
+            ordering_key: self.options.ordering_key,
             traceparent: self.options.traceparent,
         })
     }
+}
+
+/// The longest ordering key [`Message::ordering_key`] accepts, in bytes.
+pub(crate) const MAX_ORDERING_KEY_LEN: usize = 256;
+
+/// Refuse an empty or over-long ordering key, naming `ordering_key`.
+fn check_ordering_key<E: Event>(key: &str) -> Result<()> {
+    let problem = if key.is_empty() {
+        "must not be empty".to_owned()
+    } else if key.len() > MAX_ORDERING_KEY_LEN {
+        format!(
+            "must be at most {MAX_ORDERING_KEY_LEN} bytes, got {}",
+            key.len()
+        )
+    } else {
+        return Ok(());
+    };
+    let mut report = garde::Report::new();
+    report.append(garde::Path::new("ordering_key"), garde::Error::new(problem));
+    Err(Error::Validation {
+        event_type: E::NAME,
+        report,
+    })
 }
 
 /// Refuse a priority outside [`PRIORITY_MIN`]..=[`PRIORITY_MAX`], naming `priority`.
@@ -390,6 +441,9 @@ pub struct NewEvent {
     /// Claim order within the queue (see [`Message::priority`]), already checked to be
     /// within [`PRIORITY_MIN`]..=[`PRIORITY_MAX`].
     pub priority: i16,
+    /// Handled after the queue's earlier events with this key (see
+    /// [`Message::ordering_key`]).
+    pub ordering_key: Option<String>,
     /// The W3C trace context the event was published in (see [`Message::traceparent`]).
     pub traceparent: Option<String>,
 }

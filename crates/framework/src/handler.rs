@@ -102,6 +102,18 @@ pub trait EventHandler<S: Store = DefaultStore>: Send + Sync + 'static {
     /// priorities (due-time order). Values above 100 years count as 100 years (never, in
     /// practice).
     const PRIORITY_AGING: Duration = Duration::from_secs(60);
+    /// How many events of one ordering key may run at once (see
+    /// [`Message::ordering_key`](crate::Message::ordering_key)): 1 by default, strict
+    /// one-at-a-time FIFO per key. `HandlerOptions::key_concurrency` overrides it.
+    const KEY_CONCURRENCY: u32 = 1;
+    /// What happens to an ordering key whose head event dies (runs out of retries or
+    /// fails): [`DeadHead::Park`](crate::DeadHead::Park) by default.
+    /// `HandlerOptions::on_dead_head` overrides it.
+    const ON_DEAD_HEAD: crate::DeadHead = crate::DeadHead::Park;
+    /// The most events of this handler's queue in flight at once across every process (an
+    /// API that allows five concurrent calls), enforced by the database at claim time.
+    /// `None` (the default) sets no limit; `HandlerOptions::max_in_flight` overrides it.
+    const MAX_IN_FLIGHT: Option<u32> = None;
 
     /// Handle a batch. Items not marked otherwise through `ctx` are delivered when this
     /// returns `Ok`; an `Err` rolls back the handler's writes and emitted events and applies
@@ -190,6 +202,9 @@ pub struct Item<E> {
     pub created_at: DateTime<Utc>,
     /// The previous attempt's error, if any.
     pub last_error: Option<String>,
+    /// The event's ordering key, if it was published with one
+    /// ([`Message::ordering_key`](crate::Message::ordering_key)).
+    pub ordering_key: Option<String>,
     pub(crate) traceparent: Option<String>,
 }
 

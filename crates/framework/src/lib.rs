@@ -168,9 +168,9 @@ pub type DefaultStore = PgStore;
 #[cfg(all(feature = "sqlite", not(feature = "postgres")))]
 pub type DefaultStore = SqliteStore;
 pub use store::{
-    AttemptError, CancelOutcome, CancelReport, ClaimRequest, ClaimedEvent, Completion, DeadLetter,
-    EventFilter, EventPage, EventRecord, EventStatus, Outcome, PublishReport, QueueStats, Store,
-    Subscription, Wake, DEFAULT_NAMESPACE,
+    AttemptError, CancelOutcome, CancelReport, ClaimRequest, ClaimedEvent, Completion, DeadHead,
+    DeadLetter, EventFilter, EventPage, EventRecord, EventStatus, Outcome, ParkedKey,
+    PublishReport, QueueSettings, QueueStats, Store, Subscription, Wake, DEFAULT_NAMESPACE,
 };
 
 /// The README's examples, compiled and checked as doctests so the README never lies.

@@ -13,7 +13,7 @@ use crate::lease::Maintenance;
 use crate::periodic::{self, Periodic};
 use crate::runner::Runner;
 use crate::shutdown::Shutdown;
-use crate::store::Store;
+use crate::store::{QueueSettings, Store};
 use crate::wake::Wakers;
 use crate::worker::{Spec, Worker};
 
@@ -86,11 +86,11 @@ impl<S: Store> WorkerPool<S> {
         record(&self.store, &self.subscriptions()).await
     }
 
-    /// Each handler's queue (its subscription) and type name.
-    fn subscriptions(&self) -> Vec<(Queue, &'static str)> {
+    /// Each handler's queue (its subscription), type name and queue settings.
+    fn subscriptions(&self) -> Vec<(Queue, &'static str, QueueSettings)> {
         self.handlers
             .iter()
-            .map(|h| (h.spec.queue.clone(), h.spec.name))
+            .map(|h| (h.spec.queue.clone(), h.spec.name, h.spec.settings))
             .collect()
     }
 
@@ -222,10 +222,11 @@ impl<S: Store> WorkerPool<S> {
     }
 }
 
-/// Record each `(queue, handler)` subscription, warning where another handler type recorded
-/// it last.
-async fn record<S: Store>(store: &S, subs: &[(Queue, &'static str)]) -> Result<()> {
-    for (queue, handler) in subs {
+/// Record each `(queue, handler)` subscription and its queue settings, warning where another
+/// handler type recorded it last.
+async fn record<S: Store>(store: &S, subs: &[(Queue, &'static str, QueueSettings)]) -> Result<()> {
+    for (queue, handler, settings) in subs {
+        store.configure(queue, settings).await?;
         let before = store.subscribe(queue, handler).await?;
         if let Some(other) = before.filter(|b| b != handler) {
             tracing::warn!(%queue, handler, other, "another handler type recorded this subscription last: if both run, they split its events; give one a SUBSCRIPTION of its own");

@@ -163,6 +163,7 @@ fn decode<S: Store, H: EventHandler<S>>(handler: &H, rows: Vec<ClaimedEvent>) ->
                 causation_id: row.causation_id,
                 created_at: row.created_at,
                 last_error: row.last_error,
+                ordering_key: row.ordering_key,
                 traceparent: row.traceparent,
             }),
             // poison: never retried

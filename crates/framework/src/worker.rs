@@ -25,6 +25,8 @@ pub(crate) struct Spec {
     pub(crate) poll_interval: Duration,
     pub(crate) claim_timeout: Duration,
     pub(crate) priority_aging: Duration,
+    /// Ordering and limit settings, recorded in the database when the pool starts.
+    pub(crate) settings: crate::store::QueueSettings,
 }
 
 /// How many times a completion without handler writes is retried after a database error.
@@ -76,7 +78,9 @@ impl<S: Store> Worker<S> {
                     continue;
                 }
             };
-            let full = rows.len() >= self.spec.batch_size;
+            // finishing an ordered event lets the next of its key run: claim again at once
+            let full =
+                rows.len() >= self.spec.batch_size || rows.iter().any(|r| r.ordering_key.is_some());
             if !rows.is_empty() {
                 cursor = next_cursor(&cursor, &rows);
                 if self.shutdown.stop_claiming.is_cancelled() {
@@ -250,6 +254,7 @@ mod tests {
                 correlation_id: None,
                 created_at: chrono::Utc::now(),
                 last_error: None,
+                ordering_key: None,
                 traceparent: None,
             })
             .collect()

@@ -18,12 +18,15 @@
 //! - [`lookup`]: events by id and filtered listings, in every state.
 //! - [`periodic`]: periodic events, once per tick across pools; missed ticks; bad settings.
 //! - [`cancel`]: cancelling by id, by key, from a handler and while running; error history.
+//! - [`ordering`]: per-key FIFO under pool kills, retries, parked and skipped keys, key
+//!   concurrency, the global limit across pools, fairness and wake-ups with ordering keys.
 
 pub mod admin;
 pub mod cancel;
 pub mod claim;
 pub mod lease;
 pub mod lookup;
+pub mod ordering;
 pub mod outcomes;
 pub mod periodic;
 pub mod pool;
@@ -100,6 +103,15 @@ macro_rules! every_case {
             cancel::cancelled_events_are_pruned_after_the_retention,
             cancel::the_error_history_keeps_the_last_five_failures,
             cancel::a_reaped_attempt_is_recorded_as_lease_expired,
+            ordering::keys_run_in_order_one_at_a_time_across_pools_with_kills,
+            ordering::a_retry_keeps_its_place_and_blocks_only_its_key,
+            ordering::a_dead_head_parks_its_key_until_skipped_or_replayed,
+            ordering::a_dead_head_under_skip_moves_on,
+            ordering::key_concurrency_lets_n_of_a_key_run_at_once,
+            ordering::the_global_limit_is_never_exceeded_across_pools,
+            ordering::fairness_and_wakeups_hold_with_ordering_keys,
+            ordering::bad_ordering_settings_are_refused,
+            ordering::racing_publishers_of_the_same_keys_do_not_deadlock,
             priority::higher_priority_is_claimed_first,
             priority::equal_priority_keeps_due_time_order,
             priority::fairness_groups_round_robin_with_priorities,

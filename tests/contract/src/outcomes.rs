@@ -50,6 +50,7 @@ pub async fn poison_payload_is_dead_lettered_on_first_sight<B: Backend>(b: &B) {
         correlation_id: None,
         causation_id: None,
         priority: conveyor::PRIORITY_DEFAULT,
+        ordering_key: None,
         traceparent: None,
     };
     store

@@ -294,6 +294,8 @@ pub async fn stats_of<S: Store>(store: &S, queue: &conveyor::Queue) -> conveyor:
             queue: queue.clone(),
             pending: 0,
             due: 0,
+            waiting: 0,
+            parked_keys: 0,
             in_flight: 0,
             retrying: 0,
             dead: 0,
@@ -301,6 +303,7 @@ pub async fn stats_of<S: Store>(store: &S, queue: &conveyor::Queue) -> conveyor:
             cancelled: 0,
             oldest_due_age_secs: 0.0,
             paused: false,
+            max_in_flight: None,
         })
 }
 

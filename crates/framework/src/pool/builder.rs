@@ -11,7 +11,7 @@ use crate::handler::EventHandler;
 use crate::lease::Maintenance;
 use crate::periodic::Periodic;
 use crate::runner::Typed;
-use crate::store::Store;
+use crate::store::{DeadHead, QueueSettings, Store};
 use crate::worker::Spec;
 
 /// Per-registration settings. The handler's constants are the defaults; a registration can
@@ -25,6 +25,9 @@ pub struct HandlerOptions {
     timeout: Option<Duration>,
     subscription: Option<String>,
     priority_aging: Option<Duration>,
+    key_concurrency: Option<u32>,
+    on_dead_head: Option<DeadHead>,
+    max_in_flight: Option<Option<u32>>,
 }
 
 impl Default for HandlerOptions {
@@ -37,6 +40,9 @@ impl Default for HandlerOptions {
             timeout: None,
             subscription: None,
             priority_aging: None,
+            key_concurrency: None,
+            on_dead_head: None,
+            max_in_flight: None,
         }
     }
 }
@@ -86,6 +92,26 @@ impl HandlerOptions {
     /// of `PRIORITY_AGING` (see [`EventHandler::PRIORITY_AGING`]).
     pub fn priority_aging(mut self, aging: Duration) -> Self {
         self.priority_aging = Some(aging);
+        self
+    }
+
+    /// How many events of one ordering key may run at once, instead of `KEY_CONCURRENCY`
+    /// (see [`Message::ordering_key`](crate::Message::ordering_key)). At least 1.
+    pub fn key_concurrency(mut self, n: u32) -> Self {
+        self.key_concurrency = Some(n);
+        self
+    }
+
+    /// What a dead head does to its ordering key, instead of `ON_DEAD_HEAD`.
+    pub fn on_dead_head(mut self, policy: DeadHead) -> Self {
+        self.on_dead_head = Some(policy);
+        self
+    }
+
+    /// The most events of the queue in flight at once across every process, instead of
+    /// `MAX_IN_FLIGHT` (`None`: no limit). At least 1, at most 10,000.
+    pub fn max_in_flight(mut self, limit: Option<u32>) -> Self {
+        self.max_in_flight = Some(limit);
         self
     }
 }
@@ -168,6 +194,11 @@ impl<S: Store> PoolBuilder<S> {
             poll_interval: options.poll_interval.unwrap_or(H::POLL_INTERVAL),
             claim_timeout: options.claim_timeout.unwrap_or(H::CLAIM_TIMEOUT),
             priority_aging: options.priority_aging.unwrap_or(H::PRIORITY_AGING),
+            settings: QueueSettings::new(
+                options.key_concurrency.unwrap_or(H::KEY_CONCURRENCY),
+                options.on_dead_head.unwrap_or(H::ON_DEAD_HEAD),
+                options.max_in_flight.unwrap_or(H::MAX_IN_FLIGHT),
+            ),
         };
         if let Err(e) = check(&spec, &options) {
             self.errors.push(e);
@@ -298,6 +329,12 @@ fn check(spec: &Spec, options: &HandlerOptions) -> Result<()> {
     if options.timeout.is_some_and(|t| t.is_zero()) {
         return bad("the handler timeout (HandlerOptions::timeout)");
     }
+    spec.settings.check().map_err(|e| {
+        Error::Config(format!(
+            "{}: {e} (KEY_CONCURRENCY, MAX_IN_FLIGHT or their HandlerOptions)",
+            spec.name
+        ))
+    })?;
     if options.concurrency == 0 {
         return bad("concurrency");
     }

@@ -13,8 +13,13 @@ pub struct QueueStats {
     pub queue: Queue,
     /// Waiting events, due or delayed.
     pub pending: i64,
-    /// Pending events that are due now.
+    /// Pending events that are due now (and free to run: not waiting behind their key).
     pub due: i64,
+    /// Pending events waiting behind an earlier event of their ordering key (see
+    /// [`Message::ordering_key`](crate::Message::ordering_key)); counted in `pending` too.
+    pub waiting: i64,
+    /// Ordering keys parked by a dead head ([`DeadHead::Park`](crate::DeadHead::Park)).
+    pub parked_keys: i64,
     /// Claimed by a worker right now.
     pub in_flight: i64,
     /// Pending events that already failed at least once.
@@ -29,6 +34,9 @@ pub struct QueueStats {
     pub oldest_due_age_secs: f64,
     /// Whether an operator paused the queue's handler.
     pub paused: bool,
+    /// The queue's global limit, if its pool recorded one: `in_flight` never exceeds it
+    /// (see [`EventHandler::MAX_IN_FLIGHT`](crate::EventHandler::MAX_IN_FLIGHT)).
+    pub max_in_flight: Option<u32>,
 }
 
 /// A dead-lettered event.
@@ -59,6 +67,8 @@ pub(crate) struct StatsRow {
     routing_key: String,
     pending: i64,
     due: i64,
+    waiting: i64,
+    parked_keys: i64,
     in_flight: i64,
     retrying: i64,
     dead: i64,
@@ -66,6 +76,7 @@ pub(crate) struct StatsRow {
     cancelled: i64,
     oldest_due_age_secs: f64,
     paused: bool,
+    max_in_flight: Option<i32>,
 }
 
 impl From<StatsRow> for QueueStats {
@@ -74,6 +85,8 @@ impl From<StatsRow> for QueueStats {
             queue: queue(r.event_type, r.routing_key),
             pending: r.pending,
             due: r.due,
+            waiting: r.waiting,
+            parked_keys: r.parked_keys,
             in_flight: r.in_flight,
             retrying: r.retrying,
             dead: r.dead,
@@ -81,6 +94,7 @@ impl From<StatsRow> for QueueStats {
             cancelled: r.cancelled,
             oldest_due_age_secs: r.oldest_due_age_secs,
             paused: r.paused,
+            max_in_flight: r.max_in_flight.and_then(|n| u32::try_from(n).ok()),
         }
     }
 }

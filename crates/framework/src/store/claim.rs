@@ -50,6 +50,8 @@ pub struct ClaimedEvent {
     pub created_at: DateTime<Utc>,
     /// The error of the previous attempt, if any.
     pub last_error: Option<String>,
+    /// The event's ordering key (see [`Message::ordering_key`](crate::Message::ordering_key)).
+    pub ordering_key: Option<String>,
     /// The W3C trace context it was published in (see
     /// [`Message::traceparent`](crate::Message::traceparent)).
     pub traceparent: Option<String>,
@@ -69,6 +71,7 @@ pub(crate) struct ClaimRow<C, T> {
     correlation_id: Option<C>,
     created_at: T,
     last_error: Option<String>,
+    ordering_key: Option<String>,
     traceparent: Option<String>,
 }
 
@@ -90,6 +93,7 @@ impl<C, T> ClaimRow<C, T> {
             correlation_id: self.correlation_id.and_then(correlation),
             created_at: instant(self.created_at),
             last_error: self.last_error,
+            ordering_key: self.ordering_key,
             traceparent: self.traceparent,
         }
     }

@@ -32,6 +32,8 @@ pub use claim::{ClaimRequest, ClaimedEvent};
 pub(crate) use history::attempt_errors;
 pub use history::AttemptError;
 pub use lookup::{EventFilter, EventPage, EventRecord, EventStatus};
+pub(crate) use ordering::ParkedRow;
+pub use ordering::{DeadHead, ParkedKey, QueueSettings};
 pub use outcome::{Completion, Outcome};
 pub use subscription::Subscription;
 
@@ -41,6 +43,7 @@ mod claim;
 mod history;
 mod insert;
 mod lookup;
+mod ordering;
 mod outcome;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
@@ -213,6 +216,26 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Delete the dead letters of `queue` (or of every queue); returns how many.
     async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64>;
+
+    /// Record `queue`'s ordering and limit settings (its pool does this when it starts):
+    /// events of one ordering key run at most `key_concurrency` at a time, a dead head parks
+    /// its key or is skipped, and at most `max_in_flight` events are claimed at once across
+    /// every process. Every process follows what was recorded last. A larger key
+    /// concurrency applies to a key from its next advance (its next completion or publish).
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) for a zero key concurrency or limit, or a limit
+    /// above 10,000; database errors.
+    async fn configure(&self, queue: &Queue, settings: &QueueSettings) -> Result<()>;
+
+    /// The ordering keys parked by a dead head (see [`DeadHead::Park`]), of `queue` or of
+    /// every queue, oldest first, at most `limit`.
+    async fn parked_keys(&self, queue: Option<&Queue>, limit: usize) -> Result<Vec<ParkedKey>>;
+
+    /// Unpark ordering key `key` of `queue`, leaving its dead head in the dead letters, and
+    /// let the events behind it run. Returns the dead head's id, or `None` when the key was
+    /// not parked.
+    async fn skip_key(&self, queue: &Queue, key: &str) -> Result<Option<EventId>>;
 
     /// Publish `event` as the `tick` of the periodic event `name` (see
     /// [`Periodic`](crate::Periodic)), once across every process: in one transaction,

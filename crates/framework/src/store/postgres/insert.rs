@@ -50,6 +50,7 @@ pub(crate) async fn insert_with<'c>(
     let mut causation_ids: Vec<Option<i64>> = Vec::with_capacity(n);
     let mut correlation_ids: Vec<Option<Uuid>> = Vec::with_capacity(n);
     let mut priorities: Vec<i16> = Vec::with_capacity(n);
+    let mut ordering_keys: Vec<Option<&str>> = Vec::with_capacity(n);
     let mut traceparents: Vec<Option<&str>> = Vec::with_capacity(n);
     for e in events {
         event_types.push(e.event_type.as_str());
@@ -61,11 +62,12 @@ pub(crate) async fn insert_with<'c>(
         causation_ids.push(e.causation_id.map(|id| id.0));
         correlation_ids.push(e.correlation_id);
         priorities.push(e.priority);
+        ordering_keys.push(e.ordering_key.as_deref());
         traceparents.push(e.traceparent.as_deref());
     }
     let keyed = idempotency_keys.iter().any(Option::is_some);
-    // the keyless statement has no $7 (keys) and no $11 (window); priorities and
-    // traceparents come last
+    // the keyless statement has no $7 (keys) and no $11 (window); priorities, ordering
+    // keys and traceparents come last
     let mut query = sqlx::query_as(if keyed { INSERT } else { INSERT_KEYLESS })
         .bind(namespace)
         .bind(&event_types)
@@ -83,7 +85,10 @@ pub(crate) async fn insert_with<'c>(
     if keyed {
         query = query.bind(millis(window));
     }
-    query = query.bind(&priorities).bind(&traceparents);
+    query = query
+        .bind(&priorities)
+        .bind(&ordering_keys)
+        .bind(&traceparents);
     let mut rows: Vec<InsertedRow> = query.fetch_all(executor).await?;
     if !keyed {
         // ids are assigned in input order (copies after their input's first): sorted, the

@@ -16,8 +16,8 @@ use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 use crate::store::{
     check_key, check_namespace, queue, CancelReport, ClaimRequest, ClaimedEvent, Completion,
-    DeadLetter, EventFilter, EventPage, PublishReport, QueueStats, Store, Subscription, Wake,
-    DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_NAMESPACE,
+    DeadLetter, EventFilter, EventPage, ParkedKey, PublishReport, QueueSettings, QueueStats, Store,
+    Subscription, Wake, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_NAMESPACE,
 };
 
 mod admin;
@@ -27,6 +27,7 @@ mod complete;
 mod insert;
 mod listen;
 mod lookup;
+mod ordering;
 mod periodic;
 mod reap;
 mod subscriptions;
@@ -326,6 +327,18 @@ impl Store for PgStore {
 
     async fn purge_dead(&self, queue: Option<&Queue>) -> Result<u64> {
         admin::purge_dead(&self.pool, &self.namespace, queue).await
+    }
+
+    async fn configure(&self, queue: &Queue, settings: &QueueSettings) -> Result<()> {
+        ordering::configure(&self.pool, &self.namespace, queue, settings).await
+    }
+
+    async fn parked_keys(&self, queue: Option<&Queue>, limit: usize) -> Result<Vec<ParkedKey>> {
+        ordering::parked_keys(&self.pool, &self.namespace, queue, limit).await
+    }
+
+    async fn skip_key(&self, queue: &Queue, key: &str) -> Result<Option<EventId>> {
+        ordering::skip_key(&self.pool, &self.namespace, queue, key).await
     }
 
     async fn publish_tick(

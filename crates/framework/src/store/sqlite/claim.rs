@@ -19,8 +19,7 @@ use crate::event::EventId;
 use crate::store::claim::ClaimRow;
 use crate::store::{ClaimRequest, ClaimedEvent, MAX_PRIORITY_AGING};
 
-const PAUSED: &str = "select exists (select 1 from conveyor_paused_handlers \
-                      where namespace = $1 and event_type = $2 and routing_key = $3)";
+const GATE: &str = include_str!("sql/claim_gate.sql");
 const GROUP_FROM: &str = include_str!("sql/claim_group_from.sql");
 const GROUP_BETWEEN: &str = include_str!("sql/claim_group_between.sql");
 const TOP_LEVEL: &str = include_str!("sql/claim_top_level.sql");
@@ -52,15 +51,23 @@ pub(super) async fn claim(
     now: i64,
 ) -> Result<Vec<ClaimedEvent>> {
     let (event_type, routing_key) = (&req.queue.event_type, &*req.queue.routing_key_str());
-    let paused: bool = sqlx::query_scalar(PAUSED)
+    let (paused, free): (bool, Option<i64>) = sqlx::query_as(GATE)
         .bind(namespace)
         .bind(event_type)
         .bind(routing_key)
         .fetch_one(&mut **tx)
         .await?;
-    if paused || req.limit == 0 {
+    // a global limit: at most its free room, counted under the write lock
+    let limit = free.map_or(req.limit, |f| {
+        req.limit.min(usize::try_from(f).unwrap_or(0))
+    });
+    if paused || limit == 0 {
         return Ok(Vec::new());
     }
+    let req = &ClaimRequest {
+        limit,
+        ..req.clone()
+    };
     // groups after the cursor first, then from the smallest up to the cursor
     let mut groups: Vec<String> = Vec::new();
     for (mut lower, upper) in [

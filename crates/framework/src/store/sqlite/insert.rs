@@ -29,6 +29,7 @@ struct Row<'a> {
     causation_id: Option<i64>,
     correlation_id: Option<String>,
     priority: i16,
+    ordering_key: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     traceparent: Option<&'a str>,
 }
@@ -215,6 +216,7 @@ impl<'a> Row<'a> {
             causation_id: e.causation_id.map(|id| id.0),
             correlation_id: e.correlation_id.map(|id| id.to_string()),
             priority: e.priority,
+            ordering_key: e.ordering_key.as_deref(),
             traceparent: e.traceparent.as_deref(),
         }
     }

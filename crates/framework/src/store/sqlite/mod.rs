@@ -22,7 +22,8 @@ use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, Published, Queue};
 use crate::store::{
     check_key, check_namespace, queue, CancelReport, ClaimRequest, ClaimedEvent, Completion,
-    DeadLetter, EventFilter, EventPage, PublishReport, QueueStats, Store, Subscription, Wake,
+    DeadLetter, EventFilter, EventPage, ParkedKey, PublishReport, QueueSettings, QueueStats, Store,
+    Subscription, Wake,
 };
 
 mod admin;
@@ -33,6 +34,7 @@ mod hub;
 mod insert;
 mod lookup;
 mod open;
+mod ordering;
 mod periodic;
 mod subscriptions;
 mod tx;
@@ -297,6 +299,24 @@ impl Store for SqliteStore {
         let n = admin::purge_dead(&mut tx, &self.namespace, queue).await?;
         tx.commit().await?;
         Ok(n)
+    }
+
+    async fn configure(&self, queue: &Queue, settings: &QueueSettings) -> Result<()> {
+        let mut tx = self.write().await?;
+        ordering::configure(&mut tx, &self.namespace, queue, settings, now_ms()).await?;
+        tx.commit().await
+    }
+
+    async fn parked_keys(&self, queue: Option<&Queue>, limit: usize) -> Result<Vec<ParkedKey>> {
+        ordering::parked_keys(&self.pool, &self.namespace, queue, limit).await
+    }
+
+    async fn skip_key(&self, queue: &Queue, key: &str) -> Result<Option<EventId>> {
+        let mut tx = self.write().await?;
+        let head = ordering::skip_key(&mut tx, &self.namespace, queue, key).await?;
+        tx.wakes.push(queue.clone());
+        tx.commit().await?;
+        Ok(head)
     }
 
     async fn publish_tick(

@@ -15,6 +15,16 @@ with input as (
       from conveyor_idempotency_keys k
      where $4::text is not null and k.namespace = $1 and k.idempotency_key = $4
 ),
+-- The ordering keys of the events to cancel are locked first (one sorted pass), so a
+-- concurrent advance of a key, which unblocks its waiting events, never waits on a row this
+-- statement holds while this one waits on the key (see the ordering migration).
+locks as materialized (
+    select conveyor_lock_keys(array_agg(e.namespace), array_agg(e.event_type),
+                              array_agg(e.routing_key), array_agg(e.ordering_key)) as done
+      from conveyor_events e
+     where e.id = any(array(select id from input)) and e.namespace = $1
+       and e.ordering_key is not null
+),
 cancelled as (
     update conveyor_events e
        set status = (case when e.status = 'claimed' then 'claimed'
@@ -24,6 +34,7 @@ cancelled as (
      where e.id = any(array(select id from input))
        and e.namespace = $1
        and e.status in ('pending', 'claimed')
+       and exists (select 1 from locks)
     returning e.id, e.status::text as status
 )
 select i.id, before.status::text as before, c.status as after

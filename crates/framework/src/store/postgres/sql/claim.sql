@@ -30,6 +30,17 @@
 -- So the walk yields pairs (one recursion, estimated like the group walk alone), the offers
 -- are one array per level, and `quota` is materialized and read by each level's lock.
 --
+-- Ordering keys: events waiting behind an earlier one of their key are `blocked` and outside
+-- the pending index (every probe here says `not e.blocked`), so waiting and parked keys cost
+-- nothing; see the ordering migration for how a key advances.
+--
+-- Global limits: a queue with `max_in_flight` (conveyor_queue_settings) first locks free
+-- slots (conveyor_slots, `skip locked`) and leases at most as many events as it got, each
+-- slot marked with its event in `assigned`; a trigger frees the slot when the event stops
+-- being claimed. Two claims never hold the same slot, so at most max_in_flight events of the
+-- queue are claimed at once across every process. No free slot: the walk does not run.
+-- Unlimited queues read one settings row and skip the rest.
+--
 -- The batch comes back in the rule's order across groups. Paused queues claim nothing.
 -- Expired leases are left to the reaper (reap.sql), so this statement only ever touches
 -- pending rows.
@@ -37,24 +48,45 @@
 -- $1 namespace, $2 event_type, $3 routing_key, $4 worker, $5 limit,
 -- $6 lease in milliseconds, $7 fairness cursor, $8 priority aging in milliseconds
 with recursive
+limits as (
+    select s.max_in_flight
+      from conveyor_queue_settings s
+     where s.namespace = $1 and s.event_type = $2 and s.routing_key = $3
+       and s.max_in_flight is not null
+),
+slots as materialized (
+    select sl.slot
+      from conveyor_slots sl
+     where exists (select 1 from limits)
+       and sl.namespace = $1 and sl.event_type = $2 and sl.routing_key = $3
+       and sl.event_id is null
+     order by sl.slot
+     limit $5
+       for update skip locked
+),
+cap as (
+    select case when exists (select 1 from limits) then (select count(*) from slots)
+                else $5 end as n
+),
 active as (
     select 1
      where not exists (
          select 1 from conveyor_paused_handlers p
           where p.namespace = $1 and p.event_type = $2 and p.routing_key = $3)
+       and (select n from cap) > 0
 ),
 after_cursor (fairness_key, priority, n) as (
     (select f.fairness_key, top.priority, 1
        from (select e.fairness_key
                from conveyor_events e, active
-              where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+              where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
                 and e.routing_key = $3 and e.fairness_key > $7
               order by e.fairness_key
               limit 1) f
       cross join lateral (
           select e.priority
             from conveyor_events e
-           where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+           where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
              and e.routing_key = $3 and e.fairness_key = f.fairness_key
            order by e.priority desc
            limit 1) top)
@@ -66,7 +98,7 @@ after_cursor (fairness_key, priority, n) as (
       left join lateral (
           select e.fairness_key, e.priority
             from conveyor_events e
-           where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+           where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
              and e.routing_key = $3 and e.fairness_key = w.fairness_key
              and e.priority < w.priority
            order by e.priority desc
@@ -75,14 +107,14 @@ after_cursor (fairness_key, priority, n) as (
           select f.fairness_key, top.priority
             from (select e.fairness_key
                     from conveyor_events e
-                   where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+                   where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
                      and e.routing_key = $3 and e.fairness_key > w.fairness_key
                    order by e.fairness_key
                    limit 1) f
            cross join lateral (
                select e.priority
                  from conveyor_events e
-                where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+                where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
                   and e.routing_key = $3 and e.fairness_key = f.fairness_key
                 order by e.priority desc
                 limit 1) top) nxt on below.priority is null and w.n < $5
@@ -92,14 +124,14 @@ up_to_cursor (fairness_key, priority, n) as (
     (select f.fairness_key, top.priority, 1
        from (select e.fairness_key
                from conveyor_events e, active
-              where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+              where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
                 and e.routing_key = $3 and e.fairness_key <= $7
               order by e.fairness_key
               limit 1) f
       cross join lateral (
           select e.priority
             from conveyor_events e
-           where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+           where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
              and e.routing_key = $3 and e.fairness_key = f.fairness_key
            order by e.priority desc
            limit 1) top)
@@ -111,7 +143,7 @@ up_to_cursor (fairness_key, priority, n) as (
       left join lateral (
           select e.fairness_key, e.priority
             from conveyor_events e
-           where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+           where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
              and e.routing_key = $3 and e.fairness_key = w.fairness_key
              and e.priority < w.priority
            order by e.priority desc
@@ -120,7 +152,7 @@ up_to_cursor (fairness_key, priority, n) as (
           select f.fairness_key, top.priority
             from (select e.fairness_key
                     from conveyor_events e
-                   where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+                   where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
                      and e.routing_key = $3 and e.fairness_key > w.fairness_key
                      and e.fairness_key <= $7
                    order by e.fairness_key
@@ -128,7 +160,7 @@ up_to_cursor (fairness_key, priority, n) as (
            cross join lateral (
                select e.priority
                  from conveyor_events e
-                where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+                where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
                   and e.routing_key = $3 and e.fairness_key = f.fairness_key
                 order by e.priority desc
                 limit 1) top) nxt on below.priority is null and w.n < $5
@@ -159,7 +191,7 @@ offers as (
     select l.fairness_key, l.priority,
            array(select e.available_at
                    from conveyor_events e
-                  where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+                  where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
                     and e.routing_key = $3 and e.fairness_key = l.fairness_key
                     and e.priority = l.priority and e.available_at <= now()
                   order by e.available_at, e.id
@@ -195,7 +227,7 @@ picked as (
       cross join lateral (
           select e.id, e.priority, e.available_at
             from conveyor_events e
-           where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+           where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
              and e.routing_key = $3 and e.fairness_key = l.fairness_key
              and e.priority = l.priority and e.available_at <= now()
            order by e.available_at, e.id
@@ -212,10 +244,24 @@ leased as (
            claimed_at = now(),
            claimed_by = $4,
            lease_expires_at = now() + make_interval(secs => $6::float8 / 1000),
+           limited = exists (select 1 from limits),
            updated_at = now()
-     where e.id = any(array(select id from picked limit $5))
+     where e.id = any(array(
+             select id from picked
+              order by aged desc, case when aged then available_at end, priority desc,
+                       available_at, id
+              limit (select n from cap)))
     returning e.id, e.payload::text as payload, e.attempts, e.fairness_key, e.causation_id,
-              e.correlation_id, e.created_at, e.last_error, e.traceparent
+              e.correlation_id, e.created_at, e.last_error, e.ordering_key,
+              e.traceparent
+),
+assigned as (
+    update conveyor_slots sl
+       set event_id = a.id
+      from (select id, row_number() over (order by id) as rn from leased) a
+      join (select slot, row_number() over (order by slot) as rn from slots) f on f.rn = a.rn
+     where sl.namespace = $1 and sl.event_type = $2 and sl.routing_key = $3
+       and sl.slot = f.slot
 )
 select l.*
   from leased l

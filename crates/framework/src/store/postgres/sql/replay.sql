@@ -5,7 +5,10 @@
 with replayed as (
     update conveyor_events
        set status = 'pending', attempts = 0, available_at = now(), updated_at = now(),
-           cancel_reason = null
+           cancel_reason = null,
+           -- an ordered event queues up again; the ordering trigger unblocks it in turn
+           -- (first, as the key's oldest unfinished event) and unparks its key
+           blocked = ordering_key is not null
      where id = any($2) and namespace = $1 and status in ('dead', 'cancelled')
     returning event_type, routing_key
 ),

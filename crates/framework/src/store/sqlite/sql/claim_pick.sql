@@ -4,7 +4,7 @@
 -- $7 limit
 select id, priority, available_at
   from conveyor_events
- where status = 'pending' and namespace = $1 and event_type = $2 and routing_key = $3
+ where status = 'pending' and not blocked and namespace = $1 and event_type = $2 and routing_key = $3
    and fairness_key = $4 and priority = $5 and available_at <= $6
  order by available_at, id
  limit $7

@@ -6,14 +6,14 @@
 with recursive levels (priority) as (
     select (select priority
               from conveyor_events
-             where status = 'pending' and namespace = $1 and event_type = $2
+             where status = 'pending' and not blocked and namespace = $1 and event_type = $2
                and routing_key = $3 and fairness_key = $4
              order by priority desc
              limit 1)
     union all
     select (select e.priority
               from conveyor_events e
-             where e.status = 'pending' and e.namespace = $1 and e.event_type = $2
+             where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
                and e.routing_key = $3 and e.fairness_key = $4 and e.priority < l.priority
              order by e.priority desc
              limit 1)
@@ -23,7 +23,7 @@ with recursive levels (priority) as (
 select id, priority, available_at
   from (select id, priority, available_at
           from conveyor_events
-         where status = 'pending' and namespace = $1 and event_type = $2 and routing_key = $3
+         where status = 'pending' and not blocked and namespace = $1 and event_type = $2 and routing_key = $3
            and fairness_key = $4 and priority = (select max(priority) from levels)
            and available_at <= $5
          order by available_at, id

@@ -4,15 +4,19 @@
 -- keys after this, in the same transaction). Rows are inserted in input order, so their
 -- ids, sorted, line up with the inputs.
 --
+-- An event with an ordering key is stored `blocked`; the insert trigger of the ordering
+-- migration unblocks it at once when its key has room.
+--
 -- $1 namespace, $2 events, $3 now (ms); `due` is whether a row is due at $3 (to wake its queue)
 insert into conveyor_events
     (namespace, event_type, routing_key, payload, available_at, fairness_key,
-     idempotency_key, causation_id, correlation_id, priority, traceparent, created_at,
-     updated_at)
+     idempotency_key, causation_id, correlation_id, priority, ordering_key, blocked,
+     traceparent, created_at, updated_at)
 select $1, e.value ->> 'event_type', e.value ->> 'routing_key', e.value ->> 'payload',
        $3 + (e.value ->> 'delay_ms'), e.value ->> 'fairness_key',
        e.value ->> 'idempotency_key', e.value ->> 'causation_id', e.value ->> 'correlation_id',
-       e.value ->> 'priority', e.value ->> 'traceparent', $3, $3
+       e.value ->> 'priority', e.value ->> 'ordering_key',
+       e.value ->> 'ordering_key' is not null, e.value ->> 'traceparent', $3, $3
   from json_each($2) e
  where true
  order by e.key
