@@ -14,13 +14,17 @@ use conveyor::opentelemetry::trace::{SpanId, TraceContextExt, TraceId, TracerPro
 use conveyor::testing;
 use conveyor::tracing_opentelemetry::{self, OpenTelemetrySpanExt};
 use conveyor::{
-    Batch, Context, Event, EventHandler, EventId, HandlerError, Message, PgStore, SqlStore, Store,
+    Batch, Context, Event, EventHandler, EventId, HandlerError, Message, SqlStore, Store,
     WorkerPool,
 };
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use sqlx::PgPool;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
+
+#[macro_use]
+mod backends;
+use backends::pg;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, garde::Validate)]
 struct Order {
@@ -154,19 +158,16 @@ fn ids(span: &tracing::Span) -> (TraceId, SpanId) {
     (sc.trace_id(), sc.span_id())
 }
 
-async fn drain<S: Store>(store: &S, ship: Ship<1>, record: Record) {
+/// Drain a pool of `ship` and `record`; `delivered` events in all.
+async fn drain<S: Store, const N: usize>(store: &S, ship: Ship<N>, record: Record, delivered: i64) {
     let builder = WorkerPool::builder(store.clone())
         .register(ship)
         .register(record);
     let drained = testing::drain(builder, Duration::from_secs(20))
         .await
         .unwrap();
-    assert_eq!(
-        (drained.delivered, drained.dead),
-        (2, 0),
-        "{:?}",
-        drained.stats
-    );
+    let counts = (drained.delivered, drained.dead);
+    assert_eq!(counts, (delivered, 0), "{:?}", drained.stats);
 }
 
 async fn publishing_span_trace_reaches_an_emitted_events_handler<S: Store>(store: &S) {
@@ -181,7 +182,7 @@ async fn publishing_span_trace_reaches_an_emitted_events_handler<S: Store>(store
     drop(request);
     let (ship, record) = (Ship::<1>::default(), Record::default());
     let (shipped, recorded) = (ship.seen.clone(), record.seen.clone());
-    drain(store, ship, record).await;
+    drain(store, ship, record, 2).await;
 
     let order = published.id().unwrap();
     let expected = format!("00-{trace_id}-{span_id}-01");
@@ -217,16 +218,11 @@ async fn publishing_span_trace_reaches_an_emitted_events_handler<S: Store>(store
     assert_eq!(record_batch[0].parent_span_id, emitted_from);
 }
 
-#[sqlx::test(migrations = false)]
-async fn trace_reaches_an_emitted_events_handler_on_postgres(pool: PgPool) {
-    publishing_span_trace_reaches_an_emitted_events_handler(&pg(pool).await).await;
-}
-
-#[tokio::test]
-async fn trace_reaches_an_emitted_events_handler_on_sqlite() {
-    publishing_span_trace_reaches_an_emitted_events_handler(&*testing::sqlite().await.unwrap())
-        .await;
-}
+on_both_backends!(
+    publishing_span_trace_reaches_an_emitted_events_handler,
+    trace_reaches_an_emitted_events_handler_on_postgres,
+    trace_reaches_an_emitted_events_handler_on_sqlite
+);
 
 async fn a_batch_of_several_traces_links_to_each<S: Store>(store: &S) {
     let tracing = install();
@@ -242,18 +238,7 @@ async fn a_batch_of_several_traces_links_to_each<S: Store>(store: &S) {
     }
     let (ship, record) = (Ship::<2>::default(), Record::default());
     let (shipped, recorded) = (ship.seen.clone(), record.seen.clone());
-    let builder = WorkerPool::builder(store.clone())
-        .register(ship)
-        .register(record);
-    let drained = testing::drain(builder, Duration::from_secs(20))
-        .await
-        .unwrap();
-    assert_eq!(
-        (drained.delivered, drained.dead),
-        (4, 0),
-        "{:?}",
-        drained.stats
-    );
+    drain(store, ship, record, 4).await;
 
     let batch = tracing.batches("Ship");
     assert_eq!(batch.len(), 1, "both orders in one batch");
@@ -282,15 +267,11 @@ async fn a_batch_of_several_traces_links_to_each<S: Store>(store: &S) {
     assert_eq!(traces, expected);
 }
 
-#[sqlx::test(migrations = false)]
-async fn several_traces_are_linked_on_postgres(pool: PgPool) {
-    a_batch_of_several_traces_links_to_each(&pg(pool).await).await;
-}
-
-#[tokio::test]
-async fn several_traces_are_linked_on_sqlite() {
-    a_batch_of_several_traces_links_to_each(&*testing::sqlite().await.unwrap()).await;
-}
+on_both_backends!(
+    a_batch_of_several_traces_links_to_each,
+    several_traces_are_linked_on_postgres,
+    several_traces_are_linked_on_sqlite
+);
 
 async fn a_bulk_publish_stores_the_span_with_each_event<S: Store>(store: &S) {
     let _tracing = install();
@@ -317,15 +298,11 @@ async fn a_bulk_publish_stores_the_span_with_each_event<S: Store>(store: &S) {
     );
 }
 
-#[sqlx::test(migrations = false)]
-async fn bulk_publish_stores_the_span_on_postgres(pool: PgPool) {
-    a_bulk_publish_stores_the_span_with_each_event(&pg(pool).await).await;
-}
-
-#[tokio::test]
-async fn bulk_publish_stores_the_span_on_sqlite() {
-    a_bulk_publish_stores_the_span_with_each_event(&*testing::sqlite().await.unwrap()).await;
-}
+on_both_backends!(
+    a_bulk_publish_stores_the_span_with_each_event,
+    bulk_publish_stores_the_span_on_postgres,
+    bulk_publish_stores_the_span_on_sqlite
+);
 
 const GIVEN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -358,26 +335,15 @@ async fn an_explicit_traceparent_is_checked_stored_and_handed_down<S: SqlStore>(
     let order = store.publish(msg).await.unwrap().id().unwrap();
     let (ship, record) = (Ship::<1>::default(), Record::default());
     let (shipped, recorded) = (ship.seen.clone(), record.seen.clone());
-    drain(store, ship, record).await;
+    drain(store, ship, record, 2).await;
     assert_eq!(shipped.lock().unwrap()[0].0, order);
     assert_eq!(shipped.lock().unwrap()[0].1.as_deref(), Some(GIVEN));
     // with no span context in the handler, the emitted event inherits its cause's
     assert_eq!(recorded.lock().unwrap()[0].1.as_deref(), Some(GIVEN));
 }
 
-#[sqlx::test(migrations = false)]
-async fn explicit_traceparent_on_postgres(pool: PgPool) {
-    an_explicit_traceparent_is_checked_stored_and_handed_down(&pg(pool).await).await;
-}
-
-#[tokio::test]
-async fn explicit_traceparent_on_sqlite() {
-    an_explicit_traceparent_is_checked_stored_and_handed_down(&*testing::sqlite().await.unwrap())
-        .await;
-}
-
-async fn pg(pool: PgPool) -> PgStore {
-    let store = PgStore::new(pool);
-    store.migrate().await.unwrap();
-    store
-}
+on_both_backends!(
+    an_explicit_traceparent_is_checked_stored_and_handed_down,
+    explicit_traceparent_on_postgres,
+    explicit_traceparent_on_sqlite
+);
