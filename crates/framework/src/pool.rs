@@ -75,10 +75,11 @@ impl<S: Store> WorkerPool<S> {
     }
 
     /// Record every handler's subscription in the database (see
-    /// [`EventHandler::SUBSCRIPTION`](crate::EventHandler::SUBSCRIPTION)), as
-    /// [`run`](Self::run) does when it starts: call it at deploy time to have a new
-    /// subscription receive copies before its first process starts. Logs a warning for a
-    /// subscription another handler type recorded last (the two would split its events).
+    /// [`EventHandler::SUBSCRIPTION`](crate::EventHandler::SUBSCRIPTION)), with its queue's
+    /// ordering and limit settings ([`QueueSettings`]: `KEY_CONCURRENCY`, `ON_DEAD_HEAD`,
+    /// `MAX_IN_FLIGHT`), as [`run`](Self::run) does when it starts: call it at deploy time to
+    /// have a new subscription receive copies before its first process starts. Logs a warning
+    /// for a subscription another handler type recorded last (the two would split its events).
     ///
     /// # Errors
     /// Database errors.

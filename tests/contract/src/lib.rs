@@ -18,16 +18,20 @@
 //! - [`lookup`]: events by id and filtered listings, in every state.
 //! - [`periodic`]: periodic events, once per tick across pools; missed ticks; bad settings.
 //! - [`cancel`]: cancelling by id, by key, from a handler and while running; error history.
-//! - [`ordering`]: per-key FIFO under pool kills, retries, parked and skipped keys, key
-//!   concurrency, the global limit across pools, fairness and wake-ups with ordering keys.
+//! - [`ordering`]: per-key FIFO under pool kills, retries, key concurrency, racing
+//!   publishers, fairness and wake-ups with ordering keys.
+//! - [`parking`]: dead heads: parked keys listed, skipped and replayed; the skip policy.
+//! - [`limits`]: the global in-flight limit across pools; bad ordering and limit settings.
 
 pub mod admin;
 pub mod cancel;
 pub mod claim;
 pub mod lease;
+pub mod limits;
 pub mod lookup;
 pub mod ordering;
 pub mod outcomes;
+pub mod parking;
 pub mod periodic;
 pub mod pool;
 pub mod priority;
@@ -105,13 +109,14 @@ macro_rules! every_case {
             cancel::a_reaped_attempt_is_recorded_as_lease_expired,
             ordering::keys_run_in_order_one_at_a_time_across_pools_with_kills,
             ordering::a_retry_keeps_its_place_and_blocks_only_its_key,
-            ordering::a_dead_head_parks_its_key_until_skipped_or_replayed,
-            ordering::a_dead_head_under_skip_moves_on,
+            parking::a_dead_head_parks_its_key_until_skipped_or_replayed,
+            parking::a_dead_head_under_skip_moves_on,
             ordering::key_concurrency_lets_n_of_a_key_run_at_once,
-            ordering::the_global_limit_is_never_exceeded_across_pools,
+            limits::the_global_limit_is_never_exceeded_across_pools,
             ordering::fairness_and_wakeups_hold_with_ordering_keys,
-            ordering::bad_ordering_settings_are_refused,
+            limits::bad_ordering_settings_are_refused,
             ordering::racing_publishers_of_the_same_keys_do_not_deadlock,
+            priority::priorities_apply_among_ordering_key_heads,
             priority::higher_priority_is_claimed_first,
             priority::equal_priority_keeps_due_time_order,
             priority::fairness_groups_round_robin_with_priorities,

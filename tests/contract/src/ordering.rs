@@ -1,22 +1,21 @@
-//! Ordering keys (per-key FIFO) and global concurrency limits.
+//! Ordering keys (per-key FIFO): order under pool kills, retries, key concurrency, racing
+//! publishers, fairness and wake-ups. Dead heads are in [`crate::parking`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use conveyor::{
-    Batch, Context, DeadHead, EventHandler, HandlerError, HandlerOptions, Message, Store,
-    WorkerPool,
+    Batch, Context, EventHandler, HandlerError, HandlerOptions, Message, Store, WorkerPool,
 };
 
 use crate::support::{eventually, job_queue, spawn, stats_of, stop, Backend, Job};
 
-const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
 /// Job `n` of key `key % 1000` is that key's sequence number `n / 1000`.
-fn ordered(key: u64, seq: u64) -> Message<Job> {
+pub(crate) fn ordered(key: u64, seq: u64) -> Message<Job> {
     Message::new(Job {
         n: seq * 1000 + key,
     })
@@ -26,21 +25,21 @@ fn ordered(key: u64, seq: u64) -> Message<Job> {
 /// Checks, as each event starts, that its key has nothing else running and that it is the
 /// key's next sequence number (or a redelivery of the last one started, after a crash).
 #[derive(Clone, Default)]
-struct Sequencer {
-    state: Arc<Mutex<SeqState>>,
+pub(crate) struct Sequencer {
+    pub(crate) state: Arc<Mutex<SeqState>>,
     /// Heads (by job number) that fail for good, while set.
-    fail: Arc<Mutex<Vec<u64>>>,
+    pub(crate) fail: Arc<Mutex<Vec<u64>>>,
     /// A sleep per event, so batches overlap.
-    pause: Duration,
+    pub(crate) pause: Duration,
 }
 
 #[derive(Default)]
-struct SeqState {
+pub(crate) struct SeqState {
     started: HashMap<u64, u64>,
     running: HashMap<u64, usize>,
     delivered: HashMap<u64, Vec<u64>>,
     violations: Vec<String>,
-    peak_per_key: usize,
+    pub(crate) peak_per_key: usize,
 }
 
 /// Marks a key's event as running until dropped (also when its worker is killed).
@@ -84,11 +83,11 @@ impl Sequencer {
         }
     }
 
-    fn delivered(&self) -> HashMap<u64, Vec<u64>> {
+    pub(crate) fn delivered(&self) -> HashMap<u64, Vec<u64>> {
         self.state.lock().unwrap().delivered.clone()
     }
 
-    fn violations(&self) -> Vec<String> {
+    pub(crate) fn violations(&self) -> Vec<String> {
         self.state.lock().unwrap().violations.clone()
     }
 }
@@ -260,100 +259,6 @@ pub async fn a_retry_keeps_its_place_and_blocks_only_its_key<B: Backend>(b: &B) 
     );
 }
 
-/// A head that dies parks its key under `DeadHead::Park`: the events behind it wait, other
-/// keys flow, the key is listed, and skipping it lets the rest run. Replaying a parked key's
-/// dead head puts it back at the head and unparks the key.
-pub async fn a_dead_head_parks_its_key_until_skipped_or_replayed<B: Backend>(b: &B) {
-    let store = b.store(4).await;
-    let handler = Sequencer::default();
-    // keys 1 and 2 have dead heads (job 1 and job 2); key 3 flows
-    *handler.fail.lock().unwrap() = vec![1, 2];
-    let mut msgs = Vec::new();
-    for seq in 0..3 {
-        for key in 1..=3 {
-            msgs.push(ordered(key, seq));
-        }
-    }
-    store.publish_batch(msgs).await.unwrap();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(
-                handler.clone(),
-                HandlerOptions::default().on_dead_head(DeadHead::Park),
-            )
-            .build()
-            .unwrap(),
-    );
-    eventually(WAIT, "two keys parked, key 3 done", || async {
-        store.parked_keys(None, 10).await.unwrap().len() == 2
-            && handler.delivered().get(&3).is_some_and(|v| v.len() == 3)
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        handler.delivered().get(&1),
-        None,
-        "nothing behind key 1's dead head ran"
-    );
-    let parked = store.parked_keys(Some(&job_queue()), 10).await.unwrap();
-    let keys: Vec<&str> = parked.iter().map(|p| p.ordering_key.as_str()).collect();
-    assert_eq!(keys, ["k1", "k2"]);
-    assert_eq!(parked[0].queue, job_queue());
-    let s = stats_of(&store, &job_queue()).await;
-    assert_eq!((s.dead, s.pending), (2, 4), "{s:?}");
-
-    // skip key 1: its dead head stays dead, the rest runs
-    let head = store.skip_key(&job_queue(), "k1").await.unwrap();
-    assert_eq!(head, Some(parked[0].event_id));
-    assert_eq!(
-        store.skip_key(&job_queue(), "k1").await.unwrap(),
-        None,
-        "no longer parked"
-    );
-    eventually(WAIT, "key 1's rest", || async {
-        handler.delivered().get(&1).is_some_and(|v| v == &[1, 2])
-    })
-    .await;
-
-    // replay key 2's head, now succeeding: it runs first, then the rest, in order
-    handler.fail.lock().unwrap().clear();
-    assert_eq!(store.replay(&[parked[1].event_id]).await.unwrap(), 1);
-    eventually(WAIT, "key 2 in order", || async {
-        handler.delivered().get(&2).is_some_and(|v| v == &[0, 1, 2])
-    })
-    .await;
-    stop(running).await;
-    assert!(store.parked_keys(None, 10).await.unwrap().is_empty());
-    assert_eq!(handler.violations(), Vec::<String>::new());
-}
-
-/// Under `DeadHead::Skip` a dead head goes to the dead letters and its key moves on.
-pub async fn a_dead_head_under_skip_moves_on<B: Backend>(b: &B) {
-    let store = b.store(4).await;
-    let handler = Sequencer::default();
-    *handler.fail.lock().unwrap() = vec![1];
-    store
-        .publish_batch((0..3).map(|seq| ordered(1, seq)))
-        .await
-        .unwrap();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(
-                handler.clone(),
-                HandlerOptions::default().on_dead_head(DeadHead::Skip),
-            )
-            .build()
-            .unwrap(),
-    );
-    eventually(WAIT, "the rest of the key", || async {
-        handler.delivered().get(&1).is_some_and(|v| v == &[1, 2])
-    })
-    .await;
-    stop(running).await;
-    assert!(store.parked_keys(None, 10).await.unwrap().is_empty());
-    assert_eq!(stats_of(&store, &job_queue()).await.dead, 1);
-}
-
 /// With a key concurrency of 2, two events of a key run at once, never three.
 pub async fn key_concurrency_lets_n_of_a_key_run_at_once<B: Backend>(b: &B) {
     let store = b.store_in(4, "ordering-pairs").await;
@@ -384,82 +289,6 @@ pub async fn key_concurrency_lets_n_of_a_key_run_at_once<B: Backend>(b: &B) {
     stop(running).await;
     assert_eq!(handler.violations(), Vec::<String>::new());
     assert_eq!(handler.state.lock().unwrap().peak_per_key, 2);
-}
-
-/// Counts events running at once across every pool, and the most seen.
-#[derive(Clone, Default)]
-struct Gauge {
-    now: Arc<AtomicUsize>,
-    peak: Arc<AtomicUsize>,
-    done: Arc<AtomicUsize>,
-}
-
-#[async_trait]
-impl<S: Store> EventHandler<S> for Gauge {
-    type Event = Job;
-    const BATCH_SIZE: usize = 3;
-    const MAX_IN_FLIGHT: Option<u32> = Some(5);
-
-    async fn handle(&self, batch: Batch<Job>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
-        let now = self.now.fetch_add(batch.len(), Ordering::SeqCst) + batch.len();
-        self.peak.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        self.now.fetch_sub(batch.len(), Ordering::SeqCst);
-        self.done.fetch_add(batch.len(), Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-/// A queue limited to 5 in flight never has more claimed, with 3 pools of 4 workers each
-/// taking batches of 3 (up to 36 at once without the limit): sampled through the store's
-/// stats during the run, and counted in the handler.
-pub async fn the_global_limit_is_never_exceeded_across_pools<B: Backend>(b: &B) {
-    let store = b.store(4).await;
-    store
-        .publish_batch((0..300).map(|n| Job { n }))
-        .await
-        .unwrap();
-    let handler = Gauge::default();
-    let mut pools = Vec::new();
-    for _ in 0..3 {
-        pools.push(spawn(
-            WorkerPool::builder(b.store(6).await)
-                .register_with(handler.clone(), HandlerOptions::default().concurrency(4))
-                .build()
-                .unwrap(),
-        ));
-    }
-    let stop_sampling = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (store, stop_sampling) = (store.clone(), stop_sampling.clone());
-        tokio::spawn(async move {
-            let mut peak = 0;
-            while !stop_sampling.load(Ordering::SeqCst) {
-                let s = stats_of(&store, &job_queue()).await;
-                peak = peak.max(s.in_flight);
-                assert_eq!(s.max_in_flight, Some(5));
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            peak
-        })
-    };
-    eventually(WAIT, "300 delivered", || async {
-        handler.done.load(Ordering::SeqCst) == 300
-    })
-    .await;
-    stop_sampling.store(true, Ordering::SeqCst);
-    let sampled = sampler.await.unwrap();
-    for running in pools {
-        stop(running).await;
-    }
-    let peak = handler.peak.load(Ordering::SeqCst);
-    assert!(peak <= 5, "{peak} ran at once");
-    assert!(sampled <= 5, "{sampled} claimed at once");
-    assert!(
-        peak >= 3,
-        "the limit, not the workers, bounded it: peak {peak}"
-    );
-    assert_eq!(stats_of(&store, &job_queue()).await.delivered, 300);
 }
 
 /// Ordering keys keep fairness (a small group is not starved by a large one of many keys)
@@ -532,34 +361,6 @@ pub async fn fairness_and_wakeups_hold_with_ordering_keys<B: Backend>(b: &B) {
         t0.elapsed()
     );
     stop(running).await;
-}
-
-/// An empty or over-long ordering key is refused at publish, naming the field; a zero key
-/// concurrency or global limit is refused at build.
-pub async fn bad_ordering_settings_are_refused<B: Backend>(b: &B) {
-    let store = b.store(2).await;
-    for key in [String::new(), "k".repeat(257)] {
-        let err = store
-            .publish(Message::new(Job { n: 1 }).ordering_key(key))
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("ordering_key"), "{err}");
-    }
-    for options in [
-        HandlerOptions::default().key_concurrency(0),
-        HandlerOptions::default().max_in_flight(Some(0)),
-        HandlerOptions::default().max_in_flight(Some(10_001)),
-    ] {
-        let err = WorkerPool::builder(store.clone())
-            .register_with(Sequencer::default(), options)
-            .build()
-            .unwrap_err();
-        let text = err.to_string();
-        assert!(
-            text.contains("key_concurrency") || text.contains("max_in_flight"),
-            "{text}"
-        );
-    }
 }
 
 /// Publishers racing with the same ordering keys in opposite orders, while a pool completes

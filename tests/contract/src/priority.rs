@@ -195,3 +195,42 @@ pub async fn delayed_high_priority_events_wait_until_due<B: Backend>(b: &B) {
     assert_eq!(numbers(&claim_aging(&store, 1, MINUTE).await), [1]);
     assert_eq!(numbers(&claim_aging(&store, 1, MINUTE).await), [3]);
 }
+
+/// Priorities order the events free to run, never a key's own order: a key's later,
+/// higher-priority event waits behind its head, while among heads the higher priority is
+/// claimed first.
+pub async fn priorities_apply_among_ordering_key_heads<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let keyed = |n: u64, key: &str, priority: i16| at(n, priority).ordering_key(key);
+    store
+        .publish_batch([
+            keyed(1, "a", -5),
+            keyed(2, "a", 9),
+            keyed(3, "b", 5),
+            at(4, 0),
+        ])
+        .await
+        .unwrap();
+    let first = claim_aging(&store, 10, MINUTE).await;
+    assert_eq!(
+        numbers(&first),
+        [3, 4, 1],
+        "heads by priority; 2 waits behind 1"
+    );
+    let outcomes = first
+        .iter()
+        .map(|e| (e.id, conveyor::Outcome::Delivered))
+        .collect();
+    store
+        .complete(
+            None,
+            &conveyor::Completion {
+                worker: "w".into(),
+                outcomes,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(numbers(&claim_aging(&store, 10, MINUTE).await), [2]);
+}
