@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent};
+use crate::handler::Item;
 use crate::store::Store;
 use crate::DefaultStore;
 
@@ -26,8 +27,24 @@ pub struct Context<'a, S: Store = DefaultStore> {
     tx: Option<S::Tx>,
     pub(crate) emitted: Vec<(Option<EventId>, NewEvent)>,
     pub(crate) marks: HashMap<EventId, Mark>,
-    /// correlation id per item of the batch
-    items: HashMap<EventId, Option<Uuid>>,
+    /// what each item of the batch hands down to the events it causes
+    items: HashMap<EventId, Cause>,
+}
+
+/// What an item hands down to the events it causes: its correlation id and trace context.
+#[derive(Debug, Clone)]
+pub(crate) struct Cause {
+    correlation_id: Option<Uuid>,
+    traceparent: Option<String>,
+}
+
+impl Cause {
+    pub(crate) fn of<E>(item: &Item<E>) -> Self {
+        Cause {
+            correlation_id: item.correlation_id,
+            traceparent: item.traceparent.clone(),
+        }
+    }
 }
 
 /// A per-item outcome other than delivered.
@@ -60,7 +77,7 @@ impl<S: Store> fmt::Debug for Context<'_, S> {
 }
 
 impl<'a, S: Store> Context<'a, S> {
-    pub(crate) fn new(store: &'a S, items: HashMap<EventId, Option<Uuid>>) -> Self {
+    pub(crate) fn new(store: &'a S, items: HashMap<EventId, Cause>) -> Self {
         Self {
             store,
             tx: None,
@@ -109,6 +126,12 @@ impl<'a, S: Store> Context<'a, S> {
     /// In a batch of one, the event is caused by that item (and inherits its correlation id);
     /// in larger batches use [`emit_for`](Self::emit_for) to say which item caused it.
     ///
+    /// Unless the message states its [`traceparent`](Message::traceparent), the event carries
+    /// the current span's trace context (the batch's span, a child of the item's publisher,
+    /// with the `opentelemetry` feature), so a chain of events is one trace. When the current
+    /// span is not in the causing item's trace (a batch of several traces, or a build without
+    /// the feature), the item's own `traceparent` is handed down instead.
+    ///
     /// # Errors
     /// [`Error::Validation`](crate::Error::Validation) if the payload is invalid.
     pub fn emit<E: Event>(&mut self, msg: impl Into<Message<E>>) -> Result<()> {
@@ -119,8 +142,9 @@ impl<'a, S: Store> Context<'a, S> {
         self.push(cause, msg.into())
     }
 
-    /// Emit an event caused by item `cause`: it inherits the item's correlation id and is
-    /// inserted only if that item is delivered (not retried or failed).
+    /// Emit an event caused by item `cause`: it inherits the item's correlation id (and its
+    /// trace context, as [`emit`](Self::emit) says) and is inserted only if that item is
+    /// delivered (not retried or failed).
     ///
     /// # Errors
     /// [`Error::Validation`](crate::Error::Validation) if the payload is invalid.
@@ -131,8 +155,15 @@ impl<'a, S: Store> Context<'a, S> {
     fn push<E: Event>(&mut self, cause: Option<EventId>, mut msg: Message<E>) -> Result<()> {
         if let Some(cause) = cause {
             msg.options.causation_id = Some(cause);
+            let item = self.items.get(&cause);
             if msg.options.correlation_id.is_none() {
-                msg.options.correlation_id = self.items.get(&cause).copied().flatten();
+                msg.options.correlation_id = item.and_then(|i| i.correlation_id);
+            }
+            let inherited = item.and_then(|i| i.traceparent.as_deref());
+            if let Some(traceparent) = inherited.filter(|_| msg.options.traceparent.is_none()) {
+                if !crate::trace::current_in_trace(traceparent) {
+                    msg.options.traceparent = Some(traceparent.to_owned());
+                }
             }
         }
         let event = msg.into_new_event()?;

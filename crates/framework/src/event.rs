@@ -181,6 +181,8 @@ pub(crate) struct Options {
     /// Checked against [`PRIORITY_MIN`]..=[`PRIORITY_MAX`] at [`Message::into_new_event`].
     pub(crate) priority: i16,
     pub(crate) ordering_key: Option<String>,
+    /// Checked to be a W3C traceparent at [`Message::into_new_event`].
+    pub(crate) traceparent: Option<String>,
 }
 
 /// The lowest priority [`Message::priority`] accepts.
@@ -310,14 +312,35 @@ impl<E: Event> Message<E> {
         self
     }
 
+    /// The W3C trace context to store with the event (`00-<trace id>-<span id>-<flags>`),
+    /// for a context that crossed a process (an HTTP `traceparent` header) or a build
+    /// without the `opentelemetry` feature. Unless stated, the event carries the current
+    /// span's context (with the feature, when there is one), which the worker's
+    /// `conveyor.batch` span then continues. A malformed value is refused at publish
+    /// ([`Error::Validation`] naming `traceparent`).
+    pub fn traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        self.options.traceparent = Some(traceparent.into());
+        self
+    }
+
     /// Validate and serialize into the untyped form a [`Store`](crate::Store) inserts.
     ///
     /// # Errors
-    /// [`Error::Validation`] if the payload fails validation or the
-    /// [`priority`](Self::priority) is out of range, [`Error::Config`] naming `routing_key`
+    /// [`Error::Validation`] if the payload fails validation, the
+    /// [`priority`](Self::priority) is out of range or the
+    /// [`traceparent`](Self::traceparent) is malformed, [`Error::Config`] naming `routing_key`
     /// if the routing key holds control characters, [`Error::Json`] if it cannot be
     /// serialized.
     pub fn into_new_event(self) -> Result<NewEvent> {
+        self.into_new_event_traced(crate::trace::current)
+    }
+
+    /// [`into_new_event`](Self::into_new_event), taking the current trace context from
+    /// `current` when the message states none (a bulk publish reads it once).
+    pub(crate) fn into_new_event_traced(
+        mut self,
+        current: impl FnOnce() -> Option<String>,
+    ) -> Result<NewEvent> {
         validate(&self.payload)?;
         check_priority::<E>(self.options.priority)?;
         if let Some(key) = &self.options.routing_key {
@@ -325,6 +348,10 @@ impl<E: Event> Message<E> {
         }
         if let Some(key) = &self.options.ordering_key {
             check_ordering_key::<E>(key)?;
+        }
+        match &self.options.traceparent {
+            Some(traceparent) => crate::trace::check::<E>(traceparent)?,
+            None => self.options.traceparent = current(),
         }
         Ok(NewEvent {
             event_type: E::NAME.to_owned(),
@@ -340,6 +367,7 @@ impl<E: Event> Message<E> {
             causation_id: self.options.causation_id,
             priority: self.options.priority,
             ordering_key: self.options.ordering_key,
+            traceparent: self.options.traceparent,
         })
     }
 }
@@ -416,6 +444,8 @@ pub struct NewEvent {
     /// Handled after the queue's earlier events with this key (see
     /// [`Message::ordering_key`]).
     pub ordering_key: Option<String>,
+    /// The W3C trace context the event was published in (see [`Message::traceparent`]).
+    pub traceparent: Option<String>,
 }
 
 /// What happened to one published message.

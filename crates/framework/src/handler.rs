@@ -205,6 +205,25 @@ pub struct Item<E> {
     /// The event's ordering key, if it was published with one
     /// ([`Message::ordering_key`](crate::Message::ordering_key)).
     pub ordering_key: Option<String>,
+    pub(crate) traceparent: Option<String>,
+}
+
+impl<E> Item<E> {
+    /// The W3C trace context the event was published in (`00-<trace id>-<span id>-<flags>`),
+    /// if it has one: see [`Message::traceparent`](crate::Message::traceparent). The batch's
+    /// span already continues it (with the `opentelemetry` feature); a handler that runs
+    /// items under spans of its own can parent each on its item's context.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_deref()
+    }
+
+    /// The item's trace context as an OpenTelemetry context whose remote parent is the
+    /// publishing span (an empty context when the event has none), for
+    /// `tracing_opentelemetry::OpenTelemetrySpanExt::set_parent` on a per-item span.
+    #[cfg(feature = "opentelemetry")]
+    pub fn otel_context(&self) -> opentelemetry::Context {
+        crate::trace::context(self.traceparent.as_deref())
+    }
 }
 
 /// How a whole batch failed. Per-item outcomes go through [`Context::retry`] and [`Context::fail`].

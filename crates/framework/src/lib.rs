@@ -66,6 +66,7 @@
 //! - [`migrations`] — Conveyor's own migration history (`conveyor_migrations`).
 //! - `sql` — [`sql`] statements, [`SqlStore`]: one DB-writing handler for both backends.
 //! - `error` — [`Error`] and [`Result`].
+//! - `trace` — W3C trace context from publisher to handler (see below).
 //!
 //! # Tracing
 //! Every batch runs inside an `info`-level span named `conveyor.batch`, with the fields
@@ -75,6 +76,22 @@
 //! `duration_ms`.
 //! The handler's own events and spans nest inside it; filter on it with
 //! `RUST_LOG=conveyor=info` or a subscriber's span filter.
+//!
+//! # Trace context
+//! Every event can carry a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`), stored
+//! in the outbox row and handed to the worker with the claim ([`Item::traceparent`],
+//! [`ClaimedEvent::traceparent`], [`EventRecord::traceparent`]). Set it with
+//! [`Message::traceparent`] (validated at publish); with the `opentelemetry` feature a
+//! publish (`Store::publish*`, [`Context::emit`]) that states none stores the current
+//! span's OpenTelemetry context, read through `tracing-opentelemetry`. The worker then makes
+//! the `conveyor.batch` span the child of its items' context when they are all in one trace
+//! (a batch of one, say), or links it to each item's context when they are in several; an
+//! event emitted inside the handler carries the batch span's context, so a chain of events
+//! is one trace. `Item::otel_context` (with the feature) gives an item's context for spans of your own.
+//! Without the feature nothing is read from spans and no OpenTelemetry type is exported;
+//! explicit traceparents are still stored and handed down to emitted events. Install the
+//! layer from the re-exported crates (`conveyor::tracing_opentelemetry::layer()`), since a
+//! layer of another version is invisible to Conveyor.
 
 mod context;
 mod error;
@@ -91,6 +108,7 @@ mod sql;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trace;
 mod wake;
 mod worker;
 
@@ -103,6 +121,11 @@ mod worker;
 pub use async_trait::async_trait;
 pub use garde;
 pub use sqlx;
+/// The OpenTelemetry crates trace context works with (feature `opentelemetry`): your
+/// tracer and `tracing_opentelemetry::layer()` must come from these versions, or Conveyor
+/// sees no span context (see [Trace context](crate#trace-context)).
+#[cfg(feature = "opentelemetry")]
+pub use {opentelemetry, tracing_opentelemetry};
 
 /// What a handler module needs: `use conveyor::prelude::*;`.
 pub mod prelude {

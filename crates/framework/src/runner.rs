@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 use async_trait::async_trait;
 use futures::FutureExt;
 
-use crate::context::{Context, Mark};
+use crate::context::{Cause, Context, Mark};
 use crate::event::{validate, EventId, NewEvent};
 use crate::handler::{Batch, EventHandler, HandlerError, Item};
 use crate::store::{ClaimedEvent, Outcome, Store};
@@ -70,8 +70,8 @@ pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
         };
     }
     let attempts: Vec<(EventId, u32)> = items.iter().map(|i| (i.id, i.attempt)).collect();
-    let correlations = items.iter().map(|i| (i.id, i.correlation_id)).collect();
-    let mut ctx = Context::new(store, correlations);
+    let causes = items.iter().map(|i| (i.id, Cause::of(i))).collect();
+    let mut ctx = Context::new(store, causes);
     let handled = AssertUnwindSafe(handler.handle(Batch { items }, &mut ctx)).catch_unwind();
     // past the timeout the call is dropped; `ctx` (its transaction) drops below: rolled back
     let result = match tokio::time::timeout(timeout, handled).await {
@@ -164,6 +164,7 @@ fn decode<S: Store, H: EventHandler<S>>(handler: &H, rows: Vec<ClaimedEvent>) ->
                 created_at: row.created_at,
                 last_error: row.last_error,
                 ordering_key: row.ordering_key,
+                traceparent: row.traceparent,
             }),
             // poison: never retried
             Err(e) => outcomes.push((

@@ -112,6 +112,7 @@ impl<S: Store> Worker<S> {
             cancelled = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
         );
+        crate::trace::follow(&span, rows.iter().filter_map(|r| r.traceparent.as_deref()));
         async {
             let started = Instant::now();
             let mut run = self.runner.run(&self.store, rows);
@@ -254,6 +255,7 @@ mod tests {
                 created_at: chrono::Utc::now(),
                 last_error: None,
                 ordering_key: None,
+                traceparent: None,
             })
             .collect()
     }

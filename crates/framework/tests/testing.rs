@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use conveyor::testing::{self, TestRun};
 use conveyor::{
-    Batch, Context, EventHandler, HandlerError, Message, NewEvent, Outcome, PgStore, SqlStore,
-    Store,
+    Batch, Context, EventHandler, HandlerError, Message, NewEvent, Outcome, SqlStore, Store,
 };
 use sqlx::PgPool;
+
+#[macro_use]
+mod backends;
+use backends::pg;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, garde::Validate)]
 struct Order {
@@ -141,28 +144,6 @@ fn audit() -> Audit {
     Audit {
         orders: vec!["o-1".into()],
     }
-}
-
-async fn pg(pool: PgPool) -> PgStore {
-    let store = PgStore::new(pool);
-    store.migrate().await.unwrap();
-    store
-}
-
-/// Runs `$body` (an async fn taking `&S`) on Postgres and on a temporary SQLite file.
-macro_rules! on_both_backends {
-    ($body:ident, $pg:ident, $sqlite:ident) => {
-        #[sqlx::test(migrations = false)]
-        async fn $pg(pool: PgPool) {
-            $body(&pg(pool).await).await;
-        }
-
-        #[tokio::test]
-        async fn $sqlite() {
-            let db = testing::sqlite().await.unwrap();
-            $body(&*db).await;
-        }
-    };
 }
 
 // 3. drain: in `testing/drain.rs`

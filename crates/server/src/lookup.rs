@@ -45,6 +45,7 @@ fn print_record(e: &EventRecord) -> anyhow::Result<()> {
         "correlation_id:   {}",
         or_none(e.correlation_id.map(|c| c.to_string()))
     );
+    println!("traceparent:      {}", or_none(e.traceparent.clone()));
     println!("created_at:       {}", at(e.created_at));
     println!("available_at:     {}", at(e.available_at));
     println!("updated_at:       {}", at(e.updated_at));

@@ -51,6 +51,7 @@ pub async fn poison_payload_is_dead_lettered_on_first_sight<B: Backend>(b: &B) {
         causation_id: None,
         priority: conveyor::PRIORITY_DEFAULT,
         ordering_key: None,
+        traceparent: None,
     };
     store
         .insert(vec![raw(r#"{"n":"seven"}"#), raw(r#"{"n":5000000}"#)])

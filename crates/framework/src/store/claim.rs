@@ -52,6 +52,9 @@ pub struct ClaimedEvent {
     pub last_error: Option<String>,
     /// The event's ordering key (see [`Message::ordering_key`](crate::Message::ordering_key)).
     pub ordering_key: Option<String>,
+    /// The W3C trace context it was published in (see
+    /// [`Message::traceparent`](crate::Message::traceparent)).
+    pub traceparent: Option<String>,
 }
 
 /// A row either backend's claim returns. `C` is a correlation id and `T` an instant as the
@@ -69,6 +72,7 @@ pub(crate) struct ClaimRow<C, T> {
     created_at: T,
     last_error: Option<String>,
     ordering_key: Option<String>,
+    traceparent: Option<String>,
 }
 
 impl<C, T> ClaimRow<C, T> {
@@ -90,6 +94,7 @@ impl<C, T> ClaimRow<C, T> {
             created_at: instant(self.created_at),
             last_error: self.last_error,
             ordering_key: self.ordering_key,
+            traceparent: self.traceparent,
         }
     }
 }

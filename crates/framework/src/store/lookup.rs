@@ -129,6 +129,9 @@ pub struct EventRecord {
     pub causation_id: Option<EventId>,
     /// The chain this event belongs to.
     pub correlation_id: Option<Uuid>,
+    /// The W3C trace context it was published in (see
+    /// [`Message::traceparent`](crate::Message::traceparent)).
+    pub traceparent: Option<String>,
     /// When it was published.
     pub created_at: DateTime<Utc>,
     /// When it is (or was) due.
@@ -236,6 +239,7 @@ pub(crate) struct EventRow<P, C, T> {
     idempotency_key: Option<String>,
     causation_id: Option<i64>,
     correlation_id: Option<C>,
+    traceparent: Option<String>,
     created_at: T,
     available_at: T,
     updated_at: T,
@@ -270,6 +274,7 @@ impl<P, C, T> EventRow<P, C, T> {
             idempotency_key: self.idempotency_key,
             causation_id: self.causation_id.map(EventId),
             correlation_id: self.correlation_id.and_then(d.correlation),
+            traceparent: self.traceparent,
             created_at: (d.instant)(self.created_at),
             available_at: (d.instant)(self.available_at),
             updated_at: (d.instant)(self.updated_at),

@@ -341,14 +341,19 @@ pub trait Store: Clone + Send + Sync + 'static {
     }
 }
 
-/// Validate and serialize `msgs`; the first invalid one fails them all.
+/// Validate and serialize `msgs`; the first invalid one fails them all. The current trace
+/// context is read once, for every message that states none.
 pub(crate) fn new_events<E: Event, I>(msgs: I) -> Result<Vec<NewEvent>>
 where
     I: IntoIterator,
     I::Item: Into<Message<E>>,
 {
+    let mut current: Option<Option<String>> = None;
     msgs.into_iter()
-        .map(|m| m.into().into_new_event())
+        .map(|m| {
+            m.into()
+                .into_new_event_traced(|| current.get_or_insert_with(crate::trace::current).clone())
+        })
         .collect()
 }
 

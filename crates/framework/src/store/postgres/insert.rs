@@ -51,6 +51,7 @@ pub(crate) async fn insert_with<'c>(
     let mut correlation_ids: Vec<Option<Uuid>> = Vec::with_capacity(n);
     let mut priorities: Vec<i16> = Vec::with_capacity(n);
     let mut ordering_keys: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut traceparents: Vec<Option<&str>> = Vec::with_capacity(n);
     for e in events {
         event_types.push(e.event_type.as_str());
         routing_keys.push(e.routing_key.as_deref().unwrap_or_default());
@@ -62,10 +63,11 @@ pub(crate) async fn insert_with<'c>(
         correlation_ids.push(e.correlation_id);
         priorities.push(e.priority);
         ordering_keys.push(e.ordering_key.as_deref());
+        traceparents.push(e.traceparent.as_deref());
     }
     let keyed = idempotency_keys.iter().any(Option::is_some);
-    // the keyless statement has no $7 (keys) and no $11 (window); priorities and ordering
-    // keys come last
+    // the keyless statement has no $7 (keys) and no $11 (window); priorities, ordering
+    // keys and traceparents come last
     let mut query = sqlx::query_as(if keyed { INSERT } else { INSERT_KEYLESS })
         .bind(namespace)
         .bind(&event_types)
@@ -83,7 +85,10 @@ pub(crate) async fn insert_with<'c>(
     if keyed {
         query = query.bind(millis(window));
     }
-    query = query.bind(&priorities).bind(&ordering_keys);
+    query = query
+        .bind(&priorities)
+        .bind(&ordering_keys)
+        .bind(&traceparents);
     let mut rows: Vec<InsertedRow> = query.fetch_all(executor).await?;
     if !keyed {
         // ids are assigned in input order (copies after their input's first): sorted, the

@@ -30,6 +30,8 @@ struct Row<'a> {
     correlation_id: Option<String>,
     priority: i16,
     ordering_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
 }
 
 /// What insert.sql returns for each row it stored, in input order once sorted by id.
@@ -215,6 +217,7 @@ impl<'a> Row<'a> {
             correlation_id: e.correlation_id.map(|id| id.to_string()),
             priority: e.priority,
             ordering_key: e.ordering_key.as_deref(),
+            traceparent: e.traceparent.as_deref(),
         }
     }
 }

@@ -10,8 +10,9 @@ select *
                     when status = 'pending' and attempts > 0 then 'retrying'
                     when status = 'pending' and available_at > now() then 'scheduled'
                     else status::text end as status,
-               payload, attempts, priority, fairness_key, ordering_key, idempotency_key, causation_id, correlation_id,
-               created_at, available_at, updated_at, claimed_by, lease_expires_at, last_error,
+               payload, attempts, priority, fairness_key, ordering_key, idempotency_key,
+               causation_id, correlation_id, traceparent, created_at, available_at, updated_at,
+               claimed_by, lease_expires_at, last_error,
                errors::text as errors, cancel_reason
           from conveyor_events
          where namespace = $1

@@ -23,17 +23,17 @@
 --
 -- $1 namespace, $2 event types, $3 routing keys, $4 payloads (json text), $5 delays (ms),
 -- $6 fairness keys, $7 idempotency keys, $8 causation ids, $9 correlation ids, $10 notify,
--- $11 idempotency window (ms), $12 priorities, $13 ordering keys
+-- $11 idempotency window (ms), $12 priorities, $13 ordering keys, $14 traceparents
 --
 -- An event with an ordering key is stored `blocked`; the insert trigger of the ordering
 -- migration unblocks it at once when its key has room (see 20261204000001_ordering.sql).
 with input as (
     select u.*, nextval(pg_get_serial_sequence('conveyor_events', 'id')) as new_id
       from unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[],
-                  $8::bigint[], $9::uuid[], $12::smallint[], $13::text[])
+                  $8::bigint[], $9::uuid[], $12::smallint[], $13::text[], $14::text[])
            with ordinality
            as u(event_type, routing_key, payload, delay_ms, fairness_key, idempotency_key,
-                causation_id, correlation_id, priority, ordering_key, ord)
+                causation_id, correlation_id, priority, ordering_key, traceparent, ord)
 ),
 targets as (
     select q.event_type, q.routing_key,
@@ -71,12 +71,13 @@ keys as (
 inserted as (
     insert into conveyor_events
         (id, namespace, event_type, routing_key, payload, available_at, fairness_key,
-         idempotency_key, causation_id, correlation_id, priority, ordering_key, blocked)
+         idempotency_key, causation_id, correlation_id, priority, ordering_key, blocked,
+         traceparent)
     overriding system value
     select c.copy_id, $1, c.event_type, c.queue_key, c.payload::jsonb,
            now() + make_interval(secs => c.delay_ms / 1000), c.fairness_key,
            c.idempotency_key, c.causation_id, c.correlation_id, c.priority,
-           c.ordering_key, c.ordering_key is not null
+           c.ordering_key, c.ordering_key is not null, c.traceparent
       from copies c
      where c.idempotency_key is null
         or c.new_id in (select event_id from keys)

@@ -20,14 +20,15 @@
 --
 -- $1 namespace, $2 event types, $3 routing keys, $4 payloads (json text), $5 delays (ms),
 -- $6 fairness keys, $7 causation ids, $8 correlation ids, $9 notify, $10 priorities,
--- $11 ordering keys (an ordered event is stored `blocked`: see insert.sql)
+-- $11 ordering keys (an ordered event is stored `blocked`: see insert.sql),
+-- $12 traceparents
 with input as (
     select *
       from unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::text[],
-                  $7::bigint[], $8::uuid[], $10::smallint[], $11::text[])
+                  $7::bigint[], $8::uuid[], $10::smallint[], $11::text[], $12::text[])
            with ordinality
            as u(event_type, routing_key, payload, delay_ms, fairness_key,
-                causation_id, correlation_id, priority, ordering_key, ord)
+                causation_id, correlation_id, priority, ordering_key, traceparent, ord)
 ),
 targets as materialized (
     select q.event_type, q.routing_key,
@@ -42,7 +43,8 @@ targets as materialized (
 inserted as (
     insert into conveyor_events
         (namespace, event_type, routing_key, payload, available_at, fairness_key,
-         causation_id, correlation_id, priority, ordering_key, blocked)
+         causation_id, correlation_id, priority, ordering_key, blocked,
+         traceparent)
     select $1, i.event_type,
            case when exists (select 1 from targets t where t.first and t.queue_key <> t.routing_key)
                 then (select t.queue_key from targets t
@@ -51,7 +53,7 @@ inserted as (
                 else i.routing_key end,
            i.payload::jsonb, now() + make_interval(secs => i.delay_ms / 1000), i.fairness_key,
            i.causation_id, i.correlation_id, i.priority, i.ordering_key,
-           i.ordering_key is not null
+           i.ordering_key is not null, i.traceparent
       from input i
      order by i.ord
     returning id, event_type, routing_key, available_at
@@ -59,11 +61,12 @@ inserted as (
 copies as (
     insert into conveyor_events
         (namespace, event_type, routing_key, payload, available_at, fairness_key,
-         causation_id, correlation_id, priority, ordering_key, blocked)
+         causation_id, correlation_id, priority, ordering_key, blocked,
+         traceparent)
     select $1, i.event_type, t.queue_key, i.payload::jsonb,
            now() + make_interval(secs => i.delay_ms / 1000), i.fairness_key,
            i.causation_id, i.correlation_id, i.priority, i.ordering_key,
-           i.ordering_key is not null
+           i.ordering_key is not null, i.traceparent
       from input i
       join targets t on t.event_type = i.event_type and t.routing_key = i.routing_key
      where not t.first

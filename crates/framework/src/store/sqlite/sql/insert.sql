@@ -11,12 +11,12 @@
 insert into conveyor_events
     (namespace, event_type, routing_key, payload, available_at, fairness_key,
      idempotency_key, causation_id, correlation_id, priority, ordering_key, blocked,
-     created_at, updated_at)
+     traceparent, created_at, updated_at)
 select $1, e.value ->> 'event_type', e.value ->> 'routing_key', e.value ->> 'payload',
        $3 + (e.value ->> 'delay_ms'), e.value ->> 'fairness_key',
        e.value ->> 'idempotency_key', e.value ->> 'causation_id', e.value ->> 'correlation_id',
        e.value ->> 'priority', e.value ->> 'ordering_key',
-       e.value ->> 'ordering_key' is not null, $3, $3
+       e.value ->> 'ordering_key' is not null, e.value ->> 'traceparent', $3, $3
   from json_each($2) e
  where true
  order by e.key
