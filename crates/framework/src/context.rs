@@ -128,16 +128,21 @@ impl<'a, S: Store> Context<'a, S> {
         self.push(Some(cause), msg.into())
     }
 
-    fn push<E: Event>(&mut self, cause: Option<EventId>, mut msg: Message<E>) -> Result<()> {
+    fn push<E: Event>(&mut self, cause: Option<EventId>, msg: Message<E>) -> Result<()> {
+        let event = msg.into_new_event()?;
+        self.push_event(cause, event);
+        Ok(())
+    }
+
+    /// Emit a validated event caused by `cause` (which it inherits its correlation id from).
+    pub(crate) fn push_event(&mut self, cause: Option<EventId>, mut event: NewEvent) {
         if let Some(cause) = cause {
-            msg.options.causation_id = Some(cause);
-            if msg.options.correlation_id.is_none() {
-                msg.options.correlation_id = self.items.get(&cause).copied().flatten();
+            event.causation_id = Some(cause);
+            if event.correlation_id.is_none() {
+                event.correlation_id = self.items.get(&cause).copied().flatten();
             }
         }
-        let event = msg.into_new_event()?;
         self.emitted.push((cause, event));
-        Ok(())
     }
 
     /// Retry item `id` after the handler's backoff (or dead-letter it once retries run out).
@@ -194,7 +199,7 @@ impl<'a, S: Store> Context<'a, S> {
         );
     }
 
-    fn mark(&mut self, id: EventId, mark: Mark) {
+    pub(crate) fn mark(&mut self, id: EventId, mark: Mark) {
         if self.items.contains_key(&id) {
             self.marks.insert(id, mark);
         } else {

@@ -80,7 +80,10 @@ mod context;
 mod error;
 mod event;
 mod handler;
+pub mod hooks;
+pub mod items;
 mod lease;
+pub mod middleware;
 pub mod migrations;
 mod periodic;
 mod pool;
@@ -123,6 +126,9 @@ pub use event::{
     PRIORITY_MIN,
 };
 pub use handler::{Batch, EventHandler, HandlerError, Item, ResultExt};
+pub use hooks::{
+    BatchInfo, BatchRecord, HookEvent, HookFailures, OutcomeCounts, PublishSource, Rollback,
+};
 pub use periodic::{MissedTicks, Periodic};
 pub use pool::{HandlerOptions, PoolBuilder, WorkerPool};
 pub use sql::{sql, Sql, SqlRow, SqlStore, SqlValue};
