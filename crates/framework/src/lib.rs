@@ -56,6 +56,13 @@
 //! - `periodic` — [`Periodic`] events (every interval or on a cron expression, once per tick
 //!   across processes) and their scheduler task, [`MissedTicks`].
 //! - `worker` — the claim → handle → complete loop of one worker.
+//! - [`hooks`] — [`HookEvent`] records at each point of a batch's life, at the lease and on
+//!   publish, for sync and bounded async hooks; [`HookFailures`] counts their failures.
+//! - [`middleware`] — [`Middleware`](middleware::Middleware) around `handle`, and the two that
+//!   ship: [`TracingMiddleware`](middleware::TracingMiddleware),
+//!   [`MetricsMiddleware`](middleware::MetricsMiddleware).
+//! - [`items`] — [`for_each_concurrent`](items::for_each_concurrent): a batch's items
+//!   concurrently, up to a bound, each with its own outcome.
 //! - `runner` — decoding, validation and per-item outcomes for a typed handler.
 //! - `lease` — heartbeats, the reaper (crash recovery) and the pruner.
 //! - `wake` — LISTEN/NOTIFY wake-ups routed to workers.
@@ -75,6 +82,9 @@
 //! `duration_ms`.
 //! The handler's own events and spans nest inside it; filter on it with
 //! `RUST_LOG=conveyor=info` or a subscriber's span filter.
+//! [`TracingMiddleware`](middleware::TracingMiddleware) adds a `conveyor.handle` span around
+//! each `handle` call inside it, and [hooks](hooks) see every batch's records for anything
+//! else (metrics, audit logs, counting completions only once they commit).
 
 mod context;
 mod error;
