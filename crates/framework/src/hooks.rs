@@ -241,7 +241,7 @@ pub enum HookEvent {
     /// nothing as done here.
     AfterRollback(BatchRecord, Rollback),
     /// A heartbeat found fewer of the batch's events held than claimed: the reaper returned
-    /// some, so this batch will roll back.
+    /// some, so this batch will roll back. Once per batch.
     LeaseLost {
         /// The batch.
         batch: Arc<BatchInfo>,

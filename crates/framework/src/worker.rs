@@ -129,10 +129,11 @@ impl<S: Store> Worker<S> {
             };
             let mut run = self.runner.run(&self.store, rows, layers);
             let mut beat = heartbeat(self.spec.claim_timeout);
+            let mut lost = false;
             let plan = loop {
                 tokio::select! {
                     plan = &mut run => break Some(plan),
-                    _ = beat.tick() => self.renew(&ids, info.as_ref()).await,
+                    _ = beat.tick() => self.renew(&ids, info.as_ref(), &mut lost).await,
                     () = self.shutdown.abort.cancelled() => break None,
                 }
             };
@@ -242,7 +243,9 @@ impl<S: Store> Worker<S> {
         }
     }
 
-    async fn renew(&self, ids: &[EventId], info: Option<&Arc<BatchInfo>>) {
+    /// Renew the batch's lease; the first time it finds events lost, `lost` is set and the
+    /// hooks are told.
+    async fn renew(&self, ids: &[EventId], info: Option<&Arc<BatchInfo>>, lost: &mut bool) {
         match self
             .store
             .renew(&self.id, ids, self.spec.claim_timeout)
@@ -254,7 +257,7 @@ impl<S: Store> Worker<S> {
                     claimed = ids.len(),
                     "lease lost mid-batch (the reaper returned events); their outcome will be discarded"
                 );
-                if let Some(info) = info {
+                if let Some(info) = info.filter(|_| !std::mem::replace(lost, true)) {
                     self.hooks.fire(|| HookEvent::LeaseLost {
                         batch: info.clone(),
                         held: n,

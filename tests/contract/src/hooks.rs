@@ -196,3 +196,81 @@ pub async fn a_panicking_or_stalled_hook_never_stops_a_worker<B: Backend>(b: &B)
         failures.panicked() + failures.timed_out() + failures.dropped()
     );
 }
+
+/// Its first attempt waits a second (heartbeats renew the lease meanwhile); later attempts
+/// are quick.
+struct Waits;
+
+#[async_trait]
+impl<S: Store> EventHandler<S> for Waits {
+    type Event = Job;
+    const CLAIM_TIMEOUT: Duration = Duration::from_millis(300);
+
+    async fn handle(&self, batch: Batch<Job>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
+        if batch.iter().any(|item| item.attempt == 1) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(())
+    }
+}
+
+/// A batch whose events are taken back while it runs (released under its worker's id, as
+/// the reaper does with an expired lease) is reported as lost by the next heartbeat and
+/// rolls back (no after-commit); its redelivery commits once.
+pub async fn a_lost_lease_is_reported_and_rolls_the_batch_back<B: Backend>(b: &B) {
+    let store = b.store(8).await;
+    let id = store.publish(Job { n: 1 }).await.unwrap().id().unwrap();
+    let seen = Seen::default();
+    let pool = WorkerPool::builder(store.clone())
+        .register(Waits)
+        .hook(seen.hook())
+        .build()
+        .unwrap();
+    let running = spawn(pool);
+    let mut worker = None;
+    eventually(WAIT, "the first attempt to start", || {
+        worker = seen.all().iter().find_map(|e| match e {
+            HookEvent::BeforeHandle(record) => Some(record.batch.worker.clone()),
+            _ => None,
+        });
+        std::future::ready(worker.is_some())
+    })
+    .await;
+    let released = store.release(&worker.unwrap(), &[id], false).await.unwrap();
+    assert_eq!(released, 1);
+    eventually(WAIT, "the job delivered", || async {
+        stats_of(&store, &job_queue()).await.delivered == 1
+    })
+    .await;
+    stop(running).await;
+
+    let events = seen.all();
+    let lost: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            HookEvent::LeaseLost { batch, held } => Some((batch.events.clone(), *held)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost, vec![(vec![(id, 1)], 0)], "once: {events:#?}");
+    let rollbacks: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            HookEvent::AfterRollback(record, why) => Some((record.batch.events.clone(), why)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rollbacks, vec![(vec![(id, 1)], &Rollback::LeaseLost)]);
+    let commits: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            HookEvent::AfterCommit(record) => Some(record.batch.events.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        commits,
+        vec![vec![(id, 2)]],
+        "redelivered once, committed once"
+    );
+}

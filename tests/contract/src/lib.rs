@@ -115,6 +115,7 @@ macro_rules! every_case {
             priority::delayed_high_priority_events_wait_until_due,
             hooks::after_commit_fires_once_per_committed_batch_even_when_a_commit_fails,
             hooks::a_panicking_or_stalled_hook_never_stops_a_worker,
+            hooks::a_lost_lease_is_reported_and_rolls_the_batch_back,
             middleware::middleware_runs_in_order_and_maps_errors_into_outcomes,
             middleware::metrics_middleware_counts_events_by_queue_and_outcome,
             items::item_concurrency_is_bounded_and_keeps_each_items_outcome,
