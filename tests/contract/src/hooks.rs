@@ -11,7 +11,9 @@ use conveyor::{
     PublishSource, Rollback, SqlStore, Store, WorkerPool,
 };
 
-use crate::support::{eventually, job_queue, jobs, spawn, stats_of, stop, Backend, Followup, Job};
+use crate::support::{
+    eventually, job_queue, jobs, publish_jobs, spawn, stats_of, stop, Backend, Followup, Job,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -77,12 +79,7 @@ where
             .unwrap();
     }
     store.commit(tx).await.unwrap();
-    let ids: Vec<EventId> = store
-        .publish_batch(jobs(6))
-        .await
-        .unwrap()
-        .inserted()
-        .collect();
+    let ids = publish_jobs(&store, 6).await;
 
     let seen = Seen::default();
     let pool = WorkerPool::builder(store.clone())

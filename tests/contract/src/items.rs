@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use conveyor::items::{for_each_concurrent, ItemOutcome};
-use conveyor::{Batch, Context, EventHandler, EventId, HandlerError, Store};
+use conveyor::{Batch, Context, EventHandler, HandlerError, Store};
 
 use crate::support::{
-    eventually, job_queue, jobs, spawn_one, stats_of, stop, Backend, Followup, Job,
+    eventually, job_queue, publish_jobs, spawn_one, stats_of, stop, Backend, Followup, Job,
 };
 
 /// Items of one batch at once.
@@ -69,12 +69,7 @@ impl<S: Store> EventHandler<S> for Concurrent {
 /// item's outcome is its own; only delivered items' followups are published.
 pub async fn item_concurrency_is_bounded_and_keeps_each_items_outcome<B: Backend>(b: &B) {
     let store = b.store(6).await;
-    let ids: Vec<EventId> = store
-        .publish_batch(jobs(20))
-        .await
-        .unwrap()
-        .inserted()
-        .collect();
+    let ids = publish_jobs(&store, 20).await;
     let gauge = Arc::new(Gauge::default());
     let running = spawn_one(
         &store,

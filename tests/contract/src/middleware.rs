@@ -12,7 +12,9 @@ use conveyor::middleware::{
 use conveyor::{BatchInfo, Context, HandlerError, HandlerOptions, Item, Store, WorkerPool};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
-use crate::support::{eventually, job_queue, jobs, spawn, stats_of, stop, Backend, Job, PerItem};
+use crate::support::{
+    eventually, job_queue, jobs, publish_jobs, spawn, stats_of, stop, Backend, Job, PerItem,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -52,12 +54,7 @@ impl Middleware for PermanentIsFatal {
 /// handler; a middleware's error mapping decides the outcome.
 pub async fn middleware_runs_in_order_and_maps_errors_into_outcomes<B: Backend>(b: &B) {
     let store = b.store(6).await;
-    let ids: Vec<_> = store
-        .publish_batch(jobs(2))
-        .await
-        .unwrap()
-        .inserted()
-        .collect();
+    let ids = publish_jobs(&store, 2).await;
     let log = Arc::new(Mutex::new(Vec::new()));
     let mark = |name| Mark {
         name,
