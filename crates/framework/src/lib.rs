@@ -83,7 +83,7 @@
 //! The handler's own events and spans nest inside it; filter on it with
 //! `RUST_LOG=conveyor=info` or a subscriber's span filter.
 //! [`TracingMiddleware`](middleware::TracingMiddleware) adds a `conveyor.handle` span around
-//! each `handle` call inside it, and [hooks](hooks) see every batch's records for anything
+//! each `handle` call inside it, and [hooks] see every batch's records for anything
 //! else (metrics, audit logs, counting completions only once they commit).
 
 mod context;
