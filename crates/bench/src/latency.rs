@@ -2,7 +2,8 @@
 //! percentiles of publish → handler start.
 //!
 //! Each payload carries the instant it was stamped, just before its publish; the handler
-//! records the lag as its first act. The poll interval is long (5 s by default), so what is
+//! records each item's lag as the item starts (all at once for a batch handled in one go;
+//! one after another, after `item_work` each, unless `item_concurrency` runs them at once). The poll interval is long (5 s by default), so what is
 //! measured is the wake-up (LISTEN/NOTIFY, or SQLite's in-process wake), not polling.
 
 use std::time::{Duration, Instant};
@@ -41,6 +42,12 @@ pub struct LatencyParams {
     /// How long to wait for the last events after publishing ends. Defaults to 10 s.
     #[serde(with = "secs")]
     pub timeout: Duration,
+    /// Items of one batch handled at once (`conveyor::items::for_each_concurrent`); each
+    /// item's lag is taken as it starts. Defaults to 1: one after another.
+    pub item_concurrency: usize,
+    /// Simulated I/O per item (a sleep after its lag is taken). Defaults to zero.
+    #[serde(with = "secs")]
+    pub item_work: Duration,
 }
 
 impl Default for LatencyParams {
@@ -53,6 +60,8 @@ impl Default for LatencyParams {
             batch_size: 10,
             warmup: 20,
             timeout: Duration::from_secs(10),
+            item_concurrency: 1,
+            item_work: Duration::ZERO,
         }
     }
 }
@@ -122,7 +131,7 @@ async fn measure<S: Store>(
     progress: Progress,
 ) -> anyhow::Result<Measured> {
     let tally = Tally::new();
-    let recorder = RecordLag::new(tally.clone());
+    let recorder = RecordLag::new(tally.clone(), params.item_concurrency, params.item_work);
     let pool = WorkerPool::builder(store.clone())
         .register_with(
             recorder.clone(),

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use conveyor::items::{for_each_concurrent, ItemOutcome};
 use conveyor::{Batch, Context, Event, EventHandler, HandlerError, Store};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -123,25 +124,39 @@ impl<S: Store> EventHandler<S> for CountNoop {
     }
 }
 
-/// Records, at the start of `handle`, each event's lag since its [`Stamp`] in milliseconds.
+/// Records each event's lag since its [`Stamp`] in milliseconds as its item starts: items
+/// run through `conveyor::items::for_each_concurrent`, `item_concurrency` at once, each
+/// sleeping `item_work` (simulated I/O) after its lag is taken.
 #[derive(Debug, Clone)]
 pub(crate) struct RecordLag {
     tally: Arc<Tally>,
     lags: Arc<Mutex<Vec<f64>>>,
+    item_concurrency: usize,
+    item_work: Duration,
 }
 
 impl RecordLag {
     /// A recorder reporting to `tally`.
-    pub(crate) fn new(tally: Arc<Tally>) -> Self {
+    pub(crate) fn new(tally: Arc<Tally>, item_concurrency: usize, item_work: Duration) -> Self {
         Self {
             tally,
             lags: Arc::default(),
+            item_concurrency,
+            item_work,
         }
     }
 
     /// The lags recorded since the last call, in milliseconds.
     pub(crate) fn take(&self) -> Vec<f64> {
         std::mem::take(&mut *self.lags.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn record(&self, sent_ns: u64) {
+        let lag = now_ns().saturating_sub(sent_ns) as f64 / 1e6;
+        self.lags
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(lag);
     }
 }
 
@@ -152,18 +167,18 @@ impl<S: Store> EventHandler<S> for RecordLag {
     async fn handle(
         &self,
         batch: Batch<Stamp>,
-        _: &mut Context<'_, S>,
+        ctx: &mut Context<'_, S>,
     ) -> Result<(), HandlerError> {
-        let now = now_ns();
-        {
-            let mut lags = self.lags.lock().unwrap_or_else(PoisonError::into_inner);
-            lags.extend(
-                batch
-                    .iter()
-                    .map(|item| now.saturating_sub(item.payload.sent_ns) as f64 / 1e6),
-            );
-        }
-        self.tally.add(batch.len());
+        let n = batch.len();
+        for_each_concurrent(batch, ctx, self.item_concurrency, |item| async move {
+            self.record(item.payload.sent_ns);
+            if !self.item_work.is_zero() {
+                tokio::time::sleep(self.item_work).await;
+            }
+            Ok(ItemOutcome::delivered())
+        })
+        .await?;
+        self.tally.add(n);
         Ok(())
     }
 }

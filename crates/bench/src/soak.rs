@@ -109,7 +109,7 @@ async fn run<S: Store>(
     progress: Progress,
 ) -> anyhow::Result<Report> {
     let tally = Tally::new();
-    let recorder = RecordLag::new(tally.clone());
+    let recorder = RecordLag::new(tally.clone(), 1, Duration::ZERO);
     let pool = WorkerPool::builder(store.clone())
         .delivered_retention(params.retention)
         .register_with(

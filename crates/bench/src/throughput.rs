@@ -2,10 +2,13 @@
 //! with a pool of no-op handlers; events/s for each phase, and optionally the best batch
 //! size × concurrency of a small grid.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use conveyor::{HandlerOptions, Store, WorkerPool};
+use conveyor::middleware::TracingMiddleware;
+use conveyor::{HandlerOptions, HookEvent, PoolBuilder, Store, WorkerPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{on_scratch, Backend, OnStore, Scratch};
@@ -44,6 +47,9 @@ pub struct ThroughputParams {
     /// completes. Defaults to the framework's 10 minutes.
     #[serde(with = "secs")]
     pub delivered_retention: Duration,
+    /// Drain with hooks (a sync hook counting committed events, an async one) and the
+    /// tracing middleware on. Defaults to false.
+    pub hooks: bool,
 }
 
 impl Default for ThroughputParams {
@@ -57,6 +63,7 @@ impl Default for ThroughputParams {
             sweep_events: 50_000,
             timeout: Duration::from_secs(600),
             delivered_retention: Duration::from_secs(600),
+            hooks: false,
         }
     }
 }
@@ -77,6 +84,7 @@ struct Run {
     publish_chunk: usize,
     timeout: Duration,
     delivered_retention: Duration,
+    hooks: bool,
     progress: Progress,
 }
 
@@ -102,6 +110,7 @@ pub async fn throughput(
         publish_chunk: params.publish_chunk,
         timeout: params.timeout,
         delivered_retention: params.delivered_retention,
+        hooks: params.hooks,
         progress,
     };
     let (measured, caveats) = measure(backend, run).await?;
@@ -155,6 +164,7 @@ async fn sweep(
             publish_chunk: params.publish_chunk,
             timeout: params.timeout,
             delivered_retention: params.delivered_retention,
+            hooks: params.hooks,
             progress: Progress::Hidden,
         };
         let (measured, _) = measure(backend, run).await?;
@@ -230,15 +240,19 @@ async fn publish_and_drain<S: Store>(store: S, run: Run) -> anyhow::Result<Measu
     bar.finish();
 
     let tally = Tally::new();
-    let pool = WorkerPool::builder(store)
+    let committed = Arc::new(AtomicU64::new(0));
+    let mut pool = WorkerPool::builder(store)
         .register_with(
             CountNoop(tally.clone()),
             HandlerOptions::default()
                 .concurrency(run.concurrency)
                 .batch_size(run.batch_size),
         )
-        .delivered_retention(run.delivered_retention)
-        .build()?;
+        .delivered_retention(run.delivered_retention);
+    if run.hooks {
+        pool = with_hooks(pool, committed.clone());
+    }
+    let pool = pool.build()?;
     let stop = CancellationToken::new();
     let bar = progress.bar("throughput drain", run.events);
     let started = Instant::now();
@@ -257,5 +271,25 @@ async fn publish_and_drain<S: Store>(store: S, run: Run) -> anyhow::Result<Measu
         run.events,
         run.timeout
     );
+    if run.hooks {
+        let seen = committed.load(Ordering::Relaxed);
+        anyhow::ensure!(
+            seen == run.events,
+            "the after-commit hook counted {seen} of {} events",
+            run.events
+        );
+    }
     Ok(Measured { publish, drain })
+}
+
+/// `pool` with what `--hooks` measures: a sync hook adding each committed batch's delivered
+/// events to `committed`, an async hook that does nothing, and the tracing middleware.
+fn with_hooks<S: Store>(pool: PoolBuilder<S>, committed: Arc<AtomicU64>) -> PoolBuilder<S> {
+    pool.hook(move |event: &HookEvent| {
+        if let HookEvent::AfterCommit(batch) = event {
+            committed.fetch_add(batch.counts.delivered as u64, Ordering::Relaxed);
+        }
+    })
+    .async_hook(|_: Arc<HookEvent>| async {})
+    .middleware(TracingMiddleware)
 }

@@ -223,6 +223,26 @@ on_each_backend!(throughput_publishes_and_drains_every_event:
     throughput_publishes_and_drains_every_event_on_postgres,
     throughput_publishes_and_drains_every_event_on_sqlite);
 
+/// `--hooks`: the drain runs with hooks and the tracing middleware, and fails unless the
+/// after-commit hook counted every event.
+#[tokio::test]
+async fn throughput_with_hooks_counts_every_event_committed() {
+    let params = ThroughputParams {
+        hooks: true,
+        ..tiny_throughput()
+    };
+    let reports = throughput(&Backend::Sqlite, &params, Progress::Hidden)
+        .await
+        .expect("throughput with hooks");
+    assert_variants(
+        &reports,
+        "throughput",
+        &["publish", "drain"],
+        &Backend::Sqlite,
+        2_000,
+    );
+}
+
 #[tokio::test]
 async fn throughput_sweep_reports_every_configuration_and_the_best() {
     let params = ThroughputParams {
@@ -326,6 +346,28 @@ async fn latency_percentiles_are_ordered(backend: &Backend) {
 
 on_each_backend!(latency_percentiles_are_ordered:
     latency_percentiles_are_ordered_on_postgres, latency_percentiles_are_ordered_on_sqlite);
+
+/// `--item-concurrency` with `--item-work-secs`: every item's lag is sampled as it starts,
+/// and with the items of a batch at once none waits for another's work.
+#[tokio::test]
+async fn latency_with_item_concurrency_samples_every_item() {
+    let tiny = LatencyParams {
+        rate: 100.0,
+        duration: Duration::from_millis(400),
+        warmup: 5,
+        batch_size: 8,
+        concurrency: 1,
+        item_concurrency: 8,
+        item_work: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let reports = latency(&Backend::Sqlite, &tiny, Progress::Hidden)
+        .await
+        .expect("latency");
+    let report = the_one_report(&reports, "latency", &Backend::Sqlite);
+    let p = report.latency_ms.expect("percentiles");
+    assert_eq!(p.samples, 40, "{report:?}");
+}
 
 /// On Postgres also: the server's autovacuum setting is called out, since it decides the
 /// dead tuples.

@@ -154,12 +154,11 @@ impl<'a, S: Store> Context<'a, S> {
 
     fn push<E: Event>(&mut self, cause: Option<EventId>, mut msg: Message<E>) -> Result<()> {
         if let Some(cause) = cause {
-            msg.options.causation_id = Some(cause);
-            let item = self.items.get(&cause);
-            if msg.options.correlation_id.is_none() {
-                msg.options.correlation_id = item.and_then(|i| i.correlation_id);
-            }
-            let inherited = item.and_then(|i| i.traceparent.as_deref());
+            // the item's trace context, unless the current span already continues it
+            let inherited = self
+                .items
+                .get(&cause)
+                .and_then(|i| i.traceparent.as_deref());
             if let Some(traceparent) = inherited.filter(|_| msg.options.traceparent.is_none()) {
                 if !crate::trace::current_in_trace(traceparent) {
                     msg.options.traceparent = Some(traceparent.to_owned());
@@ -167,8 +166,23 @@ impl<'a, S: Store> Context<'a, S> {
             }
         }
         let event = msg.into_new_event()?;
-        self.emitted.push((cause, event));
+        self.push_event(cause, event);
         Ok(())
+    }
+
+    /// Emit a validated event caused by `cause` (which it inherits its correlation id from).
+    pub(crate) fn push_event(&mut self, cause: Option<EventId>, mut event: NewEvent) {
+        if let Some(cause) = cause {
+            event.causation_id = Some(cause);
+            let item = self.items.get(&cause);
+            if event.correlation_id.is_none() {
+                event.correlation_id = item.and_then(|i| i.correlation_id);
+            }
+            if event.traceparent.is_none() {
+                event.traceparent = item.and_then(|i| i.traceparent.clone());
+            }
+        }
+        self.emitted.push((cause, event));
     }
 
     /// Retry item `id` after the handler's backoff (or dead-letter it once retries run out).
@@ -225,7 +239,7 @@ impl<'a, S: Store> Context<'a, S> {
         );
     }
 
-    fn mark(&mut self, id: EventId, mark: Mark) {
+    pub(crate) fn mark(&mut self, id: EventId, mark: Mark) {
         if self.items.contains_key(&id) {
             self.marks.insert(id, mark);
         } else {

@@ -2,11 +2,13 @@
 //! task that reaps expired claims (crash recovery), prunes delivered rows and lets the store
 //! clean up after its deletes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::hooks::{HookEvent, Hooks};
 use crate::store::Store;
 use crate::wake::Wakers;
 
@@ -34,7 +36,13 @@ pub(crate) struct Maintenance {
 
 impl Maintenance {
     /// Reap and prune every `interval` until `stop` is cancelled.
-    pub(crate) async fn run<S: Store>(self, store: S, wakers: Wakers, stop: CancellationToken) {
+    pub(crate) async fn run<S: Store>(
+        self,
+        store: S,
+        wakers: Wakers,
+        hooks: Arc<Hooks>,
+        stop: CancellationToken,
+    ) {
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut vacuumed = Instant::now();
@@ -48,6 +56,9 @@ impl Maintenance {
                     for queue in &queues {
                         tracing::info!(queue = %queue, "reaped expired claims");
                         wakers.wake(queue);
+                    }
+                    if !queues.is_empty() {
+                        hooks.fire(|| HookEvent::Reaped { queues });
                     }
                 }
                 Err(e) => tracing::warn!(error.message = %e, "reaping expired claims failed"),

@@ -56,6 +56,13 @@
 //! - `periodic` — [`Periodic`] events (every interval or on a cron expression, once per tick
 //!   across processes) and their scheduler task, [`MissedTicks`].
 //! - `worker` — the claim → handle → complete loop of one worker.
+//! - [`hooks`] — [`HookEvent`] records at each point of a batch's life, at the lease and on
+//!   publish, for sync and bounded async hooks; [`HookFailures`] counts their failures.
+//! - [`middleware`] — [`Middleware`](middleware::Middleware) around `handle`, and the two that
+//!   ship: [`TracingMiddleware`](middleware::TracingMiddleware),
+//!   [`MetricsMiddleware`](middleware::MetricsMiddleware).
+//! - [`items`] — [`for_each_concurrent`](items::for_each_concurrent): a batch's items
+//!   concurrently, up to a bound, each with its own outcome.
 //! - `runner` — decoding, validation and per-item outcomes for a typed handler.
 //! - `lease` — heartbeats, the reaper (crash recovery) and the pruner.
 //! - `wake` — LISTEN/NOTIFY wake-ups routed to workers.
@@ -92,12 +99,18 @@
 //! explicit traceparents are still stored and handed down to emitted events. Install the
 //! layer from the re-exported crates (`conveyor::tracing_opentelemetry::layer()`), since a
 //! layer of another version is invisible to Conveyor.
+//! [`TracingMiddleware`](middleware::TracingMiddleware) adds a `conveyor.handle` span around
+//! each `handle` call inside it, and [hooks] see every batch's records for anything
+//! else (metrics, audit logs, counting completions only once they commit).
 
 mod context;
 mod error;
 mod event;
 mod handler;
+pub mod hooks;
+pub mod items;
 mod lease;
+pub mod middleware;
 pub mod migrations;
 mod periodic;
 mod pool;
@@ -146,6 +159,9 @@ pub use event::{
     PRIORITY_MIN,
 };
 pub use handler::{Batch, EventHandler, HandlerError, Item, ResultExt};
+pub use hooks::{
+    BatchInfo, BatchRecord, HookEvent, HookFailures, OutcomeCounts, PublishSource, Rollback,
+};
 pub use periodic::{MissedTicks, Periodic};
 pub use pool::{HandlerOptions, PoolBuilder, WorkerPool};
 pub use sql::{sql, Sql, SqlRow, SqlStore, SqlValue};

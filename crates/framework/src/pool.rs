@@ -9,7 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::event::Queue;
+use crate::hooks::{AsyncHook, HookFailures, Hooks, SyncHook};
 use crate::lease::Maintenance;
+use crate::middleware::{Chain, Middleware};
 use crate::periodic::{self, Periodic};
 use crate::runner::Runner;
 use crate::shutdown::Shutdown;
@@ -29,6 +31,26 @@ pub(crate) struct Registration<S: Store> {
     pub(crate) spec: Arc<Spec>,
     pub(crate) runner: Arc<dyn Runner<S>>,
     pub(crate) concurrency: usize,
+    /// The handler's own middleware (inside the pool's).
+    pub(crate) middleware: Chain,
+}
+
+/// The hooks registered on a pool, and the count of their failures.
+#[derive(Clone, Default)]
+pub(crate) struct HookSet {
+    pub(crate) sync: Vec<SyncHook>,
+    pub(crate) asyncs: Vec<AsyncHook>,
+    pub(crate) failures: HookFailures,
+}
+
+impl std::fmt::Debug for HookSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookSet")
+            .field("sync", &self.sync.len())
+            .field("async", &self.asyncs.len())
+            .field("failures", &self.failures)
+            .finish()
+    }
 }
 
 /// Pool-wide settings (see [`PoolBuilder`] for each default).
@@ -49,6 +71,8 @@ pub struct WorkerPool<S: Store> {
     periodic: Vec<Periodic>,
     config: PoolConfig,
     id: String,
+    hooks: HookSet,
+    middleware: Chain,
 }
 
 impl<S: Store> std::fmt::Debug for WorkerPool<S> {
@@ -59,6 +83,8 @@ impl<S: Store> std::fmt::Debug for WorkerPool<S> {
             .field("queues", &self.queues().collect::<Vec<_>>())
             .field("periodic", &self.periodic)
             .field("config", &self.config)
+            .field("hooks", &self.hooks)
+            .field("middleware", &self.middleware)
             .finish()
     }
 }
@@ -95,6 +121,12 @@ impl<S: Store> WorkerPool<S> {
             .collect()
     }
 
+    /// How often this pool's hooks panicked, timed out or had records dropped: a handle
+    /// that keeps counting while the pool runs (take it before [`run`](Self::run)).
+    pub fn hook_failures(&self) -> HookFailures {
+        self.hooks.failures.clone()
+    }
+
     /// This pool's id, the prefix of every `claimed_by` it writes.
     pub fn id(&self) -> &str {
         &self.id
@@ -124,6 +156,13 @@ impl<S: Store> WorkerPool<S> {
         let wakers = Wakers::new(self.queues().cloned());
         let signals = Shutdown::default();
         let background = CancellationToken::new();
+        let mut hook_tasks = JoinSet::new();
+        let hooks = Hooks::start(
+            self.hooks.sync.clone(),
+            &self.hooks.asyncs,
+            self.hooks.failures.clone(),
+            &mut hook_tasks,
+        );
         let mut tasks = JoinSet::new();
         tasks.spawn(
             wakers
@@ -133,12 +172,14 @@ impl<S: Store> WorkerPool<S> {
         tasks.spawn(self.config.maintenance.run(
             self.store.clone(),
             wakers.clone(),
+            hooks.clone(),
             background.clone(),
         ));
         for schedule in &self.periodic {
             tasks.spawn(periodic::run(
                 self.store.clone(),
                 schedule.clone(),
+                hooks.clone(),
                 signals.stop_claiming.clone(),
             ));
         }
@@ -152,6 +193,13 @@ impl<S: Store> WorkerPool<S> {
 
         let mut workers = JoinSet::new();
         for reg in &self.handlers {
+            let middleware: Arc<[Arc<dyn Middleware>]> = self
+                .middleware
+                .0
+                .iter()
+                .chain(&reg.middleware.0)
+                .cloned()
+                .collect();
             for n in 0..reg.concurrency {
                 workers.spawn(
                     Worker {
@@ -162,6 +210,8 @@ impl<S: Store> WorkerPool<S> {
                         wake: wakers.subscribe(&reg.spec.queue),
                         shutdown: signals.clone(),
                         delete_delivered: self.config.maintenance.retention.is_zero(),
+                        hooks: hooks.clone(),
+                        middleware: middleware.clone(),
                     }
                     .run(),
                 );
@@ -198,6 +248,15 @@ impl<S: Store> WorkerPool<S> {
         }
         background.cancel();
         while tasks.join_next().await.is_some() {}
+        // the last records: async hooks finish their queues, within the shutdown timeout
+        drop(hooks);
+        let flushed = tokio::time::timeout(self.config.shutdown_timeout, async {
+            while hook_tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if flushed.is_err() {
+            tracing::warn!(pool = %self.id, "async hooks still had records at the shutdown timeout; dropped");
+        }
         tracing::info!(pool = %self.id, "worker pool stopped");
         failure.map_or(Ok(()), Err)
     }

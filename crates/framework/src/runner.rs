@@ -1,16 +1,19 @@
 //! Running one claimed batch through a typed handler: decode, validate, handle, and turn
 //! the result into per-item [`Outcome`]s. Type-erased so the pool holds handlers of any event type.
 
-use std::any::Any;
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::FutureExt;
 
 use crate::context::{Cause, Context, Mark};
+use crate::error::panic_message;
 use crate::event::{validate, EventId, NewEvent};
 use crate::handler::{Batch, EventHandler, HandlerError, Item};
+use crate::hooks::{BatchInfo, OutcomeCounts};
+use crate::middleware::{Handled, Middleware, Next};
 use crate::store::{ClaimedEvent, Outcome, Store};
 
 /// What a batch commits: outcomes, emitted events and the handler's transaction (if it wrote).
@@ -18,26 +21,38 @@ pub(crate) struct Plan<S: Store> {
     pub(crate) outcomes: Vec<(EventId, Outcome)>,
     pub(crate) emitted: Vec<NewEvent>,
     pub(crate) tx: Option<S::Tx>,
+    /// The error that failed the whole batch, if any.
+    pub(crate) error: Option<String>,
 }
 
 impl<S: Store> Plan<S> {
-    /// (delivered, retried, dead, cancelled)
-    pub(crate) fn counts(&self) -> (usize, usize, usize, usize) {
-        self.outcomes
-            .iter()
-            .fold((0, 0, 0, 0), |(d, r, x, c), (_, o)| match o {
-                Outcome::Delivered => (d + 1, r, x, c),
-                Outcome::Retry { .. } | Outcome::Snoozed { .. } => (d, r + 1, x, c),
-                Outcome::Dead { .. } => (d, r, x + 1, c),
-                Outcome::Cancelled { .. } => (d, r, x, c + 1),
-            })
+    /// How many events got each outcome.
+    pub(crate) fn counts(&self) -> OutcomeCounts {
+        OutcomeCounts::of(&self.outcomes)
     }
 }
 
 /// A handler with its event type erased.
 #[async_trait]
 pub(crate) trait Runner<S: Store>: Send + Sync {
-    async fn run(&self, store: &S, rows: Vec<ClaimedEvent>) -> Plan<S>;
+    /// Run `rows` through the handler inside `layers` (which need `batch`).
+    async fn run(&self, store: &S, rows: Vec<ClaimedEvent>, layers: Layers<'_>) -> Plan<S>;
+}
+
+/// The middleware a batch runs through, and the batch as they see it.
+#[derive(Clone, Copy)]
+pub(crate) struct Layers<'a> {
+    pub(crate) chain: &'a [Arc<dyn Middleware>],
+    pub(crate) batch: Option<&'a BatchInfo>,
+}
+
+#[cfg(feature = "testing")]
+impl Layers<'_> {
+    /// No middleware.
+    pub(crate) const NONE: Layers<'static> = Layers {
+        chain: &[],
+        batch: None,
+    };
 }
 
 /// The [`Runner`] of a typed handler, with the most one `handle` call may run.
@@ -48,18 +63,19 @@ pub(crate) struct Typed<H> {
 
 #[async_trait]
 impl<S: Store, H: EventHandler<S>> Runner<S> for Typed<H> {
-    async fn run(&self, store: &S, rows: Vec<ClaimedEvent>) -> Plan<S> {
-        run_typed(&self.handler, store, rows, self.timeout).await
+    async fn run(&self, store: &S, rows: Vec<ClaimedEvent>, layers: Layers<'_>) -> Plan<S> {
+        run_typed(&self.handler, store, rows, self.timeout, layers).await
     }
 }
 
-/// Run claimed `rows` through `handler` and plan what the batch commits; a `handle` call
-/// running past `timeout` is dropped and fails the batch as a retry.
+/// Run claimed `rows` through `handler` (inside `layers`) and plan what the batch commits; a
+/// `handle` call running past `timeout` is dropped and fails the batch as a retry.
 pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
     handler: &H,
     store: &S,
     rows: Vec<ClaimedEvent>,
     timeout: std::time::Duration,
+    layers: Layers<'_>,
 ) -> Plan<S> {
     let (items, mut outcomes) = decode::<S, H>(handler, rows);
     if items.is_empty() {
@@ -67,22 +83,49 @@ pub(crate) async fn run_typed<S: Store, H: EventHandler<S>>(
             outcomes,
             emitted: Vec::new(),
             tx: None,
+            error: None,
         };
     }
     let attempts: Vec<(EventId, u32)> = items.iter().map(|i| (i.id, i.attempt)).collect();
     let causes = items.iter().map(|i| (i.id, Cause::of(i))).collect();
     let mut ctx = Context::new(store, causes);
-    let handled = AssertUnwindSafe(handler.handle(Batch { items }, &mut ctx)).catch_unwind();
-    // past the timeout the call is dropped; `ctx` (its transaction) drops below: rolled back
-    let result = match tokio::time::timeout(timeout, handled).await {
-        Ok(done) => done.unwrap_or_else(|panic| Err(HandlerError::retry(panic_message(&*panic)))),
-        Err(_) => Err(HandlerError::retry(format!("timed out after {timeout:?}"))),
+    let count = items.len();
+    let handle = async {
+        let handled = AssertUnwindSafe(handler.handle(Batch { items }, &mut ctx)).catch_unwind();
+        // past the timeout the call is dropped; `ctx` (its transaction) drops below: rolled back
+        let result = match tokio::time::timeout(timeout, handled).await {
+            Ok(done) => done.unwrap_or_else(|panic| {
+                Err(HandlerError::retry(format!(
+                    "handler panicked: {}",
+                    panic_message(&*panic)
+                )))
+            }),
+            Err(_) => Err(HandlerError::retry(format!("timed out after {timeout:?}"))),
+        };
+        Handled::new(result, count, ctx.marks.values())
+    };
+    let result = match layers.batch.filter(|_| !layers.chain.is_empty()) {
+        None => handle.await.result,
+        Some(batch) => {
+            let chain = Next::new(layers.chain, batch, count, Box::pin(handle)).run();
+            AssertUnwindSafe(chain)
+                .catch_unwind()
+                .await
+                .map(|handled| handled.result)
+                .unwrap_or_else(|panic| {
+                    Err(HandlerError::retry(format!(
+                        "middleware panicked: {}",
+                        panic_message(&*panic)
+                    )))
+                })
+        }
     };
 
     let mut plan = Plan {
         outcomes: Vec::new(),
         emitted: Vec::new(),
         tx: None,
+        error: result.as_ref().err().map(ToString::to_string),
     };
     match result {
         Ok(()) => {
@@ -193,13 +236,4 @@ fn retry_or_die<S: Store, H: EventHandler<S>>(
         delay: after.unwrap_or_else(|| handler.backoff(attempt)),
         error,
     }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    let msg = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned());
-    format!("handler panicked: {msg}")
 }

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::event::{EventId, Queue};
+use crate::event::{EventId, NewEvent, Queue};
+use crate::hooks::{BatchInfo, BatchRecord, HookEvent, Hooks, PublishSource, Rollback};
 use crate::lease::heartbeat;
-use crate::runner::{Plan, Runner};
+use crate::middleware::Middleware;
+use crate::runner::{Layers, Plan, Runner};
 use crate::shutdown::Shutdown;
 use crate::store::{ClaimRequest, ClaimedEvent, Completion, Store};
 
@@ -41,6 +43,10 @@ pub(crate) struct Worker<S: Store> {
     pub(crate) shutdown: Shutdown,
     /// Delivered events are deleted at completion (delivered retention zero).
     pub(crate) delete_delivered: bool,
+    /// The pool's hooks.
+    pub(crate) hooks: Arc<Hooks>,
+    /// The pool's middleware, then the handler's.
+    pub(crate) middleware: Arc<[Arc<dyn Middleware>]>,
 }
 
 impl<S: Store> Worker<S> {
@@ -115,40 +121,103 @@ impl<S: Store> Worker<S> {
         crate::trace::follow(&span, rows.iter().filter_map(|r| r.traceparent.as_deref()));
         async {
             let started = Instant::now();
-            let mut run = self.runner.run(&self.store, rows);
+            // built only for hooks and middleware
+            let info = (self.hooks.active() || !self.middleware.is_empty())
+                .then(|| Arc::new(self.batch_info(&rows)));
+            if let Some(info) = &info {
+                self.hooks
+                    .fire(|| HookEvent::BeforeHandle(BatchRecord::before(info.clone())));
+            }
+            let layers = Layers {
+                chain: &self.middleware,
+                batch: info.as_deref(),
+            };
+            let mut run = self.runner.run(&self.store, rows, layers);
             let mut beat = heartbeat(self.spec.claim_timeout);
+            let mut lost = false;
             let plan = loop {
                 tokio::select! {
                     plan = &mut run => break Some(plan),
-                    _ = beat.tick() => self.renew(&ids).await,
+                    _ = beat.tick() => self.renew(&ids, info.as_ref(), &mut lost).await,
                     () = self.shutdown.abort.cancelled() => break None,
                 }
             };
+            drop(run); // when aborted: rolls back the handler's transaction
             let Some(plan) = plan else {
-                drop(run); // rolls back the handler's transaction
                 tracing::warn!("shutdown timed out mid-batch; releasing its events");
                 self.release(&ids, false).await;
+                if let Some(info) = info {
+                    let record = BatchRecord::before(info);
+                    self.hooks
+                        .fire(|| HookEvent::AfterRollback(record, Rollback::Shutdown));
+                }
                 return false;
             };
-            let (delivered, retried, dead, cancelled) = plan.counts();
+            let counts = plan.counts();
             let span = tracing::Span::current();
-            span.record("delivered", delivered);
-            span.record("retried", retried);
-            span.record("dead", dead);
-            span.record("cancelled", cancelled);
-            self.complete(plan).await;
+            span.record("delivered", counts.delivered);
+            span.record("retried", counts.retried + counts.snoozed);
+            span.record("dead", counts.dead);
+            span.record("cancelled", counts.cancelled);
+            let mut record = info.map(|info| {
+                let error = plan.error.clone();
+                BatchRecord::after(
+                    info,
+                    &plan.outcomes,
+                    plan.emitted.len(),
+                    error,
+                    started.elapsed(),
+                )
+            });
+            if let Some(record) = &record {
+                self.hooks.fire(|| HookEvent::AfterHandle(record.clone()));
+            }
+            let committing = Instant::now();
+            let committed = self.complete(plan).await;
             span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
             tracing::debug!("batch complete");
+            if let Some(mut record) = record.take() {
+                record.commit_duration = Some(committing.elapsed());
+                self.fire_completed(record, committed);
+            }
             true
         }
         .instrument(span)
         .await
     }
 
-    /// Commit a batch's plan. On failure the events stay claimed until the reaper returns
-    /// them, so nothing is lost; only completions without handler writes can be retried here.
-    async fn complete(&self, plan: Plan<S>) {
-        let completion = Completion {
+    /// The batch `rows` as hooks and middleware see it.
+    fn batch_info(&self, rows: &[ClaimedEvent]) -> BatchInfo {
+        BatchInfo {
+            queue: self.spec.queue.clone(),
+            handler: self.spec.name,
+            worker: self.id.clone(),
+            events: rows.iter().map(|r| (r.id, r.attempts)).collect(),
+        }
+    }
+
+    /// After commit (and the emitted events' publish), or after rollback.
+    fn fire_completed(&self, record: BatchRecord, committed: Result<Vec<NewEvent>, Rollback>) {
+        match committed {
+            Ok(emitted) => {
+                let batch = record.batch.clone();
+                self.hooks.fire(|| HookEvent::AfterCommit(record));
+                if !emitted.is_empty() {
+                    self.hooks.fire(|| HookEvent::Published {
+                        source: PublishSource::Emitted(batch),
+                        events: Arc::new(emitted),
+                    });
+                }
+            }
+            Err(why) => self.hooks.fire(|| HookEvent::AfterRollback(record, why)),
+        }
+    }
+
+    /// Commit a batch's plan, returning its emitted events once committed. On failure the
+    /// events stay claimed until the reaper returns them, so nothing is lost; only
+    /// completions without handler writes can be retried here.
+    async fn complete(&self, plan: Plan<S>) -> Result<Vec<NewEvent>, Rollback> {
+        let mut completion = Completion {
             worker: self.id.clone(),
             outcomes: plan.outcomes,
             emitted: plan.emitted,
@@ -159,10 +228,10 @@ impl<S: Store> Worker<S> {
         loop {
             let retryable = tx.is_none();
             match self.store.complete(tx.take(), &completion).await {
-                Ok(()) => return,
+                Ok(()) => return Ok(std::mem::take(&mut completion.emitted)),
                 Err(e @ crate::Error::LeaseLost { .. }) => {
                     tracing::warn!(error.message = %e, "batch outcome discarded");
-                    return;
+                    return Err(Rollback::LeaseLost);
                 }
                 Err(e) if retryable && attempt < COMPLETE_RETRIES => {
                     attempt += 1;
@@ -171,23 +240,35 @@ impl<S: Store> Worker<S> {
                 }
                 Err(e) => {
                     tracing::error!(error.message = %e, "completing batch failed; its events return to the queue when the lease expires");
-                    return;
+                    return Err(Rollback::CommitFailed {
+                        error: e.to_string(),
+                    });
                 }
             }
         }
     }
 
-    async fn renew(&self, ids: &[EventId]) {
+    /// Renew the batch's lease; the first time it finds events lost, `lost` is set and the
+    /// hooks are told.
+    async fn renew(&self, ids: &[EventId], info: Option<&Arc<BatchInfo>>, lost: &mut bool) {
         match self
             .store
             .renew(&self.id, ids, self.spec.claim_timeout)
             .await
         {
-            Ok(n) if n < ids.len() as u64 => tracing::warn!(
-                held = n,
-                claimed = ids.len(),
-                "lease lost mid-batch (the reaper returned events); their outcome will be discarded"
-            ),
+            Ok(n) if n < ids.len() as u64 => {
+                tracing::warn!(
+                    held = n,
+                    claimed = ids.len(),
+                    "lease lost mid-batch (the reaper returned events); their outcome will be discarded"
+                );
+                if let Some(info) = info.filter(|_| !std::mem::replace(lost, true)) {
+                    self.hooks.fire(|| HookEvent::LeaseLost {
+                        batch: info.clone(),
+                        held: n,
+                    });
+                }
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error.message = %e, "renewing lease failed"),
         }

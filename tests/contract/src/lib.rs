@@ -22,13 +22,19 @@
 //!   publishers, fairness and wake-ups with ordering keys.
 //! - [`parking`]: dead heads: parked keys listed, skipped and replayed; the skip policy.
 //! - [`limits`]: the global in-flight limit across pools; bad ordering and limit settings.
+//! - [`hooks`]: after-commit exactly once per committed batch; failing hooks never stop a worker.
+//! - [`middleware`]: middleware order, error mapping, the metrics middleware's counters.
+//! - [`items`]: bounded concurrency inside a batch, each item's outcome kept.
 
 pub mod admin;
 pub mod cancel;
 pub mod claim;
+pub mod hooks;
+pub mod items;
 pub mod lease;
 pub mod limits;
 pub mod lookup;
+pub mod middleware;
 pub mod ordering;
 pub mod outcomes;
 pub mod parking;
@@ -124,6 +130,12 @@ macro_rules! every_case {
             priority::handler_options_set_the_priority_aging,
             priority::priority_out_of_range_is_refused_at_publish,
             priority::delayed_high_priority_events_wait_until_due,
+            hooks::after_commit_fires_once_per_committed_batch_even_when_a_commit_fails,
+            hooks::a_panicking_or_stalled_hook_never_stops_a_worker,
+            hooks::a_lost_lease_is_reported_and_rolls_the_batch_back,
+            middleware::middleware_runs_in_order_and_maps_errors_into_outcomes,
+            middleware::metrics_middleware_counts_events_by_queue_and_outcome,
+            items::item_concurrency_is_bounded_and_keeps_each_items_outcome,
         }
     };
 }

@@ -338,6 +338,12 @@ pub fn jobs(n: u64) -> Vec<Job> {
     (0..n).map(|n| Job { n }).collect()
 }
 
+/// Publish jobs `0..n` on `store`; their ids, in order.
+pub async fn publish_jobs<S: Store>(store: &S, n: u64) -> Vec<EventId> {
+    let report = store.publish_batch(jobs(n)).await.expect("publish");
+    report.inserted().collect()
+}
+
 /// Install a test subscriber once (`RUST_LOG` picks the level).
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()

@@ -111,6 +111,10 @@ pub struct ThroughputArgs {
     /// batch completes. Defaults to the framework's 600.
     #[arg(long, default_value_t = ThroughputParams::default().delivered_retention.as_secs_f64(), value_parser = non_negative_secs)]
     pub delivered_retention_secs: f64,
+    /// Run the drain with hooks (a sync hook counting committed events, an async hook) and
+    /// the tracing middleware on, to measure their overhead. Defaults to off.
+    #[arg(long)]
+    pub hooks: bool,
 }
 
 /// The flags of `conveyor bench latency`.
@@ -139,6 +143,13 @@ pub struct LatencyArgs {
     /// Seconds to wait for the last events after publishing ends. Defaults to 10.
     #[arg(long, default_value_t = LatencyParams::default().timeout.as_secs_f64(), value_parser = positive_secs)]
     pub timeout_secs: f64,
+    /// Items of one batch handled at once (`conveyor::items::for_each_concurrent`); the lag
+    /// is taken as each item starts. Defaults to 1 (one after another).
+    #[arg(long, default_value_t = LatencyParams::default().item_concurrency, value_parser = positive_usize)]
+    pub item_concurrency: usize,
+    /// Seconds of simulated I/O (a sleep) per item, after its lag is taken. Defaults to 0.
+    #[arg(long, default_value_t = LatencyParams::default().item_work.as_secs_f64(), value_parser = non_negative_secs)]
+    pub item_work_secs: f64,
 }
 
 /// The flags of `conveyor bench ingest`. Its `Debug` hides the API key.
@@ -241,6 +252,7 @@ impl ThroughputArgs {
             sweep_events: self.sweep_events,
             timeout: secs(self.timeout_secs),
             delivered_retention: secs(self.delivered_retention_secs),
+            hooks: self.hooks,
         }
     }
 
@@ -265,6 +277,8 @@ impl LatencyArgs {
             batch_size: self.batch_size,
             warmup: self.warmup,
             timeout: secs(self.timeout_secs),
+            item_concurrency: self.item_concurrency,
+            item_work: secs(self.item_work_secs),
         }
     }
 }

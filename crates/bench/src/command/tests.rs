@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -52,6 +53,30 @@ fn flag_defaults_are_the_workloads_defaults() {
         let parsed = bench(&[workload]).unwrap().workload;
         assert_eq!(params_of(&parsed), defaults, "{workload}");
     }
+}
+
+#[test]
+fn hooks_and_item_concurrency_flags_map_to_the_params() {
+    let Workload::Throughput(t) = bench(&["throughput", "--hooks"]).unwrap().workload else {
+        panic!()
+    };
+    assert!(t.params().hooks);
+    let parsed = bench(&[
+        "latency",
+        "--item-concurrency",
+        "32",
+        "--item-work-secs",
+        "0.002",
+    ])
+    .unwrap();
+    let Workload::Latency(l) = parsed.workload else {
+        panic!()
+    };
+    let p = l.params();
+    assert_eq!(p.item_concurrency, 32);
+    assert_eq!(p.item_work, Duration::from_millis(2));
+    let zero = bench(&["latency", "--item-concurrency", "0"]).unwrap_err();
+    assert!(zero.to_string().contains("--item-concurrency"), "{zero}");
 }
 
 #[test]

@@ -3,21 +3,29 @@
 //! fell behind. It stops when the pool starts shutting down, and never fails: a database
 //! error is logged and the next tick is tried.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::{MissedTicks, Periodic, Schedule};
+use crate::hooks::{HookEvent, Hooks, PublishSource};
 use crate::store::Store;
 
 /// Run `periodic`'s schedule on `store` until `stop` is cancelled.
-pub(crate) async fn run<S: Store>(store: S, periodic: Periodic, stop: CancellationToken) {
+pub(crate) async fn run<S: Store>(
+    store: S,
+    periodic: Periodic,
+    hooks: Arc<Hooks>,
+    stop: CancellationToken,
+) {
     let Ok(schedule) = &periodic.schedule else {
         // refused by `build()`
         return;
     };
     let name = periodic.name.as_str();
     if periodic.missed == MissedTicks::RunLatest {
-        catch_up(&store, &periodic, schedule).await;
+        catch_up(&store, &periodic, schedule, &hooks).await;
     }
     let mut after = Utc::now();
     loop {
@@ -29,7 +37,7 @@ pub(crate) async fn run<S: Store>(store: S, periodic: Periodic, stop: Cancellati
             () = stop.cancelled() => return,
             () = until(tick) => {}
         }
-        publish(&store, &periodic, tick).await;
+        publish(&store, &periodic, tick, &hooks).await;
         after = tick;
         let now = Utc::now();
         if schedule.next(tick).is_some_and(|next| next <= now) {
@@ -37,7 +45,7 @@ pub(crate) async fn run<S: Store>(store: S, periodic: Periodic, stop: Cancellati
             after = now;
             if periodic.missed == MissedTicks::RunLatest {
                 if let Some(latest) = schedule.latest(now).filter(|l| *l > tick) {
-                    publish(&store, &periodic, latest).await;
+                    publish(&store, &periodic, latest, &hooks).await;
                 }
             }
         }
@@ -45,14 +53,14 @@ pub(crate) async fn run<S: Store>(store: S, periodic: Periodic, stop: Cancellati
 }
 
 /// At start: one event for the latest scheduled tick if the recorded one is older.
-async fn catch_up<S: Store>(store: &S, periodic: &Periodic, schedule: &Schedule) {
+async fn catch_up<S: Store>(store: &S, periodic: &Periodic, schedule: &Schedule, hooks: &Hooks) {
     let Some(latest) = schedule.latest(Utc::now()) else {
         return;
     };
     match store.last_tick(&periodic.name).await {
         Ok(Some(last)) if last < latest => {
             tracing::info!(periodic = periodic.name, last = %last, tick = %latest, "catching up on the latest missed tick");
-            publish(store, periodic, latest).await;
+            publish(store, periodic, latest, hooks).await;
         }
         Ok(_) => {}
         Err(e) => {
@@ -72,8 +80,8 @@ async fn until(tick: DateTime<Utc>) {
     }
 }
 
-/// Publish `tick`'s event unless another process already did.
-async fn publish<S: Store>(store: &S, periodic: &Periodic, tick: DateTime<Utc>) {
+/// Publish `tick`'s event unless another process already did, and tell the hooks.
+async fn publish<S: Store>(store: &S, periodic: &Periodic, tick: DateTime<Utc>, hooks: &Hooks) {
     let name = periodic.name.as_str();
     let event = match (periodic.factory)(tick) {
         Ok(event) => event,
@@ -82,9 +90,20 @@ async fn publish<S: Store>(store: &S, periodic: &Periodic, tick: DateTime<Utc>) 
             return;
         }
     };
+    let copy = hooks.active().then(|| event.clone());
     match store.publish_tick(name, tick, event).await {
         Ok(Some(published)) => {
-            tracing::debug!(periodic = name, tick = %tick, ?published, "published the tick's event")
+            tracing::debug!(periodic = name, tick = %tick, ?published, "published the tick's event");
+            if let Some(event) = copy {
+                hooks.fire(|| HookEvent::Published {
+                    source: PublishSource::Periodic {
+                        name: name.to_owned(),
+                        tick,
+                        published,
+                    },
+                    events: Arc::new(vec![event]),
+                });
+            }
         }
         Ok(None) => tracing::trace!(periodic = name, tick = %tick, "tick already published"),
         Err(e) => {

@@ -1,14 +1,17 @@
 //! [`PoolBuilder`]: registering handlers in code, with conflicts caught at `build()`.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{PoolConfig, Registration, WorkerPool};
+use super::{HookSet, PoolConfig, Registration, WorkerPool};
 use crate::error::{Error, Result};
 use crate::event::{check_name, Event, Queue};
 use crate::handler::EventHandler;
+use crate::hooks::{AsyncHook, HookEvent};
 use crate::lease::Maintenance;
+use crate::middleware::{Chain, Middleware};
 use crate::periodic::Periodic;
 use crate::runner::Typed;
 use crate::store::{DeadHead, QueueSettings, Store};
@@ -28,6 +31,7 @@ pub struct HandlerOptions {
     key_concurrency: Option<u32>,
     on_dead_head: Option<DeadHead>,
     max_in_flight: Option<Option<u32>>,
+    middleware: Chain,
 }
 
 impl Default for HandlerOptions {
@@ -43,6 +47,7 @@ impl Default for HandlerOptions {
             key_concurrency: None,
             on_dead_head: None,
             max_in_flight: None,
+            middleware: Chain::default(),
         }
     }
 }
@@ -114,7 +119,19 @@ impl HandlerOptions {
         self.max_in_flight = Some(limit);
         self
     }
+
+    /// Run this handler's `handle` calls inside `middleware`, after (inside) the pool's
+    /// ([`PoolBuilder::middleware`]); several run in the order added, the first outermost.
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.0.push(Arc::new(middleware));
+        self
+    }
 }
+
+/// An async hook's queue capacity unless stated ([`PoolBuilder::async_hook_with`]).
+const ASYNC_HOOK_CAPACITY: usize = 1024;
+/// An async hook call's timeout unless stated ([`PoolBuilder::async_hook_with`]).
+const ASYNC_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Builds a [`WorkerPool`]. Registration never panics: a conflict or a bad setting is
 /// reported by [`build`](Self::build).
@@ -143,6 +160,8 @@ pub struct PoolBuilder<S: Store> {
     periodic: Vec<Periodic>,
     errors: Vec<Error>,
     config: PoolConfig,
+    hooks: HookSet,
+    middleware: Chain,
 }
 
 impl<S: Store> std::fmt::Debug for PoolBuilder<S> {
@@ -152,6 +171,8 @@ impl<S: Store> std::fmt::Debug for PoolBuilder<S> {
             .field("periodic", &self.periodic)
             .field("errors", &self.errors)
             .field("config", &self.config)
+            .field("hooks", &self.hooks)
+            .field("middleware", &self.middleware)
             .finish()
     }
 }
@@ -170,6 +191,8 @@ impl<S: Store> PoolBuilder<S> {
                     retention: Duration::from_secs(10 * 60),
                 },
             },
+            hooks: HookSet::default(),
+            middleware: Chain::default(),
         }
     }
 
@@ -210,7 +233,54 @@ impl<S: Store> PoolBuilder<S> {
                 timeout: options.timeout.unwrap_or(H::TIMEOUT),
             }),
             concurrency: options.concurrency,
+            middleware: options.middleware,
         });
+        self
+    }
+
+    /// Call `hook` with every [`HookEvent`] of the pool (see [`hooks`](crate::hooks)), on
+    /// the worker's task: keep it cheap (a counter, a `try_send`), or use
+    /// [`async_hook`](Self::async_hook). A panic is caught, logged and counted in
+    /// [`WorkerPool::hook_failures`].
+    pub fn hook(mut self, hook: impl Fn(&HookEvent) + Send + Sync + 'static) -> Self {
+        self.hooks.sync.push(Arc::new(hook));
+        self
+    }
+
+    /// Run `hook` with every [`HookEvent`] on a task of its own, off the workers' path: a
+    /// queue of 1,024 records (full: the record is dropped and counted), each call cut off
+    /// after 5 s (counted). A panic is caught, logged and counted.
+    pub fn async_hook<F, Fut>(self, hook: F) -> Self
+    where
+        F: Fn(Arc<HookEvent>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.async_hook_with(hook, ASYNC_HOOK_CAPACITY, ASYNC_HOOK_TIMEOUT)
+    }
+
+    /// [`async_hook`](Self::async_hook) with a queue of `capacity` records and calls cut off
+    /// after `timeout` (both above zero).
+    pub fn async_hook_with<F, Fut>(mut self, hook: F, capacity: usize, timeout: Duration) -> Self
+    where
+        F: Fn(Arc<HookEvent>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        if capacity == 0 || timeout.is_zero() {
+            self.errors.push(Error::Config(format!(
+                "async_hook_with: the capacity ({capacity}) and the timeout ({timeout:?}) must be above zero"
+            )));
+        }
+        self.hooks
+            .asyncs
+            .push(AsyncHook::new(hook, capacity.max(1), timeout));
+        self
+    }
+
+    /// Run every handler's `handle` calls inside `middleware` (see
+    /// [`middleware`](crate::middleware)), outside the handler's own; several run in the
+    /// order added, the first outermost.
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.0.push(Arc::new(middleware));
         self
     }
 
@@ -294,6 +364,8 @@ impl<S: Store> PoolBuilder<S> {
             periodic: self.periodic,
             config: self.config,
             id,
+            hooks: self.hooks,
+            middleware: self.middleware,
         })
     }
 }

@@ -47,7 +47,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventId, NewEvent, Queue};
 use crate::handler::EventHandler;
-use crate::runner::run_typed;
+use crate::runner::{run_typed, Layers};
 use crate::store::{ClaimRequest, ClaimedEvent, Completion, Outcome, Store};
 
 mod drain;
@@ -155,7 +155,7 @@ where
         store.release(WORKER, &published, false).await?;
     }
     let rows = claim_exactly(store, &queue, &published, H::BATCH_SIZE, H::PRIORITY_AGING).await?;
-    let plan = run_typed(handler, store, rows, H::TIMEOUT).await;
+    let plan = run_typed(handler, store, rows, H::TIMEOUT, Layers::NONE).await;
     let run = TestRun {
         outcomes: plan.outcomes.clone(),
         emitted: plan.emitted.clone(),
