@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use conveyor::{
-    Batch, Context, DeadHead, EventHandler, EventId, HandlerError, HandlerOptions, Message,
-    Queue, SqliteStore, Store, WorkerPool,
+    Batch, Context, DeadHead, EventHandler, EventId, HandlerError, HandlerOptions, Message, Queue,
+    SqliteStore, Store, WorkerPool,
 };
 use conveyor_integration::{database_url, remove_database, temp_database, Ping};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -28,7 +28,11 @@ impl FailHeads {
 impl<S: Store> EventHandler<S> for FailHeads {
     type Event = Ping;
 
-    async fn handle(&self, batch: Batch<Ping>, ctx: &mut Context<'_, S>) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        batch: Batch<Ping>,
+        ctx: &mut Context<'_, S>,
+    ) -> Result<(), HandlerError> {
         for item in &batch {
             if item.payload.n == 0 {
                 ctx.fail(item.id, "the head dies");
@@ -96,7 +100,11 @@ async fn a_parked_key_is_listed_and_skipped<S: Store>(store: S, url: &str) {
         parked.len() == 1 && handler.seen() == [10]
     })
     .await;
-    assert_eq!(handler.seen(), [10], "k1's events wait behind its dead head");
+    assert_eq!(
+        handler.seen(),
+        [10],
+        "k1's events wait behind its dead head"
+    );
 
     let (code, out, err) = run(url, &["keys", "parked"]);
     assert_eq!(code, 0, "{err}");
@@ -118,7 +126,10 @@ async fn a_parked_key_is_listed_and_skipped<S: Store>(store: S, url: &str) {
 
     let (code, _, err) = run(url, &["keys", "skip", "it.ping", "k2"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("\"k2\"") && err.contains("not parked"), "{err}");
+    assert!(
+        err.contains("\"k2\"") && err.contains("not parked"),
+        "{err}"
+    );
     let (code, _, err) = run(url, &["keys", "skip", "it.ping"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("<KEY>"), "{err}");
