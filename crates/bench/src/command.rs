@@ -28,8 +28,8 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 pub use args::{
-    BackendChoice, BenchArgs, CeilingArgs, IngestArgs, LatencyArgs, SoakArgs, ThroughputArgs,
-    Workload,
+    BackendChoice, BenchArgs, CeilingArgs, FifoArgs, IngestArgs, LatencyArgs, SoakArgs,
+    ThroughputArgs, Workload,
 };
 
 use crate::{Backend, IngestParams, Progress, Report};
@@ -260,6 +260,7 @@ fn workload_name(workload: &Workload) -> &'static str {
         Workload::Latency(_) => "latency",
         Workload::Ingest(_) => "ingest",
         Workload::Soak(_) => "soak",
+        Workload::Fifo(_) => "fifo",
     }
 }
 
@@ -297,6 +298,7 @@ async fn run_one(
                 .await
         }
         Workload::Soak(a) => crate::soak(backend, &a.params(), progress).await,
+        Workload::Fifo(a) => crate::fifo(backend, &a.params(backend), progress).await,
     }
 }
 

@@ -33,6 +33,8 @@
 //! - `ingest` — [`ingest`], [`ingest_with_outage`]: the HTTP bulk-ingest driver.
 //! - `proxy` — [`TcpProxy`]: a loopback forwarder the ingest outage cuts.
 //! - `soak` — [`soak`]: a steady rate for a long run, interval by interval.
+//! - `fifo` — [`fifo`]: the ordered (ordering keys) drain with parked and retrying keys,
+//!   against the unordered drain, counting order violations.
 //! - `report` — [`Report`], [`Percentiles`], [`Row`], [`print_table`].
 //! - `backend` — [`Backend`] and the scratch databases it creates and removes.
 //! - `scratch_database` — [`ScratchDatabase`]: a fresh Postgres database, always dropped.
@@ -44,6 +46,7 @@
 mod backend;
 mod ceiling;
 mod command;
+mod fifo;
 mod ingest;
 mod latency;
 mod probe;
@@ -59,9 +62,10 @@ mod throughput;
 pub use backend::Backend;
 pub use ceiling::{ceiling, CeilingParams};
 pub use command::{
-    run, BackendChoice, BenchArgs, CeilingArgs, InProcessIngest, IngestArgs, LatencyArgs, SoakArgs,
-    ThroughputArgs, Workload, DEFAULT_ADMIN_URL,
+    run, BackendChoice, BenchArgs, CeilingArgs, FifoArgs, InProcessIngest, IngestArgs, LatencyArgs,
+    SoakArgs, ThroughputArgs, Workload, DEFAULT_ADMIN_URL,
 };
+pub use fifo::{fifo, FifoParams};
 pub use ingest::{ingest, ingest_with_outage, IngestParams};
 pub use latency::{latency, LatencyParams};
 pub use progress::Progress;

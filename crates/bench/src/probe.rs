@@ -73,7 +73,8 @@ impl Tally {
         self.seen.load(Ordering::Acquire)
     }
 
-    fn add(&self, n: usize) {
+    /// Count `n` more events seen.
+    pub(crate) fn add(&self, n: usize) {
         let seen = self.seen.fetch_add(n as u64, Ordering::AcqRel) + n as u64;
         if seen >= self.target.load(Ordering::Acquire) {
             self.reached.notify_one();

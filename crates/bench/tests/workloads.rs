@@ -8,8 +8,9 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use conveyor_bench::{
-    ceiling, ingest, ingest_with_outage, latency, soak, throughput, Backend, CeilingParams,
-    IngestParams, LatencyParams, Progress, Report, SoakParams, TcpProxy, ThroughputParams,
+    ceiling, fifo, ingest, ingest_with_outage, latency, soak, throughput, Backend, CeilingParams,
+    FifoParams, IngestParams, LatencyParams, Progress, Report, SoakParams, TcpProxy,
+    ThroughputParams,
 };
 use futures::FutureExt as _;
 use sqlx::{Connection as _, PgConnection};
@@ -127,6 +128,7 @@ fn workload_futures_are_send() {
         Progress::Hidden,
     ));
     send(soak(&backend, &SoakParams::default(), Progress::Hidden));
+    send(fifo(&backend, &FifoParams::default(), Progress::Hidden));
     let probe = |_| async { anyhow::Ok(true) }.boxed();
     send(ingest(
         &IngestParams::default(),
@@ -420,3 +422,71 @@ async fn soak_reports_one_row_per_interval(backend: &Backend) {
 
 on_each_backend!(soak_reports_one_row_per_interval:
     soak_reports_one_row_per_interval_on_postgres, soak_reports_one_row_per_interval_on_sqlite);
+
+/// 3,000 events over 300 keys: 30 parked, 10 retrying, a limit of 20 in flight.
+fn tiny_fifo() -> FifoParams {
+    FifoParams {
+        parked_keys: 30,
+        retrying_keys: 10,
+        batch_size: 20,
+        publish_chunk: 500,
+        max_in_flight: Some(20),
+        timeout: Duration::from_secs(60),
+        ..FifoParams::with_sizes(3_000, 300)
+    }
+}
+
+/// Every flowing key's events run in order, one at a time; the parked and retrying keys'
+/// other events never run; the limited drain keeps within its limit.
+async fn fifo_keeps_order_and_holds_the_parked_keys(backend: &Backend) {
+    let reports = fifo(backend, &tiny_fifo(), Progress::Hidden)
+        .await
+        .expect("fifo");
+    // 40 held keys of 10 events each stay out
+    assert_variants(
+        &reports,
+        "fifo",
+        &["unordered", "ordered", "limited"],
+        backend,
+        2_600,
+    );
+    for report in &reports[1..] {
+        let count = |name: &str| report.counts.get(name).copied();
+        assert_eq!(count("order_violations"), Some(0), "{report:?}");
+        assert_eq!(count("blocked_ran"), Some(0), "{report:?}");
+        assert_eq!(count("parked_keys"), Some(30), "{report:?}");
+        assert_eq!(count("dead"), Some(30), "{report:?}");
+        // the parked keys' 9 others each, and the retrying keys' heads and their 9 others
+        assert_eq!(count("held_pending"), Some(30 * 9 + 10 * 10), "{report:?}");
+        assert_eq!(report.checks.get("held_keys_stayed_held"), Some(&true));
+        assert!(report.counts.contains_key("vs_unordered_pct"), "{report:?}");
+    }
+    let limited = &reports[2];
+    assert!(limited.counts["max_in_flight_seen"] <= 20, "{limited:?}");
+    assert_eq!(limited.checks.get("in_flight_within_limit"), Some(&true));
+}
+
+on_each_backend!(fifo_keeps_order_and_holds_the_parked_keys:
+    fifo_keeps_order_and_holds_the_parked_keys_on_postgres,
+    fifo_keeps_order_and_holds_the_parked_keys_on_sqlite);
+
+/// Sizes that cannot run are refused naming the flag.
+#[tokio::test]
+async fn fifo_refuses_sizes_naming_the_flag() {
+    for (params, flag) in [
+        (FifoParams::with_sizes(10, 20), "--keys"),
+        (
+            FifoParams {
+                parked_keys: 5,
+                retrying_keys: 5,
+                ..FifoParams::with_sizes(100, 10)
+            },
+            "--parked-keys",
+        ),
+    ] {
+        let err = fifo(&Backend::Sqlite, &params, Progress::Hidden)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(flag), "{err}");
+    }
+}

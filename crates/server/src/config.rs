@@ -166,6 +166,13 @@ pub enum Command {
         #[command(subcommand)]
         command: SubscriptionsCommand,
     },
+    /// Ordering keys (`Message::ordering_key`) whose head died under the `park` policy: list
+    /// them, or skip a dead head so the events behind it run.
+    Keys {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Measure a workload on scratch databases it creates and removes: ceiling, throughput,
     /// latency, ingest or soak. `--database-url` names the Postgres server to create them on
     /// (default postgres://root@127.0.0.1:5432/postgres).
@@ -217,6 +224,34 @@ pub enum SubscriptionsCommand {
         /// The subscription's queue.
         #[command(flatten)]
         queue: QueueArgs,
+    },
+}
+
+/// The `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the parked keys, oldest first: queue, ordering key, the dead head's id and when
+    /// the key was parked; a table, or one JSON object per line with `--json`.
+    Parked {
+        /// Only this queue.
+        #[command(flatten)]
+        queue: OptionalQueueArgs,
+        /// How many to list. Defaults to 50.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+        /// Print one JSON object per parked key instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unpark `KEY` of a queue: its dead head stays in the dead letters and the events
+    /// behind it run. Prints the dead head's id; exits 1 when the key is not parked.
+    Skip {
+        /// The key's queue.
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// The ordering key.
+        #[arg(value_parser = non_empty)]
+        key: String,
     },
 }
 

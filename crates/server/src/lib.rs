@@ -20,7 +20,8 @@
 //! - `ingest`: the ingestion log, where every accepted request is made durable before its
 //!   202, and its publisher into the store; `outage`: which database errors count as
 //!   "down", per backend.
-//! - `admin`: the operator commands (stats, pause/resume, dead letters).
+//! - `admin`: the operator commands (stats, pause/resume, dead letters); `keys`: the
+//!   parked ordering keys (`keys parked`, `keys skip`).
 //! - [`bench`](mod@bench): the server's side of `conveyor bench <workload>` (its tracing and
 //!   the ingest workload's in-process server); the command is [`conveyor_bench::run`].
 
@@ -41,6 +42,7 @@ pub mod config;
 pub mod database;
 mod http;
 mod ingest;
+mod keys;
 mod lookup;
 mod outage;
 mod routes;
@@ -219,6 +221,7 @@ async fn execute<S: PipelineStore>(store: S, command: Command) -> anyhow::Result
         Command::Purge { queue, all } => admin::purge(&store, queue, all).await,
         Command::Event { command } => lookup::event(&store, command).await,
         Command::Subscriptions { command } => subscriptions::run(&store, command).await,
+        Command::Keys { command } => keys::run(&store, command).await,
         Command::Events { command } => lookup::events(&store, command).await,
         // `run` dispatches it before opening any database
         Command::Bench(_) => anyhow::bail!("bench runs on scratch databases of its own"),

@@ -8,7 +8,11 @@
 //! Every value is checked while parsing, so a bad one is a usage error naming the flag
 //! (exit code 2), never a panic deep inside a workload.
 
+mod fifo;
+
 use std::time::Duration;
+
+pub use fifo::FifoArgs;
 
 use crate::{CeilingParams, IngestParams, LatencyParams, SoakParams, ThroughputParams};
 use clap::{Args, Subcommand, ValueEnum};
@@ -64,6 +68,9 @@ pub enum Workload {
     Ingest(IngestArgs),
     /// A steady publish rate for a long run, interval by interval: rate, backlog, RSS, bloat.
     Soak(SoakArgs),
+    /// Drain an ordered queue (ordering keys) with parked and retrying keys, against the
+    /// unordered drain of as many events; counts order violations (`order_violations`).
+    Fifo(FifoArgs),
 }
 
 /// The flags of `conveyor bench ceiling`.

@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use super::*;
-use crate::{CeilingParams, LatencyParams, SoakParams, ThroughputParams};
+use crate::{CeilingParams, FifoParams, LatencyParams, SoakParams, ThroughputParams};
 
 /// A command line with `bench` as its subcommand, as the server binary's embeds it.
 #[derive(Parser)]
@@ -38,6 +38,7 @@ fn params_of(workload: &Workload) -> serde_json::Value {
         Workload::Latency(a) => json(a.params()),
         Workload::Ingest(a) => json(a.params()),
         Workload::Soak(a) => json(a.params()),
+        Workload::Fifo(a) => json(a.params(&crate::Backend::Sqlite)),
     }
 }
 
@@ -49,6 +50,10 @@ fn flag_defaults_are_the_workloads_defaults() {
         ("latency", json(LatencyParams::default())),
         ("ingest", json(IngestParams::default())),
         ("soak", json(SoakParams::default())),
+        (
+            "fifo",
+            json(FifoParams::for_backend(&crate::Backend::Sqlite)),
+        ),
     ] {
         let parsed = bench(&[workload]).unwrap().workload;
         assert_eq!(params_of(&parsed), defaults, "{workload}");

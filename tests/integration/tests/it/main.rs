@@ -28,6 +28,7 @@ mod api;
 mod bench;
 mod cli;
 mod cli_admin;
+mod cli_keys;
 mod cli_lookup;
 mod cli_subscriptions;
 mod crash;
