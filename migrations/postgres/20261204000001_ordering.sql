@@ -156,6 +156,16 @@ begin
 end
 $$;
 
+-- Free the slots the events `ids` hold (they stopped being claimed, or were deleted). The
+-- slots table holds only limited queues' slots (at most their limits), so it is read whole.
+-- PL/pgSQL, so its plan is cached for the session.
+create function conveyor_free_slots(ids bigint[]) returns void
+language plpgsql as $$
+begin
+    update conveyor_slots set event_id = null where event_id = any(ids);
+end
+$$;
+
 -- After insert: advance the keys of the ordered events just published (stored blocked).
 create function conveyor_ordering_inserted() returns trigger
 language plpgsql as $$
@@ -189,13 +199,9 @@ begin
         return null;
     end if;
     if exists (select 1 from old_rows where limited and status = 'claimed') then
-        update conveyor_slots s
-           set event_id = null
-          from old_rows o
-          join new_rows n on n.id = o.id
-         where o.limited and o.status = 'claimed' and n.status <> 'claimed'
-           and s.namespace = o.namespace and s.event_type = o.event_type
-           and s.routing_key = o.routing_key and s.event_id = o.id;
+        perform conveyor_free_slots(array(
+            select o.id from old_rows o join new_rows n on n.id = o.id
+             where o.limited and o.status = 'claimed' and n.status <> 'claimed'));
     end if;
     if not exists (select 1 from new_rows where ordering_key is not null) then
         return null;
@@ -238,12 +244,8 @@ declare
     ns text[]; et text[]; rk text[]; k text[];
 begin
     if exists (select 1 from old_rows where limited and status = 'claimed') then
-        update conveyor_slots s
-           set event_id = null
-          from old_rows o
-         where o.limited and o.status = 'claimed'
-           and s.namespace = o.namespace and s.event_type = o.event_type
-           and s.routing_key = o.routing_key and s.event_id = o.id;
+        perform conveyor_free_slots(array(
+            select id from old_rows where limited and status = 'claimed'));
     end if;
     select array_agg(namespace), array_agg(event_type), array_agg(routing_key),
            array_agg(ordering_key)

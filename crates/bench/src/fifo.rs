@@ -333,20 +333,10 @@ impl OnStore for Phase<'_> {
         let bar = self.progress.bar(label, target);
         let (stop, running) = start_pool(&store, p, &state, options)?;
         let started = Instant::now();
-        let drained = state
+        let drain = state
             .tally
-            .wait_for(target, p.timeout, |seen| bar.set(seen))
-            .await;
-        let drain = started.elapsed();
-        bar.finish();
-        stop.cancel();
-        running.await.context("worker pool panicked")??;
-        anyhow::ensure!(
-            drained,
-            "drained {} of {target} events within {:?}",
-            state.tally.seen(),
-            p.timeout
-        );
+            .drain(target, p.timeout, &bar, started, stop, running)
+            .await?;
         let (pending, dead) = pending_and_dead(&store).await?;
         let parked = parked_keys(&store, p).await?;
         Ok(Measured {

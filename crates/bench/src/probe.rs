@@ -81,6 +81,31 @@ impl Tally {
         }
     }
 
+    /// Wait until `target` events were seen (showing progress on `bar`), then stop the pool
+    /// (`stop`, `running`); returns how long the wait took since `started`, or an error when
+    /// `timeout` passed first or the pool failed.
+    pub(crate) async fn drain(
+        &self,
+        target: u64,
+        timeout: Duration,
+        bar: &crate::progress::Bar,
+        started: std::time::Instant,
+        stop: tokio_util::sync::CancellationToken,
+        running: tokio::task::JoinHandle<conveyor::Result<()>>,
+    ) -> anyhow::Result<Duration> {
+        let drained = self.wait_for(target, timeout, |seen| bar.set(seen)).await;
+        let drain = started.elapsed();
+        bar.finish();
+        stop.cancel();
+        anyhow::Context::context(running.await, "worker pool panicked")??;
+        anyhow::ensure!(
+            drained,
+            "drained {} of {target} events within {timeout:?}",
+            self.seen()
+        );
+        Ok(drain)
+    }
+
     /// Wait until `target` events were seen, calling `progress(seen)` now and then; `false`
     /// when `timeout` passed first.
     pub(crate) async fn wait_for(

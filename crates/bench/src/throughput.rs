@@ -257,20 +257,9 @@ async fn publish_and_drain<S: Store>(store: S, run: Run) -> anyhow::Result<Measu
     let bar = progress.bar("throughput drain", run.events);
     let started = Instant::now();
     let running = tokio::spawn(pool.run(stop.clone().cancelled_owned()));
-    let drained = tally
-        .wait_for(run.events, run.timeout, |seen| bar.set(seen))
-        .await;
-    let drain = started.elapsed();
-    bar.finish();
-    stop.cancel();
-    running.await.context("worker pool panicked")??;
-    anyhow::ensure!(
-        drained,
-        "drained {} of {} events within {:?}",
-        tally.seen(),
-        run.events,
-        run.timeout
-    );
+    let drain = tally
+        .drain(run.events, run.timeout, &bar, started, stop, running)
+        .await?;
     if run.hooks {
         let seen = committed.load(Ordering::Relaxed);
         anyhow::ensure!(
