@@ -31,7 +31,7 @@ pub struct ClaimRequest<'a> {
 /// aging of `Duration::MAX` stays within every backend's instant range.
 pub(crate) const MAX_PRIORITY_AGING: Duration = Duration::from_secs(100 * 365 * 86_400);
 
-/// An event handed to a worker by [`Store::claim`].
+/// An event handed to a worker by [`Store::claim`](super::Store::claim).
 #[derive(Debug, Clone)]
 pub struct ClaimedEvent {
     /// The event's id.

@@ -82,7 +82,16 @@ impl PublishReport {
 /// How long a store holds an idempotency key unless told otherwise: 24 hours.
 pub(crate) const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
-/// A storage backend. See the [module docs](self) for who implements it and what it promises.
+/// A storage backend.
+///
+/// Backend authors implement it (Conveyor ships [`PgStore`](crate::PgStore) and
+/// [`SqliteStore`](crate::SqliteStore)); application code only uses it. Every backend keeps
+/// what the contract suite in `tests/contract` checks:
+/// - a claimed row is held by exactly one worker until completed, released or reaped;
+/// - `complete` applies outcomes, inserts emitted events and commits the handler's own
+///   writes atomically, and only for rows the worker still holds
+///   ([`Error::LeaseLost`](crate::Error::LeaseLost) otherwise, with everything rolled back);
+/// - everything is scoped to the store's namespace.
 #[async_trait]
 pub trait Store: Clone + Send + Sync + 'static {
     /// An open transaction on the backend, handed to handlers for their own writes.
