@@ -119,6 +119,7 @@ macro_rules! every_case {
             parking::a_dead_head_under_skip_moves_on,
             ordering::key_concurrency_lets_n_of_a_key_run_at_once,
             limits::the_global_limit_is_never_exceeded_across_pools,
+            limits::freeing_a_slot_wakes_the_limited_queue,
             ordering::fairness_and_wakeups_hold_with_ordering_keys,
             limits::bad_ordering_settings_are_refused,
             ordering::racing_publishers_of_the_same_keys_do_not_deadlock,

@@ -89,6 +89,41 @@ pub async fn the_global_limit_is_never_exceeded_across_pools<B: Backend>(b: &B) 
     assert_eq!(stats_of(&store, &job_queue()).await.delivered, 300);
 }
 
+/// Two events in flight at most, batches of 4, 4 workers, a poll interval of 60 s: a claim
+/// gets at most 2 (not a full batch, so its worker waits for a wake-up afterwards) and the
+/// others find the limit reached and come back empty, so the queue drains only because
+/// freeing a slot wakes the queue's workers (a completion publishes nothing else that
+/// would); without that, every worker waits out the 60 s after its first batch.
+pub async fn freeing_a_slot_wakes_the_limited_queue<B: Backend>(b: &B) {
+    let store = b.store(8).await;
+    store
+        .publish_batch((0..40).map(|n| Job { n }))
+        .await
+        .unwrap();
+    let handler = Gauge::default();
+    let running = spawn(
+        WorkerPool::builder(store.clone())
+            .register_with(
+                handler.clone(),
+                HandlerOptions::default()
+                    .concurrency(4)
+                    .batch_size(4)
+                    .poll_interval(Duration::from_secs(60))
+                    .max_in_flight(Some(2)),
+            )
+            .build()
+            .unwrap(),
+    );
+    eventually(
+        Duration::from_secs(20),
+        "40 delivered without waiting for a poll",
+        || async { handler.done.load(Ordering::SeqCst) == 40 },
+    )
+    .await;
+    stop(running).await;
+    assert!(handler.peak.load(Ordering::SeqCst) <= 2);
+}
+
 /// An empty or over-long ordering key is refused at publish, naming the field; a zero key
 /// concurrency or global limit is refused at build.
 pub async fn bad_ordering_settings_are_refused<B: Backend>(b: &B) {

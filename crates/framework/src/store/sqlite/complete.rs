@@ -12,6 +12,7 @@ const COMPLETE: &str = include_str!("sql/complete.sql");
 const COMPLETE_DELETE: &str = include_str!("sql/complete_delete.sql");
 const RENEW: &str = include_str!("sql/renew.sql");
 const RELEASE: &str = include_str!("sql/release.sql");
+const LIMITED_QUEUE: &str = include_str!("sql/limited_queue.sql");
 
 #[derive(serde::Serialize)]
 struct Applied<'a> {
@@ -21,13 +22,25 @@ struct Applied<'a> {
     error: Option<&'a str>,
 }
 
-/// Apply the outcomes of rows still held by the worker; returns how many it held.
+/// Apply the outcomes of rows still held by the worker; returns how many it held. When
+/// their queue has a global limit it is woken after the commit (`tx.wakes`): the batch's
+/// events all belong to one queue, so the first event names it.
 pub(super) async fn apply(
     tx: &mut SqliteTx,
     namespace: &str,
     completion: &Completion,
     now: i64,
 ) -> Result<u64> {
+    if let Some((first, _)) = completion.outcomes.first() {
+        let limited: Option<(String, String)> = sqlx::query_as(LIMITED_QUEUE)
+            .bind(namespace)
+            .bind(first.0)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some((event_type, routing_key)) = limited {
+            tx.wakes.push(crate::store::queue(event_type, routing_key));
+        }
+    }
     let outcomes = completion.outcomes.iter().map(|(id, outcome)| {
         let (status, delay, error) = outcome.columns();
         Applied {
