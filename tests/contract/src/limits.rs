@@ -64,7 +64,11 @@ pub async fn the_global_limit_is_never_exceeded_across_pools<B: Backend>(b: &B) 
             while !stop_sampling.load(Ordering::SeqCst) {
                 let s = stats_of(&store, &job_queue()).await;
                 peak = peak.max(s.in_flight);
-                assert_eq!(s.max_in_flight, Some(5));
+                // the pools record the limit as they start, before they claim
+                assert!(
+                    s.max_in_flight == Some(5) || (s.max_in_flight.is_none() && s.in_flight == 0),
+                    "{s:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             peak
