@@ -65,6 +65,8 @@
 //!   concurrently, up to a bound, each with its own outcome.
 //! - `runner` — decoding, validation and per-item outcomes for a typed handler.
 //! - `lease` — heartbeats, the reaper (crash recovery) and the pruner.
+//! - `activity` — the pool's in-process wait/run histograms and counts per minute, and the
+//!   heartbeat that records them and the pool ([`Store::activity`], [`Store::workers`]).
 //! - `wake` — LISTEN/NOTIFY wake-ups routed to workers.
 //! - `shutdown` — two-phase graceful shutdown.
 //! - [`retry`] — exponential backoff with jitter.
@@ -103,6 +105,7 @@
 //! each `handle` call inside it, and [hooks] see every batch's records for anything
 //! else (metrics, audit logs, counting completions only once they commit).
 
+mod activity;
 mod context;
 mod error;
 mod event;
@@ -184,9 +187,10 @@ pub type DefaultStore = PgStore;
 #[cfg(all(feature = "sqlite", not(feature = "postgres")))]
 pub type DefaultStore = SqliteStore;
 pub use store::{
-    AttemptError, CancelOutcome, CancelReport, ClaimRequest, ClaimedEvent, Completion, DeadHead,
-    DeadLetter, EventFilter, EventPage, EventRecord, EventStatus, Outcome, ParkedKey,
-    PublishReport, QueueSettings, QueueStats, Store, Subscription, Wake, DEFAULT_NAMESPACE,
+    ActivityMinute, AttemptError, CancelOutcome, CancelReport, ClaimRequest, ClaimedEvent,
+    Completion, DeadHead, DeadLetter, EventFilter, EventPage, EventRecord, EventStatus,
+    MinuteCount, Outcome, ParkedKey, Percentiles, PublishReport, QueueActivity, QueueSettings,
+    QueueStats, Store, Subscription, Wake, WorkerInfo, DEFAULT_NAMESPACE,
 };
 
 /// The README's examples, compiled and checked as doctests so the README never lies.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::activity::{Heartbeat, QueueTally};
 use crate::error::{Error, Result};
 use crate::event::Queue;
 use crate::hooks::{AsyncHook, HookFailures, Hooks, SyncHook};
@@ -15,7 +16,7 @@ use crate::middleware::{Chain, Middleware};
 use crate::periodic::{self, Periodic};
 use crate::runner::Runner;
 use crate::shutdown::Shutdown;
-use crate::store::{QueueSettings, Store};
+use crate::store::{QueueSettings, Store, WorkerInfo};
 use crate::wake::Wakers;
 use crate::worker::{Spec, Worker};
 
@@ -58,6 +59,8 @@ impl std::fmt::Debug for HookSet {
 pub(crate) struct PoolConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) maintenance: Maintenance,
+    /// How often the pool records itself and its activity ([`PoolBuilder::heartbeat_interval`]).
+    pub(crate) heartbeat: Duration,
 }
 
 /// Runs the workers of every registered handler: claiming, handling, completing, with
@@ -191,8 +194,15 @@ impl<S: Store> WorkerPool<S> {
             tasks.spawn(self.resubscribe(background.clone()));
         }
 
+        let tallies: Vec<Arc<QueueTally>> =
+            self.queues().map(|q| QueueTally::new(q.clone())).collect();
+        tasks.spawn(
+            self.heartbeat(tallies.clone())
+                .run(self.store.clone(), background.clone()),
+        );
+
         let mut workers = JoinSet::new();
-        for reg in &self.handlers {
+        for (reg, tally) in self.handlers.iter().zip(&tallies) {
             let middleware: Arc<[Arc<dyn Middleware>]> = self
                 .middleware
                 .0
@@ -212,6 +222,7 @@ impl<S: Store> WorkerPool<S> {
                         delete_delivered: self.config.maintenance.retention.is_zero(),
                         hooks: hooks.clone(),
                         middleware: middleware.clone(),
+                        tally: tally.clone(),
                     }
                     .run(),
                 );
@@ -263,6 +274,25 @@ impl<S: Store> WorkerPool<S> {
 }
 
 impl<S: Store> WorkerPool<S> {
+    /// The heartbeat that records this pool and its queues' `tallies`.
+    fn heartbeat(&self, tallies: Vec<Arc<QueueTally>>) -> Heartbeat {
+        let now = chrono::Utc::now();
+        Heartbeat {
+            worker: WorkerInfo {
+                pool_id: self.id.clone(),
+                host: builder::hostname(),
+                pid: std::process::id(),
+                queues: self.queues().cloned().collect(),
+                started_at: now,
+                last_seen: now,
+                heartbeat_ms: u64::try_from(self.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
+                live: true,
+            },
+            interval: self.config.heartbeat,
+            tallies,
+        }
+    }
+
     /// Retry [`subscribe`](Self::subscribe) every second until it succeeds or `stop`.
     fn resubscribe(&self, stop: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
         let store = self.store.clone();

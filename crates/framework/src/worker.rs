@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use crate::activity::QueueTally;
 use crate::event::{EventId, NewEvent, Queue};
 use crate::hooks::{BatchInfo, BatchRecord, HookEvent, Hooks, PublishSource, Rollback};
 use crate::lease::heartbeat;
@@ -47,6 +48,8 @@ pub(crate) struct Worker<S: Store> {
     pub(crate) hooks: Arc<Hooks>,
     /// The pool's middleware, then the handler's.
     pub(crate) middleware: Arc<[Arc<dyn Middleware>]>,
+    /// The queue's activity in this pool (wait at claim, run and counts at completion).
+    pub(crate) tally: Arc<QueueTally>,
 }
 
 impl<S: Store> Worker<S> {
@@ -88,6 +91,7 @@ impl<S: Store> Worker<S> {
             let full =
                 rows.len() >= self.spec.batch_size || rows.iter().any(|r| r.ordering_key.is_some());
             if !rows.is_empty() {
+                self.tally.claimed(&rows);
                 cursor = next_cursor(&cursor, &rows);
                 if self.shutdown.stop_claiming.is_cancelled() {
                     self.release(&ids(&rows), true).await;
@@ -154,6 +158,7 @@ impl<S: Store> Worker<S> {
                 return false;
             };
             let counts = plan.counts();
+            let events = ids.len();
             let span = tracing::Span::current();
             span.record("delivered", counts.delivered);
             span.record("retried", counts.retried + counts.snoozed);
@@ -174,6 +179,15 @@ impl<S: Store> Worker<S> {
             }
             let committing = Instant::now();
             let committed = self.complete(plan).await;
+            if committed.is_ok() {
+                let failed = counts.retried + counts.dead;
+                self.tally.completed(
+                    events,
+                    started.elapsed(),
+                    counts.delivered as u64,
+                    failed as u64,
+                );
+            }
             span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
             tracing::debug!("batch complete");
             if let Some(mut record) = record.take() {
@@ -334,6 +348,7 @@ mod tests {
                 causation_id: None,
                 correlation_id: None,
                 created_at: chrono::Utc::now(),
+                due_at: chrono::Utc::now(),
                 last_error: None,
                 ordering_key: None,
                 traceparent: None,

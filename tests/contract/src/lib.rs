@@ -25,7 +25,9 @@
 //! - [`hooks`]: after-commit exactly once per committed batch; failing hooks never stop a worker.
 //! - [`middleware`]: middleware order, error mapping, the metrics middleware's counters.
 //! - [`items`]: bounded concurrency inside a batch, each item's outcome kept.
+//! - [`activity`]: wait and run percentiles, counts per minute, live worker pools.
 
+pub mod activity;
 pub mod admin;
 pub mod cancel;
 pub mod claim;
@@ -137,6 +139,10 @@ macro_rules! every_case {
             middleware::middleware_runs_in_order_and_maps_errors_into_outcomes,
             middleware::metrics_middleware_counts_events_by_queue_and_outcome,
             items::item_concurrency_is_bounded_and_keeps_each_items_outcome,
+            activity::activity_reports_wait_run_and_completed_per_minute,
+            activity::failed_attempts_are_counted_per_minute,
+            activity::live_workers_count_pools_until_they_stop_or_go_stale,
+            activity::a_zero_heartbeat_interval_is_a_build_error,
         }
     };
 }

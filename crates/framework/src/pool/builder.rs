@@ -190,6 +190,7 @@ impl<S: Store> PoolBuilder<S> {
                     interval: Duration::from_secs(1),
                     retention: Duration::from_secs(10 * 60),
                 },
+                heartbeat: Duration::from_secs(5),
             },
             hooks: HookSet::default(),
             middleware: Chain::default(),
@@ -304,6 +305,14 @@ impl<S: Store> PoolBuilder<S> {
         self
     }
 
+    /// How often the pool records itself (its row in `conveyor_workers`, live while seen
+    /// within 3 intervals) and its queues' activity (see [`Store::activity`]): a handful
+    /// of statements per interval, whatever the event rate. Defaults to 5 s.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.config.heartbeat = interval;
+        self
+    }
+
     /// How long delivered events are kept (causation chains stay traceable meanwhile) before
     /// the pruner deletes them. Defaults to 10 minutes. Idempotency keys do not depend on
     /// it: they are held for the store's own window (24 hours by default).
@@ -320,7 +329,7 @@ impl<S: Store> PoolBuilder<S> {
     /// # Errors
     /// [`Error::Conflict`] when two handlers claim the same queue (event type, routing key
     /// and subscription); [`Error::Config`] for a zero batch size, concurrency, poll interval
-    /// or claim timeout, a zero maintenance interval, or a routing key or subscription name
+    /// or claim timeout, a zero maintenance or heartbeat interval, or a routing key or subscription name
     /// with control characters; for a periodic event with a bad name, interval or cron
     /// expression, or a name registered twice.
     pub fn build(self) -> Result<WorkerPool<S>> {
@@ -350,6 +359,11 @@ impl<S: Store> PoolBuilder<S> {
         if self.config.maintenance.interval.is_zero() {
             return Err(Error::Config(
                 "maintenance interval must be above zero".into(),
+            ));
+        }
+        if self.config.heartbeat.is_zero() {
+            return Err(Error::Config(
+                "heartbeat interval (heartbeat_interval) must be above zero".into(),
             ));
         }
         let id = format!(
@@ -413,7 +427,8 @@ fn check(spec: &Spec, options: &HandlerOptions) -> Result<()> {
     Ok(())
 }
 
-fn hostname() -> String {
+/// This host's name, as pool ids and worker rows record it.
+pub(super) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

@@ -48,6 +48,9 @@ pub struct ClaimedEvent {
     pub correlation_id: Option<Uuid>,
     /// When the event was published.
     pub created_at: DateTime<Utc>,
+    /// When the event became due: the later of its `available_at` (delay, schedule or
+    /// retry) and `created_at`. Its wait time is the claim's instant minus this.
+    pub due_at: DateTime<Utc>,
     /// The error of the previous attempt, if any.
     pub last_error: Option<String>,
     /// The event's ordering key (see [`Message::ordering_key`](crate::Message::ordering_key)).
@@ -70,6 +73,7 @@ pub(crate) struct ClaimRow<C, T> {
     causation_id: Option<i64>,
     correlation_id: Option<C>,
     created_at: T,
+    due_at: T,
     last_error: Option<String>,
     ordering_key: Option<String>,
     traceparent: Option<String>,
@@ -81,7 +85,7 @@ impl<C, T> ClaimRow<C, T> {
     pub(crate) fn into_claimed(
         self,
         correlation: impl FnOnce(C) -> Option<Uuid>,
-        instant: impl FnOnce(T) -> DateTime<Utc>,
+        instant: impl Fn(T) -> DateTime<Utc>,
     ) -> ClaimedEvent {
         ClaimedEvent {
             id: EventId(self.id),
@@ -92,6 +96,7 @@ impl<C, T> ClaimRow<C, T> {
             causation_id: self.causation_id.map(EventId),
             correlation_id: self.correlation_id.and_then(correlation),
             created_at: instant(self.created_at),
+            due_at: instant(self.due_at),
             last_error: self.last_error,
             ordering_key: self.ordering_key,
             traceparent: self.traceparent,

@@ -24,6 +24,10 @@ use futures::stream::BoxStream;
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 
+pub(crate) use activity::{
+    counts, minute_of, prune_before, queues_json, stored, ActivityRow, WorkerRow,
+};
+pub use activity::{ActivityMinute, MinuteCount, Percentiles, QueueActivity, WorkerInfo};
 pub use admin::{DeadLetter, QueueStats};
 pub(crate) use cancel::{cancel_outcome, check_key};
 pub use cancel::{CancelOutcome, CancelReport};
@@ -37,9 +41,11 @@ pub use ordering::{DeadHead, ParkedKey, QueueSettings};
 pub use outcome::{Completion, Outcome};
 pub use subscription::Subscription;
 
+mod activity;
 mod admin;
 mod cancel;
 mod claim;
+pub(crate) mod histogram;
 mod history;
 mod insert;
 mod lookup;
@@ -155,6 +161,48 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Counts per queue.
     async fn stats(&self) -> Result<Vec<QueueStats>>;
+
+    /// Recent activity of `queue`, or of every queue with activity in the last hour or a
+    /// live pool serving it: wait and run percentiles over the current and previous
+    /// minute, completed and failed events per minute over the last hour, and live worker
+    /// pools. Read from what every pool's heartbeat wrote (see
+    /// [`record_activity`](Self::record_activity)), so up to one heartbeat interval behind.
+    ///
+    /// # Errors
+    /// Database errors.
+    async fn activity(&self, queue: Option<&Queue>) -> Result<Vec<QueueActivity>> {
+        let now = Utc::now();
+        let workers = self.workers().await?;
+        let rows = self
+            .activity_rows(activity::window_start(now), queue)
+            .await?;
+        Ok(activity::summarize(now, rows, &workers, queue))
+    }
+
+    /// The worker pools of this namespace that heartbeat within the last hour, live or not
+    /// ([`WorkerInfo::live`]), oldest first. A pool's row goes at its clean shutdown.
+    ///
+    /// # Errors
+    /// Database errors.
+    async fn workers(&self) -> Result<Vec<WorkerInfo>>;
+
+    /// SPI, for [`activity`](Self::activity): every pool's activity rows of `queue` (or of
+    /// every queue) for minutes from `since`.
+    async fn activity_rows(
+        &self,
+        since: DateTime<Utc>,
+        queue: Option<&Queue>,
+    ) -> Result<Vec<ActivityMinute>>;
+
+    /// SPI, called by the pool's heartbeat task (not for application code): upsert
+    /// `worker`'s row (its `last_seen` as given) and its `minutes` (replacing what it wrote
+    /// for each before), and prune activity rows and pool rows older than an hour, in one
+    /// transaction.
+    async fn record_activity(&self, worker: &WorkerInfo, minutes: &[ActivityMinute]) -> Result<()>;
+
+    /// SPI, called by the pool at clean shutdown: delete pool `pool_id`'s row (its activity
+    /// rows stay until pruned).
+    async fn remove_worker(&self, pool_id: &str) -> Result<()>;
 
     /// Dead letters, oldest first, optionally of one queue, with ids after `after` (cursor).
     async fn dead_letters(

@@ -15,11 +15,13 @@ use sqlx::{PgExecutor, Postgres, Transaction};
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 use crate::store::{
-    check_key, check_namespace, queue, CancelReport, ClaimRequest, ClaimedEvent, Completion,
-    DeadLetter, EventFilter, EventPage, ParkedKey, PublishReport, QueueSettings, QueueStats, Store,
-    Subscription, Wake, DEFAULT_IDEMPOTENCY_WINDOW, DEFAULT_NAMESPACE,
+    check_key, check_namespace, queue, ActivityMinute, CancelReport, ClaimRequest, ClaimedEvent,
+    Completion, DeadLetter, EventFilter, EventPage, ParkedKey, PublishReport, QueueSettings,
+    QueueStats, Store, Subscription, Wake, WorkerInfo, DEFAULT_IDEMPOTENCY_WINDOW,
+    DEFAULT_NAMESPACE,
 };
 
+mod activity;
 mod admin;
 mod cancel;
 mod claim;
@@ -285,6 +287,26 @@ impl Store for PgStore {
 
     async fn stats(&self) -> Result<Vec<QueueStats>> {
         admin::stats(&self.pool, &self.namespace).await
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        activity::workers(&self.pool, &self.namespace).await
+    }
+
+    async fn activity_rows(
+        &self,
+        since: DateTime<Utc>,
+        queue: Option<&Queue>,
+    ) -> Result<Vec<ActivityMinute>> {
+        activity::rows(&self.pool, &self.namespace, since, queue).await
+    }
+
+    async fn record_activity(&self, worker: &WorkerInfo, minutes: &[ActivityMinute]) -> Result<()> {
+        activity::record(&self.pool, &self.namespace, worker, minutes).await
+    }
+
+    async fn remove_worker(&self, pool_id: &str) -> Result<()> {
+        activity::remove(&self.pool, &self.namespace, pool_id).await
     }
 
     async fn dead_letters(

@@ -21,11 +21,12 @@ use sqlx::sqlite::SqlitePool;
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, Published, Queue};
 use crate::store::{
-    check_key, check_namespace, queue, CancelReport, ClaimRequest, ClaimedEvent, Completion,
-    DeadLetter, EventFilter, EventPage, ParkedKey, PublishReport, QueueSettings, QueueStats, Store,
-    Subscription, Wake,
+    check_key, check_namespace, queue, ActivityMinute, CancelReport, ClaimRequest, ClaimedEvent,
+    Completion, DeadLetter, EventFilter, EventPage, ParkedKey, PublishReport, QueueSettings,
+    QueueStats, Store, Subscription, Wake, WorkerInfo,
 };
 
+mod activity;
 mod admin;
 mod cancel;
 mod claim;
@@ -237,6 +238,30 @@ impl Store for SqliteStore {
 
     async fn stats(&self) -> Result<Vec<QueueStats>> {
         admin::stats(&self.pool, &self.namespace, now_ms()).await
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        activity::workers(&self.pool, &self.namespace).await
+    }
+
+    async fn activity_rows(
+        &self,
+        since: DateTime<Utc>,
+        queue: Option<&Queue>,
+    ) -> Result<Vec<ActivityMinute>> {
+        activity::rows(&self.pool, &self.namespace, since, queue).await
+    }
+
+    async fn record_activity(&self, worker: &WorkerInfo, minutes: &[ActivityMinute]) -> Result<()> {
+        let mut tx = self.write().await?;
+        activity::record(&mut tx, &self.namespace, worker, minutes).await?;
+        tx.commit().await
+    }
+
+    async fn remove_worker(&self, pool_id: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        activity::remove(&mut tx, &self.namespace, pool_id).await?;
+        tx.commit().await
     }
 
     async fn dead_letters(

@@ -252,7 +252,8 @@ leased as (
                        available_at, id
               limit (select n from cap)))
     returning e.id, e.payload::text as payload, e.attempts, e.fairness_key, e.causation_id,
-              e.correlation_id, e.created_at, e.last_error, e.ordering_key,
+              e.correlation_id, e.created_at,
+              greatest(e.available_at, e.created_at) as due_at, e.last_error, e.ordering_key,
               e.traceparent
 ),
 assigned as (

@@ -14,4 +14,4 @@ update conveyor_events
    and +namespace = $1
    and +status = 'pending'
 returning id, payload, attempts, fairness_key, causation_id, correlation_id, created_at,
-          last_error, ordering_key, traceparent
+          max(available_at, created_at) as due_at, last_error, ordering_key, traceparent

@@ -1,0 +1,167 @@
+//! The pool's activity: per queue, in process, fixed log-scale histograms of wait and run
+//! times and completed/failed counts per minute ([`QueueTally`]), and the heartbeat task
+//! that writes them with the pool's own row ([`Heartbeat::run`]). A handful of statements
+//! per heartbeat interval, whatever the event rate; the workers only take a short lock.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::Queue;
+use crate::store::histogram::{self, BUCKETS};
+use crate::store::{minute_of, ActivityMinute, ClaimedEvent, Store, WorkerInfo};
+
+/// One minute's counts of one queue in this pool.
+#[derive(Debug, Clone)]
+struct Minute {
+    wait: Vec<u64>,
+    run: Vec<u64>,
+    completed: u64,
+    failed: u64,
+    /// Changed since the heartbeat last wrote it.
+    dirty: bool,
+}
+
+impl Default for Minute {
+    fn default() -> Self {
+        Self {
+            wait: vec![0; BUCKETS],
+            run: vec![0; BUCKETS],
+            completed: 0,
+            failed: 0,
+            dirty: false,
+        }
+    }
+}
+
+/// One queue's recent minutes in this pool, shared by its workers and the heartbeat.
+#[derive(Debug)]
+pub(crate) struct QueueTally {
+    queue: Queue,
+    minutes: Mutex<BTreeMap<DateTime<Utc>, Minute>>,
+}
+
+impl QueueTally {
+    pub(crate) fn new(queue: Queue) -> Arc<Self> {
+        Arc::new(Self {
+            queue,
+            minutes: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn update(&self, at: DateTime<Utc>, f: impl FnOnce(&mut Minute)) {
+        let mut minutes = self.minutes.lock().unwrap_or_else(PoisonError::into_inner);
+        let minute = minutes.entry(minute_of(at)).or_default();
+        f(minute);
+        minute.dirty = true;
+    }
+
+    /// Record the wait of each event of a batch claimed just now.
+    pub(crate) fn claimed(&self, rows: &[ClaimedEvent]) {
+        let now = Utc::now();
+        self.update(now, |m| {
+            for row in rows {
+                let wait = (now - row.due_at).to_std().unwrap_or(Duration::ZERO);
+                m.wait[histogram::bucket(wait)] += 1;
+            }
+        });
+    }
+
+    /// Record a committed batch of `events` that ran `run` (claim to completion), with
+    /// `completed` delivered and `failed` retried or dead-lettered.
+    pub(crate) fn completed(&self, events: usize, run: Duration, completed: u64, failed: u64) {
+        self.update(Utc::now(), |m| {
+            m.run[histogram::bucket(run)] += events as u64;
+            m.completed += completed;
+            m.failed += failed;
+        });
+    }
+
+    /// The minutes changed since the last call, marked written; minutes before the
+    /// previous one that are written are forgotten.
+    fn take_dirty(&self, now: DateTime<Utc>) -> Vec<ActivityMinute> {
+        let keep = minute_of(now) - TimeDelta::minutes(1);
+        let mut minutes = self.minutes.lock().unwrap_or_else(PoisonError::into_inner);
+        let dirty = minutes
+            .iter_mut()
+            .filter(|(_, m)| m.dirty)
+            .map(|(at, m)| {
+                m.dirty = false;
+                ActivityMinute {
+                    queue: self.queue.clone(),
+                    minute: *at,
+                    wait: m.wait.clone(),
+                    run: m.run.clone(),
+                    completed: m.completed,
+                    failed: m.failed,
+                }
+            })
+            .collect();
+        minutes.retain(|at, m| *at >= keep || m.dirty);
+        dirty
+    }
+
+    /// Mark `written` dirty again (its write failed), unless counted since.
+    fn unwritten(&self, written: &[ActivityMinute]) {
+        let mut minutes = self.minutes.lock().unwrap_or_else(PoisonError::into_inner);
+        for w in written.iter().filter(|w| w.queue == self.queue) {
+            minutes
+                .entry(w.minute)
+                .or_insert_with(|| Minute {
+                    wait: w.wait.clone(),
+                    run: w.run.clone(),
+                    completed: w.completed,
+                    failed: w.failed,
+                    dirty: true,
+                })
+                .dirty = true;
+        }
+    }
+}
+
+/// The pool's heartbeat: its row in `conveyor_workers` and its activity rows.
+#[derive(Debug)]
+pub(crate) struct Heartbeat {
+    pub(crate) worker: WorkerInfo,
+    pub(crate) interval: Duration,
+    pub(crate) tallies: Vec<Arc<QueueTally>>,
+}
+
+impl Heartbeat {
+    /// Write every `interval` (the first at once) until `stop`; then write the last counts
+    /// and delete the pool's row.
+    pub(crate) async fn run<S: Store>(mut self, store: S, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = tick.tick() => self.beat(&store).await,
+            }
+        }
+        self.beat(&store).await;
+        if let Err(e) = store.remove_worker(&self.worker.pool_id).await {
+            tracing::warn!(error.message = %e, "removing the pool's worker row failed; it goes stale");
+        }
+    }
+
+    async fn beat<S: Store>(&mut self, store: &S) {
+        let now = Utc::now();
+        self.worker.last_seen = now;
+        let minutes: Vec<ActivityMinute> = self
+            .tallies
+            .iter()
+            .flat_map(|t| t.take_dirty(now))
+            .collect();
+        if let Err(e) = store.record_activity(&self.worker, &minutes).await {
+            tracing::warn!(error.message = %e, "recording the pool's heartbeat failed");
+            for tally in &self.tallies {
+                tally.unwritten(&minutes);
+            }
+        }
+    }
+}
