@@ -21,6 +21,8 @@
 //! - [`ordering`]: per-key FIFO under pool kills, retries, key concurrency, racing
 //!   publishers, fairness and wake-ups with ordering keys.
 //! - [`parking`]: dead heads: parked keys listed, skipped and replayed; the skip policy.
+//! - [`counters`]: every count of `stats()` against a `count(*)` oracle through a random
+//!   workload with kills, retries, dead letters and operator controls.
 //! - [`limits`]: the global in-flight limit across pools; bad ordering and limit settings.
 //! - [`hooks`]: after-commit exactly once per committed batch; failing hooks never stop a worker.
 //! - [`middleware`]: middleware order, error mapping, the metrics middleware's counters.
@@ -29,6 +31,7 @@
 pub mod admin;
 pub mod cancel;
 pub mod claim;
+pub mod counters;
 pub mod hooks;
 pub mod items;
 pub mod lease;
@@ -136,6 +139,7 @@ macro_rules! every_case {
             middleware::middleware_runs_in_order_and_maps_errors_into_outcomes,
             middleware::metrics_middleware_counts_events_by_queue_and_outcome,
             items::item_concurrency_is_bounded_and_keeps_each_items_outcome,
+            counters::counters_match_the_rows_through_a_random_workload,
         }
     };
 }

@@ -287,6 +287,10 @@ impl Store for PgStore {
         admin::stats(&self.pool, &self.namespace).await
     }
 
+    async fn compact_counters(&self) -> Result<u64> {
+        admin::compact_counters(&self.pool).await
+    }
+
     async fn dead_letters(
         &self,
         queue: Option<&Queue>,
