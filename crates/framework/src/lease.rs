@@ -68,6 +68,13 @@ impl Maintenance {
                 Ok(n) => tracing::debug!(pruned = n, "pruned delivered events"),
                 Err(e) => tracing::warn!(error.message = %e, "pruning delivered events failed"),
             }
+            match store.compact_counters().await {
+                Ok(0) => {}
+                Ok(n) => tracing::trace!(folded = n, "compacted the queue counters"),
+                Err(e) => {
+                    tracing::warn!(error.message = %e, "compacting the queue counters failed")
+                }
+            }
             if vacuumed.elapsed() >= VACUUM_EVERY {
                 vacuumed = Instant::now();
                 match store.vacuum().await {

@@ -232,7 +232,7 @@ pub(crate) async fn stats<S: Store>(store: &S, json: bool) -> anyhow::Result<()>
         return Ok(());
     }
     println!(
-        "{:<32} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6}",
+        "{:<32} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6} {:>10} {:>10} {:>10} {:>10}",
         "queue",
         "pending",
         "due",
@@ -242,11 +242,15 @@ pub(crate) async fn stats<S: Store>(store: &S, json: bool) -> anyhow::Result<()>
         "delivered",
         "cancelled",
         "oldest_s",
-        "paused"
+        "paused",
+        "enqueued",
+        "completed",
+        "failed",
+        "died"
     );
     for s in &stats {
         println!(
-            "{:<32} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10.1} {:>6}",
+            "{:<32} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10.1} {:>6} {:>10} {:>10} {:>10} {:>10}",
             s.queue.to_string(),
             s.pending,
             s.due,
@@ -256,7 +260,11 @@ pub(crate) async fn stats<S: Store>(store: &S, json: bool) -> anyhow::Result<()>
             s.delivered,
             s.cancelled,
             s.oldest_due_age_secs,
-            s.paused
+            s.paused,
+            s.enqueued_total,
+            s.completed_total,
+            s.failed_total,
+            s.dead_total
         );
     }
     Ok(())

@@ -21,6 +21,8 @@
 //! - [`ordering`]: per-key FIFO under pool kills, retries, key concurrency, racing
 //!   publishers, fairness and wake-ups with ordering keys.
 //! - [`parking`]: dead heads: parked keys listed, skipped and replayed; the skip policy.
+//! - [`counters`]: every count of `stats()` against a `count(*)` oracle through a random
+//!   workload with kills, retries, dead letters and operator controls.
 //! - [`limits`]: the global in-flight limit across pools; bad ordering and limit settings.
 //! - [`hooks`]: after-commit exactly once per committed batch; failing hooks never stop a worker.
 //! - [`middleware`]: middleware order, error mapping, the metrics middleware's counters.
@@ -31,6 +33,7 @@ pub mod activity;
 pub mod admin;
 pub mod cancel;
 pub mod claim;
+pub mod counters;
 pub mod hooks;
 pub mod items;
 pub mod lease;
@@ -143,6 +146,7 @@ macro_rules! every_case {
             activity::failed_attempts_are_counted_per_minute,
             activity::live_workers_count_pools_until_they_stop_or_go_stale,
             activity::a_zero_heartbeat_interval_is_a_build_error,
+            counters::counters_match_the_rows_through_a_random_workload,
         }
     };
 }

@@ -40,6 +40,9 @@ pub trait Backend: Send + Sync + 'static {
     /// API does not show of a row that is not a dead letter.
     async fn raw_row(&self, id: EventId) -> anyhow::Result<Option<RawRow>>;
 
+    /// The rows of [`ORACLE`](crate::counters::ORACLE) for `namespace`.
+    async fn oracle(&self, namespace: &str) -> anyhow::Result<Vec<crate::counters::OracleRow>>;
+
     /// The stored state of event `id`, failing the test when it does not exist.
     async fn row(&self, id: EventId) -> Row {
         let (status, cancel_reason, last_error, errors) = self
@@ -294,6 +297,7 @@ pub async fn stats_of<S: Store>(store: &S, queue: &conveyor::Queue) -> conveyor:
             queue: queue.clone(),
             pending: 0,
             due: 0,
+            scheduled: 0,
             waiting: 0,
             parked_keys: 0,
             in_flight: 0,
@@ -301,6 +305,10 @@ pub async fn stats_of<S: Store>(store: &S, queue: &conveyor::Queue) -> conveyor:
             dead: 0,
             delivered: 0,
             cancelled: 0,
+            enqueued_total: 0,
+            completed_total: 0,
+            failed_total: 0,
+            dead_total: 0,
             oldest_due_age_secs: 0.0,
             paused: false,
             max_in_flight: None,

@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use conveyor::{EventId, PgStore, Store};
+use conveyor_contract::counters::{OracleRow, ORACLE};
 use conveyor_contract::support::{
     RawRow, COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER, SELECT_ROW,
 };
 use conveyor_contract::{
-    activity, admin, cancel, claim, hooks, items, lease, limits, lookup, middleware, ordering,
+    activity, admin, cancel, claim, counters, hooks, items, lease, limits, lookup, middleware, ordering,
     outcomes, parking, periodic, pool, priority, publish, subscription, Backend,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -66,6 +67,11 @@ impl Backend for Pg {
     async fn count_markers(&self, key: &str) -> anyhow::Result<i64> {
         let count = sqlx::query_scalar(COUNT_MARKERS).bind(key);
         Ok(count.fetch_one(&self.admin).await?)
+    }
+
+    async fn oracle(&self, namespace: &str) -> anyhow::Result<Vec<OracleRow>> {
+        let rows = sqlx::query_as(ORACLE).bind(namespace);
+        Ok(rows.fetch_all(&self.admin).await?)
     }
 
     async fn raw_row(&self, id: EventId) -> anyhow::Result<Option<RawRow>> {

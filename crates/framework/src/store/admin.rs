@@ -15,6 +15,10 @@ pub struct QueueStats {
     pub pending: i64,
     /// Pending events that are due now (and free to run: not waiting behind their key).
     pub due: i64,
+    /// Pending events not due yet (delayed, or backing off before a retry), not waiting
+    /// behind their key. Counted from an index range over these rows, so a stats read costs
+    /// O(queues + scheduled); every other count is a counter read.
+    pub scheduled: i64,
     /// Pending events waiting behind an earlier event of their ordering key (see
     /// [`Message::ordering_key`](crate::Message::ordering_key)); counted in `pending` too.
     pub waiting: i64,
@@ -30,6 +34,17 @@ pub struct QueueStats {
     pub delivered: i64,
     /// Cancelled events still within the retention window (pruned like delivered ones).
     pub cancelled: i64,
+    /// Events ever published to the queue (since the counters migration; it started from the
+    /// rows present then). Never lowered.
+    pub enqueued_total: i64,
+    /// Events ever delivered (marked delivered, or deleted at completion when the retention
+    /// is zero). Never lowered, pruning included.
+    pub completed_total: i64,
+    /// Failed attempts: attempts that ended in a retry or a dead letter (an expired lease
+    /// included; snoozes and releases are not failures). Never lowered.
+    pub failed_total: i64,
+    /// Events ever dead-lettered (a replayed one that dies again counts again). Never lowered.
+    pub dead_total: i64,
     /// Age in seconds of the oldest due event, 0 when none is due.
     pub oldest_due_age_secs: f64,
     /// Whether an operator paused the queue's handler.
@@ -67,6 +82,7 @@ pub(crate) struct StatsRow {
     routing_key: String,
     pending: i64,
     due: i64,
+    scheduled: i64,
     waiting: i64,
     parked_keys: i64,
     in_flight: i64,
@@ -74,6 +90,10 @@ pub(crate) struct StatsRow {
     dead: i64,
     delivered: i64,
     cancelled: i64,
+    enqueued_total: i64,
+    completed_total: i64,
+    failed_total: i64,
+    dead_total: i64,
     oldest_due_age_secs: f64,
     paused: bool,
     max_in_flight: Option<i32>,
@@ -85,6 +105,7 @@ impl From<StatsRow> for QueueStats {
             queue: queue(r.event_type, r.routing_key),
             pending: r.pending,
             due: r.due,
+            scheduled: r.scheduled,
             waiting: r.waiting,
             parked_keys: r.parked_keys,
             in_flight: r.in_flight,
@@ -92,6 +113,10 @@ impl From<StatsRow> for QueueStats {
             dead: r.dead,
             delivered: r.delivered,
             cancelled: r.cancelled,
+            enqueued_total: r.enqueued_total,
+            completed_total: r.completed_total,
+            failed_total: r.failed_total,
+            dead_total: r.dead_total,
             oldest_due_age_secs: r.oldest_due_age_secs,
             paused: r.paused,
             max_in_flight: r.max_in_flight.and_then(|n| u32::try_from(n).ok()),

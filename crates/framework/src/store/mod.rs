@@ -311,6 +311,15 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// The last tick recorded for the periodic event `name`, if it ever published one.
     async fn last_tick(&self, name: &str) -> Result<Option<DateTime<Utc>>>;
 
+    /// Fold the queue counters' pending changes into their totals, if the backend defers
+    /// them (Postgres appends one delta row per queue and statement; see
+    /// `migrations/postgres/20261205000001_counters.sql`); returns how many changes it
+    /// folded. The pool's maintenance task calls it every interval; a stats read does too
+    /// when many changes wait. The default does nothing (SQLite counts in place).
+    async fn compact_counters(&self) -> Result<u64> {
+        Ok(0)
+    }
+
     /// Reclaim the space of deleted and updated rows if the backend needs a hand with it;
     /// returns whether it did anything. The pool's maintenance task calls it every 10 s.
     /// The default does nothing.

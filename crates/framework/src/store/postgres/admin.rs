@@ -19,7 +19,29 @@ const DEAD_LETTERS: &str = include_str!("sql/dead_letters.sql");
 const REPLAY: &str = include_str!("sql/replay.sql");
 const PURGE_DEAD: &str = include_str!("sql/purge_dead.sql");
 
+/// A stats read first compacts the counters when at least this many deltas wait (the
+/// maintenance task normally keeps them far fewer).
+const COMPACT_BEFORE_STATS: i64 = 10_000;
+
+/// Fold the committed counter deltas into the base rows (see the counters migration);
+/// returns how many deltas went, 0 when another compaction is running.
+pub(super) async fn compact_counters(pool: &PgPool) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar("select conveyor_compact_counts()")
+        .fetch_one(pool)
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 pub(super) async fn stats(pool: &PgPool, namespace: &str) -> Result<Vec<QueueStats>> {
+    let waiting: i64 = sqlx::query_scalar(
+        "select count(*) from (select 1 from conveyor_queue_count_deltas limit $1) d",
+    )
+    .bind(COMPACT_BEFORE_STATS)
+    .fetch_one(pool)
+    .await?;
+    if waiting >= COMPACT_BEFORE_STATS {
+        compact_counters(pool).await?;
+    }
     let rows: Vec<StatsRow> = sqlx::query_as(STATS)
         .bind(namespace)
         .fetch_all(pool)

@@ -309,6 +309,10 @@ impl Store for PgStore {
         activity::remove(&self.pool, &self.namespace, pool_id).await
     }
 
+    async fn compact_counters(&self) -> Result<u64> {
+        admin::compact_counters(&self.pool).await
+    }
+
     async fn dead_letters(
         &self,
         queue: Option<&Queue>,
