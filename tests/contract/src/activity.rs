@@ -51,6 +51,15 @@ impl<S: Store> EventHandler<S> for Failing {
     }
 }
 
+/// A pool of `handler` alone on `store`, with the short heartbeat.
+fn beating<S: Store, H: EventHandler<S>>(store: S, handler: H) -> WorkerPool<S> {
+    WorkerPool::builder(store)
+        .register(handler)
+        .heartbeat_interval(BEAT)
+        .build()
+        .unwrap()
+}
+
 /// The activity of the job queue.
 async fn job_activity<S: Store>(store: &S) -> QueueActivity {
     let mut all = store.activity(Some(&job_queue())).await.expect("activity");
@@ -76,16 +85,8 @@ pub async fn activity_reports_wait_run_and_completed_per_minute<B: Backend>(b: &
     assert_eq!(before.run.p50, None, "no samples yet");
     assert_eq!(before.per_minute.len(), 60);
     store.publish_batch(jobs(20)).await.unwrap();
-    let handler = Sleepy {
-        log: Log::default(),
-    };
-    let log = handler.log.clone();
-    let pool = WorkerPool::builder(b.store(4).await)
-        .register(handler)
-        .heartbeat_interval(BEAT)
-        .build()
-        .unwrap();
-    let running = spawn(pool);
+    let log = Log::default();
+    let running = spawn(beating(b.store(4).await, Sleepy { log: log.clone() }));
     eventually(WAIT, "20 completions recorded", || async {
         completed(&job_activity(&store).await) == 20
     })
@@ -114,16 +115,8 @@ pub async fn activity_reports_wait_run_and_completed_per_minute<B: Backend>(b: &
 pub async fn failed_attempts_are_counted_per_minute<B: Backend>(b: &B) {
     let store = b.store(6).await;
     store.publish_batch(jobs(4)).await.unwrap();
-    let handler = Failing {
-        log: Log::default(),
-    };
-    let log = handler.log.clone();
-    let pool = WorkerPool::builder(b.store(4).await)
-        .register(handler)
-        .heartbeat_interval(BEAT)
-        .build()
-        .unwrap();
-    let running = spawn(pool);
+    let log = Log::default();
+    let running = spawn(beating(b.store(4).await, Failing { log: log.clone() }));
     eventually(WAIT, "every event dead", || async {
         stats_of(&store, &job_queue()).await.dead == 4
     })
@@ -140,13 +133,7 @@ pub async fn failed_attempts_are_counted_per_minute<B: Backend>(b: &B) {
 /// its pool at once, a killed pool's row goes stale after 3 heartbeat intervals.
 pub async fn live_workers_count_pools_until_they_stop_or_go_stale<B: Backend>(b: &B) {
     let store = b.store(4).await;
-    let pool = |store| {
-        WorkerPool::builder(store)
-            .register(Recorder::<10>::default())
-            .heartbeat_interval(BEAT)
-            .build()
-            .unwrap()
-    };
+    let pool = |store| beating(store, Recorder::<10>::default());
     let first = spawn(pool(b.store(4).await));
     eventually(WAIT, "one live pool", || async {
         job_activity(&store).await.workers == 1

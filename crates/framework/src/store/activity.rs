@@ -284,3 +284,35 @@ pub(crate) fn stored(counts: &[u64]) -> Vec<i64> {
         .map(|n| i64::try_from(*n).unwrap_or(i64::MAX))
         .collect()
 }
+
+/// The statements both backends run as written (the read of activity rows differs: a cast).
+pub(crate) mod sql {
+    /// A pool's heartbeat row: $1 namespace, $2 pool id, $3 host, $4 pid, $5 queues (JSON),
+    /// $6 started at, $7 last seen, $8 interval in ms.
+    pub(crate) const UPSERT_WORKER: &str = "insert into conveyor_workers \
+         (namespace, pool_id, host, pid, queues, started_at, last_seen, interval_ms) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8) \
+         on conflict (namespace, pool_id) do update set host = excluded.host, pid = excluded.pid, \
+         queues = excluded.queues, last_seen = excluded.last_seen, interval_ms = excluded.interval_ms";
+    /// A pool's totals for one queue and minute, replacing what it wrote before: $1 namespace,
+    /// $2 event type, $3 queue key, $4 pool id, $5 minute, $6 wait, $7 run, $8 completed, $9 failed.
+    pub(crate) const UPSERT_MINUTE: &str = "insert into conveyor_queue_activity \
+         (namespace, event_type, routing_key, pool_id, minute, wait, run, completed, failed) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         on conflict (namespace, pool_id, event_type, routing_key, minute) do update \
+         set wait = excluded.wait, run = excluded.run, completed = excluded.completed, \
+         failed = excluded.failed";
+    /// Activity rows of namespace $1 before $2.
+    pub(crate) const PRUNE_MINUTES: &str =
+        "delete from conveyor_queue_activity where namespace = $1 and minute < $2";
+    /// Pool rows of namespace $1 not seen since $2.
+    pub(crate) const PRUNE_WORKERS: &str =
+        "delete from conveyor_workers where namespace = $1 and last_seen < $2";
+    /// Pool $2's row in namespace $1.
+    pub(crate) const REMOVE_WORKER: &str =
+        "delete from conveyor_workers where namespace = $1 and pool_id = $2";
+    /// The pools of namespace $1, oldest first.
+    pub(crate) const WORKERS: &str =
+        "select pool_id, host, pid, queues, started_at, last_seen, interval_ms \
+         from conveyor_workers where namespace = $1 order by started_at, pool_id";
+}

@@ -24,6 +24,7 @@ use futures::stream::BoxStream;
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
 
+pub(crate) use activity::sql as activity_sql;
 pub(crate) use activity::{
     counts, minute_of, prune_before, queues_json, stored, ActivityRow, WorkerRow,
 };

@@ -8,27 +8,13 @@ use sqlx::SqlitePool;
 use super::{instant, SqliteTx};
 use crate::error::Result;
 use crate::event::Queue;
+use crate::store::activity_sql::{
+    PRUNE_MINUTES, PRUNE_WORKERS, REMOVE_WORKER, UPSERT_MINUTE, UPSERT_WORKER, WORKERS,
+};
 use crate::store::{
     counts, prune_before, queues_json, stored, ActivityMinute, ActivityRow, WorkerInfo, WorkerRow,
 };
 
-const UPSERT_WORKER: &str = "insert into conveyor_workers \
-     (namespace, pool_id, host, pid, queues, started_at, last_seen, interval_ms) \
-     values ($1, $2, $3, $4, $5, $6, $7, $8) \
-     on conflict (namespace, pool_id) do update set host = excluded.host, pid = excluded.pid, \
-     queues = excluded.queues, last_seen = excluded.last_seen, interval_ms = excluded.interval_ms";
-const UPSERT_MINUTE: &str = "insert into conveyor_queue_activity \
-     (namespace, event_type, routing_key, pool_id, minute, wait, run, completed, failed) \
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-     on conflict (namespace, pool_id, event_type, routing_key, minute) do update \
-     set wait = excluded.wait, run = excluded.run, completed = excluded.completed, \
-     failed = excluded.failed";
-const PRUNE_MINUTES: &str =
-    "delete from conveyor_queue_activity where namespace = $1 and minute < $2";
-const PRUNE_WORKERS: &str = "delete from conveyor_workers where namespace = $1 and last_seen < $2";
-const REMOVE_WORKER: &str = "delete from conveyor_workers where namespace = $1 and pool_id = $2";
-const WORKERS: &str = "select pool_id, host, pid, queues, started_at, last_seen, interval_ms \
-     from conveyor_workers where namespace = $1 order by started_at, pool_id";
 const ROWS: &str = "select event_type, routing_key, minute, wait, run, completed, failed \
      from conveyor_queue_activity \
      where namespace = $1 and minute >= $2 \
