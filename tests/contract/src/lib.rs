@@ -140,6 +140,7 @@ macro_rules! every_case {
             middleware::metrics_middleware_counts_events_by_queue_and_outcome,
             items::item_concurrency_is_bounded_and_keeps_each_items_outcome,
             counters::counters_match_the_rows_through_a_random_workload,
+            counters::counters_stay_exact_while_compaction_runs,
         }
     };
 }
