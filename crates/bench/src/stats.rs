@@ -140,8 +140,9 @@ impl OnStore for Job<'_, StatsParams> {
     }
 }
 
-/// Insert rows `from + 1 ..= from + n`: of every 100, one pending, one dead, the rest
-/// delivered, round robin over `queues` queues.
+/// Insert rows `from + 1 ..= from + n` round robin over `queues` queues, one round of the
+/// queues per row status: of every 100 rounds, one pending, one dead, the rest delivered,
+/// so every queue holds 1% pending and 1% dead rows.
 async fn fill(scratch: &Scratch, from: u64, n: u64, queues: u64) -> anyhow::Result<()> {
     let (from, n, queues) = (from as i64, n as i64, queues as i64);
     match scratch {
@@ -149,9 +150,9 @@ async fn fill(scratch: &Scratch, from: u64, n: u64, queues: u64) -> anyhow::Resu
             sqlx::query(
                 "insert into conveyor_events (namespace, event_type, routing_key, payload, status, attempts)
                  select $4, $5, 'q' || (g % $3), '{}'::jsonb,
-                        (case g % 100 when 0 then 'pending' when 1 then 'dead' else 'delivered' end)
+                        (case (g / $3) % 100 when 0 then 'pending' when 1 then 'dead' else 'delivered' end)
                             ::conveyor_event_status,
-                        case when g % 100 = 0 then 0 else 1 end
+                        case when (g / $3) % 100 = 0 then 0 else 1 end
                    from generate_series($1 + 1, $1 + $2) g",
             )
             .bind(from)
@@ -169,8 +170,8 @@ async fn fill(scratch: &Scratch, from: u64, n: u64, queues: u64) -> anyhow::Resu
                  insert into conveyor_events (namespace, event_type, routing_key, payload, status,
                                               attempts, available_at, created_at, updated_at)
                  select $4, $6, 'q' || (n % $3), '{}',
-                        case n % 100 when 0 then 'pending' when 1 then 'dead' else 'delivered' end,
-                        case when n % 100 = 0 then 0 else 1 end,
+                        case (n / $3) % 100 when 0 then 'pending' when 1 then 'dead' else 'delivered' end,
+                        case when (n / $3) % 100 = 0 then 0 else 1 end,
                         $5, $5, $5
                    from g",
             )
