@@ -28,7 +28,7 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 pub use args::{
-    BackendChoice, BenchArgs, CeilingArgs, FifoArgs, IngestArgs, LatencyArgs, SoakArgs,
+    BackendChoice, BenchArgs, CeilingArgs, FifoArgs, IngestArgs, LatencyArgs, SoakArgs, StatsArgs,
     ThroughputArgs, Workload,
 };
 
@@ -261,6 +261,7 @@ fn workload_name(workload: &Workload) -> &'static str {
         Workload::Ingest(_) => "ingest",
         Workload::Soak(_) => "soak",
         Workload::Fifo(_) => "fifo",
+        Workload::Stats(_) => "stats",
     }
 }
 
@@ -299,6 +300,7 @@ async fn run_one(
         }
         Workload::Soak(a) => crate::soak(backend, &a.params(), progress).await,
         Workload::Fifo(a) => crate::fifo(backend, &a.params(backend), progress).await,
+        Workload::Stats(a) => crate::stats(backend, &a.params(backend), progress).await,
     }
 }
 

@@ -35,6 +35,7 @@
 //! - `soak` — [`soak`]: a steady rate for a long run, interval by interval.
 //! - `fifo` — [`fifo`]: the ordered (ordering keys) drain with parked and retrying keys,
 //!   against the unordered drain, counting order violations.
+//! - `stats` — [`stats`]: full `stats()` reads over a large outbox while publishing.
 //! - `report` — [`Report`], [`Percentiles`], [`Row`], [`print_table`].
 //! - `backend` — [`Backend`] and the scratch databases it creates and removes.
 //! - `scratch_database` — [`ScratchDatabase`]: a fresh Postgres database, always dropped.
@@ -57,13 +58,14 @@ mod report;
 mod rss;
 mod scratch_database;
 mod soak;
+mod stats;
 mod throughput;
 
 pub use backend::Backend;
 pub use ceiling::{ceiling, CeilingParams};
 pub use command::{
     run, BackendChoice, BenchArgs, CeilingArgs, FifoArgs, InProcessIngest, IngestArgs, LatencyArgs,
-    SoakArgs, ThroughputArgs, Workload, DEFAULT_ADMIN_URL,
+    SoakArgs, StatsArgs, ThroughputArgs, Workload, DEFAULT_ADMIN_URL,
 };
 pub use fifo::{fifo, FifoParams};
 pub use ingest::{ingest, ingest_with_outage, IngestParams};
@@ -75,4 +77,5 @@ pub use report::{print_table, write_table, Percentiles, Report, Row};
 pub use rss::{current_rss_mib, peak_rss_mib};
 pub use scratch_database::ScratchDatabase;
 pub use soak::{soak, SoakParams};
+pub use stats::{stats, StatsParams};
 pub use throughput::{throughput, ThroughputParams};

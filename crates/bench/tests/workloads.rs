@@ -8,9 +8,9 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use conveyor_bench::{
-    ceiling, fifo, ingest, ingest_with_outage, latency, soak, throughput, Backend, CeilingParams,
-    FifoParams, IngestParams, LatencyParams, Progress, Report, SoakParams, TcpProxy,
-    ThroughputParams,
+    ceiling, fifo, ingest, ingest_with_outage, latency, soak, stats, throughput, Backend,
+    CeilingParams, FifoParams, IngestParams, LatencyParams, Progress, Report, SoakParams,
+    StatsParams, TcpProxy, ThroughputParams,
 };
 use futures::FutureExt as _;
 use sqlx::{Connection as _, PgConnection};
@@ -490,3 +490,34 @@ async fn fifo_refuses_sizes_naming_the_flag() {
         assert!(err.to_string().contains(flag), "{err}");
     }
 }
+
+/// 20,000 rows over 50 queues, read for a second while publishing 500 events/s: the reads
+/// are timed and the counters match the fill (1% pending, 1% dead, the rest delivered).
+async fn stats_reads_the_counters_of_the_fill(backend: &Backend) {
+    let params = StatsParams {
+        rows: 20_000,
+        queues: 50,
+        rate: 500.0,
+        duration: Duration::from_secs(1),
+    };
+    let reports = stats(backend, &params, Progress::Hidden)
+        .await
+        .expect("stats");
+    let report = the_one_report(&reports, "stats", backend);
+    assert!(
+        report.latency_ms.is_some_and(|p| p.samples > 0),
+        "{report:?}"
+    );
+    let count = |name: &str| report.counts.get(name).copied();
+    assert_eq!(count("queues"), Some(50), "{report:?}");
+    assert_eq!(
+        (count("pending"), count("delivered"), count("dead")),
+        (Some(200), Some(19_600), Some(200)),
+        "{report:?}"
+    );
+    assert!(count("published").is_some_and(|n| n > 0), "{report:?}");
+}
+
+on_each_backend!(stats_reads_the_counters_of_the_fill:
+    stats_reads_the_counters_of_the_fill_on_postgres,
+    stats_reads_the_counters_of_the_fill_on_sqlite);

@@ -147,6 +147,7 @@ macro_rules! every_case {
             activity::live_workers_count_pools_until_they_stop_or_go_stale,
             activity::a_zero_heartbeat_interval_is_a_build_error,
             counters::counters_match_the_rows_through_a_random_workload,
+            counters::counters_stay_exact_while_compaction_runs,
         }
     };
 }

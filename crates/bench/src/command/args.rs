@@ -9,10 +9,12 @@
 //! (exit code 2), never a panic deep inside a workload.
 
 mod fifo;
+mod stats;
 
 use std::time::Duration;
 
 pub use fifo::FifoArgs;
+pub use stats::StatsArgs;
 
 use crate::{CeilingParams, IngestParams, LatencyParams, SoakParams, ThroughputParams};
 use clap::{Args, Subcommand, ValueEnum};
@@ -71,6 +73,9 @@ pub enum Workload {
     /// Drain an ordered queue (ordering keys) with parked and retrying keys, against the
     /// unordered drain of as many events; counts order violations (`order_violations`).
     Fifo(FifoArgs),
+    /// Full `stats()` reads over a large outbox (99% delivered or dead, many queues) while
+    /// publishing at a steady rate: p50/p99 of one read.
+    Stats(StatsArgs),
 }
 
 /// The flags of `conveyor bench ceiling`.

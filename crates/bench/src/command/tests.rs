@@ -39,6 +39,7 @@ fn params_of(workload: &Workload) -> serde_json::Value {
         Workload::Ingest(a) => json(a.params()),
         Workload::Soak(a) => json(a.params()),
         Workload::Fifo(a) => json(a.params(&crate::Backend::Sqlite)),
+        Workload::Stats(a) => json(a.params(&crate::Backend::Sqlite)),
     }
 }
 
@@ -53,6 +54,10 @@ fn flag_defaults_are_the_workloads_defaults() {
         (
             "fifo",
             json(FifoParams::for_backend(&crate::Backend::Sqlite)),
+        ),
+        (
+            "stats",
+            json(crate::StatsParams::for_backend(&crate::Backend::Sqlite)),
         ),
     ] {
         let parsed = bench(&[workload]).unwrap().workload;

@@ -36,7 +36,7 @@ queues as (
       full join (select * from conveyor_paused_handlers where namespace = $1) p
              on p.event_type = c.event_type and p.routing_key = c.routing_key
 ),
-probed as (
+probed as materialized (
     select q.*,
            (select count(*) from conveyor_events e
              where e.namespace = $1 and e.event_type = q.event_type
