@@ -59,6 +59,7 @@ pub(crate) fn app<S: PipelineStore>(state: AppState<S>) -> Router {
                 .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight)),
         )
         .route("/healthz", get(health::live))
+        .merge(crate::dashboard::router())
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
