@@ -21,7 +21,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::api_error::ApiError;
-use crate::routes::{events, health, query, search};
+use crate::routes::{events, health, ops, query, search};
 use crate::state::{AppState, REQUEST_ID};
 
 /// The `Retry-After` (seconds) of the 503s answered for a timed-out or shed request.
@@ -50,6 +50,37 @@ pub(crate) fn app<S: PipelineStore>(state: AppState<S>) -> Router {
         .route("/v1/search", get(search::keyword::<S>))
         .route("/v1/search/similar", get(search::similar::<S>))
         .route("/healthz/detailed", get(health::detailed::<S>))
+        .route("/v1/ops", get(ops::info::<S>))
+        .route("/v1/queues", get(ops::queues::list::<S>))
+        .route("/v1/queues/{event_type}", get(ops::queues::one::<S>))
+        .route(
+            "/v1/queues/{event_type}/pause",
+            post(ops::queues::pause::<S>),
+        )
+        .route(
+            "/v1/queues/{event_type}/resume",
+            post(ops::queues::resume::<S>),
+        )
+        .route(
+            "/v1/queues/{event_type}/replay",
+            post(ops::queues::replay::<S>),
+        )
+        .route(
+            "/v1/queues/{event_type}/purge",
+            post(ops::queues::purge::<S>),
+        )
+        .route(
+            "/v1/queues/{event_type}/parked-keys",
+            get(ops::queues::parked_keys::<S>),
+        )
+        .route(
+            "/v1/queues/{event_type}/parked-keys/{key}/skip",
+            post(ops::queues::skip_key::<S>),
+        )
+        .route("/v1/events/{id}", get(ops::events::one::<S>))
+        .route("/v1/events/replay", post(ops::events::replay::<S>))
+        .route("/v1/events/cancel", post(ops::events::cancel::<S>))
+        .route("/v1/dead-letters", get(ops::events::dead_letters::<S>))
         .fallback(|| async { ApiError::NotFound })
         // every route above shares one bound (the layer wraps each route; the semaphore is shared)
         .layer(

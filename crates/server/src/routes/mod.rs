@@ -5,6 +5,7 @@
 //! - `query` — analytics (daily, summary, event types; TTL-cached) and raw events.
 //! - `search` — keyword and similarity search.
 //! - `health` — `/healthz` and `/healthz/detailed`.
+//! - `ops` — the operations API: queues, dead letters, replay, cancel (operator and tenant keys).
 
 use std::collections::BTreeMap;
 
@@ -26,6 +27,7 @@ use crate::state::AppState;
 
 pub(crate) mod events;
 pub(crate) mod health;
+pub(crate) mod ops;
 pub(crate) mod query;
 pub(crate) mod search;
 pub(crate) mod validate;

@@ -12,6 +12,8 @@ mod health;
 mod http;
 mod ingest;
 mod ingest_log;
+mod ops;
+mod ops_access;
 mod query;
 mod validation;
 
