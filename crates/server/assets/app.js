@@ -128,7 +128,7 @@ function opsPath(path, params) {
 const queueId = (q) => `${q.event_type}:${q.routing_key || ""}${q.subscription ? `#${q.subscription}` : ""}`;
 const queueLabel = (q) => `${q.event_type}${q.routing_key ? ` / ${q.routing_key}` : ""}${q.subscription ? ` #${q.subscription}` : ""}`;
 const queuePath = (q, tail, extra) =>
-  opsPath(`/v1/queues/${encodeURIComponent(q.event_type)}${tail}`, { routing_key: q.routing_key, ...extra });
+  opsPath(`/v1/queues/${encodeURIComponent(q.event_type)}${tail}`, { routing_key: q.routing_key, subscription: q.subscription, ...extra });
 const readOnly = () => !state.ops || state.ops.read_only || state.ops.role !== "operator";
 
 function showError(message) {
@@ -359,6 +359,7 @@ function dlPath(q, cursor) {
   return opsPath("/v1/dead-letters", {
     queue: q.queue.event_type,
     routing_key: q.queue.routing_key,
+    subscription: q.queue.subscription,
     cursor,
     limit: DEAD_PAGE,
   });

@@ -218,21 +218,39 @@ async fn the_dashboard_in_chromium_follows_the_queues_and_replays_a_dead_letter(
     page_shows(&page, vector, "dead", dead - 1).await;
 
     let shot = screenshot_path();
+    page.eval("window.scrollTo(0, 0) ?? true").await;
     page.screenshot(&shot).await;
     println!("dashboard screenshot: {}", shot.display());
 
     // a tenant key: its own namespace, read-only
-    let tenant_store = PgStore::new(app.db.pg().clone())
-        .with_namespace(TENANT_A)
+    let ping = publish_ping(&app, TENANT_A).await;
+    page.click("#sign-out").await;
+    sign_in(&page, &app.key, "tenant").await;
+    assert_read_only(&page, &ping).await;
+
+    page.close().await;
+    drop(driver);
+    app.shutdown().await;
+}
+
+/// Publish one `it.ping` event into `namespace` of the server's database, with the library;
+/// its id.
+async fn publish_ping(app: &TestApp, namespace: &str) -> String {
+    let store = PgStore::new(app.db.pg().clone())
+        .with_namespace(namespace)
         .expect("a valid namespace");
-    tenant_store
+    let outcome = store
         .publish(Message::new(Ping { n: 1 }))
         .await
         .expect("publishing");
-    page.click("#sign-out").await;
-    sign_in(&page, &app.key, "tenant").await;
+    outcome.id().expect("a new event").to_string()
+}
+
+/// The signed-in page shows the `it.ping` queue (one due event) and its detail, the
+/// read-only badge, and not one mutating control.
+async fn assert_read_only(page: &Browser, event: &str) {
     let ping = "it.ping:";
-    page_shows(&page, ping, "due", 1).await;
+    page_shows(page, ping, "due", 1).await;
     page.click(&format!(
         "#queues tr[data-queue=\"{ping}\"] button[data-action=\"select\"]"
     ))
@@ -243,6 +261,14 @@ async fn the_dashboard_in_chromium_follows_the_queues_and_replays_a_dead_letter(
         |v| v == false,
     )
     .await;
+    page.type_into("#event-id", event).await;
+    page.click("#event-show").await;
+    page.wait_for(
+        "the event",
+        "document.getElementById('event-status').textContent",
+        |v| v == "pending",
+    )
+    .await;
     assert!(
         page.shown("#ops-read-only").await,
         "the read-only badge is shown"
@@ -251,11 +277,37 @@ async fn the_dashboard_in_chromium_follows_the_queues_and_replays_a_dead_letter(
         assert!(!page.shown(control).await, "{control} is hidden");
     }
     let mutating = page
-        .eval("document.querySelectorAll('button[data-action=pause], button[data-action=resume], \
-               button[data-action=replay], button[data-action=skip], #event-replay, #event-cancel').length")
+        .eval(
+            "document.querySelectorAll('button[data-action=pause], button[data-action=resume], \
+             button[data-action=replay], button[data-action=skip], #event-replay, \
+             #event-cancel').length",
+        )
         .await;
-    assert_eq!(mutating, 0, "no mutating control for a tenant");
+    assert_eq!(mutating, 0, "no mutating control is shown");
+}
 
+/// A server started with `--ops-read-only`: even the operator key gets a page without a
+/// mutating control.
+#[sqlx::test(migrations = false)]
+async fn the_dashboard_of_a_read_only_server_shows_no_control_to_the_operator(
+    pool: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = spawn_app(pool, opts, |s| {
+        s.ops_read_only = true;
+        s.run_workers = false;
+    })
+    .await;
+    let ns = app.get_json(&app.operator_key, "/v1/ops").await["namespace"]
+        .as_str()
+        .expect("a namespace")
+        .to_owned();
+    let ping = publish_ping(&app, &ns).await;
+    let driver = Chromedriver::start().await;
+    let page = driver.browser().await;
+    page.open(&format!("{}/", app.base)).await;
+    sign_in(&page, &app.operator_key, "operator").await;
+    assert_read_only(&page, &ping).await;
     page.close().await;
     drop(driver);
     app.shutdown().await;
