@@ -1,12 +1,13 @@
 // The Conveyor dashboard: plain JS, no framework, no build step, nothing from another origin.
 // It asks for an API key (kept in sessionStorage), then polls the operations API every 2 s.
 // Every value the server sends is written with textContent (never as HTML).
-"use strict";
+
+import { $, el, DASH, present, fmtCount, fmtSecs, fmtTime, pick, syncRows } from "./dom.js";
+import { drawBars, drawThroughput, drawLatency } from "./charts.js";
 
 const POLL_MS = 2000;
 const ANALYTICS_EVERY = 5; // polls between two analytics reads
 const DEAD_PAGE = 50;
-const SVG_NS = "http://www.w3.org/2000/svg";
 
 const state = {
   key: sessionStorage.getItem("conveyor.key") || "",
@@ -24,60 +25,6 @@ const state = {
   timer: null,
   busy: false,
 };
-
-const $ = (id) => document.getElementById(id);
-
-/** An element with attributes and children (strings become text nodes). */
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child === undefined || child === null) continue;
-    node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
-
-function svgEl(tag, attrs, text) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
-  if (text !== undefined) node.textContent = String(text);
-  return node;
-}
-
-// ---- formatting: "–" for whatever the server does not (yet) send ----
-
-const DASH = "–";
-const present = (v) => v !== undefined && v !== null;
-const fmtCount = (v) => (typeof v === "number" ? v.toLocaleString("en-US") : DASH);
-
-function fmtSecs(v) {
-  if (typeof v !== "number" || !isFinite(v)) return DASH;
-  if (v < 1) return `${Math.round(v * 1000)} ms`;
-  if (v < 60) return `${v.toFixed(1)} s`;
-  const s = Math.round(v);
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-}
-
-function fmtTime(v) {
-  if (!v) return DASH;
-  const d = new Date(v);
-  return isNaN(d) ? String(v) : d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
-}
-
-/** The first present value among `paths` ("a.b.c") of `obj`. */
-function pick(obj, ...paths) {
-  for (const path of paths) {
-    let v = obj;
-    for (const part of path.split(".")) v = v === undefined || v === null ? undefined : v[part];
-    if (present(v)) return v;
-  }
-  return undefined;
-}
 
 // ---- the API ----
 
@@ -244,27 +191,6 @@ const COLUMNS = [
   ["paused", (q) => (q.paused ? "paused" : "running")],
 ];
 
-/** Keep `tbody`'s rows in step with `items` by key, reusing rows (a row under the mouse or
- *  the test's cursor survives a refresh). */
-function syncRows(tbody, items, keyOf, create, update) {
-  const existing = new Map([...tbody.children].map((tr) => [tr.dataset.key, tr]));
-  let previous = null;
-  for (const item of items) {
-    const key = keyOf(item);
-    let tr = existing.get(key);
-    if (tr) existing.delete(key);
-    else {
-      tr = create(item);
-      tr.dataset.key = key;
-    }
-    update(tr, item);
-    const next = previous ? previous.nextSibling : tbody.firstChild;
-    if (next !== tr) tbody.insertBefore(tr, next);
-    previous = tr;
-  }
-  for (const tr of existing.values()) tr.remove();
-}
-
 function renderQueues() {
   const queues = [...state.queues].sort((a, b) => queueId(a.queue).localeCompare(queueId(b.queue)));
   $("queues-empty").hidden = queues.length > 0;
@@ -341,8 +267,8 @@ async function refreshSelected() {
   if (!q) return;
   $("selected-queue").textContent = queueLabel(q.queue);
   $("queue-detail").dataset.queue = queueId(q.queue);
-  drawThroughput(activityOf(q));
-  drawLatency(activityOf(q));
+  drawThroughput($("chart-throughput"), activityOf(q));
+  drawLatency($("chart-latency"), activityOf(q));
   const [dead, parked] = await Promise.all([
     state.deadExtra ? null : api("GET", dlPath(q, null)),
     api("GET", queuePath(q.queue, "/parked-keys", { limit: 100 })),
@@ -450,70 +376,6 @@ function renderParked(q, keys) {
     },
     () => {},
   );
-}
-
-// ---- charts: hand-drawn SVG bars ----
-
-/** Bars of `series` ([{name, cls, values}]) over `labels`, stacked or side by side. */
-function drawBars(svg, labels, series, { stacked = false, unit = "", every = 1 } = {}) {
-  const [W, H, left, bottom, top] = [600, 200, 44, 22, 16];
-  svg.replaceChildren();
-  const totals = labels.map((_, i) =>
-    stacked ? series.reduce((s, x) => s + (x.values[i] || 0), 0) : Math.max(0, ...series.map((x) => x.values[i] || 0)));
-  const max = Math.max(...totals, 0);
-  if (!labels.length || max === 0) {
-    svg.append(svgEl("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "no-data" }, labels.length ? "no events" : DASH));
-    svg.dataset.empty = "true";
-    return;
-  }
-  delete svg.dataset.empty;
-  const plotH = H - bottom - top;
-  const slot = (W - left) / labels.length;
-  const perBar = stacked ? slot * 0.8 : (slot * 0.8) / series.length;
-  svg.append(
-    svgEl("line", { x1: left, y1: top, x2: left, y2: H - bottom, class: "axis" }),
-    svgEl("line", { x1: left, y1: H - bottom, x2: W, y2: H - bottom, class: "axis" }),
-    svgEl("text", { x: left - 4, y: top + 4, "text-anchor": "end", class: "tick" }, `${+max.toPrecision(3)}${unit}`),
-    svgEl("text", { x: left - 4, y: H - bottom, "text-anchor": "end", class: "tick" }, "0"),
-  );
-  labels.forEach((label, i) => {
-    let base = H - bottom;
-    series.forEach((s, j) => {
-      const v = s.values[i] || 0;
-      const h = (v / max) * plotH;
-      const x = left + i * slot + slot * 0.1 + (stacked ? 0 : j * perBar);
-      const y = stacked ? base - h : H - bottom - h;
-      if (stacked) base -= h;
-      const rect = svgEl("rect", { x, y, width: Math.max(perBar - 1, 1), height: h, class: `bar ${s.cls}`, "data-series": s.name, "data-value": v });
-      rect.append(svgEl("title", {}, `${label} ${s.name}: ${+v.toPrecision(4)}${unit}`));
-      svg.append(rect);
-    });
-    if (i % every === 0) {
-      svg.append(svgEl("text", { x: left + i * slot + slot / 2, y: H - 6, "text-anchor": "middle", class: "tick" }, label));
-    }
-  });
-  series.forEach((s, j) => {
-    svg.append(svgEl("rect", { x: W - 90, y: 4 + j * 12, width: 8, height: 8, class: `bar ${s.cls}` }));
-    svg.append(svgEl("text", { x: W - 78, y: 12 + j * 12, class: "tick" }, s.name));
-  });
-}
-
-function drawThroughput(activity) {
-  const minutes = pick(activity, "per_minute", "throughput") || [];
-  const label = (m) => (m.minute ? new Date(m.minute).toISOString().slice(11, 16) : "");
-  drawBars($("chart-throughput"), minutes.map(label), [
-    { name: "completed", cls: "ok", values: minutes.map((m) => m.completed || 0) },
-    { name: "failed", cls: "bad", values: minutes.map((m) => m.failed || 0) },
-  ], { stacked: true, every: 10 });
-}
-
-function drawLatency(activity) {
-  const part = (name) => pick(activity, name, `latency.${name}`) || {};
-  const [wait, run] = [part("wait"), part("run")];
-  const has = [wait, run].some((p) => ["p50", "p95", "p99"].some((k) => typeof p[k] === "number"));
-  drawBars($("chart-latency"), has ? ["wait", "run"] : [], ["p50", "p95", "p99"].map((k, j) => ({
-    name: k, cls: `p${j}`, values: [wait[k], run[k]].map((v) => (typeof v === "number" ? v : 0)),
-  })), { unit: " s" });
 }
 
 // ---- one event ----

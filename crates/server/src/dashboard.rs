@@ -80,20 +80,37 @@ impl Asset {
     }
 }
 
+const JS: &str = "text/javascript; charset=utf-8";
+
 static INDEX: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(
         include_str!("../assets/index.html"),
         "text/html; charset=utf-8",
     )
 });
-static SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
-    Asset::new(
-        include_str!("../assets/app.js"),
-        "text/javascript; charset=utf-8",
-    )
+
+/// The files under `/assets/`: the entry script, its two modules, the style sheet.
+static ASSETS: LazyLock<[(&str, Asset); 4]> = LazyLock::new(|| {
+    [
+        ("app.js", Asset::new(include_str!("../assets/app.js"), JS)),
+        ("dom.js", Asset::new(include_str!("../assets/dom.js"), JS)),
+        (
+            "charts.js",
+            Asset::new(include_str!("../assets/charts.js"), JS),
+        ),
+        (
+            "app.css",
+            Asset::new(include_str!("../assets/app.css"), "text/css; charset=utf-8"),
+        ),
+    ]
 });
-static STYLE: LazyLock<Asset> =
-    LazyLock::new(|| Asset::new(include_str!("../assets/app.css"), "text/css; charset=utf-8"));
+
+fn named(file: &str) -> Option<&'static Asset> {
+    ASSETS
+        .iter()
+        .find(|(name, _)| *name == file)
+        .map(|(_, a)| a)
+}
 
 /// The dashboard's routes, for any router state (they read none).
 pub(crate) fn router<T: Clone + Send + Sync + 'static>() -> Router<T> {
@@ -106,12 +123,11 @@ async fn index(headers: HeaderMap) -> Response {
     INDEX.respond(&headers)
 }
 
-/// `app.js` or `app.css`; any other name is a 404.
+/// One of [`ASSETS`]; any other name is a 404.
 async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
-    match file.as_str() {
-        "app.js" => SCRIPT.respond(&headers),
-        "app.css" => STYLE.respond(&headers),
-        _ => ApiError::NotFound.into_response(),
+    match named(&file) {
+        Some(asset) => asset.respond(&headers),
+        None => ApiError::NotFound.into_response(),
     }
 }
 
@@ -124,7 +140,12 @@ mod tests {
         for asset in ["/assets/app.js", "/assets/app.css"] {
             assert!(INDEX.body.contains(asset), "index.html links {asset}");
         }
-        for body in [INDEX.body, SCRIPT.body, STYLE.body] {
+        let script = named("app.js").expect("app.js").body;
+        for module in ["./dom.js", "./charts.js"] {
+            assert!(script.contains(module) && named(&module[2..]).is_some());
+        }
+        let bodies = ASSETS.iter().map(|(_, a)| a.body);
+        for body in bodies.chain([INDEX.body]) {
             // the SVG namespace is a name, not a resource
             let body = body.replace("http://www.w3.org/2000/svg", "");
             assert!(!body.contains("http://") && !body.contains("https://"));
@@ -134,11 +155,12 @@ mod tests {
 
     #[test]
     fn a_matching_if_none_match_is_a_304() {
+        let (script, style) = (named("app.js").unwrap(), named("app.css").unwrap());
         let mut request = HeaderMap::new();
-        assert_eq!(SCRIPT.respond(&request).status(), StatusCode::OK);
-        request.insert(header::IF_NONE_MATCH, SCRIPT.etag.clone());
-        assert_eq!(SCRIPT.respond(&request).status(), StatusCode::NOT_MODIFIED);
-        request.insert(header::IF_NONE_MATCH, STYLE.etag.clone());
-        assert_eq!(SCRIPT.respond(&request).status(), StatusCode::OK);
+        assert_eq!(script.respond(&request).status(), StatusCode::OK);
+        request.insert(header::IF_NONE_MATCH, script.etag.clone());
+        assert_eq!(script.respond(&request).status(), StatusCode::NOT_MODIFIED);
+        request.insert(header::IF_NONE_MATCH, style.etag.clone());
+        assert_eq!(script.respond(&request).status(), StatusCode::OK);
     }
 }

@@ -53,19 +53,22 @@ fn cell(queue: &str, field: &str) -> String {
     )
 }
 
-/// `field` of `queue` ("event_type:routing_key") in `GET /v1/queues`, as the operator.
-async fn api_count(app: &TestApp, queue: &str, field: &str) -> i64 {
+/// The QueueStats of `queue` ("event_type:routing_key") in `GET /v1/queues`, as the
+/// operator (null when it has no row).
+async fn api_queue(app: &TestApp, queue: &str) -> Value {
     let (event_type, routing_key) = queue.split_once(':').expect("event_type:routing_key");
-    let body = app.get_json(&app.operator_key, "/v1/queues").await;
-    body["queues"]
-        .as_array()
-        .expect("queues")
-        .iter()
-        .find(|q| {
-            q["queue"]["event_type"] == event_type
-                && q["queue"]["routing_key"].as_str().unwrap_or("") == routing_key
-        })
-        .map_or(0, |q| q[field].as_i64().expect("a count"))
+    let mut body = app.get_json(&app.operator_key, "/v1/queues").await;
+    let queues = body["queues"].as_array_mut().expect("queues");
+    let found = queues.iter_mut().find(|q| {
+        q["queue"]["event_type"] == event_type
+            && q["queue"]["routing_key"].as_str().unwrap_or("") == routing_key
+    });
+    found.map(Value::take).unwrap_or_default()
+}
+
+/// The count `field` of `queue` in `GET /v1/queues` (0 when the queue has no row).
+async fn api_count(app: &TestApp, queue: &str, field: &str) -> i64 {
+    api_queue(app, queue).await[field].as_i64().unwrap_or(0)
 }
 
 /// Post `requests` bulk requests of 10 events each as tenant A, and wait until they settle.
@@ -149,7 +152,7 @@ async fn the_dashboard_in_chromium_follows_the_queues_and_replays_a_dead_letter(
         v == "true"
     })
     .await;
-    assert_eq!(api_count_bool(&app, keyword).await, Some(true));
+    assert_eq!(api_queue(&app, keyword).await["paused"], true);
     page.click(&format!("{row} button[data-action=\"resume\"]"))
         .await;
     page.wait_for("the queue resumed", &cell(keyword, "paused"), |v| {
@@ -313,18 +316,6 @@ async fn the_dashboard_of_a_read_only_server_shows_no_control_to_the_operator(
     app.shutdown().await;
 }
 
-/// `paused` of `queue` in `GET /v1/queues`.
-async fn api_count_bool(app: &TestApp, queue: &str) -> Option<bool> {
-    let body = app.get_json(&app.operator_key, "/v1/queues").await;
-    let (event_type, routing_key) = queue.split_once(':')?;
-    body["queues"].as_array()?.iter().find_map(|q| {
-        (q["queue"]["event_type"] == event_type
-            && q["queue"]["routing_key"].as_str().unwrap_or("") == routing_key)
-            .then(|| q["paused"].as_bool())
-            .flatten()
-    })
-}
-
 /// `/` and its assets: content types, the same-origin CSP, revalidation, and 404 for any
 /// other asset name; no key is needed.
 #[sqlx::test(migrations = false)]
@@ -336,6 +327,8 @@ async fn the_dashboard_is_served_with_content_types_and_a_same_origin_csp(
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
         ("/assets/app.js", "text/javascript; charset=utf-8"),
+        ("/assets/dom.js", "text/javascript; charset=utf-8"),
+        ("/assets/charts.js", "text/javascript; charset=utf-8"),
         ("/assets/app.css", "text/css; charset=utf-8"),
     ] {
         let response = app.get_without_key(path).await;
