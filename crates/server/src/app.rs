@@ -90,8 +90,11 @@ pub(crate) fn app<S: PipelineStore>(state: AppState<S>) -> Router {
                 .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight)),
         )
         .route("/healthz", get(health::live))
+        .route("/metrics", get(crate::prometheus::metrics::<S>))
         .merge(crate::dashboard::router())
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // inside the routes: the route template (`MatchedPath`) is known
+        .layer(middleware::from_fn(crate::prometheus::http::track))
         .with_state(state);
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req

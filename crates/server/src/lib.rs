@@ -47,6 +47,7 @@ mod ingest;
 mod keys;
 mod lookup;
 mod outage;
+mod prometheus;
 mod routes;
 mod serve;
 mod settings;

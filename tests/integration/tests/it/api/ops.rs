@@ -4,26 +4,15 @@
 
 use std::time::Duration;
 
-use conveyor_integration::{event, spawn_app, spawn_sqlite_app, TestApp};
+use conveyor_integration::{event, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::bulk;
+use super::{bulk, with_workers, with_workers_sqlite};
 
 /// The index backend queue the tests work on (`index_record`, routing key `rollup`).
 const QUEUE: &str = "/v1/queues/index_record";
 const RK: &str = "routing_key=rollup";
-
-async fn with_workers(
-    pool: sqlx::postgres::PgPoolOptions,
-    opts: sqlx::postgres::PgConnectOptions,
-) -> TestApp {
-    spawn_app(pool, opts, |_| {}).await
-}
-
-async fn with_workers_sqlite() -> TestApp {
-    spawn_sqlite_app(|_| {}).await
-}
 
 /// `method path` with the operator key; asserts a 200 and returns the JSON body.
 async fn ok(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
