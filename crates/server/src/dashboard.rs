@@ -1,4 +1,4 @@
-//! The operator dashboard: `GET /` (the page) and `GET /assets/{file}` (its script and
+//! The operator dashboard: `GET /` (the page) and `GET /assets/{*path}` (its scripts and
 //! style sheet), static files embedded in the binary with `include_str!`.
 //!
 //! The page is public (it holds no data); it asks for an API key and calls the operations
@@ -116,7 +116,7 @@ fn named(file: &str) -> Option<&'static Asset> {
 pub(crate) fn router<T: Clone + Send + Sync + 'static>() -> Router<T> {
     Router::new()
         .route("/", get(index))
-        .route("/assets/{file}", get(asset))
+        .route("/assets/{*path}", get(asset))
 }
 
 async fn index(headers: HeaderMap) -> Response {

@@ -46,6 +46,7 @@ mod http;
 mod ingest;
 mod keys;
 mod lookup;
+mod openapi;
 mod outage;
 mod prometheus;
 mod routes;

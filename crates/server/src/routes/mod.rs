@@ -30,6 +30,7 @@ pub(crate) mod health;
 pub(crate) mod ops;
 pub(crate) mod query;
 pub(crate) mod search;
+pub(crate) mod served;
 pub(crate) mod validate;
 
 /// What every read route takes: the app's state, the API key's tenant (extracted first: a

@@ -40,6 +40,14 @@ async fn no_key_is_401(app: TestApp) {
             assert_eq!(response.status(), 401, "{method} {path} with {key:?}");
         }
     }
+    // the OpenAPI document is public
+    let response = app.get_without_key("/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+    assert!(
+        doc["paths"]["/v1/queues/{event_type}/pause"]["post"].is_object(),
+        "{doc}"
+    );
     app.shutdown().await;
 }
 
