@@ -66,6 +66,16 @@ pub trait PipelineStore: Store {
     /// Check the database answers.
     async fn ping(&self) -> Result<()>;
 
+    /// The same database with its outbox scoped to `namespace` (the backend's
+    /// `with_namespace`), for operator reads and controls of another namespace.
+    ///
+    /// # Errors
+    /// [`conveyor::Error::Config`] when the namespace is empty or has control characters.
+    fn scoped(&self, namespace: &str) -> conveyor::Result<Self>;
+
+    /// The connection pool's (open connections, idle connections), for metrics.
+    fn connections(&self) -> (u32, usize);
+
     /// See [`crate::daily_counts`].
     async fn daily_counts(&self, q: &DailyCountQuery) -> Result<Vec<DailyCount>>;
 

@@ -104,6 +104,27 @@ fn print_dead_table(dead: &[DeadLetter]) {
     }
 }
 
+/// Replay every dead letter of `queue` (or of every queue), page by page; returns how many.
+pub(crate) async fn replay_all<S: Store>(
+    store: &S,
+    queue: Option<&Queue>,
+) -> conveyor::Result<u64> {
+    let mut replayed = 0;
+    loop {
+        // replayed rows leave the dead set, so each page starts from the oldest again
+        let page = store.dead_letters(queue, None, REPLAY_PAGE).await?;
+        if page.is_empty() {
+            return Ok(replayed);
+        }
+        let page: Vec<EventId> = page.iter().map(|d| d.id).collect();
+        let n = store.replay(&page).await?;
+        replayed += n;
+        if n == 0 {
+            return Ok(replayed);
+        }
+    }
+}
+
 /// Replay `ids` one at a time (so each one that is not a dead letter is named), or with
 /// `all` every dead letter of the queue filter, page by page.
 pub(crate) async fn replay<S: Store>(
@@ -114,23 +135,9 @@ pub(crate) async fn replay<S: Store>(
 ) -> anyhow::Result<()> {
     if all {
         let q = q.queue();
-        let mut replayed = 0;
-        loop {
-            // replayed rows leave the dead set, so each page starts from the oldest again
-            let page = store
-                .dead_letters(q.as_ref(), None, REPLAY_PAGE)
-                .await
-                .context("listing dead letters")?;
-            if page.is_empty() {
-                break;
-            }
-            let page: Vec<EventId> = page.iter().map(|d| d.id).collect();
-            let n = store.replay(&page).await.context("replaying")?;
-            replayed += n;
-            if n == 0 {
-                break;
-            }
-        }
+        let replayed = replay_all(store, q.as_ref())
+            .await
+            .context("replaying dead letters")?;
         println!("replayed {replayed} dead letters");
         return Ok(());
     }

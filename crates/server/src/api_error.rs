@@ -20,8 +20,13 @@ pub(crate) enum ApiError {
         field: Option<String>,
         message: String,
     },
+    /// 403: the key is known but may not do this (a tenant key on an operator action or
+    /// another namespace, or any key on a read-only operations API).
+    Forbidden(String),
     /// 404: no such route.
     NotFound,
+    /// 404: the route exists, the thing it names does not (the message says what).
+    Missing(String),
     /// 405: the route exists, not with this method.
     MethodNotAllowed,
     /// 413: the body (or the number of events) is over a limit.
@@ -36,6 +41,8 @@ pub(crate) enum ApiError {
         field: Option<String>,
         details: Vec<Detail>,
     },
+    /// 422: a path, query or body value of the operations API is invalid; `field` names it.
+    Invalid { field: String, message: String },
     /// 503: a dependency is down; the message says which and is safe to show.
     Unavailable(String),
     /// 503 with `Retry-After`: the server is at a capacity limit (the ingestion log full or
@@ -81,6 +88,27 @@ impl ApiError {
         }
     }
 
+    /// A 422 naming `field`.
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error with a 400 naming a field turned into a 422 naming it: the operations
+    /// API answers 422 for every bad value, while it shares the query parsers of the older
+    /// routes (which answer 400).
+    pub(crate) fn unprocessable(self) -> Self {
+        match self {
+            Self::BadRequest {
+                field: Some(field),
+                message,
+            } => Self::Invalid { field, message },
+            other => other,
+        }
+    }
+
     /// A 503 with `Retry-After: retry_after_secs`.
     pub(crate) fn busy(message: impl Into<String>, retry_after_secs: u64) -> Self {
         Self::Busy {
@@ -98,11 +126,12 @@ impl ApiError {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound | Self::Missing(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unprocessable { .. } | Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) | Self::Busy { .. } | Self::SearchTimeout(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -116,9 +145,12 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let timed_out;
         let (error, field, details) = match &self {
-            Self::Unauthorized(m) | Self::UnsupportedEncoding(m) | Self::Unavailable(m) => {
-                (m.as_str(), None, None)
-            }
+            Self::Unauthorized(m)
+            | Self::Forbidden(m)
+            | Self::Missing(m)
+            | Self::UnsupportedEncoding(m)
+            | Self::Unavailable(m) => (m.as_str(), None, None),
+            Self::Invalid { field, message } => (message.as_str(), Some(field.as_str()), None),
             Self::BadRequest { field, message } | Self::PayloadTooLarge { field, message } => {
                 (message.as_str(), field.as_deref(), None)
             }

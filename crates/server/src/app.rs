@@ -8,7 +8,6 @@ use axum::extract::Request as AxumRequest;
 use axum::http::{header, HeaderValue, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{BoxError, Router};
 use conveyor_handlers::PipelineStore;
 use tokio::sync::Semaphore;
@@ -21,7 +20,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::api_error::ApiError;
-use crate::routes::{events, health, query, search};
+use crate::routes::served::Served;
+use crate::routes::{events, health, ops, query, search};
 use crate::state::{AppState, REQUEST_ID};
 
 /// The `Retry-After` (seconds) of the 503s answered for a timed-out or shed request.
@@ -41,15 +41,9 @@ const MAX_REQUEST_ID: usize = 128;
 pub(crate) fn app<S: PipelineStore>(state: AppState<S>) -> Router {
     let limits = state.http;
     let in_flight = Arc::new(Semaphore::new(limits.max_requests_in_flight.max(1)));
-    let api = Router::new()
-        .route("/v1/events/bulk", post(events::bulk::<S>))
-        .route("/v1/events/raw", get(query::raw::<S>))
-        .route("/v1/analytics/events/daily", get(query::daily::<S>))
-        .route("/v1/analytics/events/summary", get(query::summary::<S>))
-        .route("/v1/analytics/event-types", get(query::event_types::<S>))
-        .route("/v1/search", get(search::keyword::<S>))
-        .route("/v1/search/similar", get(search::similar::<S>))
-        .route("/healthz/detailed", get(health::detailed::<S>))
+    let Served { router, .. } = limited_routes::<S>();
+    let Served { router: open, .. } = open_routes::<S>();
+    let api = router
         .fallback(|| async { ApiError::NotFound })
         // every route above shares one bound (the layer wraps each route; the semaphore is shared)
         .layer(
@@ -58,8 +52,11 @@ pub(crate) fn app<S: PipelineStore>(state: AppState<S>) -> Router {
                 .layer(LoadShedLayer::new())
                 .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight)),
         )
-        .route("/healthz", get(health::live))
+        .merge(open)
+        .merge(crate::dashboard::router())
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // inside the routes: the route template (`MatchedPath`) is known
+        .layer(middleware::from_fn(crate::prometheus::http::track))
         .with_state(state);
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req
@@ -83,6 +80,55 @@ pub(crate) fn app<S: PipelineStore>(state: AppState<S>) -> Router {
             }))
             .layer(TimeoutLayer::new(timeout)),
     )
+}
+
+/// The routes under the in-flight bound: ingestion, reads, detailed health, operations.
+fn limited_routes<S: PipelineStore>() -> Served<AppState<S>> {
+    Served::new()
+        .post("/v1/events/bulk", events::bulk::<S>)
+        .get("/v1/events/raw", query::raw::<S>)
+        .get("/v1/analytics/events/daily", query::daily::<S>)
+        .get("/v1/analytics/events/summary", query::summary::<S>)
+        .get("/v1/analytics/event-types", query::event_types::<S>)
+        .get("/v1/search", search::keyword::<S>)
+        .get("/v1/search/similar", search::similar::<S>)
+        .get("/healthz/detailed", health::detailed::<S>)
+        .get("/v1/ops", ops::info::<S>)
+        .get("/v1/queues", ops::queues::list::<S>)
+        .get("/v1/queues/{event_type}", ops::queues::one::<S>)
+        .post("/v1/queues/{event_type}/pause", ops::queues::pause::<S>)
+        .post("/v1/queues/{event_type}/resume", ops::queues::resume::<S>)
+        .post("/v1/queues/{event_type}/replay", ops::queues::replay::<S>)
+        .post("/v1/queues/{event_type}/purge", ops::queues::purge::<S>)
+        .get(
+            "/v1/queues/{event_type}/parked-keys",
+            ops::queues::parked_keys::<S>,
+        )
+        .post(
+            "/v1/queues/{event_type}/parked-keys/{key}/skip",
+            ops::queues::skip_key::<S>,
+        )
+        .get("/v1/events/{id}", ops::events::one::<S>)
+        .post("/v1/events/replay", ops::events::replay::<S>)
+        .post("/v1/events/cancel", ops::events::cancel::<S>)
+        .get("/v1/dead-letters", ops::events::dead_letters::<S>)
+}
+
+/// The routes outside the in-flight bound, so they stay answerable under load: liveness,
+/// metrics and the OpenAPI document.
+fn open_routes<S: PipelineStore>() -> Served<AppState<S>> {
+    Served::new()
+        .get("/healthz", health::live)
+        .get("/metrics", crate::prometheus::metrics::<S>)
+        .get("/openapi.json", crate::openapi::document)
+}
+
+/// Every (method, path) the router serves, which the OpenAPI test compares with the document.
+#[cfg(test)]
+pub(crate) fn served_routes<S: PipelineStore>() -> Vec<(&'static str, &'static str)> {
+    let mut routes = limited_routes::<S>().routes;
+    routes.extend(open_routes::<S>().routes);
+    routes
 }
 
 /// Refuse a client-sent `X-Request-ID` that is not 1 to [`MAX_REQUEST_ID`] visible ASCII

@@ -71,6 +71,17 @@ pub(crate) fn bearer(header: &axum::http::HeaderValue) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
 }
 
+/// The key of the request's `Authorization: Bearer <key>` header: 401 when it is missing
+/// or malformed.
+pub(crate) fn presented(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into())
+    })?;
+    bearer(header).ok_or_else(|| {
+        ApiError::Unauthorized("malformed Authorization header: expected `Bearer <key>`".into())
+    })
+}
+
 /// Any router state that holds the tenants' [`Keys`] (`FromRef`), so this module does not
 /// depend on the state's type.
 impl<S: Send + Sync> FromRequestParts<S> for Tenant
@@ -81,13 +92,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let keys = Arc::<Keys>::from_ref(state);
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into())
-        })?;
-        let key = bearer(header).ok_or_else(|| {
-            ApiError::Unauthorized("malformed Authorization header: expected `Bearer <key>`".into())
-        })?;
-        keys.tenant(key)
+        keys.tenant(presented(parts)?)
             .map(|ns| Tenant(ns.to_owned()))
             .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))
     }

@@ -16,6 +16,7 @@
 //! - `app`: the router and its middleware; `state`: `AppState`, what every route shares;
 //!   `routes/*`: one file per area.
 //! - `api_error`: `ApiError`, every failure's status and JSON body; `auth`: API key → tenant.
+//! - `dashboard`: the operator dashboard at `/` (embedded static files);
 //! - `cache`: the analytics TTL cache; `workers`: the pipeline's pool registration.
 //! - `ingest`: the ingestion log, where every accepted request is made durable before its
 //!   202, and its publisher into the store; `outage`: which database errors count as
@@ -39,12 +40,15 @@ mod auth;
 pub mod bench;
 mod cache;
 pub mod config;
+mod dashboard;
 pub mod database;
 mod http;
 mod ingest;
 mod keys;
 mod lookup;
+mod openapi;
 mod outage;
+mod prometheus;
 mod routes;
 mod serve;
 mod settings;

@@ -33,6 +33,8 @@ pub struct Server<S: PipelineStore> {
     state: AppState<S>,
     partitions: PartitionManager,
     workers: Option<WorkerPool<S>>,
+    /// The registered handlers' queues: the labels of the per-queue metrics.
+    queues: Vec<conveyor::Queue>,
     backends: Arc<[conveyor_handlers::Backend]>,
 }
 
@@ -71,14 +73,11 @@ impl<S: PipelineStore> Server<S> {
                     settings.legacy_spool_dir.display()
                 )
             })?;
-        let workers = if settings.run_workers {
-            Some(
-                crate::workers::build_pool(&store, &settings.pipeline)
-                    .context("registering the pipeline's handlers")?,
-            )
-        } else {
-            None
-        };
+        let pool = crate::workers::build_pool(&store, &settings.pipeline)
+            .context("registering the pipeline's handlers")?;
+        // the metrics' queue labels: the registered handlers' queues, workers or not
+        let queues = pool.queues().cloned().collect();
+        let workers = settings.run_workers.then_some(pool);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
             format!(
                 "--listen (CONVEYOR_LISTEN): cannot bind {}",
@@ -92,6 +91,7 @@ impl<S: PipelineStore> Server<S> {
             state,
             partitions: settings.partitions,
             workers,
+            queues,
             backends: settings.pipeline.backends.clone().into(),
         })
     }
@@ -121,9 +121,11 @@ impl<S: PipelineStore> Server<S> {
             state,
             partitions,
             workers,
+            queues,
             backends,
         } = self;
         let log = state.log.clone();
+        let metrics = state.metrics.clone();
         let http_limits = state.http;
         let router = app(state);
 
@@ -150,6 +152,11 @@ impl<S: PipelineStore> Server<S> {
             // a pass now (cheap: `bind` just ran one) and then hourly; failures are logged
             partitions.run(db, PARTITION_INTERVAL, stop).await;
             ("partitions", Ok(()))
+        });
+        let (db, sampled, stop) = (store.clone(), log.clone(), token.clone());
+        tasks.spawn(async move {
+            crate::prometheus::sampler::run(db, sampled, queues, metrics, stop).await;
+            ("metrics sampler", Ok(()))
         });
         let stop = token.clone();
         tasks.spawn(async move {

@@ -38,6 +38,8 @@ pub struct Settings {
     /// Keys of the operator routes (`/healthz/detailed`). Empty by default: those routes
     /// answer 401.
     pub operator_keys: Vec<String>,
+    /// Whether the operations API refuses every change (403) and only reads. Defaults to false.
+    pub ops_read_only: bool,
     /// Whether this process runs the pipeline's workers. Defaults to true.
     pub run_workers: bool,
     /// Events timestamped further ahead of the server's clock are rejected. Defaults to 1 day.
@@ -82,6 +84,7 @@ impl Default for Settings {
             log: LogConfig::default(),
             legacy_spool_dir: PathBuf::from("./conveyor-spool"),
             operator_keys: Vec::new(),
+            ops_read_only: false,
             run_workers: true,
             max_future: Duration::from_secs(86_400),
             http: HttpLimits::default(),
@@ -143,6 +146,7 @@ impl Settings {
             },
             legacy_spool_dir: args.spool_dir.clone(),
             operator_keys: args.operator_keys.iter().map(|k| k.0.clone()).collect(),
+            ops_read_only: args.ops_read_only,
             run_workers: !args.no_workers,
             max_future: Duration::from_secs(args.max_future_secs),
             http: HttpLimits {

@@ -28,6 +28,10 @@ pub(crate) struct AppState<S> {
     /// Keys of the operator routes (`/healthz/detailed`); none configured: those routes
     /// answer 401.
     pub(crate) operator_keys: Arc<Keys>,
+    /// Whether the operations API only reads (`--ops-read-only`).
+    pub(crate) ops_read_only: bool,
+    /// The process's Prometheus handle, which `/metrics` renders.
+    pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// The ingestion log the bulk route appends to.
     pub(crate) log: IngestLog,
     /// Request bytes held at once by every ingestion request.
@@ -65,6 +69,8 @@ impl<S: PipelineStore> AppState<S> {
                     .map(|k| (k.clone(), "operator".to_owned()))
                     .collect(),
             )),
+            ops_read_only: settings.ops_read_only,
+            metrics: crate::prometheus::handle(),
             log,
             budget: Budget::new(settings.limits.max_in_flight_bytes),
             limits: settings.limits,

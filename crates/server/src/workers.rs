@@ -12,7 +12,8 @@ use conveyor_handlers::{Pipeline, PipelineStore};
 /// backend deduplicates on the event key, not on outbox rows.
 const DELIVERED_RETENTION: Duration = Duration::from_secs(60);
 
-/// The pool of `pipeline`'s handlers over `store` (the server's outbox namespace).
+/// The pool of `pipeline`'s handlers over `store` (the server's outbox namespace), with the
+/// framework's `MetricsMiddleware` (handled counts and handle durations on `/metrics`).
 ///
 /// Its workers need `fan-out 1 + raw 1 + rollup 1 + keyword 2 + vector 1` connections plus
 /// the pool's reserve of 4; `serve` sizes the database pool for that and the API.
@@ -20,6 +21,8 @@ pub(crate) fn build_pool<S: PipelineStore>(
     store: &S,
     pipeline: &Pipeline,
 ) -> conveyor::Result<WorkerPool<S>> {
-    let builder = WorkerPool::builder(store.clone()).delivered_retention(DELIVERED_RETENTION);
+    let builder = WorkerPool::builder(store.clone())
+        .delivered_retention(DELIVERED_RETENTION)
+        .middleware(conveyor::middleware::MetricsMiddleware);
     conveyor_handlers::register_all(builder, pipeline).build()
 }

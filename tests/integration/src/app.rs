@@ -40,6 +40,27 @@ impl TestApp {
         .await
     }
 
+    /// A `method` request to `path_and_query` with `key` (if any) and `body` as JSON (if
+    /// any), as the operations API's tests send them.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        key: Option<&str>,
+        path_and_query: &str,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path_and_query}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        send(request).await
+    }
+
     /// A `GET path_and_query` request with no key yet.
     fn get_request(&self, path_and_query: &str) -> reqwest::RequestBuilder {
         self.client.get(format!("{}{path_and_query}", self.base))

@@ -5,7 +5,8 @@ use super::EventStatus;
 use crate::event::EventId;
 
 /// What [`Store::cancel`](crate::Store::cancel) did to one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CancelOutcome {
     /// It was pending (due, scheduled or waiting for a retry) and is now cancelled.
     Cancelled,
@@ -42,7 +43,7 @@ pub enum CancelOutcome {
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct CancelReport {
     /// Each id with its outcome, in input order.
     pub results: Vec<(EventId, CancelOutcome)>,

@@ -91,6 +91,14 @@ impl PipelineStore for SqliteStore {
         Ok(())
     }
 
+    fn scoped(&self, namespace: &str) -> conveyor::Result<Self> {
+        self.with_namespace(namespace)
+    }
+
+    fn connections(&self) -> (u32, usize) {
+        (self.pool().size(), self.pool().num_idle())
+    }
+
     async fn daily_counts(&self, q: &DailyCountQuery) -> Result<Vec<DailyCount>> {
         queries::daily_counts(self.pool(), q).await
     }

@@ -151,6 +151,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CONVEYOR_NO_WORKERS")]
     pub no_workers: bool,
 
+    /// Serve the operations API (`/v1/ops`, `/v1/queues`, …) read-only: every pause, resume,
+    /// replay, purge, skip and cancel answers 403, whatever the key. Defaults to off.
+    #[arg(long, env = "CONVEYOR_OPS_READ_ONLY")]
+    pub ops_read_only: bool,
+
     // HTTP connection and request limits (see `crate::http`).
     /// Connections served at once; at the cap new connections wait in the listen backlog
     /// while open ones keep working. Defaults to 1024.

@@ -5,6 +5,7 @@
 //! - `query` — analytics (daily, summary, event types; TTL-cached) and raw events.
 //! - `search` — keyword and similarity search.
 //! - `health` — `/healthz` and `/healthz/detailed`.
+//! - `ops` — the operations API: queues, dead letters, replay, cancel (operator and tenant keys).
 
 use std::collections::BTreeMap;
 
@@ -26,8 +27,10 @@ use crate::state::AppState;
 
 pub(crate) mod events;
 pub(crate) mod health;
+pub(crate) mod ops;
 pub(crate) mod query;
 pub(crate) mod search;
+pub(crate) mod served;
 pub(crate) mod validate;
 
 /// What every read route takes: the app's state, the API key's tenant (extracted first: a

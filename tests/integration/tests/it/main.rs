@@ -32,4 +32,5 @@ mod cli_keys;
 mod cli_lookup;
 mod cli_subscriptions;
 mod crash;
+mod dashboard;
 mod pipeline;

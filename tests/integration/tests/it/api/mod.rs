@@ -12,6 +12,9 @@ mod health;
 mod http;
 mod ingest;
 mod ingest_log;
+mod metrics;
+mod ops;
+mod ops_access;
 mod query;
 mod validation;
 
@@ -36,6 +39,16 @@ async fn api_with(
         tweak(s);
     })
     .await
+}
+
+/// The server with its workers, as deployed (the operations and metrics tests).
+async fn with_workers(pool: PgPoolOptions, opts: PgConnectOptions) -> TestApp {
+    spawn_app(pool, opts, |_| {}).await
+}
+
+/// [`with_workers`] on a fresh SQLite file.
+async fn with_workers_sqlite() -> TestApp {
+    spawn_sqlite_app(|_| {}).await
 }
 
 /// [`api_only`] on a fresh SQLite file.
