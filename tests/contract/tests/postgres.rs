@@ -7,8 +7,8 @@ use conveyor_contract::support::{
     RawRow, COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER, SELECT_ROW,
 };
 use conveyor_contract::{
-    activity, admin, cancel, claim, counters, hooks, items, lease, limits, lookup, middleware, ordering,
-    outcomes, parking, periodic, pool, priority, publish, subscription, Backend,
+    activity, admin, cancel, claim, counters, hooks, items, lease, limits, lookup, middleware,
+    ordering, outcomes, parking, periodic, pool, priority, publish, subscription, Backend,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};

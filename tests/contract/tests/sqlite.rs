@@ -9,8 +9,8 @@ use conveyor_contract::support::{
     RawRow, COUNT_MARKERS, CREATE_MARKERS, INSERT_MARKER, SELECT_ROW,
 };
 use conveyor_contract::{
-    activity, admin, cancel, claim, counters, hooks, items, lease, limits, lookup, middleware, ordering,
-    outcomes, parking, periodic, pool, priority, publish, subscription, Backend,
+    activity, admin, cancel, claim, counters, hooks, items, lease, limits, lookup, middleware,
+    ordering, outcomes, parking, periodic, pool, priority, publish, subscription, Backend,
 };
 
 /// A database file of its own, deleted (with its WAL files) when the case ends.

@@ -5,7 +5,7 @@
 
 use axum::extract::Path;
 use axum::Json;
-use conveyor::{Queue, QueueStats};
+use conveyor::{Queue, QueueActivity, QueueStats};
 use conveyor_handlers::PipelineStore;
 use serde_json::{json, Value};
 
@@ -17,21 +17,47 @@ use crate::api_error::ApiError;
 const PARKED_DEFAULT: u32 = 100;
 const PARKED_MAX: u32 = 1_000;
 
-/// `GET /v1/queues`: `{"queues": [QueueStats…]}` of the caller's namespace.
+/// `GET /v1/queues`: `{"queues": [QueueStats… with "activity"]}` of the caller's namespace:
+/// each queue's `QueueStats`, and under `activity` its `QueueActivity` (wait and run
+/// percentiles, events per minute over the last hour, live worker pools), `null` when no
+/// pool reported any.
 pub(crate) async fn list<S: PipelineStore>(caller: OpsCaller<S>) -> Result<Json<Value>, ApiError> {
     caller.only(&[])?;
     let stats = caller.store.stats().await.map_err(store_error)?;
-    Ok(Json(json!({ "queues": stats })))
+    let activity = caller.store.activity(None).await.map_err(store_error)?;
+    let queues: Vec<Value> = stats
+        .into_iter()
+        .map(|s| with_activity(s, &activity))
+        .collect::<Result<_, _>>()?;
+    Ok(Json(json!({ "queues": queues })))
 }
 
-/// `GET /v1/queues/{event_type}`: the queue's `QueueStats`, 404 when it has no row.
+/// `GET /v1/queues/{event_type}`: the queue's `QueueStats` with its `activity`, 404 when it
+/// has no row.
 pub(crate) async fn one<S: PipelineStore>(
     caller: OpsCaller<S>,
     Path(event_type): Path<String>,
-) -> Result<Json<QueueStats>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     caller.only(&["routing_key", "subscription"])?;
     let queue = queue_of(&event_type, &caller.params)?;
-    known(&caller, &queue).await.map(Json)
+    let stats = known(&caller, &queue).await?;
+    let activity = caller
+        .store
+        .activity(Some(&queue))
+        .await
+        .map_err(store_error)?;
+    with_activity(stats, &activity).map(Json)
+}
+
+/// `stats` as JSON with the matching entry of `activity` (or `null`) under `"activity"`.
+fn with_activity(stats: QueueStats, activity: &[QueueActivity]) -> Result<Value, ApiError> {
+    let found = activity.iter().find(|a| a.queue == stats.queue);
+    let mut value = serde_json::to_value(&stats).map_err(ApiError::internal)?;
+    if let Value::Object(fields) = &mut value {
+        let activity = serde_json::to_value(found).map_err(ApiError::internal)?;
+        fields.insert("activity".to_owned(), activity);
+    }
+    Ok(value)
 }
 
 /// `POST /v1/queues/{event_type}/pause`: `{"paused": true}`.
