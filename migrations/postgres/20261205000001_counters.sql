@@ -70,9 +70,14 @@ alter table conveyor_queue_count_deltas set (
 
 -- Scheduled and due rows per queue by due time (the claim's index orders by fairness key
 -- and priority first, so it cannot answer a due-time range per queue).
+-- Only the stats read may use it: its predicate has a term no claim states
+-- (`available_at > '-infinity'`, true of every row), so the claim cannot pick this index.
+-- Without it, with statistics older than the backlog (autovacuum off), the claim's generic
+-- plan took this index for its walk and read the whole backlog of the queue per probe: the
+-- drain fell to a fifth.
 create index conveyor_events_due_idx
     on conveyor_events (namespace, event_type, routing_key, available_at)
-    where status = 'pending' and not blocked;
+    where status = 'pending' and not blocked and available_at > '-infinity';
 
 -- After insert: +1 per new row in its state, and to enqueued_total.
 create function conveyor_counts_inserted() returns trigger

@@ -24,10 +24,12 @@ create table conveyor_queue_counts (
     primary key (namespace, event_type, routing_key)
 );
 
--- Scheduled and due rows per queue by due time (see the Postgres migration).
+-- Scheduled and due rows per queue by due time (see the Postgres migration). The term
+-- `available_at >= 0` (true of every row: instants are milliseconds since 1970) is one no
+-- claim states, so only the stats read can use this index, never the claim.
 create index conveyor_events_due_idx
     on conveyor_events (namespace, event_type, routing_key, available_at, blocked)
-    where status = 'pending' and not blocked;
+    where status = 'pending' and not blocked and available_at >= 0;
 
 create trigger conveyor_counts_inserted
     after insert on conveyor_events

@@ -170,6 +170,40 @@ async fn claim_uses_the_pending_index_in_its_generic_plan(pool: PgPool) {
     assert_eq!(claimed.len(), 100, "the generic plan claims a full batch");
 }
 
+/// Postgres-only: with statistics taken before the backlog arrived (autovacuum off, as on
+/// this project's machines), the claim's generic plan still walks the pending index and never
+/// the stats read's due index (`conveyor_events_due_idx`), which the planner then thinks
+/// empty; walking it read the queue's whole backlog per probe and cut the drain to a fifth.
+#[sqlx::test(migrator = "conveyor::MIGRATOR")]
+async fn claim_keeps_the_pending_index_with_stale_statistics(pool: PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    execute(&mut *conn, "analyze conveyor_events").await;
+    execute(
+        &mut *conn,
+        "insert into conveyor_events (namespace, event_type, payload)
+         select 'default', 'contract.job', '{}' from generate_series(1, 50000)",
+    )
+    .await;
+    execute(&mut *conn, "set plan_cache_mode = force_generic_plan").await;
+    let claim = include_str!("../../../crates/framework/src/store/postgres/sql/claim.sql");
+    execute(
+        &mut *conn,
+        &format!(
+            "prepare claim_plan(text, text, text, text, bigint, float8, text, float8) as {claim}"
+        ),
+    )
+    .await;
+    let plan: Vec<String> = sqlx::query_scalar(
+        "explain execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '', 300000)",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("conveyor_events_pending_idx"), "{plan}");
+    assert!(!plan.contains("conveyor_events_due_idx"), "{plan}");
+}
+
 /// Postgres-only: advancing an ordering key reads only that key's rows, with 100,000 ordered
 /// events waiting behind 1,000 keys: the buffers one call of `conveyor_advance_keys` touches
 /// (counted by EXPLAIN, nested statements included, under generic plans) stay a handful,

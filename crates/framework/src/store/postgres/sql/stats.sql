@@ -41,10 +41,12 @@ probed as materialized (
            (select count(*) from conveyor_events e
              where e.namespace = $1 and e.event_type = q.event_type
                and e.routing_key = q.routing_key and e.status = 'pending' and not e.blocked
+               and e.available_at > '-infinity' -- the due index's predicate
                and e.available_at > now()) as scheduled,
            (select min(e.available_at) from conveyor_events e
              where e.namespace = $1 and e.event_type = q.event_type
                and e.routing_key = q.routing_key and e.status = 'pending' and not e.blocked
+               and e.available_at > '-infinity' -- the due index's predicate
                and e.available_at <= now()) as oldest_due
       from queues q
 )

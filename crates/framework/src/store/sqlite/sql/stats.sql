@@ -15,10 +15,12 @@ probed as (
            (select count(*) from conveyor_events e
              where e.namespace = $1 and e.event_type = q.event_type
                and e.routing_key = q.routing_key and e.status = 'pending' and not e.blocked
+               and e.available_at >= 0 -- the due index's predicate
                and e.available_at > $2) as scheduled,
            (select min(e.available_at) from conveyor_events e
              where e.namespace = $1 and e.event_type = q.event_type
                and e.routing_key = q.routing_key and e.status = 'pending' and not e.blocked
+               and e.available_at >= 0 -- the due index's predicate
                and e.available_at <= $2) as oldest_due
       from queues q
       left join conveyor_queue_counts c
