@@ -133,19 +133,7 @@ async fn claim_uses_the_pending_index_in_its_generic_plan(pool: PgPool) {
     )
     .await;
     execute(&mut *conn, "analyze conveyor_events").await;
-    execute(&mut *conn, "set plan_cache_mode = force_generic_plan").await;
-    let claim = include_str!("../../../crates/framework/src/store/postgres/sql/claim.sql");
-    let prepare = format!(
-        "prepare claim_plan(text, text, text, text, bigint, float8, text, float8) as {claim}"
-    );
-    execute(&mut *conn, &prepare).await;
-    let plan: Vec<String> = sqlx::query_scalar(
-        "explain execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '', 300000)",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap();
-    let plan = plan.join("\n");
+    let plan = generic_claim_plan(&mut conn).await;
     assert!(plan.contains("conveyor_events_pending_idx"), "{plan}");
     assert!(!plan.contains("Seq Scan on conveyor_events"), "{plan}");
     assert!(
@@ -184,24 +172,27 @@ async fn claim_keeps_the_pending_index_with_stale_statistics(pool: PgPool) {
          select 'default', 'contract.job', '{}' from generate_series(1, 50000)",
     )
     .await;
+    let plan = generic_claim_plan(&mut conn).await;
+    assert!(plan.contains("conveyor_events_pending_idx"), "{plan}");
+    assert!(!plan.contains("conveyor_events_due_idx"), "{plan}");
+}
+
+/// Prepare claim.sql as `claim_plan` under generic plans on `conn` and return the EXPLAIN of
+/// a claim of 100 from `contract.job`.
+async fn generic_claim_plan(conn: &mut sqlx::PgConnection) -> String {
     execute(&mut *conn, "set plan_cache_mode = force_generic_plan").await;
     let claim = include_str!("../../../crates/framework/src/store/postgres/sql/claim.sql");
-    execute(
-        &mut *conn,
-        &format!(
-            "prepare claim_plan(text, text, text, text, bigint, float8, text, float8) as {claim}"
-        ),
-    )
-    .await;
+    let prepare = format!(
+        "prepare claim_plan(text, text, text, text, bigint, float8, text, float8) as {claim}"
+    );
+    execute(&mut *conn, &prepare).await;
     let plan: Vec<String> = sqlx::query_scalar(
         "explain execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '', 300000)",
     )
     .fetch_all(&mut *conn)
     .await
     .unwrap();
-    let plan = plan.join("\n");
-    assert!(plan.contains("conveyor_events_pending_idx"), "{plan}");
-    assert!(!plan.contains("conveyor_events_due_idx"), "{plan}");
+    plan.join("\n")
 }
 
 /// Postgres-only: advancing an ordering key reads only that key's rows, with 100,000 ordered
