@@ -20,6 +20,17 @@ const FILL_CHUNK: u64 = 500_000;
 /// The event type of the filled rows.
 const FILLED_TYPE: &str = "bench.stats";
 
+/// An event of the filled queues, for `--spread` publishing.
+#[derive(Debug, serde::Serialize, serde::Deserialize, garde::Validate)]
+struct Filled {
+    #[garde(skip)]
+    sent_ns: u64,
+}
+
+impl conveyor::Event for Filled {
+    const NAME: &'static str = FILLED_TYPE;
+}
+
 /// Publishes per second of the paced publisher's ticks (each publishes a batch).
 const TICKS_PER_SEC: f64 = 100.0;
 
@@ -36,6 +47,10 @@ pub struct StatsParams {
     /// How long to read stats for. Defaults to 10 s.
     #[serde(with = "secs")]
     pub duration: Duration,
+    /// Publish round robin into the filled queues, so every publish changes a queue the
+    /// read reports (and the read probes it again), instead of into one queue of its own.
+    /// Defaults to false.
+    pub spread: bool,
 }
 
 impl Default for StatsParams {
@@ -45,6 +60,7 @@ impl Default for StatsParams {
             queues: 1000,
             rate: 5000.0,
             duration: Duration::from_secs(10),
+            spread: false,
         }
     }
 }
@@ -116,7 +132,8 @@ pub(crate) struct Measured {
     published: u64,
     /// Queues of the filled rows in the last read.
     queues: u64,
-    /// Pending, delivered and dead of the filled rows in the last read.
+    /// Pending, delivered and dead of the filled queues in the last read (with `spread`,
+    /// pending includes what was published into them).
     counted: [u64; 3],
 }
 
@@ -199,6 +216,7 @@ async fn read_while_publishing<S: Store>(
     let publisher = {
         let (store, stop) = (store.clone(), stop.clone());
         let rate = params.rate;
+        let spread = params.spread.then_some(params.queues);
         let per_tick = (rate / TICKS_PER_SEC).ceil().max(1.0) as usize;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs_f64(per_tick as f64 / rate));
@@ -206,8 +224,19 @@ async fn read_while_publishing<S: Store>(
             let mut published = 0u64;
             while !stop.is_cancelled() {
                 tick.tick().await;
-                let batch: Vec<Stamp> = (0..per_tick).map(|_| Stamp::now()).collect();
-                store.publish_batch(batch).await.context("publishing")?;
+                if let Some(queues) = spread {
+                    let batch: Vec<_> = (0..per_tick as u64)
+                        .map(|i| {
+                            let q = (published + i) % queues;
+                            let sent_ns = Stamp::now().sent_ns;
+                            conveyor::Message::new(Filled { sent_ns }).routing_key(format!("q{q}"))
+                        })
+                        .collect();
+                    store.publish_batch(batch).await.context("publishing")?;
+                } else {
+                    let batch: Vec<Stamp> = (0..per_tick).map(|_| Stamp::now()).collect();
+                    store.publish_batch(batch).await.context("publishing")?;
+                }
                 published += per_tick as u64;
             }
             anyhow::Ok(published)

@@ -492,30 +492,41 @@ async fn fifo_refuses_sizes_naming_the_flag() {
 }
 
 /// 20,000 rows over 50 queues, read for a second while publishing 500 events/s: the reads
-/// are timed and the counters match the fill (1% pending, 1% dead, the rest delivered).
+/// are timed and the counters match the fill (1% pending, 1% dead, the rest delivered);
+/// with `spread` the publishes land in the filled queues, on top of their pending rows.
 async fn stats_reads_the_counters_of_the_fill(backend: &Backend) {
-    let params = StatsParams {
-        rows: 20_000,
-        queues: 50,
-        rate: 500.0,
-        duration: Duration::from_secs(1),
-    };
-    let reports = stats(backend, &params, Progress::Hidden)
-        .await
-        .expect("stats");
-    let report = the_one_report(&reports, "stats", backend);
-    assert!(
-        report.latency_ms.is_some_and(|p| p.samples > 0),
-        "{report:?}"
-    );
-    let count = |name: &str| report.counts.get(name).copied();
-    assert_eq!(count("queues"), Some(50), "{report:?}");
-    assert_eq!(
-        (count("pending"), count("delivered"), count("dead")),
-        (Some(200), Some(19_600), Some(200)),
-        "{report:?}"
-    );
-    assert!(count("published").is_some_and(|n| n > 0), "{report:?}");
+    for spread in [false, true] {
+        let params = StatsParams {
+            rows: 20_000,
+            queues: 50,
+            rate: 500.0,
+            duration: Duration::from_secs(1),
+            spread,
+        };
+        let reports = stats(backend, &params, Progress::Hidden)
+            .await
+            .expect("stats");
+        let report = the_one_report(&reports, "stats", backend);
+        assert!(
+            report.latency_ms.is_some_and(|p| p.samples > 0),
+            "{report:?}"
+        );
+        let count = |name: &str| report.counts.get(name).copied().unwrap_or(0);
+        assert_eq!(count("queues"), 50, "{report:?}");
+        assert_eq!(
+            (count("delivered"), count("dead")),
+            (19_600, 200),
+            "{report:?}"
+        );
+        let published = count("published");
+        assert!(published > 0, "{report:?}");
+        if spread {
+            let pending = count("pending");
+            assert!(pending > 200 && pending <= 200 + published, "{report:?}");
+        } else {
+            assert_eq!(count("pending"), 200, "{report:?}");
+        }
+    }
 }
 
 on_each_backend!(stats_reads_the_counters_of_the_fill:

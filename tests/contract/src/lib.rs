@@ -23,6 +23,8 @@
 //! - [`parking`]: dead heads: parked keys listed, skipped and replayed; the skip policy.
 //! - [`counters`]: every count of `stats()` against a `count(*)` oracle through a random
 //!   workload with kills, retries, dead letters and operator controls.
+//! - [`stats_reads`]: stats reads that keep unchanged queues' probes stay exact by the clock
+//!   and through claim-and-snooze cycles.
 //! - [`limits`]: the global in-flight limit across pools; bad ordering and limit settings.
 //! - [`hooks`]: after-commit exactly once per committed batch; failing hooks never stop a worker.
 //! - [`middleware`]: middleware order, error mapping, the metrics middleware's counters.
@@ -47,6 +49,7 @@ pub mod periodic;
 pub mod pool;
 pub mod priority;
 pub mod publish;
+pub mod stats_reads;
 pub mod subscription;
 pub mod support;
 
@@ -148,6 +151,7 @@ macro_rules! every_case {
             activity::a_zero_heartbeat_interval_is_a_build_error,
             counters::counters_match_the_rows_through_a_random_workload,
             counters::counters_stay_exact_while_compaction_runs,
+            stats_reads::stats_follow_the_clock_and_every_change,
         }
     };
 }

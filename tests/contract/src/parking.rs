@@ -84,6 +84,7 @@ pub async fn a_dead_head_parks_its_key_until_skipped_or_replayed<B: Backend>(b: 
     .await;
     stop(running).await;
     assert!(store.parked_keys(None, 10).await.unwrap().is_empty());
+    assert_eq!(stats_of(&store, &job_queue()).await.parked_keys, 0);
     assert_eq!(handler.violations(), Vec::<String>::new());
 }
 

@@ -8,7 +8,8 @@ use conveyor_contract::support::{
 };
 use conveyor_contract::{
     activity, admin, cancel, claim, counters, hooks, items, lease, limits, lookup, middleware,
-    ordering, outcomes, parking, periodic, pool, priority, publish, subscription, Backend,
+    ordering, outcomes, parking, periodic, pool, priority, publish, stats_reads, subscription,
+    Backend,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};

@@ -10,7 +10,8 @@ use conveyor_contract::support::{
 };
 use conveyor_contract::{
     activity, admin, cancel, claim, counters, hooks, items, lease, limits, lookup, middleware,
-    ordering, outcomes, parking, periodic, pool, priority, publish, subscription, Backend,
+    ordering, outcomes, parking, periodic, pool, priority, publish, stats_reads, subscription,
+    Backend,
 };
 
 /// A database file of its own, deleted (with its WAL files) when the case ends.

@@ -1,5 +1,5 @@
 //! What both backends' operator controls share: [`QueueStats`] and [`DeadLetter`], and how
-//! the rows of the stats and dead-letter queries become them.
+//! the rows of the dead-letter query become them (stats rows: `stats_cache`).
 
 use chrono::{DateTime, Utc};
 
@@ -16,8 +16,10 @@ pub struct QueueStats {
     /// Pending events that are due now (and free to run: not waiting behind their key).
     pub due: i64,
     /// Pending events not due yet (delayed, or backing off before a retry), not waiting
-    /// behind their key. Counted from an index range over these rows, so a stats read costs
-    /// O(queues + scheduled); every other count is a counter read.
+    /// behind their key. Counted from an index range over these rows when the queue changed
+    /// since the store's last stats read (or one of them came due), so a read costs
+    /// O(queues) plus O(scheduled) of the changed queues; every other count is a counter
+    /// read.
     pub scheduled: i64,
     /// Pending events waiting behind an earlier event of their ordering key (see
     /// [`Message::ordering_key`](crate::Message::ordering_key)); counted in `pending` too.
@@ -73,55 +75,6 @@ pub struct DeadLetter {
     pub created_at: DateTime<Utc>,
     /// When it died.
     pub died_at: DateTime<Utc>,
-}
-
-/// A row of either backend's `stats.sql`.
-#[derive(sqlx::FromRow)]
-pub(crate) struct StatsRow {
-    event_type: String,
-    routing_key: String,
-    pending: i64,
-    due: i64,
-    scheduled: i64,
-    waiting: i64,
-    parked_keys: i64,
-    in_flight: i64,
-    retrying: i64,
-    dead: i64,
-    delivered: i64,
-    cancelled: i64,
-    enqueued_total: i64,
-    completed_total: i64,
-    failed_total: i64,
-    dead_total: i64,
-    oldest_due_age_secs: f64,
-    paused: bool,
-    max_in_flight: Option<i32>,
-}
-
-impl From<StatsRow> for QueueStats {
-    fn from(r: StatsRow) -> Self {
-        QueueStats {
-            queue: queue(r.event_type, r.routing_key),
-            pending: r.pending,
-            due: r.due,
-            scheduled: r.scheduled,
-            waiting: r.waiting,
-            parked_keys: r.parked_keys,
-            in_flight: r.in_flight,
-            retrying: r.retrying,
-            dead: r.dead,
-            delivered: r.delivered,
-            cancelled: r.cancelled,
-            enqueued_total: r.enqueued_total,
-            completed_total: r.completed_total,
-            failed_total: r.failed_total,
-            dead_total: r.dead_total,
-            oldest_due_age_secs: r.oldest_due_age_secs,
-            paused: r.paused,
-            max_in_flight: r.max_in_flight.and_then(|n| u32::try_from(n).ok()),
-        }
-    }
 }
 
 /// A row of either backend's `dead_letters.sql`. `P` is the payload and `T` an instant as the

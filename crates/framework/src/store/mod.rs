@@ -56,6 +56,7 @@ mod outcome;
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
+mod stats_cache;
 mod subscription;
 
 /// A wake-up: work may be due on a queue.
@@ -160,7 +161,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Let `queue` be claimed again and wake its workers.
     async fn resume(&self, queue: &Queue) -> Result<()>;
 
-    /// Counts per queue.
+    /// Counts per queue, ordered by queue. Costs O(queues): counters, plus one probe of the
+    /// outbox's due index per queue that changed since this store's last read (a store
+    /// keeps the probes of the others, exact while their queue is unchanged).
     async fn stats(&self) -> Result<Vec<QueueStats>>;
 
     /// Recent activity of `queue`, or of every queue with activity in the last hour or a

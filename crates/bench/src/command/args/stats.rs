@@ -24,6 +24,10 @@ pub struct StatsArgs {
     /// Seconds to read stats for. Defaults to 10.
     #[arg(long, default_value_t = StatsParams::default().duration.as_secs_f64(), value_parser = positive_secs)]
     pub duration_secs: f64,
+    /// Publish round robin into the filled queues (every publish changes a queue the read
+    /// reports) instead of into one queue of its own.
+    #[arg(long)]
+    pub spread: bool,
 }
 
 impl StatsArgs {
@@ -35,6 +39,7 @@ impl StatsArgs {
             queues: self.queues,
             rate: self.rate,
             duration: secs(self.duration_secs),
+            spread: self.spread,
         }
     }
 }

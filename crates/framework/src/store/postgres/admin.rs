@@ -1,7 +1,7 @@
 //! Operator controls: pause and resume, stats, dead letters.
 //!
 //! Mirrors `sqlite::admin` op for op; two copies, as the pools and bound types differ (the
-//! rows they return are decoded once, in `store::admin`).
+//! rows they return are decoded once, in `store::admin` and `store::stats_cache`).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -9,19 +9,21 @@ use sqlx::PgPool;
 use super::raw_ids;
 use crate::error::Result;
 use crate::event::{EventId, Queue};
-use crate::store::admin::{DeadRow, StatsRow};
+use crate::store::admin::DeadRow;
+use crate::store::stats_cache::{CounterRow, ProbeRow, StatsCache};
 use crate::store::{DeadLetter, QueueStats};
 
 const PAUSE: &str = include_str!("sql/pause.sql");
 const RESUME: &str = include_str!("sql/resume.sql");
 const STATS: &str = include_str!("sql/stats.sql");
+const STATS_PROBE: &str = include_str!("sql/stats_probe.sql");
 const DEAD_LETTERS: &str = include_str!("sql/dead_letters.sql");
 const REPLAY: &str = include_str!("sql/replay.sql");
 const PURGE_DEAD: &str = include_str!("sql/purge_dead.sql");
 
-/// A stats read first compacts the counters when at least this many deltas wait (the
+/// A stats read compacts the counters after it summed at least this many deltas (the
 /// maintenance task normally keeps them far fewer).
-const COMPACT_BEFORE_STATS: i64 = 10_000;
+const COMPACT_AFTER_STATS: i64 = 10_000;
 
 /// Fold the committed counter deltas into the base rows (see the counters migration);
 /// returns how many deltas went, 0 when another compaction is running.
@@ -32,21 +34,44 @@ pub(super) async fn compact_counters(pool: &PgPool) -> Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-pub(super) async fn stats(pool: &PgPool, namespace: &str) -> Result<Vec<QueueStats>> {
-    let waiting: i64 = sqlx::query_scalar(
-        "select count(*) from (select 1 from conveyor_queue_count_deltas limit $1) d",
-    )
-    .bind(COMPACT_BEFORE_STATS)
-    .fetch_one(pool)
-    .await?;
-    if waiting >= COMPACT_BEFORE_STATS {
+/// Every queue's stats: the base counter rows compacted since this store's last read, the
+/// deltas, and a probe of the due index for the queues whose kept probe no longer holds, in
+/// one repeatable-read snapshot, one read at a time (see `store::stats_cache`).
+/// Compacts the counters afterwards when many deltas waited (no pool's maintenance ran).
+pub(super) async fn stats(
+    pool: &PgPool,
+    namespace: &str,
+    cache: &StatsCache,
+) -> Result<Vec<QueueStats>> {
+    let mut cached = cache.lock().await;
+    let mut tx = pool
+        .begin_with("begin isolation level repeatable read read only")
+        .await?;
+    let rows: Vec<CounterRow> = sqlx::query_as(STATS)
+        .bind(namespace)
+        .bind(cached.seq())
+        .fetch_all(&mut *tx)
+        .await?;
+    let counters = cached.merge(rows);
+    let (event_types, routing_keys) = cached.stale(&counters);
+    let probed: Vec<ProbeRow> = if event_types.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(STATS_PROBE)
+            .bind(namespace)
+            .bind(event_types)
+            .bind(routing_keys)
+            .fetch_all(&mut *tx)
+            .await?
+    };
+    tx.commit().await?;
+    let deltas = counters.deltas;
+    let stats = cached.finish(counters, probed);
+    drop(cached);
+    if deltas >= COMPACT_AFTER_STATS {
         compact_counters(pool).await?;
     }
-    let rows: Vec<StatsRow> = sqlx::query_as(STATS)
-        .bind(namespace)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.into_iter().map(QueueStats::from).collect())
+    Ok(stats)
 }
 
 /// Pause (`paused`) or resume `q`: the two statements take the same parameters.

@@ -14,6 +14,7 @@ use sqlx::{PgExecutor, Postgres, Transaction};
 
 use crate::error::Result;
 use crate::event::{Event, EventId, Message, NewEvent, Published, Queue};
+use crate::store::stats_cache::StatsCache;
 use crate::store::{
     check_key, check_namespace, queue, ActivityMinute, CancelReport, ClaimRequest, ClaimedEvent,
     Completion, DeadLetter, EventFilter, EventPage, ParkedKey, PublishReport, QueueSettings,
@@ -52,6 +53,8 @@ pub struct PgStore {
     namespace: Arc<str>,
     /// How long an idempotency key is held.
     key_window: Duration,
+    /// The stats reads' probes (see `store::stats_cache`), one per namespace.
+    stats: Arc<StatsCache>,
 }
 
 impl PgStore {
@@ -65,6 +68,7 @@ impl PgStore {
             pool,
             namespace: Arc::from(DEFAULT_NAMESPACE),
             key_window: DEFAULT_IDEMPOTENCY_WINDOW,
+            stats: Arc::default(),
         }
     }
 
@@ -111,6 +115,7 @@ impl PgStore {
             pool: self.pool.clone(),
             namespace: Arc::from(namespace),
             key_window: self.key_window,
+            stats: Arc::default(),
         })
     }
 
@@ -286,7 +291,7 @@ impl Store for PgStore {
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>> {
-        admin::stats(&self.pool, &self.namespace).await
+        admin::stats(&self.pool, &self.namespace, &self.stats).await
     }
 
     async fn workers(&self) -> Result<Vec<WorkerInfo>> {

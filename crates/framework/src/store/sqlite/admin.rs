@@ -1,7 +1,7 @@
 //! Maintenance (reap, prune) and operator controls: pause and resume, stats, dead letters.
 //!
 //! Mirrors `postgres::admin` op for op; two copies, as the pools and bound types differ (the
-//! rows they return are decoded once, in `store::admin`).
+//! rows they return are decoded once, in `store::admin` and `store::stats_cache`).
 
 use std::time::Duration;
 
@@ -11,13 +11,15 @@ use super::complete::{distinct_queues, pending_only};
 use super::{id_array, instant, millis, SqliteTx};
 use crate::error::Result;
 use crate::event::{EventId, Queue};
-use crate::store::admin::{DeadRow, StatsRow};
+use crate::store::admin::DeadRow;
+use crate::store::stats_cache::{CounterRow, ProbeRow, StatsCache};
 use crate::store::{DeadLetter, QueueStats};
 
 const REAP: &str = include_str!("sql/reap.sql");
 const PRUNE: &str = include_str!("sql/prune.sql");
 const PRUNE_KEYS: &str = include_str!("sql/prune_keys.sql");
 const STATS: &str = include_str!("sql/stats.sql");
+const STATS_PROBE: &str = include_str!("sql/stats_probe.sql");
 const DEAD_LETTERS: &str = include_str!("sql/dead_letters.sql");
 const REPLAY: &str = include_str!("sql/replay.sql");
 const PAUSE: &str = "insert into conveyor_paused_handlers \
@@ -89,13 +91,37 @@ pub(super) async fn resume(tx: &mut SqliteTx, namespace: &str, q: &Queue) -> Res
     Ok(())
 }
 
-pub(super) async fn stats(pool: &SqlitePool, namespace: &str, now: i64) -> Result<Vec<QueueStats>> {
-    let rows: Vec<StatsRow> = sqlx::query_as(STATS)
+/// Every queue's stats at `now` (ms): the counters, and a probe of the due index for the
+/// queues whose kept probe no longer holds, in one read transaction (one snapshot), one
+/// read at a time (see `store::stats_cache`).
+pub(super) async fn stats(
+    pool: &SqlitePool,
+    namespace: &str,
+    now: i64,
+    cache: &StatsCache,
+) -> Result<Vec<QueueStats>> {
+    let mut cached = cache.lock().await;
+    let mut tx = pool.begin().await?;
+    let rows: Vec<CounterRow> = sqlx::query_as(STATS)
         .bind(namespace)
         .bind(now)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
-    Ok(rows.into_iter().map(QueueStats::from).collect())
+    let counters = cached.merge(rows);
+    let (event_types, routing_keys) = cached.stale(&counters);
+    let probed: Vec<ProbeRow> = if event_types.is_empty() {
+        Vec::new()
+    } else {
+        let queues: Vec<(String, String)> = event_types.into_iter().zip(routing_keys).collect();
+        sqlx::query_as(STATS_PROBE)
+            .bind(namespace)
+            .bind(now)
+            .bind(serde_json::to_string(&queues)?)
+            .fetch_all(&mut *tx)
+            .await?
+    };
+    tx.commit().await?;
+    Ok(cached.finish(counters, probed))
 }
 
 pub(super) async fn dead_letters(

@@ -20,6 +20,7 @@ use sqlx::sqlite::SqlitePool;
 
 use crate::error::{Error, Result};
 use crate::event::{EventId, NewEvent, Published, Queue};
+use crate::store::stats_cache::StatsCache;
 use crate::store::{
     check_key, check_namespace, queue, ActivityMinute, CancelReport, ClaimRequest, ClaimedEvent,
     Completion, DeadLetter, EventFilter, EventPage, ParkedKey, PublishReport, QueueSettings,
@@ -69,6 +70,8 @@ pub struct SqliteStore {
     hub: Arc<Hub>,
     /// How long an idempotency key is held.
     key_window: Duration,
+    /// The stats reads' probes (see `store::stats_cache`), one per namespace.
+    stats: Arc<StatsCache>,
 }
 
 impl SqliteStore {
@@ -93,6 +96,7 @@ impl SqliteStore {
             namespace: Arc::from(namespace),
             hub: self.hub.clone(),
             key_window: self.key_window,
+            stats: Arc::default(),
         })
     }
 
@@ -237,7 +241,7 @@ impl Store for SqliteStore {
     }
 
     async fn stats(&self) -> Result<Vec<QueueStats>> {
-        admin::stats(&self.pool, &self.namespace, now_ms()).await
+        admin::stats(&self.pool, &self.namespace, now_ms(), &self.stats).await
     }
 
     async fn workers(&self) -> Result<Vec<WorkerInfo>> {

@@ -78,6 +78,7 @@ impl SqliteStore {
             namespace: Arc::from(DEFAULT_NAMESPACE),
             hub,
             key_window: crate::store::DEFAULT_IDEMPOTENCY_WINDOW,
+            stats: Arc::default(),
         })
     }
 }
