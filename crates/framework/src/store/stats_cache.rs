@@ -1,27 +1,30 @@
-//! How both backends' stats reads become [`QueueStats`], and the cache that spares them
-//! sending every queue's counters and probing the outbox per queue.
+//! How both backends' stats reads become [`QueueStats`], and what a store keeps between
+//! reads so that one costs O(queues that changed) on the wire and in probes.
 //!
-//! A read is two statements in one snapshot. `stats.sql` returns counter rows as a tagged
-//! union ([`CounterRow`]): base rows, the uncompacted deltas summed per queue, the paused
-//! queues, the global limits and the read's instant. They are merged here rather than
-//! joined in SQL: on Postgres the joined form's per-row projection cost 2.5 ms for 1,000
-//! queues against 0.75 ms for the union of raw rows. Postgres sends only the base rows that
-//! a compaction stamped (`seq`) after the newest stamp this store has read, and the store
-//! keeps the others: 1,000 queues' rows cost 3 ms on the wire alone on a 2-core box. SQLite
-//! sends every row (it has no compaction and no wire).
+//! A read returns counter rows as a tagged union ([`CounterRow`]): base rows, the
+//! uncompacted deltas summed per queue, paused queues, global limits, the read's instant,
+//! and probes of the due index. They are merged here rather than joined in SQL: on
+//! Postgres the joined form's per-row projection cost 2.5 ms for 1,000 queues against
+//! 0.75 ms for the raw rows, and sending 1,000 queues' rows cost 3 ms on the wire alone on
+//! a 2-core box. So the store keeps every base row it has read ([`Cached`]) and Postgres
+//! sends only those a compaction stamped (`seq`) after the newest stamp the store has.
+//! SQLite sends every row (no compaction, no wire).
 //!
 //! Three values depend on the clock as well as on writes: the scheduled count, the next
-//! scheduled instant and the oldest due instant, which `stats_probe.sql` reads from the due
-//! index. A probe of a queue still holds while the queue's `changes` counter (every row
-//! change that can move its pending rows, and every park and unpark; see migration
-//! 20261206000001_stats_changes) is the value it was probed at and the clock has not
-//! reached its next scheduled instant: no write moved a row, and no row became due by time
-//! alone. So a read probes only the queues that changed since the store's last read, and
-//! is exact.
+//! scheduled instant and the oldest due instant (the probes). A probe of a queue still
+//! holds while the queue's `changes` counter (every row change that can move its pending
+//! rows, every park and unpark; migration 20261206000001_stats_changes) is the value it was
+//! probed at and the clock has not reached its next scheduled instant: no write moved a
+//! row, and no row came due by time alone.
+//! - Postgres decides in the read's one statement: it probes the queues with deltas or a
+//!   base row stamped since the store's newest stamp (every change appends a delta in its
+//!   own transaction, and the compaction that folds it stamps the row after any stamp an
+//!   earlier snapshot saw) and the queues whose kept next scheduled instant has passed.
+//! - SQLite reads the counters, then probes in the same read transaction the queues whose
+//!   kept probe fails that test ([`Cached::stale`]).
 //!
-//! One read at a time per store (an async lock held across both statements), so each read's
-//! snapshot is later than the cache's: a base row kept from an earlier read is the row this
-//! snapshot would have sent, and a probe with the same `changes` is this snapshot's.
+//! One read at a time per store (an async lock held across the read), so each read's
+//! snapshot is later than everything kept.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -35,11 +38,13 @@ const DELTAS: i16 = 1;
 const PAUSED: i16 = 2;
 const LIMIT: i16 = 3;
 const CLOCK: i16 = 4;
+const PROBE: i16 = 5;
 
-/// A row of either backend's `stats.sql`. `kind` says what it is: a queue's base counters
-/// (0, `extra` = the compaction's stamp on Postgres), the sum of its uncompacted deltas (1,
-/// `extra` = how many), a paused queue (2), a queue's global limit (3, `extra` = the
-/// limit), or the read's instant (4, in `pending`, epoch ms).
+/// A row of either backend's `stats.sql` (and SQLite's `stats_probe.sql`). `kind` says what
+/// it is: a queue's base counters (0, `extra` = the compaction's stamp on Postgres), the sum
+/// of its uncompacted deltas (1, `extra` = how many), a paused queue (2), a queue's global
+/// limit (3, `extra`), the read's instant (4, in `pending`, epoch ms), or a probe (5:
+/// `pending` = scheduled rows, `extra` = next scheduled instant, `extra2` = oldest due).
 #[derive(sqlx::FromRow)]
 pub(crate) struct CounterRow {
     kind: i16,
@@ -59,16 +64,7 @@ pub(crate) struct CounterRow {
     changes: i64,
     parked_keys: i64,
     extra: Option<i64>,
-}
-
-/// A row of either backend's `stats_probe.sql`; instants in epoch ms.
-#[derive(sqlx::FromRow)]
-pub(crate) struct ProbeRow {
-    event_type: String,
-    routing_key: String,
-    scheduled: i64,
-    next_scheduled_ms: Option<i64>,
-    oldest_due_ms: Option<i64>,
+    extra2: Option<i64>,
 }
 
 /// One queue's clock-dependent values, as last probed.
@@ -113,10 +109,13 @@ impl Sums {
         ])
     }
 
-    fn add(&mut self, other: Sums) {
-        for (sum, n) in self.0.iter_mut().zip(other.0) {
-            *sum += n;
+    fn plus(mut self, other: Option<&Sums>) -> Self {
+        if let Some(other) = other {
+            for (sum, n) in self.0.iter_mut().zip(other.0) {
+                *sum += n;
+            }
         }
+        self
     }
 
     fn changes(&self) -> i64 {
@@ -124,18 +123,19 @@ impl Sums {
     }
 }
 
-/// One queue of a read.
+/// What one read adds to the kept base rows of a queue.
 #[derive(Debug, Default)]
-struct Tally {
-    sums: Sums,
+struct Overlay {
+    deltas: Option<Sums>,
     paused: bool,
     max_in_flight: Option<u32>,
+    probe: Option<(i64, Option<i64>, Option<i64>)>,
 }
 
-/// The merged counters of one read, before its probes.
+/// One read's rows, merged; [`Cached::finish`] turns them into stats.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    queues: BTreeMap<Key, Tally>,
+    overlay: HashMap<Key, Overlay>,
     now_ms: i64,
     /// Uncompacted deltas summed (Postgres; 0 on SQLite).
     pub(crate) deltas: i64,
@@ -148,7 +148,7 @@ pub(crate) struct StatsCache {
 }
 
 impl StatsCache {
-    /// The cache, for one read at a time.
+    /// The kept rows, for one read at a time.
     pub(crate) async fn lock(&self) -> MutexGuard<'_, Cached> {
         self.state.lock().await
     }
@@ -157,8 +157,8 @@ impl StatsCache {
 /// What a store keeps between its stats reads.
 #[derive(Debug)]
 pub(crate) struct Cached {
-    /// Base rows by queue, with their compaction stamp.
-    base: HashMap<Key, (i64, Sums)>,
+    /// Base rows by queue, in queue order, with their compaction stamp.
+    base: BTreeMap<Key, (i64, Sums)>,
     /// The newest stamp read: the next read asks for base rows stamped after it.
     seq: i64,
     probes: HashMap<Key, Probe>,
@@ -168,7 +168,7 @@ impl Default for Cached {
     fn default() -> Self {
         // stamps start at 0 (rows no compaction has written yet), so the first read takes all
         Self {
-            base: HashMap::new(),
+            base: BTreeMap::new(),
             seq: -1,
             probes: HashMap::new(),
         }
@@ -181,92 +181,132 @@ impl Cached {
         self.seq
     }
 
-    /// Merge the rows of `stats.sql` with the base rows kept from earlier reads.
+    /// The kept probes that have a next scheduled instant, as event types, routing keys and
+    /// instants (Postgres's `stats.sql` probes those whose instant has passed).
+    pub(crate) fn scheduled(&self) -> (Vec<String>, Vec<String>, Vec<i64>) {
+        let mut out = (Vec::new(), Vec::new(), Vec::new());
+        for ((et, rk), p) in &self.probes {
+            if let Some(at) = p.next_scheduled_ms {
+                out.0.push(et.clone());
+                out.1.push(rk.clone());
+                out.2.push(at);
+            }
+        }
+        out
+    }
+
+    /// Merge one read's rows: base rows replace the kept ones, the rest is this read's.
     pub(crate) fn merge(&mut self, rows: Vec<CounterRow>) -> Counters {
         let mut merged = Counters::default();
-        let mut rest = Vec::new();
-        for r in rows {
-            match r.kind {
-                BASE => {
-                    let seq = r.extra.unwrap_or(0);
-                    self.seq = self.seq.max(seq);
-                    let sums = Sums::of(&r);
-                    self.base.insert((r.event_type, r.routing_key), (seq, sums));
-                }
-                CLOCK => merged.now_ms = r.pending,
-                _ => rest.push(r),
-            }
-        }
-        for (key, (_, sums)) in &self.base {
-            merged.queues.entry(key.clone()).or_default().sums = *sums;
-        }
-        for r in rest {
-            let kind = r.kind;
-            let (sums, extra) = (Sums::of(&r), r.extra);
-            let t = merged
-                .queues
-                .entry((r.event_type, r.routing_key))
-                .or_default();
-            match kind {
-                DELTAS => {
-                    t.sums.add(sums);
-                    merged.deltas += extra.unwrap_or(0);
-                }
-                PAUSED => t.paused = true,
-                LIMIT => t.max_in_flight = extra.and_then(|n| u32::try_from(n).ok()),
-                _ => {}
-            }
-        }
+        self.add(&mut merged, rows);
         merged
     }
 
-    /// The queues of `counters` whose last probe no longer holds, as event types and routing
-    /// keys (the binds of `stats_probe.sql`).
-    pub(crate) fn stale(&self, counters: &Counters) -> (Vec<String>, Vec<String>) {
-        counters
-            .queues
-            .iter()
-            .filter(|(k, t)| {
-                self.probes
-                    .get(*k)
-                    .is_none_or(|p| !p.holds(t.sums.changes(), counters.now_ms))
-            })
-            .map(|((et, rk), _)| (et.clone(), rk.clone()))
-            .unzip()
+    /// Add more rows of the same read (SQLite's probes).
+    pub(crate) fn add(&mut self, merged: &mut Counters, rows: Vec<CounterRow>) {
+        for r in rows {
+            if r.kind == BASE {
+                let seq = r.extra.unwrap_or(0);
+                self.seq = self.seq.max(seq);
+                let sums = Sums::of(&r);
+                self.base.insert((r.event_type, r.routing_key), (seq, sums));
+                continue;
+            }
+            if r.kind == CLOCK {
+                merged.now_ms = r.pending;
+                continue;
+            }
+            let sums = Sums::of(&r);
+            let o = merged
+                .overlay
+                .entry((r.event_type, r.routing_key))
+                .or_default();
+            match r.kind {
+                DELTAS => {
+                    o.deltas = Some(sums);
+                    merged.deltas += r.extra.unwrap_or(0);
+                }
+                PAUSED => o.paused = true,
+                LIMIT => o.max_in_flight = r.extra.and_then(|n| u32::try_from(n).ok()),
+                PROBE => o.probe = Some((r.pending, r.extra, r.extra2)),
+                _ => {}
+            }
+        }
     }
 
-    /// The stats of one read, ordered by queue: `counters` with the fresh `probed` rows and
-    /// the kept probes of the other queues.
-    pub(crate) fn finish(&mut self, counters: Counters, probed: Vec<ProbeRow>) -> Vec<QueueStats> {
-        for p in probed {
-            let key = (p.event_type, p.routing_key);
-            let Some(t) = counters.queues.get(&key) else {
-                continue;
-            };
-            let probe = Probe {
-                changes: t.sums.changes(),
-                scheduled: p.scheduled,
-                next_scheduled_ms: p.next_scheduled_ms,
-                oldest_due_ms: p.oldest_due_ms,
-            };
-            self.probes.insert(key, probe);
+    /// A queue's counters in this read: its kept base row plus its deltas.
+    fn sums(&self, key: &Key, o: Option<&Overlay>) -> Sums {
+        let base = self.base.get(key).map(|(_, s)| *s).unwrap_or_default();
+        base.plus(o.and_then(|o| o.deltas.as_ref()))
+    }
+
+    /// The queues of `merged` whose kept probe no longer holds and that this read did not
+    /// probe, as event types and routing keys (SQLite's `stats_probe.sql` binds).
+    pub(crate) fn stale(&self, merged: &Counters) -> (Vec<String>, Vec<String>) {
+        let keys = self.base.keys().chain(
+            merged
+                .overlay
+                .keys()
+                .filter(|k| !self.base.contains_key(*k)),
+        );
+        keys.filter(|k| {
+            let o = merged.overlay.get(*k);
+            let fresh = o.is_some_and(|o| o.probe.is_some());
+            let changes = self.sums(k, o).changes();
+            !fresh
+                && self
+                    .probes
+                    .get(*k)
+                    .is_none_or(|p| !p.holds(changes, merged.now_ms))
+        })
+        .map(|(et, rk)| (et.clone(), rk.clone()))
+        .unzip()
+    }
+
+    /// The stats of one read, ordered by queue: the kept base rows and this read's rows,
+    /// with this read's probes (kept for later reads) or the kept ones.
+    pub(crate) fn finish(&mut self, mut merged: Counters) -> Vec<QueueStats> {
+        let now_ms = merged.now_ms;
+        let mut out = Vec::with_capacity(self.base.len() + merged.overlay.len());
+        let extra: Vec<Key> = merged
+            .overlay
+            .keys()
+            .filter(|k| !self.base.contains_key(*k))
+            .cloned()
+            .collect();
+        let mut keys: Vec<Key> = self.base.keys().cloned().chain(extra).collect();
+        keys.sort_unstable();
+        for key in keys {
+            let o = merged.overlay.remove(&key);
+            let sums = self.sums(&key, o.as_ref());
+            if let Some((scheduled, next, oldest)) = o.as_ref().and_then(|o| o.probe) {
+                let probe = Probe {
+                    changes: sums.changes(),
+                    scheduled,
+                    next_scheduled_ms: next,
+                    oldest_due_ms: oldest,
+                };
+                self.probes.insert(key.clone(), probe);
+            }
+            let probe = self.probes.get(&key).copied();
+            let o = o.unwrap_or_default();
+            out.push(stats_of(queue(key.0, key.1), sums, &o, probe, now_ms));
         }
-        let now_ms = counters.now_ms;
-        counters
-            .queues
-            .into_iter()
-            .map(|((et, rk), t)| {
-                let p = self.probes.get(&(et.clone(), rk.clone())).copied();
-                stats_of(queue(et, rk), &t, p, now_ms)
-            })
-            .collect()
+        out
     }
 }
 
-/// One queue's stats from its counters and probe (none only if a probe row went missing).
-fn stats_of(queue: crate::event::Queue, t: &Tally, p: Option<Probe>, now_ms: i64) -> QueueStats {
+/// One queue's stats from its counters and probe (none: the queue has no events, or only
+/// ever had paused or limit rows).
+fn stats_of(
+    queue: crate::event::Queue,
+    sums: Sums,
+    o: &Overlay,
+    p: Option<Probe>,
+    now_ms: i64,
+) -> QueueStats {
     let [pending, waiting, in_flight, retrying, dead, delivered, cancelled, enqueued_total, completed_total, failed_total, dead_total, _, parked_keys] =
-        t.sums.0;
+        sums.0;
     let scheduled = p.map_or(0, |p| p.scheduled);
     let oldest_due_age_secs = p
         .and_then(|p| p.oldest_due_ms)
@@ -288,8 +328,8 @@ fn stats_of(queue: crate::event::Queue, t: &Tally, p: Option<Probe>, now_ms: i64
         failed_total,
         dead_total,
         oldest_due_age_secs,
-        paused: t.paused,
-        max_in_flight: t.max_in_flight,
+        paused: o.paused,
+        max_in_flight: o.max_in_flight,
     }
 }
 
@@ -297,9 +337,9 @@ fn stats_of(queue: crate::event::Queue, t: &Tally, p: Option<Probe>, now_ms: i64
 mod tests {
     use super::*;
 
-    fn base(et: &str, pending: i64, changes: i64) -> CounterRow {
+    fn row(kind: i16, et: &str, pending: i64, changes: i64) -> CounterRow {
         CounterRow {
-            kind: BASE,
+            kind,
             event_type: et.into(),
             routing_key: String::new(),
             pending,
@@ -316,66 +356,76 @@ mod tests {
             changes,
             parked_keys: 0,
             extra: None,
+            extra2: None,
+        }
+    }
+
+    fn base(et: &str, pending: i64, changes: i64, seq: i64) -> CounterRow {
+        CounterRow {
+            extra: Some(seq),
+            ..row(BASE, et, pending, changes)
         }
     }
 
     fn clock(now_ms: i64) -> CounterRow {
+        row(CLOCK, "", now_ms, 0)
+    }
+
+    fn probe(et: &str, scheduled: i64, next: Option<i64>, oldest: Option<i64>) -> CounterRow {
         CounterRow {
-            kind: CLOCK,
-            pending: now_ms,
-            ..base("", 0, 0)
+            extra: next,
+            extra2: oldest,
+            ..row(PROBE, et, scheduled, 0)
         }
     }
 
-    fn probe(et: &str, scheduled: i64, next: Option<i64>, oldest: Option<i64>) -> ProbeRow {
-        ProbeRow {
-            event_type: et.into(),
-            routing_key: String::new(),
-            scheduled,
-            next_scheduled_ms: next,
-            oldest_due_ms: oldest,
-        }
+    fn names(stale: (Vec<String>, Vec<String>)) -> Vec<String> {
+        stale.0
     }
 
     #[test]
     fn a_probe_holds_until_its_queue_changes_or_its_next_event_comes_due() {
         let mut cache = Cached::default();
         // a: 2 pending, one due at 500 and one scheduled for 2000; b: 1 due at 900
-        let first = cache.merge(vec![base("a", 2, 2), base("b", 1, 1), clock(1000)]);
-        assert_eq!(cache.stale(&first).0, ["a", "b"], "nothing probed yet");
-        let stats = cache.finish(
-            first,
+        let first = cache.merge(vec![base("a", 2, 2, 1), base("b", 1, 1, 2), clock(1000)]);
+        assert_eq!(cache.seq(), 2);
+        assert_eq!(names(cache.stale(&first)), ["a", "b"], "nothing probed yet");
+        let mut first = first;
+        cache.add(
+            &mut first,
             vec![
                 probe("a", 1, Some(2000), Some(500)),
                 probe("b", 0, None, Some(900)),
             ],
         );
+        assert!(names(cache.stale(&first)).is_empty(), "probed in this read");
+        let stats = cache.finish(first);
         assert_eq!((stats[0].due, stats[0].scheduled), (1, 1));
         assert_eq!(stats[0].oldest_due_age_secs, 0.5);
+        let (et, _, at) = cache.scheduled();
+        assert_eq!((et, at), (vec!["a".to_string()], vec![2000]));
 
-        let unchanged = cache.merge(vec![base("a", 2, 2), base("b", 1, 1), clock(1500)]);
-        assert!(cache.stale(&unchanged).0.is_empty(), "all probes hold");
-        let stats = cache.finish(unchanged, vec![]);
+        // nothing sent: the kept base rows and probes answer
+        let unchanged = cache.merge(vec![clock(1500)]);
+        assert!(names(cache.stale(&unchanged)).is_empty(), "all probes hold");
+        let stats = cache.finish(unchanged);
+        assert_eq!((stats[0].pending, stats[1].pending), (2, 1));
         assert_eq!(
             stats[1].oldest_due_age_secs, 0.6,
-            "age from the cached instant"
+            "age from the kept instant"
         );
 
-        // b changed (the same counts, one more change); a's scheduled event came due
-        let later = cache.merge(vec![base("a", 2, 2), base("b", 1, 2), clock(2000)]);
-        assert_eq!(cache.stale(&later).0, ["a", "b"]);
+        // b has a delta (the same counts, one more change); a's scheduled event came due
+        let mut delta = row(DELTAS, "b", 0, 1);
+        delta.extra = Some(1);
+        let later = cache.merge(vec![delta, clock(2000)]);
+        assert_eq!(later.deltas, 1);
+        assert_eq!(names(cache.stale(&later)), ["a", "b"]);
 
-        // stamped base rows replace the kept ones; the others are kept
-        cache.finish(
-            later,
-            vec![probe("a", 0, None, Some(500)), probe("b", 0, None, None)],
-        );
-        let mut a = base("a", 5, 3);
-        a.extra = Some(9);
-        let next = cache.merge(vec![a, clock(2100)]);
+        // a stamped base row replaces the kept one
+        let next = cache.merge(vec![base("a", 5, 3, 9), clock(2100)]);
         assert_eq!(cache.seq(), 9);
-        assert_eq!(cache.stale(&next).0, ["a"], "only a changed");
-        let stats = cache.finish(next, vec![probe("a", 0, None, Some(500))]);
+        let stats = cache.finish(next);
         assert_eq!(
             (stats[0].pending, stats[1].pending),
             (5, 1),
@@ -385,32 +435,31 @@ mod tests {
 
     #[test]
     fn deltas_paused_queues_and_limits_merge_into_their_queue() {
-        let mut delta = base("a", -1, 3);
-        delta.kind = DELTAS;
+        let mut delta = row(DELTAS, "a", -1, 3);
         delta.in_flight = 1;
         delta.extra = Some(7);
-        let paused = CounterRow {
-            kind: PAUSED,
-            ..base("p", 0, 0)
-        };
         let limit = CounterRow {
-            kind: LIMIT,
             extra: Some(5),
-            ..base("a", 0, 0)
+            ..row(LIMIT, "a", 0, 0)
         };
         let mut cache = Cached::default();
-        let counters = cache.merge(vec![base("a", 4, 4), delta, paused, limit, clock(0)]);
-        assert_eq!(counters.deltas, 7);
-        let stats = cache.finish(
-            counters,
-            vec![probe("a", 0, None, None), probe("p", 0, None, None)],
-        );
+        let rows = vec![
+            row(PAUSED, "p", 0, 0),
+            base("a", 4, 4, 1),
+            delta,
+            limit,
+            row(DELTAS, "n", 1, 1),
+            probe("a", 0, None, None),
+            clock(0),
+        ];
+        let merged = cache.merge(rows);
+        assert_eq!(merged.deltas, 7);
+        let stats = cache.finish(merged);
+        let names: Vec<&str> = stats.iter().map(|s| s.queue.event_type.as_str()).collect();
+        assert_eq!(names, ["a", "n", "p"], "in queue order");
         let a = &stats[0];
         assert_eq!((a.pending, a.in_flight, a.due), (3, 1, 3));
         assert_eq!((a.max_in_flight, a.paused), (Some(5), false));
-        assert_eq!(
-            (stats[1].queue.event_type.as_str(), stats[1].paused),
-            ("p", true)
-        );
+        assert_eq!((stats[1].pending, stats[2].paused), (1, true));
     }
 }

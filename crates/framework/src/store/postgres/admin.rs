@@ -10,13 +10,12 @@ use super::raw_ids;
 use crate::error::Result;
 use crate::event::{EventId, Queue};
 use crate::store::admin::DeadRow;
-use crate::store::stats_cache::{CounterRow, ProbeRow, StatsCache};
+use crate::store::stats_cache::{CounterRow, StatsCache};
 use crate::store::{DeadLetter, QueueStats};
 
 const PAUSE: &str = include_str!("sql/pause.sql");
 const RESUME: &str = include_str!("sql/resume.sql");
 const STATS: &str = include_str!("sql/stats.sql");
-const STATS_PROBE: &str = include_str!("sql/stats_probe.sql");
 const DEAD_LETTERS: &str = include_str!("sql/dead_letters.sql");
 const REPLAY: &str = include_str!("sql/replay.sql");
 const PURGE_DEAD: &str = include_str!("sql/purge_dead.sql");
@@ -34,39 +33,28 @@ pub(super) async fn compact_counters(pool: &PgPool) -> Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Every queue's stats: the base counter rows compacted since this store's last read, the
-/// deltas, and a probe of the due index for the queues whose kept probe no longer holds, in
-/// one repeatable-read snapshot, one read at a time (see `store::stats_cache`).
-/// Compacts the counters afterwards when many deltas waited (no pool's maintenance ran).
+/// Every queue's stats in one statement (one snapshot): the base counter rows compacted
+/// since this store's last read, the deltas, and probes of the due index for the queues that
+/// may have changed, merged with what the store kept (see `store::stats_cache`). Compacts
+/// the counters afterwards when many deltas waited (no pool's maintenance ran).
 pub(super) async fn stats(
     pool: &PgPool,
     namespace: &str,
     cache: &StatsCache,
 ) -> Result<Vec<QueueStats>> {
     let mut cached = cache.lock().await;
-    let mut tx = pool
-        .begin_with("begin isolation level repeatable read read only")
-        .await?;
+    let (event_types, routing_keys, next_scheduled) = cached.scheduled();
     let rows: Vec<CounterRow> = sqlx::query_as(STATS)
         .bind(namespace)
         .bind(cached.seq())
-        .fetch_all(&mut *tx)
+        .bind(event_types)
+        .bind(routing_keys)
+        .bind(next_scheduled)
+        .fetch_all(pool)
         .await?;
-    let counters = cached.merge(rows);
-    let (event_types, routing_keys) = cached.stale(&counters);
-    let probed: Vec<ProbeRow> = if event_types.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_as(STATS_PROBE)
-            .bind(namespace)
-            .bind(event_types)
-            .bind(routing_keys)
-            .fetch_all(&mut *tx)
-            .await?
-    };
-    tx.commit().await?;
-    let deltas = counters.deltas;
-    let stats = cached.finish(counters, probed);
+    let merged = cached.merge(rows);
+    let deltas = merged.deltas;
+    let stats = cached.finish(merged);
     drop(cached);
     if deltas >= COMPACT_AFTER_STATS {
         compact_counters(pool).await?;

@@ -12,7 +12,7 @@ use super::{id_array, instant, millis, SqliteTx};
 use crate::error::Result;
 use crate::event::{EventId, Queue};
 use crate::store::admin::DeadRow;
-use crate::store::stats_cache::{CounterRow, ProbeRow, StatsCache};
+use crate::store::stats_cache::{CounterRow, StatsCache};
 use crate::store::{DeadLetter, QueueStats};
 
 const REAP: &str = include_str!("sql/reap.sql");
@@ -91,9 +91,9 @@ pub(super) async fn resume(tx: &mut SqliteTx, namespace: &str, q: &Queue) -> Res
     Ok(())
 }
 
-/// Every queue's stats at `now` (ms): the counters, and a probe of the due index for the
-/// queues whose kept probe no longer holds, in one read transaction (one snapshot), one
-/// read at a time (see `store::stats_cache`).
+/// Every queue's stats at `now` (ms): the counters, and probes of the due index for the
+/// queues whose kept probe no longer holds, in one read transaction (one snapshot), one read
+/// at a time (see `store::stats_cache`).
 pub(super) async fn stats(
     pool: &SqlitePool,
     namespace: &str,
@@ -107,21 +107,20 @@ pub(super) async fn stats(
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-    let counters = cached.merge(rows);
-    let (event_types, routing_keys) = cached.stale(&counters);
-    let probed: Vec<ProbeRow> = if event_types.is_empty() {
-        Vec::new()
-    } else {
+    let mut merged = cached.merge(rows);
+    let (event_types, routing_keys) = cached.stale(&merged);
+    if !event_types.is_empty() {
         let queues: Vec<(String, String)> = event_types.into_iter().zip(routing_keys).collect();
-        sqlx::query_as(STATS_PROBE)
+        let probed: Vec<CounterRow> = sqlx::query_as(STATS_PROBE)
             .bind(namespace)
             .bind(now)
             .bind(serde_json::to_string(&queues)?)
             .fetch_all(&mut *tx)
-            .await?
-    };
+            .await?;
+        cached.add(&mut merged, probed);
+    }
     tx.commit().await?;
-    Ok(cached.finish(counters, probed))
+    Ok(cached.finish(merged))
 }
 
 pub(super) async fn dead_letters(

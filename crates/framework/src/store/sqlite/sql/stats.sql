@@ -6,16 +6,16 @@
 -- instant (`pending`).
 select 0 as kind, event_type, routing_key, pending, waiting, in_flight, retrying, dead,
        delivered, cancelled, enqueued_total, completed_total, failed_total, dead_total,
-       changes, parked_keys, null as extra
+       changes, parked_keys, null as extra, null as extra2
   from conveyor_queue_counts
  where namespace = $1
 union all
-select 2, event_type, routing_key, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, null
+select 2, event_type, routing_key, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, null, null
   from conveyor_paused_handlers
  where namespace = $1
 union all
-select 3, event_type, routing_key, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, max_in_flight
+select 3, event_type, routing_key, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, max_in_flight, null
   from conveyor_queue_settings
  where namespace = $1 and max_in_flight is not null
 union all
-select 4, '', '', $2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, null
+select 4, '', '', $2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, null, null
