@@ -29,6 +29,10 @@ alter table conveyor_queue_counts
 -- one commits).
 create sequence conveyor_queue_counts_seq;
 
+-- The read's "stamped after" range: without it the read scans every base row of the
+-- namespace (0.8 ms for 1,000 queues) to send none.
+create index conveyor_queue_counts_seq_idx on conveyor_queue_counts (namespace, seq);
+
 alter table conveyor_queue_count_deltas
     add column changes     bigint not null default 0,
     add column parked_keys bigint not null default 0;

@@ -318,8 +318,8 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Fold the queue counters' pending changes into their totals, if the backend defers
     /// them (Postgres appends one delta row per queue and statement; see
     /// `migrations/postgres/20261205000001_counters.sql`); returns how many changes it
-    /// folded. The pool's maintenance task calls it every interval; a stats read does too
-    /// when many changes wait. The default does nothing (SQLite counts in place).
+    /// folded. The pool's maintenance task calls it every interval; a stats read starts it
+    /// in the background when many changes wait. The default does nothing (SQLite counts in place).
     async fn compact_counters(&self) -> Result<u64> {
         Ok(0)
     }

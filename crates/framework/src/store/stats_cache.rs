@@ -27,6 +27,7 @@
 //! snapshot is later than everything kept.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -145,6 +146,8 @@ pub(crate) struct Counters {
 #[derive(Debug, Default)]
 pub(crate) struct StatsCache {
     state: Mutex<Cached>,
+    /// A compaction a read started is running.
+    compacting: AtomicBool,
 }
 
 impl StatsCache {
@@ -152,25 +155,42 @@ impl StatsCache {
     pub(crate) async fn lock(&self) -> MutexGuard<'_, Cached> {
         self.state.lock().await
     }
+
+    /// Whether the caller may start a compaction (none started by a read is running); if
+    /// so, it must call [`compacted`](Self::compacted) when done.
+    pub(crate) fn start_compacting(&self) -> bool {
+        !self.compacting.swap(true, Ordering::AcqRel)
+    }
+
+    /// The compaction [`start_compacting`](Self::start_compacting) allowed is done.
+    pub(crate) fn compacted(&self) {
+        self.compacting.store(false, Ordering::Release);
+    }
+}
+
+/// What a store keeps of one queue: its base row with the compaction's stamp (none while
+/// all it has are deltas, or it is only paused or limited), and its last probe.
+#[derive(Debug, Default)]
+struct Entry {
+    base: Option<(i64, Sums)>,
+    probe: Option<Probe>,
 }
 
 /// What a store keeps between its stats reads.
 #[derive(Debug)]
 pub(crate) struct Cached {
-    /// Base rows by queue, in queue order, with their compaction stamp.
-    base: BTreeMap<Key, (i64, Sums)>,
+    /// Every queue seen, in queue order.
+    queues: BTreeMap<Key, Entry>,
     /// The newest stamp read: the next read asks for base rows stamped after it.
     seq: i64,
-    probes: HashMap<Key, Probe>,
 }
 
 impl Default for Cached {
     fn default() -> Self {
         // stamps start at 0 (rows no compaction has written yet), so the first read takes all
         Self {
-            base: BTreeMap::new(),
+            queues: BTreeMap::new(),
             seq: -1,
-            probes: HashMap::new(),
         }
     }
 }
@@ -185,8 +205,8 @@ impl Cached {
     /// instants (Postgres's `stats.sql` probes those whose instant has passed).
     pub(crate) fn scheduled(&self) -> (Vec<String>, Vec<String>, Vec<i64>) {
         let mut out = (Vec::new(), Vec::new(), Vec::new());
-        for ((et, rk), p) in &self.probes {
-            if let Some(at) = p.next_scheduled_ms {
+        for ((et, rk), e) in &self.queues {
+            if let Some(at) = e.probe.and_then(|p| p.next_scheduled_ms) {
                 out.0.push(et.clone());
                 out.1.push(rk.clone());
                 out.2.push(at);
@@ -209,7 +229,8 @@ impl Cached {
                 let seq = r.extra.unwrap_or(0);
                 self.seq = self.seq.max(seq);
                 let sums = Sums::of(&r);
-                self.base.insert((r.event_type, r.routing_key), (seq, sums));
+                let key = (r.event_type, r.routing_key);
+                self.queues.entry(key).or_default().base = Some((seq, sums));
                 continue;
             }
             if r.kind == CLOCK {
@@ -217,10 +238,11 @@ impl Cached {
                 continue;
             }
             let sums = Sums::of(&r);
-            let o = merged
-                .overlay
-                .entry((r.event_type, r.routing_key))
-                .or_default();
+            let key = (r.event_type, r.routing_key);
+            if !self.queues.contains_key(&key) {
+                self.queues.insert(key.clone(), Entry::default());
+            }
+            let o = merged.overlay.entry(key).or_default();
             match r.kind {
                 DELTAS => {
                     o.deltas = Some(sums);
@@ -234,66 +256,59 @@ impl Cached {
         }
     }
 
-    /// A queue's counters in this read: its kept base row plus its deltas.
-    fn sums(&self, key: &Key, o: Option<&Overlay>) -> Sums {
-        let base = self.base.get(key).map(|(_, s)| *s).unwrap_or_default();
-        base.plus(o.and_then(|o| o.deltas.as_ref()))
-    }
-
     /// The queues of `merged` whose kept probe no longer holds and that this read did not
     /// probe, as event types and routing keys (SQLite's `stats_probe.sql` binds).
     pub(crate) fn stale(&self, merged: &Counters) -> (Vec<String>, Vec<String>) {
-        let keys = self.base.keys().chain(
-            merged
-                .overlay
-                .keys()
-                .filter(|k| !self.base.contains_key(*k)),
-        );
-        keys.filter(|k| {
-            let o = merged.overlay.get(*k);
-            let fresh = o.is_some_and(|o| o.probe.is_some());
-            let changes = self.sums(k, o).changes();
-            !fresh
-                && self
-                    .probes
-                    .get(*k)
-                    .is_none_or(|p| !p.holds(changes, merged.now_ms))
-        })
-        .map(|(et, rk)| (et.clone(), rk.clone()))
-        .unzip()
+        let mut out = (Vec::new(), Vec::new());
+        for (key, e) in &self.queues {
+            let o = merged.overlay.get(key);
+            if (e.base.is_none() && o.is_none()) || o.is_some_and(|o| o.probe.is_some()) {
+                continue;
+            }
+            let changes = sums_of(e, o).changes();
+            if e.probe.is_none_or(|p| !p.holds(changes, merged.now_ms)) {
+                out.0.push(key.0.clone());
+                out.1.push(key.1.clone());
+            }
+        }
+        out
     }
 
-    /// The stats of one read, ordered by queue: the kept base rows and this read's rows,
-    /// with this read's probes (kept for later reads) or the kept ones.
+    /// The stats of one read, in queue order: the kept base rows and this read's rows, with
+    /// this read's probes (kept for later reads) or the kept ones.
     pub(crate) fn finish(&mut self, mut merged: Counters) -> Vec<QueueStats> {
         let now_ms = merged.now_ms;
-        let mut out = Vec::with_capacity(self.base.len() + merged.overlay.len());
-        let extra: Vec<Key> = merged
-            .overlay
-            .keys()
-            .filter(|k| !self.base.contains_key(*k))
-            .cloned()
-            .collect();
-        let mut keys: Vec<Key> = self.base.keys().cloned().chain(extra).collect();
-        keys.sort_unstable();
-        for key in keys {
-            let o = merged.overlay.remove(&key);
-            let sums = self.sums(&key, o.as_ref());
+        let mut out = Vec::with_capacity(self.queues.len());
+        for (key, e) in &mut self.queues {
+            let o = if merged.overlay.is_empty() {
+                None
+            } else {
+                merged.overlay.remove(key)
+            };
+            if e.base.is_none() && o.is_none() {
+                continue;
+            }
+            let sums = sums_of(e, o.as_ref());
             if let Some((scheduled, next, oldest)) = o.as_ref().and_then(|o| o.probe) {
-                let probe = Probe {
+                e.probe = Some(Probe {
                     changes: sums.changes(),
                     scheduled,
                     next_scheduled_ms: next,
                     oldest_due_ms: oldest,
-                };
-                self.probes.insert(key.clone(), probe);
+                });
             }
-            let probe = self.probes.get(&key).copied();
+            let queue = queue(key.0.clone(), key.1.clone());
             let o = o.unwrap_or_default();
-            out.push(stats_of(queue(key.0, key.1), sums, &o, probe, now_ms));
+            out.push(stats_of(queue, sums, &o, e.probe, now_ms));
         }
         out
     }
+}
+
+/// A queue's counters in one read: its kept base row plus this read's deltas.
+fn sums_of(e: &Entry, o: Option<&Overlay>) -> Sums {
+    let base = e.base.map(|(_, s)| s).unwrap_or_default();
+    base.plus(o.and_then(|o| o.deltas.as_ref()))
 }
 
 /// One queue's stats from its counters and probe (none: the queue has no events, or only

@@ -3,6 +3,8 @@
 //! Mirrors `sqlite::admin` op for op; two copies, as the pools and bound types differ (the
 //! rows they return are decoded once, in `store::admin` and `store::stats_cache`).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
@@ -20,9 +22,19 @@ const DEAD_LETTERS: &str = include_str!("sql/dead_letters.sql");
 const REPLAY: &str = include_str!("sql/replay.sql");
 const PURGE_DEAD: &str = include_str!("sql/purge_dead.sql");
 
-/// A stats read compacts the counters after it summed at least this many deltas (the
-/// maintenance task normally keeps them far fewer).
-const COMPACT_AFTER_STATS: i64 = 10_000;
+/// A stats read that summed at least this many deltas starts a compaction in the
+/// background (the pools' maintenance task normally keeps them fewer; without a pool,
+/// the deltas of a busy publisher would otherwise grow every read).
+const COMPACT_AFTER_STATS: i64 = 1_000;
+
+/// Tells the stats cache its read-started compaction is over when dropped, however it ended.
+struct Compacted(Arc<StatsCache>);
+
+impl Drop for Compacted {
+    fn drop(&mut self) {
+        self.0.compacted();
+    }
+}
 
 /// Fold the committed counter deltas into the base rows (see the counters migration);
 /// returns how many deltas went, 0 when another compaction is running.
@@ -35,12 +47,12 @@ pub(super) async fn compact_counters(pool: &PgPool) -> Result<u64> {
 
 /// Every queue's stats in one statement (one snapshot): the base counter rows compacted
 /// since this store's last read, the deltas, and probes of the due index for the queues that
-/// may have changed, merged with what the store kept (see `store::stats_cache`). Compacts
-/// the counters afterwards when many deltas waited (no pool's maintenance ran).
+/// may have changed, merged with what the store kept (see `store::stats_cache`). Starts a
+/// compaction in the background when many deltas waited (no pool's maintenance ran).
 pub(super) async fn stats(
     pool: &PgPool,
     namespace: &str,
-    cache: &StatsCache,
+    cache: &Arc<StatsCache>,
 ) -> Result<Vec<QueueStats>> {
     let mut cached = cache.lock().await;
     let (event_types, routing_keys, next_scheduled) = cached.scheduled();
@@ -56,8 +68,14 @@ pub(super) async fn stats(
     let deltas = merged.deltas;
     let stats = cached.finish(merged);
     drop(cached);
-    if deltas >= COMPACT_AFTER_STATS {
-        compact_counters(pool).await?;
+    if deltas >= COMPACT_AFTER_STATS && cache.start_compacting() {
+        let (pool, done) = (pool.clone(), Compacted(cache.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = compact_counters(&pool).await {
+                tracing::warn!(error = %e, "compacting the queue counters after a stats read");
+            }
+            drop(done);
+        });
     }
     Ok(stats)
 }
