@@ -35,7 +35,10 @@ create index conveyor_queue_counts_seq_idx on conveyor_queue_counts (namespace, 
 
 alter table conveyor_queue_count_deltas
     add column changes     bigint not null default 0,
-    add column parked_keys bigint not null default 0;
+    add column parked_keys bigint not null default 0,
+    -- the writing transaction: a reader probes only the queues with deltas its previous
+    -- read's snapshot did not see (pg_visible_in_snapshot)
+    add column txid        xid8 not null default pg_current_xact_id();
 
 create or replace function conveyor_counts_inserted() returns trigger
 language plpgsql as $$

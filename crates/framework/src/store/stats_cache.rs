@@ -16,10 +16,12 @@
 //! rows, every park and unpark; migration 20261206000001_stats_changes) is the value it was
 //! probed at and the clock has not reached its next scheduled instant: no write moved a
 //! row, and no row came due by time alone.
-//! - Postgres decides in the read's one statement: it probes the queues with deltas or a
-//!   base row stamped since the store's newest stamp (every change appends a delta in its
-//!   own transaction, and the compaction that folds it stamps the row after any stamp an
-//!   earlier snapshot saw) and the queues whose kept next scheduled instant has passed.
+//! - Postgres decides in the read's one statement: it probes the queues with deltas the
+//!   store's last read did not see (by their writer's transaction id against that read's
+//!   snapshot) or a base row stamped since the store's newest stamp (every change appends a
+//!   delta in its own transaction, and the compaction that folds it stamps the row after
+//!   any stamp an earlier snapshot saw), and the queues whose kept next scheduled instant
+//!   has passed.
 //! - SQLite reads the counters, then probes in the same read transaction the queues whose
 //!   kept probe fails that test ([`Cached::stale`]).
 //!
@@ -140,6 +142,8 @@ pub(crate) struct Counters {
     now_ms: i64,
     /// Uncompacted deltas summed (Postgres; 0 on SQLite).
     pub(crate) deltas: i64,
+    /// This read's snapshot (Postgres), kept by [`Cached::finish`].
+    snapshot: Option<String>,
 }
 
 /// A store's stats cache (see the module docs); [`lock`](Self::lock) it for a read.
@@ -183,6 +187,9 @@ pub(crate) struct Cached {
     queues: BTreeMap<Key, Entry>,
     /// The newest stamp read: the next read asks for base rows stamped after it.
     seq: i64,
+    /// The last read's snapshot (Postgres): the next read probes the queues with deltas it
+    /// did not see.
+    snapshot: Option<String>,
 }
 
 impl Default for Cached {
@@ -191,6 +198,7 @@ impl Default for Cached {
         Self {
             queues: BTreeMap::new(),
             seq: -1,
+            snapshot: None,
         }
     }
 }
@@ -199,6 +207,11 @@ impl Cached {
     /// The stamp to read base rows after (`stats.sql`'s second bind on Postgres).
     pub(crate) fn seq(&self) -> i64 {
         self.seq
+    }
+
+    /// The last read's snapshot, as `pg_current_snapshot()` text (Postgres).
+    pub(crate) fn snapshot(&self) -> Option<&str> {
+        self.snapshot.as_deref()
     }
 
     /// The kept probes that have a next scheduled instant, as event types, routing keys and
@@ -235,6 +248,7 @@ impl Cached {
             }
             if r.kind == CLOCK {
                 merged.now_ms = r.pending;
+                merged.snapshot = Some(r.event_type).filter(|s| !s.is_empty());
                 continue;
             }
             let sums = Sums::of(&r);
@@ -278,6 +292,9 @@ impl Cached {
     /// this read's probes (kept for later reads) or the kept ones.
     pub(crate) fn finish(&mut self, mut merged: Counters) -> Vec<QueueStats> {
         let now_ms = merged.now_ms;
+        if merged.snapshot.is_some() {
+            self.snapshot = merged.snapshot.take();
+        }
         let mut out = Vec::with_capacity(self.queues.len());
         for (key, e) in &mut self.queues {
             let o = if merged.overlay.is_empty() {

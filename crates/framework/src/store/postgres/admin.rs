@@ -62,6 +62,7 @@ pub(super) async fn stats(
         .bind(event_types)
         .bind(routing_keys)
         .bind(next_scheduled)
+        .bind(cached.snapshot().map(str::to_owned))
         .fetch_all(pool)
         .await?;
     let merged = cached.merge(rows);

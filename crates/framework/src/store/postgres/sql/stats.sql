@@ -7,13 +7,14 @@
 --   the reader has (`extra` = the stamp);
 -- 1 the sum of a queue's uncompacted deltas (`extra` = how many);
 -- 2 a paused queue; 3 a queue's global limit (`extra`);
--- 4 the read's instant (`pending`, epoch ms);
+-- 4 the read's instant (`pending`, epoch ms) and snapshot (`event_type`);
 -- 5 a probe of conveyor_events_due_idx: `pending` = scheduled rows (pending, unblocked, due
 --   later; O(scheduled)), `extra` = the next scheduled and `extra2` the oldest due instant.
 -- Probed are the queues that may have changed since the reader's last read: those with
--- deltas or a base row stamped after $2 (every change appends a delta, and a compaction
--- stamps what it folds), and those of the reader's probes $3..$5 (event type, routing key,
--- next scheduled instant) whose next scheduled event has come due by the clock alone.
+-- deltas its snapshot $6 did not see (all deltas when null) or a base row stamped after $2
+-- (every change appends a delta in its own transaction, and a compaction stamps what it
+-- folds), and those of the reader's probes $3..$5 (event type, routing key, next scheduled
+-- instant) whose next scheduled event has come due by the clock alone.
 -- Names are grouped under "C" so a sort, if the planner picks one, compares bytes (under
 -- the database's libc collation 1,000 names took 4-6 ms to sort), and compared with the
 -- outbox under its own collation, which the due index has.
@@ -25,7 +26,9 @@ with deltas as (
            sum(cancelled)::int8 as cancelled, sum(enqueued_total)::int8 as enqueued_total,
            sum(completed_total)::int8 as completed_total,
            sum(failed_total)::int8 as failed_total, sum(dead_total)::int8 as dead_total,
-           sum(changes)::int8 as changes, sum(parked_keys)::int8 as parked_keys, count(*) as n
+           sum(changes)::int8 as changes, sum(parked_keys)::int8 as parked_keys, count(*) as n,
+           bool_or($6::pg_snapshot is null or not pg_visible_in_snapshot(txid, $6::pg_snapshot))
+               as fresh
       from conveyor_queue_count_deltas
      where namespace = $1
      group by 1, 2
@@ -42,7 +45,7 @@ clock as (
 ),
 changed as (
     select event_type, routing_key
-      from (select event_type, routing_key from deltas
+      from (select event_type, routing_key from deltas where fresh
             union all
             select event_type collate "C", routing_key collate "C" from stamped
             union all
@@ -71,7 +74,8 @@ select 3::int2, event_type, routing_key, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 
   from conveyor_queue_settings
  where namespace = $1 and max_in_flight is not null
 union all
-select 4::int2, '', '', now_ms, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, null, null
+select 4::int2, pg_current_snapshot()::text, '', now_ms, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+       null, null
   from clock
 union all
 select 5::int2, c.event_type collate "default", c.routing_key collate "default", s.scheduled, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
