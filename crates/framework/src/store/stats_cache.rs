@@ -29,7 +29,9 @@
 //! snapshot is later than everything kept.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
+#[cfg(feature = "postgres")]
+use std::sync::atomic::Ordering;
 
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -74,6 +76,7 @@ pub(crate) struct CounterRow {
 #[derive(Debug, Clone, Copy)]
 struct Probe {
     /// The queue's `changes` counter in the probe's snapshot.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     changes: i64,
     scheduled: i64,
     next_scheduled_ms: Option<i64>,
@@ -81,6 +84,7 @@ struct Probe {
 }
 
 impl Probe {
+    #[cfg(feature = "sqlite")]
     fn holds(&self, changes: i64, now_ms: i64) -> bool {
         self.changes == changes && self.next_scheduled_ms.is_none_or(|at| at > now_ms)
     }
@@ -141,6 +145,7 @@ pub(crate) struct Counters {
     overlay: HashMap<Key, Overlay>,
     now_ms: i64,
     /// Uncompacted deltas summed (Postgres; 0 on SQLite).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) deltas: i64,
     /// This read's snapshot (Postgres), kept by [`Cached::finish`].
     snapshot: Option<String>,
@@ -151,6 +156,7 @@ pub(crate) struct Counters {
 pub(crate) struct StatsCache {
     state: Mutex<Cached>,
     /// A compaction a read started is running.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     compacting: AtomicBool,
 }
 
@@ -162,11 +168,13 @@ impl StatsCache {
 
     /// Whether the caller may start a compaction (none started by a read is running); if
     /// so, it must call [`compacted`](Self::compacted) when done.
+    #[cfg(feature = "postgres")]
     pub(crate) fn start_compacting(&self) -> bool {
         !self.compacting.swap(true, Ordering::AcqRel)
     }
 
     /// The compaction [`start_compacting`](Self::start_compacting) allowed is done.
+    #[cfg(feature = "postgres")]
     pub(crate) fn compacted(&self) {
         self.compacting.store(false, Ordering::Release);
     }
@@ -189,6 +197,7 @@ pub(crate) struct Cached {
     seq: i64,
     /// The last read's snapshot (Postgres): the next read probes the queues with deltas it
     /// did not see.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     snapshot: Option<String>,
 }
 
@@ -205,17 +214,20 @@ impl Default for Cached {
 
 impl Cached {
     /// The stamp to read base rows after (`stats.sql`'s second bind on Postgres).
+    #[cfg(any(feature = "postgres", test))]
     pub(crate) fn seq(&self) -> i64 {
         self.seq
     }
 
     /// The last read's snapshot, as `pg_current_snapshot()` text (Postgres).
+    #[cfg(feature = "postgres")]
     pub(crate) fn snapshot(&self) -> Option<&str> {
         self.snapshot.as_deref()
     }
 
     /// The kept probes that have a next scheduled instant, as event types, routing keys and
     /// instants (Postgres's `stats.sql` probes those whose instant has passed).
+    #[cfg(any(feature = "postgres", test))]
     pub(crate) fn scheduled(&self) -> (Vec<String>, Vec<String>, Vec<i64>) {
         let mut out = (Vec::new(), Vec::new(), Vec::new());
         for ((et, rk), e) in &self.queues {
@@ -272,6 +284,7 @@ impl Cached {
 
     /// The queues of `merged` whose kept probe no longer holds and that this read did not
     /// probe, as event types and routing keys (SQLite's `stats_probe.sql` binds).
+    #[cfg(feature = "sqlite")]
     pub(crate) fn stale(&self, merged: &Counters) -> (Vec<String>, Vec<String>) {
         let mut out = (Vec::new(), Vec::new());
         for (key, e) in &self.queues {
