@@ -180,11 +180,11 @@ impl StatsCache {
     }
 }
 
-/// What a store keeps of one queue: its base row with the compaction's stamp (none while
-/// all it has are deltas, or it is only paused or limited), and its last probe.
+/// What a store keeps of one queue: its base row (none while all it has are deltas, or it
+/// is only paused or limited), and its last probe.
 #[derive(Debug, Default)]
 struct Entry {
-    base: Option<(i64, Sums)>,
+    base: Option<Sums>,
     probe: Option<Probe>,
 }
 
@@ -255,7 +255,7 @@ impl Cached {
                 self.seq = self.seq.max(seq);
                 let sums = Sums::of(&r);
                 let key = (r.event_type, r.routing_key);
-                self.queues.entry(key).or_default().base = Some((seq, sums));
+                self.queues.entry(key).or_default().base = Some(sums);
                 continue;
             }
             if r.kind == CLOCK {
@@ -337,7 +337,7 @@ impl Cached {
 
 /// A queue's counters in one read: its kept base row plus this read's deltas.
 fn sums_of(e: &Entry, o: Option<&Overlay>) -> Sums {
-    let base = e.base.map(|(_, s)| s).unwrap_or_default();
+    let base = e.base.unwrap_or_default();
     base.plus(o.and_then(|o| o.deltas.as_ref()))
 }
 
