@@ -178,6 +178,57 @@ async fn claim_keeps_the_pending_index_with_stale_statistics(pool: PgPool) {
     assert!(!plan.contains("conveyor_events_due_idx"), "{plan}");
 }
 
+/// Postgres-only: a claim that can take nothing (its queue paused, or its global limit
+/// reached) reads a handful of buffers, not the queue's backlog. With `active` joined as a
+/// table, the generic plan put it inside the first probe's nested loop and walked all
+/// 50,000 pending rows to come back empty, once per idle worker's claim.
+#[sqlx::test(migrator = "conveyor::MIGRATOR")]
+async fn a_claim_that_can_take_nothing_reads_no_backlog(pool: PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    analyzed_backlog(&mut conn, 50_000).await;
+    generic_claim_plan(&mut conn).await;
+    let blocked = [
+        "insert into conveyor_paused_handlers (namespace, event_type, routing_key)
+         values ('default', 'contract.job', '')",
+        "delete from conveyor_paused_handlers;
+         insert into conveyor_queue_settings (namespace, event_type, routing_key, max_in_flight)
+         values ('default', 'contract.job', '', 1);
+         insert into conveyor_slots (namespace, event_type, routing_key, slot, event_id)
+         values ('default', 'contract.job', '', 0, 1)",
+    ];
+    for setup in blocked {
+        sqlx::raw_sql(setup).execute(&mut *conn).await.unwrap();
+        let plan: serde_json::Value = sqlx::query_scalar(
+            "explain (analyze, buffers, format json)
+             execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '', 300000)",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        let node = &plan[0]["Plan"];
+        assert_eq!(node["Actual Rows"].as_i64(), Some(0), "{setup}: {plan}");
+        let buffers = node["Shared Hit Blocks"].as_i64().unwrap()
+            + node["Shared Read Blocks"].as_i64().unwrap();
+        assert!(
+            buffers < 50,
+            "{setup}: {buffers} buffers to claim nothing: {plan}"
+        );
+    }
+}
+
+/// `n` pending `contract.job` events, then fresh statistics.
+async fn analyzed_backlog(conn: &mut sqlx::PgConnection, n: i64) {
+    sqlx::query(
+        "insert into conveyor_events (namespace, event_type, payload)
+         select 'default', 'contract.job', '{}' from generate_series(1, $1)",
+    )
+    .bind(n)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    execute(&mut *conn, "analyze conveyor_events").await;
+}
+
 /// Prepare claim.sql as `claim_plan` under generic plans on `conn` and return the EXPLAIN of
 /// a claim of 100 from `contract.job`.
 async fn generic_claim_plan(conn: &mut sqlx::PgConnection) -> String {
@@ -280,13 +331,7 @@ async fn prune_uses_the_partial_indexes_in_its_generic_plan(pool: PgPool) {
 #[sqlx::test(migrator = "conveyor::MIGRATOR")]
 async fn claim_plan_stays_below_the_jit_threshold(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
-    execute(
-        &mut *conn,
-        "insert into conveyor_events (namespace, event_type, payload)
-         select 'default', 'contract.job', '{}' from generate_series(1, 100000)",
-    )
-    .await;
-    execute(&mut *conn, "analyze conveyor_events").await;
+    analyzed_backlog(&mut conn, 100_000).await;
     execute(&mut *conn, "set plan_cache_mode = force_generic_plan").await;
     let claim = include_str!("../../../crates/framework/src/store/postgres/sql/claim.sql");
     let prepare = format!(

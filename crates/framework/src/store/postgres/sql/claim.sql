@@ -39,6 +39,10 @@
 -- slot marked with its event in `assigned`; a trigger frees the slot when the event stops
 -- being claimed. Two claims never hold the same slot, so at most max_in_flight events of the
 -- queue are claimed at once across every process. No free slot: the walk does not run.
+-- The walk's first probes test `active` as an uncorrelated `exists`, which Postgres runs
+-- once, before the scan (a one-time filter): joined as a table instead, the planner put it
+-- on the inner side of the first probe's nested loop, so a claim that found no free slot
+-- (or a paused queue) walked every pending row of the queue to come back empty.
 -- Unlimited queues read one settings row and skip the rest.
 --
 -- The batch comes back in the rule's order across groups. Paused queues claim nothing.
@@ -78,8 +82,9 @@ active as (
 after_cursor (fairness_key, priority, n) as (
     (select f.fairness_key, top.priority, 1
        from (select e.fairness_key
-               from conveyor_events e, active
-              where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
+               from conveyor_events e
+              where exists (select 1 from active)
+                and e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
                 and e.routing_key = $3 and e.fairness_key > $7
               order by e.fairness_key
               limit 1) f
@@ -123,8 +128,9 @@ after_cursor (fairness_key, priority, n) as (
 up_to_cursor (fairness_key, priority, n) as (
     (select f.fairness_key, top.priority, 1
        from (select e.fairness_key
-               from conveyor_events e, active
-              where e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
+               from conveyor_events e
+              where exists (select 1 from active)
+                and e.status = 'pending' and not e.blocked and e.namespace = $1 and e.event_type = $2
                 and e.routing_key = $3 and e.fairness_key <= $7
               order by e.fairness_key
               limit 1) f
@@ -256,13 +262,16 @@ leased as (
               greatest(e.available_at, e.created_at) as due_at, e.last_error, e.ordering_key,
               e.traceparent
 ),
+-- the n-th leased event takes the n-th locked slot: the two sorted arrays zipped by one
+-- unnest (a join on row numbers was planned as a nested loop, O(slots x events))
 assigned as (
     update conveyor_slots sl
        set event_id = a.id
-      from (select id, row_number() over (order by id) as rn from leased) a
-      join (select slot, row_number() over (order by slot) as rn from slots) f on f.rn = a.rn
-     where sl.namespace = $1 and sl.event_type = $2 and sl.routing_key = $3
-       and sl.slot = f.slot
+      from unnest(array(select id from leased order by id),
+                  array(select slot from slots order by slot)) as a (id, slot)
+     where a.id is not null
+       and sl.namespace = $1 and sl.event_type = $2 and sl.routing_key = $3
+       and sl.slot = a.slot
 )
 select l.*
   from leased l
