@@ -186,7 +186,7 @@ async fn claim_keeps_the_pending_index_with_stale_statistics(pool: PgPool) {
 async fn a_claim_that_can_take_nothing_reads_no_backlog(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
     analyzed_backlog(&mut conn, 50_000).await;
-    generic_claim_plan(&mut conn).await;
+    prepare_generic_claim(&mut conn).await;
     let blocked = [
         "insert into conveyor_paused_handlers (namespace, event_type, routing_key)
          values ('default', 'contract.job', '')",
@@ -229,15 +229,20 @@ async fn analyzed_backlog(conn: &mut sqlx::PgConnection, n: i64) {
     execute(&mut *conn, "analyze conveyor_events").await;
 }
 
-/// Prepare claim.sql as `claim_plan` under generic plans on `conn` and return the EXPLAIN of
-/// a claim of 100 from `contract.job`.
-async fn generic_claim_plan(conn: &mut sqlx::PgConnection) -> String {
+/// Prepare claim.sql as `claim_plan` under generic plans on `conn`.
+async fn prepare_generic_claim(conn: &mut sqlx::PgConnection) {
     execute(&mut *conn, "set plan_cache_mode = force_generic_plan").await;
     let claim = include_str!("../../../crates/framework/src/store/postgres/sql/claim.sql");
     let prepare = format!(
         "prepare claim_plan(text, text, text, text, bigint, float8, text, float8) as {claim}"
     );
     execute(&mut *conn, &prepare).await;
+}
+
+/// Prepare claim.sql as `claim_plan` under generic plans on `conn` and return the EXPLAIN of
+/// a claim of 100 from `contract.job`.
+async fn generic_claim_plan(conn: &mut sqlx::PgConnection) -> String {
+    prepare_generic_claim(conn).await;
     let plan: Vec<String> = sqlx::query_scalar(
         "explain execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '', 300000)",
     )
@@ -332,12 +337,7 @@ async fn prune_uses_the_partial_indexes_in_its_generic_plan(pool: PgPool) {
 async fn claim_plan_stays_below_the_jit_threshold(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
     analyzed_backlog(&mut conn, 100_000).await;
-    execute(&mut *conn, "set plan_cache_mode = force_generic_plan").await;
-    let claim = include_str!("../../../crates/framework/src/store/postgres/sql/claim.sql");
-    let prepare = format!(
-        "prepare claim_plan(text, text, text, text, bigint, float8, text, float8) as {claim}"
-    );
-    execute(&mut *conn, &prepare).await;
+    prepare_generic_claim(&mut conn).await;
     let plan: serde_json::Value = sqlx::query_scalar(
         "explain (format json) execute claim_plan('default', 'contract.job', '', 'w', 100, 30000, '', 60000)",
     )
