@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use super::counts::{self, Moved};
 use super::{id_array, instant, millis};
 use crate::error::Result;
 use crate::event::EventId;
@@ -158,10 +159,18 @@ pub(super) async fn claim(
         .fetch_all(&mut **tx)
         .await?;
     rows.sort_unstable_by_key(|r| position.get(&r.id).copied());
-    Ok(rows
+    let claimed: Vec<ClaimedEvent> = rows
         .into_iter()
         .map(|r| r.into_claimed(|s| Uuid::parse_str(&s).ok(), instant))
-        .collect())
+        .collect();
+    // the lease's pending -> claimed is counted here, not by the row trigger
+    let moved = Moved {
+        leased: claimed.len() as i64,
+        retries: claimed.iter().filter(|c| c.attempts > 1).count() as i64,
+        delivered: 0,
+    };
+    counts::count(tx, namespace, event_type, routing_key, moved).await?;
+    Ok(claimed)
 }
 
 /// The smallest string after `key` in SQLite's binary collation: `key` followed by NUL.

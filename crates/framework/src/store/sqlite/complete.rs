@@ -1,14 +1,16 @@
 //! Completing a batch, and the lease operations on claimed rows: renew and release.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use super::counts::{self, Moved};
 use super::{id_array, millis, SqliteTx};
 use crate::error::Result;
 use crate::event::{EventId, Queue};
-use crate::store::Completion;
+use crate::store::{Completion, Outcome};
 
 const COMPLETE: &str = include_str!("sql/complete.sql");
+const COMPLETE_DELIVERED: &str = include_str!("sql/complete_delivered.sql");
 const COMPLETE_DELETE: &str = include_str!("sql/complete_delete.sql");
 const RENEW: &str = include_str!("sql/renew.sql");
 const RELEASE: &str = include_str!("sql/release.sql");
@@ -41,32 +43,61 @@ pub(super) async fn apply(
             tx.wakes.push(crate::store::queue(event_type, routing_key));
         }
     }
-    let outcomes = completion.outcomes.iter().map(|(id, outcome)| {
-        let (status, delay, error) = outcome.columns();
-        Applied {
-            id: id.0,
-            status,
-            delay_ms: millis(delay),
-            error,
-        }
-    });
-    let (deleted, updated): (Vec<_>, Vec<_>) =
-        outcomes.partition(|a| completion.delete_delivered && a.status == "delivered");
+    let (delivered, others): (Vec<_>, Vec<_>) = completion
+        .outcomes
+        .iter()
+        .partition(|(_, outcome)| matches!(outcome, Outcome::Delivered));
     let mut held = 0;
-    if !deleted.is_empty() {
-        held += sqlx::query(COMPLETE_DELETE)
-            .bind(namespace)
-            .bind(&completion.worker)
-            .bind(serde_json::to_string(&deleted)?)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+    if !delivered.is_empty() {
+        let ids: Vec<EventId> = delivered.iter().map(|(id, _)| *id).collect();
+        if completion.delete_delivered {
+            held += sqlx::query(COMPLETE_DELETE)
+                .bind(namespace)
+                .bind(&completion.worker)
+                .bind(id_array(&ids))
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        } else {
+            let queues: Vec<(String, String)> = sqlx::query_as(COMPLETE_DELIVERED)
+                .bind(namespace)
+                .bind(&completion.worker)
+                .bind(id_array(&ids))
+                .bind(now)
+                .fetch_all(&mut **tx)
+                .await?;
+            held += queues.len() as u64;
+            // claimed -> delivered is counted here, not by the row trigger
+            let mut per_queue: BTreeMap<(String, String), i64> = BTreeMap::new();
+            for queue in queues {
+                *per_queue.entry(queue).or_default() += 1;
+            }
+            for ((event_type, routing_key), n) in per_queue {
+                let moved = Moved {
+                    delivered: n,
+                    ..Moved::default()
+                };
+                counts::count(tx, namespace, &event_type, &routing_key, moved).await?;
+            }
+        }
     }
-    if !updated.is_empty() {
+    if !others.is_empty() {
+        let applied: Vec<Applied> = others
+            .iter()
+            .map(|(id, outcome)| {
+                let (status, delay, error) = outcome.columns();
+                Applied {
+                    id: id.0,
+                    status,
+                    delay_ms: millis(delay),
+                    error,
+                }
+            })
+            .collect();
         held += sqlx::query(COMPLETE)
             .bind(namespace)
             .bind(&completion.worker)
-            .bind(serde_json::to_string(&updated)?)
+            .bind(serde_json::to_string(&applied)?)
             .bind(now)
             .execute(&mut **tx)
             .await?

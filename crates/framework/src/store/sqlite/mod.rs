@@ -32,6 +32,7 @@ mod admin;
 mod cancel;
 mod claim;
 mod complete;
+mod counts;
 mod hub;
 mod insert;
 mod lookup;

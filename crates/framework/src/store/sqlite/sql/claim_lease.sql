@@ -1,5 +1,8 @@
 -- Lease the picked events ($2, a JSON array of ids) to worker $3 until $5.
 -- Runs in the claim's write transaction, so no other writer can claim them meanwhile.
+-- The update trigger does not count pending -> claimed (migration
+-- 20261207000001_counted_transitions): claim.rs counts the leased rows through
+-- count_transitions.sql in the same transaction.
 -- The unary `+` keeps the planner on the rowid lookups: on the pending index it would scan
 -- every pending row of the namespace.
 -- $1 namespace, $2 ids, $3 worker, $4 now (ms), $5 lease expiry (ms)
@@ -13,5 +16,6 @@ update conveyor_events
  where id in (select value from json_each($2))
    and +namespace = $1
    and +status = 'pending'
+   and not +blocked
 returning id, payload, attempts, fairness_key, causation_id, correlation_id, created_at,
           max(available_at, created_at) as due_at, last_error, ordering_key, traceparent

@@ -1,5 +1,6 @@
 -- Apply per-item outcomes of a batch held by worker $2; $3 is a JSON array of
--- {id, status ('delivered' | 'pending' | 'dead' | 'snoozed' | 'cancelled'), delay_ms, error};
+-- {id, status ('pending' | 'dead' | 'snoozed' | 'cancelled'), delay_ms, error} (delivered
+-- outcomes go through complete_delivered.sql; 'delivered' here is still applied as such);
 -- a snoozed event is stored as pending with its attempt taken back (snoozing uses none); a
 -- cancelled outcome's `error` is its reason, not an error.
 --
