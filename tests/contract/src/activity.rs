@@ -14,23 +14,6 @@ const WAIT: Duration = Duration::from_secs(20);
 /// A short heartbeat, so the tests see each pool's rows within a fraction of a second.
 const BEAT: Duration = Duration::from_millis(100);
 
-/// Takes about 50 ms per batch of up to 5.
-struct Sleepy {
-    log: Log,
-}
-
-#[async_trait]
-impl<S: Store> EventHandler<S> for Sleepy {
-    type Event = Job;
-    const BATCH_SIZE: usize = 5;
-
-    async fn handle(&self, batch: Batch<Job>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        self.log.record(&batch);
-        Ok(())
-    }
-}
-
 /// Fails every attempt, retried quickly, dead after the third.
 struct Failing {
     log: Log,
@@ -85,8 +68,10 @@ pub async fn activity_reports_wait_run_and_completed_per_minute<B: Backend>(b: &
     assert_eq!(before.run.p50, None, "no samples yet");
     assert_eq!(before.per_minute.len(), 60);
     store.publish_batch(jobs(20)).await.unwrap();
-    let log = Log::default();
-    let running = spawn(beating(b.store(4).await, Sleepy { log: log.clone() }));
+    // takes about 50 ms per batch of up to 5
+    let sleepy = Recorder::<5>::slow(Duration::from_millis(50));
+    let log = sleepy.log.clone();
+    let running = spawn(beating(b.store(4).await, sleepy));
     eventually(WAIT, "20 completions recorded", || async {
         completed(&job_activity(&store).await) == 20
     })

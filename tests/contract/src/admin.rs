@@ -5,7 +5,8 @@ use std::time::Duration;
 use conveyor::{Store, WorkerPool};
 
 use crate::support::{
-    claim, eventually, job_queue, jobs, spawn, spawn_one, stats_of, stop, Backend, Recorder,
+    claim, complete, eventually, job_queue, jobs, spawn, spawn_one, stats_of, stop, Backend,
+    Recorder,
 };
 
 /// A paused queue is not claimed by any pool; resuming restarts it at once.
@@ -49,18 +50,7 @@ pub async fn dead_letters_list_replay_and_purge<B: Backend>(b: &B) {
             )
         })
         .collect();
-    store
-        .complete(
-            None,
-            &conveyor::Completion {
-                worker: "w".into(),
-                outcomes,
-                emitted: vec![],
-                delete_delivered: false,
-            },
-        )
-        .await
-        .unwrap();
+    complete(&store, "w", outcomes).await;
 
     let page1 = store
         .dead_letters(Some(&job_queue()), None, 3)

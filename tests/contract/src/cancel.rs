@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use conveyor::{
-    Batch, CancelOutcome, ClaimRequest, Completion, Context, EventHandler, EventId, EventStatus,
-    HandlerError, Item, Message, Outcome, Queue, Store,
+    Batch, CancelOutcome, ClaimRequest, Context, EventHandler, EventId, EventStatus, HandlerError,
+    Item, Message, Outcome, Queue, Store,
 };
 use tokio::sync::Semaphore;
 
 use crate::support::{
-    claim, eventually, job_queue, jobs, run_until, spawn_one, stats_of, stop, Backend, Followup,
-    Job, PerItem,
+    claim, complete, eventually, job_queue, jobs, publish_jobs, run_until, spawn_one, stats_of,
+    stop, Backend, Followup, Job, PerItem,
 };
 
 /// Claim all due jobs for `worker` with `lease`.
@@ -31,17 +31,6 @@ async fn claim_for<S: Store>(store: &S, worker: &str, lease: Duration) -> Vec<Ev
         .await
         .expect("claim");
     rows.iter().map(|r| r.id).collect()
-}
-
-/// Complete `outcomes` as `worker`.
-async fn complete<S: Store>(store: &S, worker: &str, outcomes: Vec<(EventId, Outcome)>) {
-    let completion = Completion {
-        worker: worker.into(),
-        outcomes,
-        emitted: vec![],
-        delete_delivered: false,
-    };
-    store.complete(None, &completion).await.expect("complete");
 }
 
 /// A due, a scheduled and a retrying event are cancelled by id, with the reason; a delivered
@@ -192,12 +181,7 @@ impl<S: Store> EventHandler<S> for Gated {
 /// item it delivered stays delivered and the item it retried becomes cancelled.
 pub async fn a_running_event_is_cancelled_unless_its_batch_delivers_it<B: Backend>(b: &B) {
     let store = b.store(6).await;
-    let ids: Vec<EventId> = store
-        .publish_batch(jobs(2))
-        .await
-        .unwrap()
-        .inserted()
-        .collect();
+    let ids = publish_jobs(&store, 2).await;
     let handler = Gated::default();
     let (started, go) = (handler.started.clone(), handler.go.clone());
     let running = spawn_one(&store, handler);
@@ -273,12 +257,7 @@ pub async fn a_held_event_with_a_cancel_request_is_cancelled_when_reaped_or_rele
 /// events it emitted are dropped.
 pub async fn a_handler_cancels_an_item_with_ctx_cancel<B: Backend>(b: &B) {
     let store = b.store(6).await;
-    let ids: Vec<EventId> = store
-        .publish_batch(jobs(2))
-        .await
-        .unwrap()
-        .inserted()
-        .collect();
+    let ids = publish_jobs(&store, 2).await;
     let handler = PerItem::<_, 2>(|item: &Item<Job>, ctx: &mut Context<'_, B::S>| {
         ctx.emit_for(item.id, Followup { of: item.payload.n })?;
         if item.payload.n == 1 {
@@ -310,12 +289,7 @@ pub async fn a_handler_cancels_an_item_with_ctx_cancel<B: Backend>(b: &B) {
 /// Cancelled events are pruned after the delivered retention, like delivered ones.
 pub async fn cancelled_events_are_pruned_after_the_retention<B: Backend>(b: &B) {
     let store = b.store(2).await;
-    let ids: Vec<EventId> = store
-        .publish_batch(jobs(3))
-        .await
-        .unwrap()
-        .inserted()
-        .collect();
+    let ids = publish_jobs(&store, 3).await;
     store.cancel(&ids[..2], "obsolete").await.unwrap();
     assert_eq!(
         store.prune(Duration::from_secs(3600), 100).await.unwrap(),

@@ -71,34 +71,13 @@ pub async fn events_of_a_killed_worker_are_reclaimed_after_the_lease<B: Backend>
     }
 }
 
-/// Takes a while per batch, so shutdown finds batches in flight.
-struct Slow {
-    inner: Recorder<5>,
-}
-
-#[async_trait]
-impl<S: Store> EventHandler<S> for Slow {
-    type Event = Job;
-    const BATCH_SIZE: usize = 5;
-
-    async fn handle(
-        &self,
-        batch: Batch<Job>,
-        ctx: &mut Context<'_, S>,
-    ) -> Result<(), HandlerError> {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        EventHandler::<S>::handle(&self.inner, batch, ctx).await
-    }
-}
-
 /// Graceful shutdown finishes in-flight batches and leaves nothing claimed.
 pub async fn graceful_shutdown_finishes_in_flight_and_leaves_nothing_claimed<B: Backend>(b: &B) {
     let store = b.store(8).await;
     store.publish_batch(jobs(100)).await.unwrap();
-    let handler = Slow {
-        inner: Recorder::default(),
-    };
-    let log = handler.inner.log.clone();
+    // takes a while per batch, so shutdown finds batches in flight
+    let handler = Recorder::<5>::slow(Duration::from_millis(300));
+    let log = handler.log.clone();
     let running = spawn_with(&store, handler, HandlerOptions::default().concurrency(3));
     eventually(WAIT, "batches in flight", || async {
         stats_of(&store, &job_queue()).await.in_flight > 0

@@ -11,7 +11,7 @@ use conveyor::{
 };
 
 use crate::ordering::{Sequencer, WAIT};
-use crate::support::{eventually, job_queue, spawn, stats_of, stop, Backend, Job};
+use crate::support::{eventually, job_queue, spawn_with, stats_of, stop, Backend, Job};
 
 /// Counts events running at once across every pool, and the most seen.
 #[derive(Clone, Default)]
@@ -49,11 +49,10 @@ pub async fn the_global_limit_is_never_exceeded_across_pools<B: Backend>(b: &B) 
     let handler = Gauge::default();
     let mut pools = Vec::new();
     for _ in 0..3 {
-        pools.push(spawn(
-            WorkerPool::builder(b.store(6).await)
-                .register_with(handler.clone(), HandlerOptions::default().concurrency(4))
-                .build()
-                .unwrap(),
+        pools.push(spawn_with(
+            &b.store(6).await,
+            handler.clone(),
+            HandlerOptions::default().concurrency(4),
         ));
     }
     let stop_sampling = Arc::new(AtomicBool::new(false));
@@ -105,18 +104,14 @@ pub async fn freeing_a_slot_wakes_the_limited_queue<B: Backend>(b: &B) {
         .await
         .unwrap();
     let handler = Gauge::default();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(
-                handler.clone(),
-                HandlerOptions::default()
-                    .concurrency(4)
-                    .batch_size(4)
-                    .poll_interval(Duration::from_secs(60))
-                    .max_in_flight(Some(2)),
-            )
-            .build()
-            .unwrap(),
+    let running = spawn_with(
+        &store,
+        handler.clone(),
+        HandlerOptions::default()
+            .concurrency(4)
+            .batch_size(4)
+            .poll_interval(Duration::from_secs(60))
+            .max_in_flight(Some(2)),
     );
     eventually(
         Duration::from_secs(20),

@@ -2,24 +2,9 @@
 
 use std::time::Duration;
 
-use conveyor::{Completion, EventFilter, EventId, EventStatus, Message, Outcome, Queue, Store};
+use conveyor::{EventFilter, EventId, EventStatus, Message, Outcome, Queue, Store};
 
-use crate::support::{claim, job_queue, Backend, Followup, Job};
-
-/// Apply `outcomes` to events held by worker `w`.
-async fn finish<S: Store>(store: &S, outcomes: Vec<(EventId, Outcome)>) {
-    store
-        .complete(
-            None,
-            &Completion {
-                worker: "w".into(),
-                outcomes,
-                ..Completion::default()
-            },
-        )
-        .await
-        .unwrap();
-}
+use crate::support::{claim, complete, job_queue, Backend, Followup, Job};
 
 /// Each event is found by id with the status operators see, and another namespace's event
 /// or an unknown id is not found.
@@ -48,8 +33,9 @@ pub async fn events_are_looked_up_by_id_in_every_status<B: Backend>(b: &B) {
     // claim four of the five due ones; the fifth stays pending
     let held = claim(&store, &job_queue(), "w", 4).await;
     assert_eq!(held.len(), 4);
-    finish(
+    complete(
         &store,
+        "w",
         vec![
             (held[0].id, Outcome::Delivered),
             (

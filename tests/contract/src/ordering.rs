@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use conveyor::{
-    Batch, Context, EventHandler, HandlerError, HandlerOptions, Message, Store, WorkerPool,
+    Batch, Context, EventHandler, HandlerError, HandlerOptions, Item, Message, Store, WorkerPool,
 };
 
-use crate::support::{eventually, job_queue, spawn, stats_of, stop, Backend, Job};
+use crate::support::{eventually, job_queue, spawn_with, stats_of, stop, Backend, Job, PerItem};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
@@ -198,35 +198,6 @@ pub async fn keys_run_in_order_one_at_a_time_across_pools_with_kills<B: Backend>
     assert_eq!((s.pending, s.dead), (0, 0), "{s:?}");
 }
 
-/// Fails the first attempt of job 0 (key A's head) with a retry 1.5 s ahead, and records
-/// every start with its key.
-#[derive(Clone, Default)]
-struct RetryOnce {
-    log: Arc<Mutex<Vec<(u64, u32, Instant)>>>,
-}
-
-#[async_trait]
-impl<S: Store> EventHandler<S> for RetryOnce {
-    type Event = Job;
-
-    async fn handle(
-        &self,
-        batch: Batch<Job>,
-        ctx: &mut Context<'_, S>,
-    ) -> Result<(), HandlerError> {
-        for item in &batch {
-            self.log
-                .lock()
-                .unwrap()
-                .push((item.payload.n, item.attempt, Instant::now()));
-            if item.payload.n == 0 && item.attempt == 1 {
-                ctx.retry_after(item.id, Duration::from_millis(1500), "not yet");
-            }
-        }
-        Ok(())
-    }
-}
-
 /// A retry keeps its place at the head of its key: the key's next events wait for it. A
 /// retry scheduled in the future blocks only its own key: another key's events run
 /// meanwhile.
@@ -236,19 +207,28 @@ pub async fn a_retry_keeps_its_place_and_blocks_only_its_key<B: Backend>(b: &B) 
     let msgs = [(0, "a"), (10, "b"), (1, "a"), (11, "b"), (2, "a")]
         .map(|(n, k)| Message::new(Job { n }).ordering_key(k));
     store.publish_batch(msgs).await.unwrap();
-    let handler = RetryOnce::default();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(handler.clone(), HandlerOptions::default().concurrency(2))
-            .build()
-            .unwrap(),
-    );
+    // fails the first attempt of job 0 (key A's head) with a retry 1.5 s ahead, and records
+    // every start with its key
+    let log = Arc::new(Mutex::new(Vec::<(u64, u32, Instant)>::new()));
+    let handler = PerItem::<_, 1>({
+        let log = log.clone();
+        move |item: &Item<Job>, ctx: &mut Context<'_, B::S>| {
+            log.lock()
+                .unwrap()
+                .push((item.payload.n, item.attempt, Instant::now()));
+            if item.payload.n == 0 && item.attempt == 1 {
+                ctx.retry_after(item.id, Duration::from_millis(1500), "not yet");
+            }
+            Ok(())
+        }
+    });
+    let running = spawn_with(&store, handler, HandlerOptions::default().concurrency(2));
     eventually(WAIT, "all five delivered", || async {
         stats_of(&store, &job_queue()).await.delivered == 5
     })
     .await;
     stop(running).await;
-    let log = handler.log.lock().unwrap().clone();
+    let log = log.lock().unwrap().clone();
     let order: Vec<(u64, u32)> = log.iter().map(|(n, a, _)| (*n, *a)).collect();
     let of_a: Vec<_> = order.iter().filter(|(n, _)| *n < 10).copied().collect();
     assert_eq!(of_a, [(0, 1), (0, 2), (1, 1), (2, 1)], "key a: {order:?}");
@@ -270,17 +250,13 @@ pub async fn key_concurrency_lets_n_of_a_key_run_at_once<B: Backend>(b: &B) {
         pause: Duration::from_millis(100),
         ..Sequencer::default()
     };
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(
-                handler.clone(),
-                HandlerOptions::default()
-                    .concurrency(4)
-                    .batch_size(1)
-                    .key_concurrency(2),
-            )
-            .build()
-            .unwrap(),
+    let running = spawn_with(
+        &store,
+        handler.clone(),
+        HandlerOptions::default()
+            .concurrency(4)
+            .batch_size(1)
+            .key_concurrency(2),
     );
     eventually(WAIT, "the key drained", || async {
         handler.delivered().get(&7).is_some_and(|v| v.len() == 12)
@@ -313,21 +289,17 @@ pub async fn fairness_and_wakeups_hold_with_ordering_keys<B: Backend>(b: &B) {
         .collect();
     store.publish_batch(small).await.unwrap();
     let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let recorder = crate::support::PerItem::<_, 50>({
+    let recorder = PerItem::<_, 50>({
         let seen = seen.clone();
-        move |item: &conveyor::Item<Job>, _: &mut Context<'_, B::S>| {
+        move |item: &Item<Job>, _: &mut Context<'_, B::S>| {
             seen.lock().unwrap().push(item.payload.n);
             Ok(())
         }
     });
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(
-                recorder,
-                HandlerOptions::default().poll_interval(Duration::from_secs(10)),
-            )
-            .build()
-            .unwrap(),
+    let running = spawn_with(
+        &store,
+        recorder,
+        HandlerOptions::default().poll_interval(Duration::from_secs(10)),
     );
     eventually(WAIT, "group b drained", || async {
         seen.lock().unwrap().iter().filter(|n| **n >= 5000).count() == 20
@@ -369,11 +341,10 @@ pub async fn fairness_and_wakeups_hold_with_ordering_keys<B: Backend>(b: &B) {
 pub async fn racing_publishers_of_the_same_keys_do_not_deadlock<B: Backend>(b: &B) {
     let store = b.store(6).await;
     let handler = Sequencer::default();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(handler.clone(), HandlerOptions::default().concurrency(3))
-            .build()
-            .unwrap(),
+    let running = spawn_with(
+        &store,
+        handler.clone(),
+        HandlerOptions::default().concurrency(3),
     );
     let publisher = |reverse: bool| {
         let store = store.clone();

@@ -131,6 +131,13 @@ pub async fn retries_back_off_then_dead_letter_after_max_retries<B: Backend>(b: 
     );
 }
 
+/// Write marker `key` in the batch's transaction; a failed write is a retry.
+async fn mark<B: Backend>(ctx: &mut Context<'_, B::S>, key: &str) -> Result<(), HandlerError> {
+    B::write_marker(ctx.tx().await?, key)
+        .await
+        .map_err(HandlerError::retry)
+}
+
 /// Writes a marker and emits a follow-up, then succeeds or fails.
 struct Writer<B> {
     fail: bool,
@@ -148,9 +155,7 @@ impl<B: Backend> EventHandler<B::S> for Writer<B> {
     ) -> Result<(), HandlerError> {
         let n = batch.iter().next().unwrap().payload.n;
         ctx.emit(Followup { of: n })?;
-        B::write_marker(ctx.tx().await?, &format!("job-{n}"))
-            .await
-            .map_err(HandlerError::retry)?;
+        mark::<B>(ctx, &format!("job-{n}")).await?;
         if self.fail {
             return Err(HandlerError::fail("failed after writing"));
         }
@@ -239,9 +244,7 @@ impl<B: Backend> EventHandler<B::S> for Hangs<B> {
         ctx: &mut Context<'_, B::S>,
     ) -> Result<(), HandlerError> {
         let n = batch.iter().next().unwrap().payload.n;
-        B::write_marker(ctx.tx().await?, &format!("hang-{n}"))
-            .await
-            .map_err(HandlerError::retry)?;
+        mark::<B>(ctx, &format!("hang-{n}")).await?;
         tokio::time::sleep(Duration::from_secs(3600)).await;
         Ok(())
     }

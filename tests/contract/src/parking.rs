@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use conveyor::{DeadHead, HandlerOptions, Store, WorkerPool};
+use conveyor::{DeadHead, HandlerOptions, Store};
 
 use crate::ordering::{ordered, Sequencer, WAIT};
-use crate::support::{eventually, job_queue, spawn, stats_of, stop, Backend};
+use crate::support::{eventually, job_queue, spawn_with, stats_of, stop, Backend};
 
 /// A head that dies parks its key under `DeadHead::Park`: the events behind it wait, other
 /// keys flow, the key is listed, and skipping it lets the rest run. Replaying a parked key's
@@ -23,14 +23,10 @@ pub async fn a_dead_head_parks_its_key_until_skipped_or_replayed<B: Backend>(b: 
         }
     }
     store.publish_batch(msgs).await.unwrap();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(
-                handler.clone(),
-                HandlerOptions::default().on_dead_head(DeadHead::Park),
-            )
-            .build()
-            .unwrap(),
+    let running = spawn_with(
+        &store,
+        handler.clone(),
+        HandlerOptions::default().on_dead_head(DeadHead::Park),
     );
     eventually(WAIT, "two keys parked, key 3 done", || async {
         store.parked_keys(None, 10).await.unwrap().len() == 2
@@ -97,14 +93,10 @@ pub async fn a_dead_head_under_skip_moves_on<B: Backend>(b: &B) {
         .publish_batch((0..3).map(|seq| ordered(1, seq)))
         .await
         .unwrap();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(
-                handler.clone(),
-                HandlerOptions::default().on_dead_head(DeadHead::Skip),
-            )
-            .build()
-            .unwrap(),
+    let running = spawn_with(
+        &store,
+        handler.clone(),
+        HandlerOptions::default().on_dead_head(DeadHead::Skip),
     );
     eventually(WAIT, "the rest of the key", || async {
         handler.delivered().get(&1).is_some_and(|v| v == &[1, 2])

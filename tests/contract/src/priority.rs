@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use conveyor::{ClaimRequest, ClaimedEvent, HandlerOptions, Message, Store};
 
-use crate::support::{eventually, job_queue, spawn_with, stop, Backend, Job, Recorder};
+use crate::support::{complete, eventually, job_queue, spawn_with, stop, Backend, Job, Recorder};
 
 /// Claim up to `limit` events of the job queue for worker `w`, with `aging`.
 async fn claim_aging<S: Store>(store: &S, limit: usize, aging: Duration) -> Vec<ClaimedEvent> {
@@ -221,16 +221,6 @@ pub async fn priorities_apply_among_ordering_key_heads<B: Backend>(b: &B) {
         .iter()
         .map(|e| (e.id, conveyor::Outcome::Delivered))
         .collect();
-    store
-        .complete(
-            None,
-            &conveyor::Completion {
-                worker: "w".into(),
-                outcomes,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    complete(&store, "w", outcomes).await;
     assert_eq!(numbers(&claim_aging(&store, 10, MINUTE).await), [2]);
 }

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use conveyor::{Completion, Error, Message, Outcome, Published, Store};
+use conveyor::{Error, Message, Outcome, Published, Store};
 
-use crate::support::{claim, job_queue, jobs, stats_of, Backend, Job};
+use crate::support::{claim, complete, job_queue, jobs, stats_of, Backend, Job};
 
 /// A single publish returns the new id; ids grow in publish order.
 pub async fn publish_returns_increasing_ids<B: Backend>(b: &B) {
@@ -75,18 +75,7 @@ pub async fn idempotency_keys_outlive_delivery_until_their_window_passes<B: Back
     let first = store.publish(keyed(1)).await.unwrap().id().unwrap();
     let held = claim(&store, &job_queue(), "w", 10).await;
     assert_eq!(held.len(), 1);
-    store
-        .complete(
-            None,
-            &Completion {
-                worker: "w".into(),
-                outcomes: vec![(first, Outcome::Delivered)],
-                emitted: vec![],
-                delete_delivered: false,
-            },
-        )
-        .await
-        .unwrap();
+    complete(&store, "w", vec![(first, Outcome::Delivered)]).await;
     // past its delivery instant (SQLite keeps milliseconds: a prune in the same one keeps it)
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use conveyor::{Completion, Message, Outcome, Store};
+use conveyor::{Message, Outcome, Store};
 
-use crate::support::{claim, job_queue, stats_of, Backend, Job};
+use crate::support::{claim, complete, job_queue, stats_of, Backend, Job};
 
 /// How long the delayed event waits.
 const DELAY: Duration = Duration::from_millis(1200);
@@ -52,18 +52,7 @@ pub async fn stats_follow_the_clock_and_every_change<B: Backend>(b: &B) {
             (e.id, Outcome::Snoozed { delay })
         })
         .collect();
-    store
-        .complete(
-            None,
-            &Completion {
-                worker: "w".into(),
-                outcomes: snoozed,
-                emitted: vec![],
-                delete_delivered: false,
-            },
-        )
-        .await
-        .unwrap();
+    complete(&store, "w", snoozed).await;
     let s = stats_of(&store, &q).await;
     assert_eq!(
         (s.pending, s.due, s.scheduled, s.in_flight, s.retrying),

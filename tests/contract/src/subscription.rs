@@ -5,7 +5,7 @@ use std::time::Duration;
 use conveyor::{Error, HandlerOptions, Message, Published, Queue, Store, WorkerPool};
 
 use crate::support::{
-    eventually, job_queue, jobs, spawn, stats_of, stop, Backend, Log, PerItem, Recorder,
+    eventually, job_queue, jobs, spawn, spawn_with, stats_of, stop, Backend, Log, PerItem, Recorder,
 };
 
 /// The job queue of subscription `name`.
@@ -89,11 +89,10 @@ pub async fn a_recorded_subscription_gets_copies_while_its_process_is_down<B: Ba
 
     let recorder = Recorder::<10>::default();
     let log = recorder.log.clone();
-    let running = spawn(
-        WorkerPool::builder(store.clone())
-            .register_with(recorder, HandlerOptions::default().subscription("audit"))
-            .build()
-            .unwrap(),
+    let running = spawn_with(
+        &store,
+        recorder,
+        HandlerOptions::default().subscription("audit"),
     );
     eventually(Duration::from_secs(10), "audit caught up", || async {
         log.distinct() == 5

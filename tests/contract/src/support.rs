@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use conveyor::{
-    Batch, Context, EventHandler, EventId, HandlerError, HandlerOptions, Item, Store, WorkerPool,
+    Batch, Context, EventHandler, EventId, HandlerError, HandlerOptions, Item, Outcome, Store,
+    WorkerPool,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -159,11 +160,24 @@ impl Log {
     }
 }
 
-/// Records every batch and delivers it. `BATCH` is its batch size.
+/// Records every batch and delivers it, after sleeping `pause` (none by default). `BATCH` is
+/// its batch size.
 #[derive(Debug, Clone, Default)]
 pub struct Recorder<const BATCH: usize> {
     /// What it saw.
     pub log: Log,
+    /// How long each batch takes before it is recorded.
+    pub pause: Duration,
+}
+
+impl<const BATCH: usize> Recorder<BATCH> {
+    /// A recorder whose every batch takes `pause`, so batches are in flight for a while.
+    pub fn slow(pause: Duration) -> Self {
+        Self {
+            log: Log::default(),
+            pause,
+        }
+    }
 }
 
 #[async_trait]
@@ -172,6 +186,9 @@ impl<S: Store, const BATCH: usize> EventHandler<S> for Recorder<BATCH> {
     const BATCH_SIZE: usize = BATCH;
 
     async fn handle(&self, batch: Batch<Job>, _: &mut Context<'_, S>) -> Result<(), HandlerError> {
+        if !self.pause.is_zero() {
+            tokio::time::sleep(self.pause).await;
+        }
         self.log.record(&batch);
         Ok(())
     }
@@ -334,6 +351,17 @@ pub async fn claim<S: Store>(
         })
         .await
         .expect("claim")
+}
+
+/// Complete `outcomes` of events held by `worker`, emitting nothing.
+pub async fn complete<S: Store>(store: &S, worker: &str, outcomes: Vec<(EventId, Outcome)>) {
+    let completion = conveyor::Completion {
+        worker: worker.into(),
+        outcomes,
+        emitted: vec![],
+        delete_delivered: false,
+    };
+    store.complete(None, &completion).await.expect("complete");
 }
 
 /// The queue of [`Job`]s without a routing key.

@@ -14,6 +14,42 @@ use conveyor_contract::{
     Backend,
 };
 
+/// Run `statement` in a transaction of its own on `store`, and commit it.
+async fn execute(store: &SqliteStore, statement: &str) {
+    let mut tx = store.begin().await.unwrap();
+    sqlx::query(statement).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The text of the store's statement `file` (in crates/framework/src/store/sqlite/sql).
+fn statement(file: &str) -> String {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../crates/framework/src/store/sqlite/sql"
+    );
+    std::fs::read_to_string(format!("{dir}/{file}.sql")).unwrap()
+}
+
+/// The `explain query plan` of `sql` with each of its `params` parameters bound to `value`:
+/// one line per step of the plan.
+async fn query_plan<T>(store: &SqliteStore, sql: &str, params: usize, value: T) -> Vec<String>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Clone + Send,
+{
+    let explain = format!("explain query plan {sql}");
+    let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
+    for _ in 0..params {
+        query = query.bind(value.clone());
+    }
+    query
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.3)
+        .collect()
+}
+
 /// A database file of its own, deleted (with its WAL files) when the case ends.
 struct Sqlite {
     path: PathBuf,
@@ -29,9 +65,7 @@ impl Sqlite {
             fastrand::u64(..)
         ));
         let admin = SqliteStore::open(&path).await.unwrap();
-        let mut tx = admin.begin().await.unwrap();
-        sqlx::query(CREATE_MARKERS).execute(&mut *tx).await.unwrap();
-        tx.commit().await.unwrap();
+        execute(&admin, CREATE_MARKERS).await;
         Self { path, admin }
     }
 }
@@ -120,22 +154,15 @@ async fn a_write_behind_an_open_transaction_fails_with_database_is_locked() {
 async fn id_list_statements_look_up_rows_by_id() {
     let db = Sqlite::new().await;
     let store = db.store(2).await;
-    let mut tx = store.begin().await.unwrap();
-    sqlx::query(
+    execute(
+        &store,
         "with recursive g(n) as (select 1 union all select n + 1 from g where n < 20000)
          insert into conveyor_events (namespace, event_type, payload, status, available_at,
                                       created_at, updated_at)
          select 'default', 'contract.job', '{}', case when n % 2 = 0 then 'dead' else 'pending' end,
                 0, 0, 0 from g",
     )
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../crates/framework/src/store/sqlite/sql"
-    );
+    .await;
     for file in [
         "cancel",
         "cancel_statuses",
@@ -146,20 +173,9 @@ async fn id_list_statements_look_up_rows_by_id() {
         "renew",
         "replay",
     ] {
-        let sql = std::fs::read_to_string(format!("{dir}/{file}.sql")).unwrap();
+        let sql = statement(file);
         let params = sql.matches('$').count();
-        let explain = format!("explain query plan {sql}");
-        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
-        for _ in 0..params {
-            query = query.bind("[1, 2, 3]");
-        }
-        let plan: Vec<String> = query
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|row| row.3)
-            .collect();
+        let plan = query_plan(&store, &sql, params, String::from("[1, 2, 3]")).await;
         let plan = plan.join("\n");
         assert!(
             plan.contains("SEARCH conveyor_events USING INTEGER PRIMARY KEY"),
@@ -177,45 +193,27 @@ async fn id_list_statements_look_up_rows_by_id() {
 async fn claim_statements_walk_the_pending_index_in_order() {
     let db = Sqlite::new().await;
     let store = db.store(2).await;
-    let mut tx = store.begin().await.unwrap();
-    sqlx::query(
+    execute(
+        &store,
         "with recursive g(n) as (select 1 union all select n + 1 from g where n < 20000)
          insert into conveyor_events (namespace, event_type, payload, status, available_at,
                                       fairness_key, priority, created_at, updated_at)
          select 'default', 'contract.job', '{}', case when n % 2 = 0 then 'delivered' else 'pending' end,
                 n % 10, 'g' || (n % 3), (n % 7) - 3, 0, 0 from g",
     )
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../crates/framework/src/store/sqlite/sql"
-    );
+    .await;
     for (file, seeks) in [
         ("claim_group_from", 1),
         ("claim_group_between", 1),
         ("claim_top_level", 3),
         ("claim_pick", 1),
     ] {
-        let sql = std::fs::read_to_string(format!("{dir}/{file}.sql")).unwrap();
+        let sql = statement(file);
         let params = (1..=20)
             .rev()
             .find(|n| sql.contains(&format!("${n}")))
             .unwrap();
-        let explain = format!("explain query plan {sql}");
-        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
-        for _ in 0..params {
-            query = query.bind(1);
-        }
-        let plan: Vec<String> = query
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|row| row.3)
-            .collect();
+        let plan = query_plan(&store, &sql, params, 1).await;
         let on_index = plan
             .iter()
             .filter(|l| l.contains("USING COVERING INDEX conveyor_events_pending_idx"))
