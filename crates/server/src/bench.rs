@@ -113,8 +113,19 @@ async fn in_process(
                 .with_context(|| format!("connecting the probe to {name}"))?;
             let (store, probe) = (PgStore::new(pool.clone()), PgStore::new(probe_pool.clone()));
             let probe = Probe::new(probe, backend);
-            let result = drive(store, probe, proxy, params, progress, &log.path, interrupt).await;
+            // the server's pool reaches its database through the proxy until it has stopped
+            let result = drive(
+                store,
+                probe,
+                proxy.clone(),
+                params,
+                progress,
+                &log.path,
+                interrupt,
+            )
+            .await;
             pool.close().await;
+            drop(proxy);
             probe_pool.close().await;
             let disposed = database.dispose().await;
             let reports = result?;
