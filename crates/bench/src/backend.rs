@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use conveyor::{PgStore, SqliteStore, Store};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::ConnectOptions as _;
 
 use crate::progress::Progress;
@@ -210,7 +210,7 @@ impl PgScratch {
     async fn create(admin_url: &str, connections: u32) -> anyhow::Result<Self> {
         // from here on the database is dropped, whatever fails
         let database = ScratchDatabase::create(admin_url, None).await?;
-        let pool = PgPoolOptions::new()
+        let pool = PgStore::pool_options()
             .max_connections(connections.max(2))
             .connect_with(database.connect_options())
             .await

@@ -25,7 +25,7 @@ use conveyor_bench::{
 use conveyor_handlers::PipelineStore;
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 
@@ -158,7 +158,7 @@ async fn in_process(
 
 /// A pool of at most `connections` on `options`, waiting up to 5 s for a connection.
 async fn connect(options: PgConnectOptions, connections: u32) -> sqlx::Result<PgPool> {
-    PgPoolOptions::new()
+    PgStore::pool_options()
         .max_connections(connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)

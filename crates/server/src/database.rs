@@ -20,7 +20,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use conveyor::{PgStore, SqliteStore};
 use conveyor_bench::{check_postgres_url, redact_url as redact};
-use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
 
 use crate::config::{DATABASE_FILE, DEFAULT_DATA_DIR};
@@ -123,7 +122,7 @@ fn sqlite_file(url: &str) -> anyhow::Result<PathBuf> {
 /// # Errors
 /// A message naming `--database-url` (the password hidden) when the server cannot be reached.
 pub async fn open_postgres(url: &str, max_connections: u32) -> anyhow::Result<PgStore> {
-    let pool = PgPoolOptions::new()
+    let pool = PgStore::pool_options()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect(url)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::{PgExecutor, Postgres, Transaction};
 
 use crate::error::Result;
@@ -32,6 +32,7 @@ mod listen;
 mod lookup;
 mod ordering;
 mod periodic;
+mod pool_options;
 mod reap;
 mod subscriptions;
 
@@ -85,7 +86,7 @@ impl PgStore {
     /// # Errors
     /// [`Error::Database`](crate::Error::Database) when the database cannot be reached.
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = PgPoolOptions::new()
+        let pool = Self::pool_options()
             .max_connections(20)
             .connect(url)
             .await?;
