@@ -123,6 +123,9 @@ impl QueueTally {
     }
 }
 
+/// How long a stopping pool tries to write its last heartbeat and remove its row.
+const LAST_WRITES: Duration = Duration::from_secs(3);
+
 /// The pool's heartbeat: its row in `conveyor_workers` and its activity rows.
 #[derive(Debug)]
 pub(crate) struct Heartbeat {
@@ -132,20 +135,39 @@ pub(crate) struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Write every `interval` (the first at once) until `stop`; then write the last counts
-    /// and delete the pool's row.
+    /// Write every `interval` (the first at once) until `stop`, which also cuts a write
+    /// short; then write the last counts and delete the pool's row, giving up on both after
+    /// [`LAST_WRITES`] (the database may be gone, and a pool's acquire timeout is 30 s by
+    /// default): the row then goes stale, as a crashed pool's does.
     pub(crate) async fn run<S: Store>(mut self, store: S, stop: CancellationToken) {
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                biased;
                 () = stop.cancelled() => break,
-                _ = tick.tick() => self.beat(&store).await,
+                _ = tick.tick() => {
+                    tokio::select! {
+                        biased;
+                        () = stop.cancelled() => break,
+                        () = self.beat(&store) => {}
+                    }
+                }
             }
         }
-        self.beat(&store).await;
-        if let Err(e) = store.remove_worker(&self.worker.pool_id).await {
-            tracing::warn!(error.message = %e, "removing the pool's worker row failed; it goes stale");
+        let last = async {
+            self.beat(&store).await;
+            store.remove_worker(&self.worker.pool_id).await
+        };
+        match tokio::time::timeout(LAST_WRITES, last).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error.message = %e, "removing the pool's worker row failed; it goes stale");
+            }
+            Err(_) => tracing::warn!(
+                after_secs = LAST_WRITES.as_secs(),
+                "the pool's last heartbeat and worker-row removal gave up; the row goes stale"
+            ),
         }
     }
 
@@ -163,5 +185,58 @@ impl Heartbeat {
                 tally.unwritten(&minutes);
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use chrono::Utc;
+    use sqlx::postgres::PgPoolOptions;
+    use tokio_util::sync::CancellationToken;
+
+    use super::{Heartbeat, LAST_WRITES};
+    use crate::store::WorkerInfo;
+    use crate::PgStore;
+
+    /// A stopping pool whose database is gone (nothing listens on the port, and its pool
+    /// would retry connecting for 30 s per write) gives up its last writes after
+    /// `LAST_WRITES` instead of waiting out two acquire timeouts.
+    #[tokio::test]
+    async fn the_last_writes_give_up_when_the_database_is_gone() {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy("postgres://conveyor@127.0.0.1:1/gone")
+            .unwrap();
+        let now = Utc::now();
+        let heartbeat = Heartbeat {
+            worker: WorkerInfo {
+                pool_id: "gone".into(),
+                host: "test".into(),
+                pid: std::process::id(),
+                queues: vec![],
+                started_at: now,
+                last_seen: now,
+                heartbeat_ms: 1_000,
+                live: true,
+            },
+            interval: Duration::from_secs(1),
+            tallies: vec![],
+        };
+        let stop = CancellationToken::new();
+        let running = tokio::spawn(heartbeat.run(PgStore::new(pool), stop.clone()));
+        // the first beat is under way, waiting for a connection
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stopping = Instant::now();
+        stop.cancel();
+        tokio::time::timeout(LAST_WRITES + Duration::from_secs(5), running)
+            .await
+            .expect("the heartbeat stopped")
+            .unwrap();
+        assert!(
+            stopping.elapsed() >= LAST_WRITES,
+            "the last writes were tried"
+        );
     }
 }
