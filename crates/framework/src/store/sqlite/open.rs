@@ -67,8 +67,12 @@ impl SqliteStore {
     pub async fn connect_with(options: SqliteConnectOptions, max_connections: u32) -> Result<Self> {
         let file = options.get_filename().to_path_buf();
         let in_memory = file.as_os_str().is_empty() || file == Path::new(":memory:");
+        // sqlx pings a connection as it leaves the pool by default: for SQLite a round trip
+        // to the connection's worker thread on every store call, which finds nothing (a
+        // file's connection is not closed behind our back; a dead worker fails the query)
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         crate::migrations::run_sqlite(&pool, &SQLITE_MIGRATOR).await?;
