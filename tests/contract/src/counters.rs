@@ -361,3 +361,59 @@ pub async fn counters_stay_exact_while_compaction_runs<B: Backend>(b: &B) {
     assert_eq!(s.dead_total, s.dead, "{s:?}");
     println!("compaction folded {folded} deltas while the writers ran");
 }
+
+/// One completion whose delivered outcomes span two queues, and name an event another
+/// worker holds: without a handler transaction the held events are completed and the lost
+/// one reported. Each queue counts its own deliveries (the SQLite completion counts the
+/// first event's queue without reading rows back, and must still find the rest); the
+/// event held by another worker stays in flight.
+pub async fn a_completion_across_queues_counts_each_queue<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let other = conveyor::Queue::new(<Job as conveyor::Event>::NAME, Some("other"));
+    let msgs: Vec<Message<Job>> = (0..4u64)
+        .map(|n| Message::new(Job { n }))
+        .chain((4..6u64).map(|n| Message::new(Job { n }).routing_key("other")))
+        .collect();
+    store.publish_batch(msgs).await.expect("publish");
+    let mine = crate::support::claim(&store, &job_queue(), "w", 3).await;
+    let theirs = crate::support::claim(&store, &job_queue(), "someone else", 1).await;
+    let others = crate::support::claim(&store, &other, "w", 2).await;
+    assert_eq!((mine.len(), theirs.len(), others.len()), (3, 1, 2));
+    let delivered = |e: &conveyor::ClaimedEvent| (e.id, conveyor::Outcome::Delivered);
+    // the first event names the batch's queue; the other queue's and the unheld one follow
+    let completion = conveyor::Completion {
+        worker: "w".into(),
+        outcomes: mine
+            .iter()
+            .take(1)
+            .chain(&others)
+            .chain(&theirs)
+            .chain(mine.iter().skip(1))
+            .map(delivered)
+            .collect(),
+        emitted: vec![],
+        delete_delivered: false,
+    };
+    let lost = store.complete(None, &completion).await;
+    assert!(
+        matches!(
+            lost,
+            Err(conveyor::Error::LeaseLost {
+                expected: 6,
+                held: 5,
+                ..
+            })
+        ),
+        "{lost:?}"
+    );
+    let stats = check(b, &store, "after the completion").await;
+    assert_eq!(
+        (stats.delivered, stats.in_flight, stats.completed_total),
+        (3, 1, 3)
+    );
+    let other = stats_of(&store, &other).await;
+    assert_eq!(
+        (other.delivered, other.in_flight, other.completed_total),
+        (2, 0, 2)
+    );
+}

@@ -151,6 +151,7 @@ macro_rules! every_case {
             activity::a_zero_heartbeat_interval_is_a_build_error,
             counters::counters_match_the_rows_through_a_random_workload,
             counters::counters_stay_exact_while_compaction_runs,
+            counters::a_completion_across_queues_counts_each_queue,
             stats_reads::stats_follow_the_clock_and_every_change,
         }
     };

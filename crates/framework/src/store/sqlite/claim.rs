@@ -2,8 +2,9 @@
 //! priority with aging within each group.
 //!
 //! The write lock makes the claim exclusive (SQLite has no `SKIP LOCKED` and needs none):
-//! walk the fairness groups from the cursor with one index seek each, give each group an
-//! equal share of the batch, pick each share's due events by the priority rule of
+//! one statement reads the gate (paused, a global limit's free room) and walks the fairness
+//! groups from the cursor with one index seek each (a recursive query: each statement is a
+//! round trip to the connection's thread); give each group an equal share of the batch, pick each share's due events by the priority rule of
 //! `Message::priority`, and lease them. Per group, one statement lists the priority levels
 //! present (one index seek each) with the highest level's first `share` due events, and one
 //! index range per other level gives that level's first `share` due events in due order; the
@@ -20,12 +21,20 @@ use crate::event::EventId;
 use crate::store::claim::ClaimRow;
 use crate::store::{ClaimRequest, ClaimedEvent, MAX_PRIORITY_AGING};
 
-const GATE: &str = include_str!("sql/claim_gate.sql");
-const GROUP_FROM: &str = include_str!("sql/claim_group_from.sql");
-const GROUP_BETWEEN: &str = include_str!("sql/claim_group_between.sql");
+const GROUPS: &str = include_str!("sql/claim_groups.sql");
 const TOP_LEVEL: &str = include_str!("sql/claim_top_level.sql");
 const PICK: &str = include_str!("sql/claim_pick.sql");
 const LEASE: &str = include_str!("sql/claim_lease.sql");
+
+/// A row of `claim_groups.sql`: the gate (`part` 0: `paused`, `free`), or a fairness group
+/// after the cursor (`part` 1) or up to it (`part` 2).
+#[derive(sqlx::FromRow)]
+struct GateOrGroup {
+    part: i64,
+    paused: Option<bool>,
+    free: Option<i64>,
+    fairness_key: Option<String>,
+}
 
 /// A due event that may be picked, with what the priority rule orders by.
 #[derive(sqlx::FromRow)]
@@ -52,12 +61,24 @@ pub(super) async fn claim(
     now: i64,
 ) -> Result<Vec<ClaimedEvent>> {
     let (event_type, routing_key) = (&req.queue.event_type, &*req.queue.routing_key_str());
-    let (paused, free): (bool, Option<i64>) = sqlx::query_as(GATE)
+    let rows: Vec<GateOrGroup> = sqlx::query_as(GROUPS)
         .bind(namespace)
         .bind(event_type)
         .bind(routing_key)
-        .fetch_one(&mut **tx)
+        .bind(req.fairness_cursor)
+        .bind(i64::try_from(req.limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut **tx)
         .await?;
+    let (mut paused, mut free) = (false, None);
+    // groups after the cursor first, then from the smallest up to the cursor
+    let (mut after, mut upto): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for row in rows {
+        match (row.part, row.fairness_key) {
+            (1, Some(group)) => after.push(group),
+            (2, Some(group)) => upto.push(group),
+            _ => (paused, free) = (row.paused.unwrap_or(false), row.free),
+        }
+    }
     // a global limit: at most its free room, counted under the write lock
     let limit = free.map_or(req.limit, |f| {
         req.limit.min(usize::try_from(f).unwrap_or(0))
@@ -69,30 +90,11 @@ pub(super) async fn claim(
         limit,
         ..req.clone()
     };
-    // groups after the cursor first, then from the smallest up to the cursor
-    let mut groups: Vec<String> = Vec::new();
-    for (mut lower, upper) in [
-        (successor(req.fairness_cursor), None),
-        (String::new(), Some(req.fairness_cursor)),
-    ] {
-        while groups.len() < req.limit {
-            let query = match upper {
-                None => sqlx::query_scalar(GROUP_FROM),
-                Some(_) => sqlx::query_scalar(GROUP_BETWEEN),
-            };
-            let group: Option<String> = query
-                .bind(namespace)
-                .bind(event_type)
-                .bind(routing_key)
-                .bind(&lower)
-                .bind(upper)
-                .fetch_optional(&mut **tx)
-                .await?;
-            let Some(group) = group else { break };
-            lower = successor(&group);
-            groups.push(group);
-        }
-    }
+    after.sort_unstable();
+    upto.sort_unstable();
+    let mut groups = after;
+    groups.append(&mut upto);
+    groups.truncate(req.limit);
     let share = req.limit.div_ceil(groups.len().max(1)).max(1);
     let aged_by = now.saturating_sub(millis(req.priority_aging.min(MAX_PRIORITY_AGING)));
     let mut picked: Vec<Candidate> = Vec::with_capacity(req.limit);
@@ -171,9 +173,4 @@ pub(super) async fn claim(
     };
     counts::count(tx, namespace, event_type, routing_key, moved).await?;
     Ok(claimed)
-}
-
-/// The smallest string after `key` in SQLite's binary collation: `key` followed by NUL.
-fn successor(key: &str) -> String {
-    format!("{key}\0")
 }

@@ -14,7 +14,12 @@ const COMPLETE_DELIVERED: &str = include_str!("sql/complete_delivered.sql");
 const COMPLETE_DELETE: &str = include_str!("sql/complete_delete.sql");
 const RENEW: &str = include_str!("sql/renew.sql");
 const RELEASE: &str = include_str!("sql/release.sql");
-const LIMITED_QUEUE: &str = include_str!("sql/limited_queue.sql");
+const BATCH_QUEUE: &str = include_str!("sql/batch_queue.sql");
+/// `COMPLETE_DELIVERED` for the rows of any queue, returning each moved row's queue.
+const COMPLETE_DELIVERED_ANY: &str = concat!(
+    include_str!("sql/complete_delivered.sql"),
+    "returning event_type, routing_key"
+);
 
 #[derive(serde::Serialize)]
 struct Applied<'a> {
@@ -33,14 +38,19 @@ pub(super) async fn apply(
     completion: &Completion,
     now: i64,
 ) -> Result<u64> {
+    let mut batch: Option<(String, String)> = None;
     if let Some((first, _)) = completion.outcomes.first() {
-        let limited: Option<(String, String)> = sqlx::query_as(LIMITED_QUEUE)
+        let found: Option<(String, String, bool)> = sqlx::query_as(BATCH_QUEUE)
             .bind(namespace)
             .bind(first.0)
             .fetch_optional(&mut **tx)
             .await?;
-        if let Some((event_type, routing_key)) = limited {
-            tx.wakes.push(crate::store::queue(event_type, routing_key));
+        if let Some((event_type, routing_key, limited)) = found {
+            if limited {
+                tx.wakes
+                    .push(crate::store::queue(event_type.clone(), routing_key.clone()));
+            }
+            batch = Some((event_type, routing_key));
         }
     }
     let (delivered, others): (Vec<_>, Vec<_>) = completion
@@ -59,26 +69,7 @@ pub(super) async fn apply(
                 .await?
                 .rows_affected();
         } else {
-            let queues: Vec<(String, String)> = sqlx::query_as(COMPLETE_DELIVERED)
-                .bind(namespace)
-                .bind(&completion.worker)
-                .bind(id_array(&ids))
-                .bind(now)
-                .fetch_all(&mut **tx)
-                .await?;
-            held += queues.len() as u64;
-            // claimed -> delivered is counted here, not by the row trigger
-            let mut per_queue: BTreeMap<(String, String), i64> = BTreeMap::new();
-            for queue in queues {
-                *per_queue.entry(queue).or_default() += 1;
-            }
-            for ((event_type, routing_key), n) in per_queue {
-                let moved = Moved {
-                    delivered: n,
-                    ..Moved::default()
-                };
-                counts::count(tx, namespace, &event_type, &routing_key, moved).await?;
-            }
+            held += deliver(tx, namespace, &completion.worker, &ids, batch, now).await?;
         }
     }
     if !others.is_empty() {
@@ -102,6 +93,60 @@ pub(super) async fn apply(
             .execute(&mut **tx)
             .await?
             .rows_affected();
+    }
+    Ok(held)
+}
+
+/// Mark delivered the held events `ids` (a JSON array) and count them, in the batch's
+/// queue first with no rows coming back; rows of other queues, if any, are counted per
+/// queue from what the statement returns. Returns how many were held.
+async fn deliver(
+    tx: &mut SqliteTx,
+    namespace: &str,
+    worker: &str,
+    ids: &[EventId],
+    batch: Option<(String, String)>,
+    now: i64,
+) -> Result<u64> {
+    let (wanted, ids) = (ids.len() as u64, id_array(ids));
+    let mut held = 0;
+    let mut per_queue: BTreeMap<(String, String), i64> = BTreeMap::new();
+    if let Some((event_type, routing_key)) = batch {
+        held = sqlx::query(COMPLETE_DELIVERED)
+            .bind(namespace)
+            .bind(worker)
+            .bind(&ids)
+            .bind(now)
+            .bind(&event_type)
+            .bind(&routing_key)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        per_queue.insert((event_type, routing_key), held as i64);
+    }
+    // ids of other queues, or no longer held (then nothing moves)
+    if held < wanted {
+        let rest: Vec<(String, String)> = sqlx::query_as(COMPLETE_DELIVERED_ANY)
+            .bind(namespace)
+            .bind(worker)
+            .bind(&ids)
+            .bind(now)
+            .bind(None::<&str>)
+            .bind(None::<&str>)
+            .fetch_all(&mut **tx)
+            .await?;
+        held += rest.len() as u64;
+        for queue in rest {
+            *per_queue.entry(queue).or_default() += 1;
+        }
+    }
+    // claimed -> delivered is counted here, not by the row trigger
+    for ((event_type, routing_key), n) in per_queue {
+        let moved = Moved {
+            delivered: n,
+            ..Moved::default()
+        };
+        counts::count(tx, namespace, &event_type, &routing_key, moved).await?;
     }
     Ok(held)
 }

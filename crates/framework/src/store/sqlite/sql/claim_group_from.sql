@@ -1,8 +1,0 @@
--- The first fairness group at or after $4 with pending events of one queue: one index seek.
--- $1 namespace, $2 event_type, $3 routing_key, $4 lower bound (inclusive)
-select fairness_key
-  from conveyor_events
- where status = 'pending' and not blocked and namespace = $1 and event_type = $2 and routing_key = $3
-   and fairness_key >= $4
- order by fairness_key
- limit 1
