@@ -432,3 +432,44 @@ async fn a_deferred_publish_wakes_only_when_its_wakeup_is_sent(pool: PgPool) {
     .await;
     stop(running).await;
 }
+
+/// Postgres-only: the stats read is planned once per connection, not at every read. Its
+/// custom plans (the parameters' values known) were estimated cheaper than the generic one
+/// (which took a third of the counter rows as stamped since the last read), so Postgres
+/// never switched and planned every read again (~0.5 ms of a ~1 ms read).
+#[sqlx::test(migrator = "conveyor::MIGRATOR")]
+async fn stats_reads_run_on_a_generic_plan(pool: PgPool) {
+    use conveyor_contract::support::Job;
+    // one connection: the reads and the look at its prepared statements share the session
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(pool.connect_options().as_ref().clone())
+        .await
+        .unwrap();
+    let store = PgStore::new(pool.clone());
+    // 1,000 queues (their counter rows are what the generic plan's estimate grows with)
+    execute(
+        &pool,
+        "insert into conveyor_events (namespace, event_type, routing_key, payload)
+         select 'default', 'contract.job', 'q' || g, '{}' from generate_series(1, 1000) g",
+    )
+    .await;
+    store.compact_counters().await.unwrap();
+    // with statistics, as autovacuum keeps them (without, every plan was estimated alike)
+    execute(&pool, "analyze").await;
+    store.publish(Job { n: 99 }).await.unwrap();
+    for _ in 0..10 {
+        assert_eq!(store.stats().await.unwrap().len(), 1001);
+    }
+    let (generic, custom): (i64, i64) = sqlx::query_as(
+        "select generic_plans, custom_plans from pg_prepared_statements
+          where statement like '-- One stats read%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        generic >= 5,
+        "{generic} of 10 reads on the generic plan ({custom} planned)"
+    );
+}
