@@ -473,3 +473,47 @@ async fn stats_reads_run_on_a_generic_plan(pool: PgPool) {
         "{generic} of 10 reads on the generic plan ({custom} planned)"
     );
 }
+
+/// Postgres-only: the flag by which the completion tells the update trigger it counted its
+/// own rows covers that statement only: a later update in the same transaction (here a
+/// cancel of a pending event) is counted by the trigger again.
+#[sqlx::test(migrator = "conveyor::MIGRATOR")]
+async fn a_self_counted_completion_leaves_later_updates_counted(pool: PgPool) {
+    use conveyor_contract::support::{claim, job_queue, publish_jobs, stats_of};
+    let store = PgStore::new(pool.clone());
+    let ids = publish_jobs(&store, 2).await;
+    let held = claim(&store, &job_queue(), "w", 1).await;
+    assert_eq!(held.len(), 1);
+    let other = if held[0].id == ids[0] { ids[1] } else { ids[0] };
+    let complete = include_str!("../../../crates/framework/src/store/postgres/sql/complete.sql");
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(complete)
+        .bind(conveyor::DEFAULT_NAMESPACE)
+        .bind("w")
+        .bind(vec![held[0].id.0])
+        .bind(vec!["delivered"])
+        .bind(vec![0.0f64])
+        .bind(vec![None::<String>])
+        .bind(false)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("update conveyor_events set status = 'cancelled' where id = $1")
+        .bind(other.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let s = stats_of(&store, &job_queue()).await;
+    assert_eq!(
+        (
+            s.pending,
+            s.in_flight,
+            s.delivered,
+            s.cancelled,
+            s.completed_total
+        ),
+        (0, 0, 1, 1, 1),
+        "{s:?}"
+    );
+}

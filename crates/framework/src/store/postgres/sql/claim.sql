@@ -262,6 +262,18 @@ leased as (
               greatest(e.available_at, e.created_at) as due_at, e.last_error, e.ordering_key,
               e.traceparent
 ),
+-- pending -> claimed, counted here rather than by the update trigger (migration
+-- 20261208000001_self_counted: setting the flag makes the trigger return at once)
+counted as (
+    insert into conveyor_queue_count_deltas
+        (namespace, event_type, routing_key, pending, waiting, in_flight, retrying, dead,
+         delivered, cancelled, enqueued_total, completed_total, failed_total, dead_total,
+         changes, parked_keys)
+    select $1, $2, $3, -count(*), 0, count(*), -count(*) filter (where attempts > 1), 0, 0, 0,
+           0, 0, 0, 0, count(*), 0
+      from leased
+    having count(*) > 0 and set_config('conveyor.self_counted', 'on', true) = 'on'
+),
 -- the n-th leased event takes the n-th locked slot: the two sorted arrays zipped by one
 -- unnest (a join on row numbers was planned as a nested loop, O(slots x events))
 assigned as (

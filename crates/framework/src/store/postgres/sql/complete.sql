@@ -61,6 +61,32 @@ updated as (
        and e.namespace = $1
        and e.status = 'claimed'
        and e.claimed_by = $2
-    returning 1
+    returning e.event_type, e.routing_key, e.status, e.blocked, e.attempts, u.status as asked
+),
+-- what `updated` moved out of claimed, counted here rather than by the update trigger
+-- (migration 20261208000001_self_counted; its trigger's rules with every old row claimed:
+-- a failure is a retry or a death that appended to the error history, so not a snooze
+-- or a cancel); deleted rows are still counted by the delete trigger
+counted as (
+    insert into conveyor_queue_count_deltas
+        (namespace, event_type, routing_key, pending, waiting, in_flight, retrying, dead,
+         delivered, cancelled, enqueued_total, completed_total, failed_total, dead_total,
+         changes, parked_keys)
+    select $1, event_type, routing_key,
+           count(*) filter (where status = 'pending'),
+           count(*) filter (where status = 'pending' and blocked),
+           -count(*),
+           count(*) filter (where status = 'pending' and attempts > 0),
+           count(*) filter (where status = 'dead'),
+           count(*) filter (where status = 'delivered'),
+           count(*) filter (where status = 'cancelled'),
+           0,
+           count(*) filter (where status = 'delivered'),
+           count(*) filter (where status in ('pending', 'dead') and asked in ('pending', 'dead')),
+           count(*) filter (where status = 'dead'),
+           count(*), 0
+      from updated
+     group by event_type, routing_key
+    having set_config('conveyor.self_counted', 'on', true) = 'on'
 )
 select (select count(*) from deleted) + (select count(*) from updated) as held
