@@ -8,15 +8,18 @@
 -- The flag is transaction-local (`set_config(…, true)`) and the trigger clears it, so it
 -- covers only the statement that set it: every statement that sets it updates
 -- conveyor_events, whose update trigger fires at the statement's end, after all its CTEs;
--- a rolled-back statement takes its setting with it. Triggers of one event fire in name
--- order, so this one clears the flag before conveyor_ordering_updated runs, and the rows
--- that trigger unblocks are counted as before.
+-- a rolled-back statement takes its setting with it. Only the flagged statement's own
+-- trigger (depth 1: the claim and the completion are client statements) reads the flag:
+-- an update run by another trigger of that statement, before this one fires (the
+-- completion's delete triggers fire first, and conveyor_ordering_deleted unblocks the
+-- events behind a deleted head), is counted by its own trigger (depth 2) as before, and so
+-- are the rows conveyor_ordering_updated unblocks after it.
 --
 -- Otherwise as in 20261206000001_stats_changes.sql.
 create or replace function conveyor_counts_updated() returns trigger
 language plpgsql as $$
 begin
-    if current_setting('conveyor.self_counted', true) = 'on' then
+    if pg_trigger_depth() = 1 and current_setting('conveyor.self_counted', true) = 'on' then
         perform set_config('conveyor.self_counted', 'off', true);
         return null;
     end if;

@@ -417,3 +417,50 @@ pub async fn a_completion_across_queues_counts_each_queue<B: Backend>(b: &B) {
         (2, 0, 2)
     );
 }
+
+/// A zero-retention completion that delivers (deletes) the head of an ordering key and
+/// retries another event: the event behind the head is unblocked by the deletion, and
+/// every count still equals the oracle (on Postgres the completion counts its updated rows
+/// itself while the unblocking update, run by a trigger of the same statement, is counted
+/// by the update trigger).
+pub async fn a_deleting_completion_counts_the_events_it_unblocks<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let msgs = vec![
+        Message::new(Job { n: 0 }).ordering_key("k"),
+        Message::new(Job { n: 1 }).ordering_key("k"),
+        Message::new(Job { n: 2 }),
+    ];
+    let ids: Vec<EventId> = store
+        .publish_batch(msgs)
+        .await
+        .unwrap()
+        .inserted()
+        .collect();
+    let held = crate::support::claim(&store, &job_queue(), "w", 10).await;
+    let mut held_ids: Vec<EventId> = held.iter().map(|e| e.id).collect();
+    held_ids.sort();
+    assert_eq!(held_ids, [ids[0], ids[2]], "the second of the key waits");
+    let completion = conveyor::Completion {
+        worker: "w".into(),
+        outcomes: vec![
+            (ids[0], conveyor::Outcome::Delivered),
+            (
+                ids[2],
+                conveyor::Outcome::Retry {
+                    delay: Duration::from_secs(3600),
+                    error: "later".into(),
+                },
+            ),
+        ],
+        emitted: vec![],
+        delete_delivered: true,
+    };
+    store.complete(None, &completion).await.expect("complete");
+    let s = check(b, &store, "after the deleting completion").await;
+    assert_eq!(
+        (s.pending, s.waiting, s.due, s.scheduled, s.in_flight),
+        (2, 0, 1, 1, 0),
+        "{s:?}"
+    );
+    assert_eq!((s.completed_total, s.failed_total), (1, 1), "{s:?}");
+}

@@ -152,6 +152,7 @@ macro_rules! every_case {
             counters::counters_match_the_rows_through_a_random_workload,
             counters::counters_stay_exact_while_compaction_runs,
             counters::a_completion_across_queues_counts_each_queue,
+            counters::a_deleting_completion_counts_the_events_it_unblocks,
             stats_reads::stats_follow_the_clock_and_every_change,
         }
     };
