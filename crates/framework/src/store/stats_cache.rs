@@ -50,7 +50,9 @@ const PROBE: i16 = 5;
 /// of its uncompacted deltas (1, `extra` = how many), a paused queue (2), a queue's global
 /// limit (3, `extra`), the read's instant (4, in `pending`, epoch ms), or a probe (5:
 /// `pending` = scheduled rows, `extra` = next scheduled instant, `extra2` = oldest due).
+/// SQLite sends them as one JSON array of arrays, in field order.
 #[derive(sqlx::FromRow)]
+#[cfg_attr(feature = "sqlite", derive(serde::Deserialize))]
 pub(crate) struct CounterRow {
     kind: i16,
     event_type: String,
