@@ -147,10 +147,15 @@ impl Heartbeat {
                 biased;
                 () = stop.cancelled() => break,
                 _ = tick.tick() => {
+                    let minutes = self.take();
                     tokio::select! {
                         biased;
-                        () = stop.cancelled() => break,
-                        () = self.beat(&store) => {}
+                        () = stop.cancelled() => {
+                            // cut short: the last beat writes these too (a write replaces)
+                            self.unwritten(&minutes);
+                            break;
+                        }
+                        () = self.write(&store, &minutes) => {}
                     }
                 }
             }
@@ -172,18 +177,32 @@ impl Heartbeat {
     }
 
     async fn beat<S: Store>(&mut self, store: &S) {
+        let minutes = self.take();
+        self.write(store, &minutes).await;
+    }
+
+    /// The minutes changed since the last beat (marked written), stamping the beat's time.
+    fn take(&mut self) -> Vec<ActivityMinute> {
         let now = Utc::now();
         self.worker.last_seen = now;
-        let minutes: Vec<ActivityMinute> = self
-            .tallies
+        self.tallies
             .iter()
             .flat_map(|t| t.take_dirty(now))
-            .collect();
-        if let Err(e) = store.record_activity(&self.worker, &minutes).await {
+            .collect()
+    }
+
+    /// Write the pool's row and `minutes`; when that fails they are marked unwritten.
+    async fn write<S: Store>(&self, store: &S, minutes: &[ActivityMinute]) {
+        if let Err(e) = store.record_activity(&self.worker, minutes).await {
             tracing::warn!(error.message = %e, "recording the pool's heartbeat failed");
-            for tally in &self.tallies {
-                tally.unwritten(&minutes);
-            }
+            self.unwritten(minutes);
+        }
+    }
+
+    /// Mark `minutes` changed again, for the next beat.
+    fn unwritten(&self, minutes: &[ActivityMinute]) {
+        for tally in &self.tallies {
+            tally.unwritten(minutes);
         }
     }
 }
