@@ -211,3 +211,45 @@ pub async fn completion_can_delete_delivered_events<B: Backend>(b: &B) {
     let s = stats_of(&store, &job_queue()).await;
     assert_eq!((s.delivered, s.pending, s.dead, s.in_flight), (0, 1, 1, 0));
 }
+
+/// A large claim returns every field as a small one does (SQLite reads a claim of more than
+/// a few events back as one JSON row, a small one row by row).
+pub async fn a_large_claim_returns_what_a_small_one_does<B: Backend>(b: &B) {
+    let store = b.store(2).await;
+    let correlation = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+    let started = chrono::Utc::now() - chrono::Duration::seconds(5);
+    for (queue, n) in [("small", 3u64), ("large", 40)] {
+        let msgs: Vec<Message<Job>> = (0..n)
+            .map(|n| {
+                Message::new(Job { n })
+                    .routing_key(queue)
+                    .fairness_key("tenant \"é\"")
+                    .correlation_id(correlation)
+            })
+            .collect();
+        store.publish_batch(msgs).await.unwrap();
+        let claimed = claim(&store, &Queue::new("contract.job", Some(queue)), "w", 100).await;
+        let mut seen: Vec<u64> = claimed
+            .iter()
+            .map(|e| serde_json::from_str::<Job>(&e.payload).unwrap().n)
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..n).collect::<Vec<_>>(), "{queue}");
+        for e in &claimed {
+            assert_eq!(e.attempts, 1, "{queue}: {e:?}");
+            assert_eq!(e.fairness_key, "tenant \"é\"", "{queue}: {e:?}");
+            assert_eq!(e.correlation_id, Some(correlation), "{queue}: {e:?}");
+            assert_eq!(
+                (e.causation_id, &e.last_error, &e.ordering_key),
+                (None, &None, &None),
+                "{queue}: {e:?}"
+            );
+            assert!(
+                e.created_at > started && e.due_at >= e.created_at,
+                "{queue}: {e:?}"
+            );
+        }
+        let s = stats_of(&store, &Queue::new("contract.job", Some(queue))).await;
+        assert_eq!((s.pending, s.in_flight), (0, n as i64), "{queue}");
+    }
+}

@@ -75,6 +75,7 @@ macro_rules! every_case {
             publish::delayed_event_is_not_due_until_its_delay_passes,
             publish::scheduled_event_is_due_at_its_instant,
             claim::claim_takes_up_to_limit_and_holds_them,
+            claim::a_large_claim_returns_what_a_small_one_does,
             claim::routing_key_selects_its_events_only,
             claim::completion_by_another_worker_is_refused,
             claim::completion_can_delete_delivered_events,

@@ -62,8 +62,9 @@ pub struct ClaimedEvent {
 
 /// A row either backend's claim returns. `C` is a correlation id and `T` an instant as the
 /// backend returns them (`uuid` and `timestamptz` on Postgres, text and integer milliseconds
-/// on SQLite).
+/// on SQLite). SQLite reads them back as one JSON array of arrays, in field order.
 #[derive(sqlx::FromRow)]
+#[cfg_attr(feature = "sqlite", derive(serde::Deserialize))]
 pub(crate) struct ClaimRow<C, T> {
     /// The event's id (SQLite orders its batch by it).
     pub(super) id: i64,

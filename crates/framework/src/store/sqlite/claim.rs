@@ -25,6 +25,58 @@ const GROUPS: &str = include_str!("sql/claim_groups.sql");
 const TOP_LEVEL: &str = include_str!("sql/claim_top_level.sql");
 const PICK: &str = include_str!("sql/claim_pick.sql");
 const LEASE: &str = include_str!("sql/claim_lease.sql");
+const LEASED: &str = include_str!("sql/claim_leased.sql");
+/// `LEASE` returning the leased rows one by one, for a claim of at most [`FEW`].
+const LEASE_RETURNING: &str = concat!(
+    include_str!("sql/claim_lease.sql"),
+    "returning id, payload, attempts, fairness_key, causation_id, correlation_id, created_at,\n",
+    "          max(available_at, created_at) as due_at, last_error, ordering_key, traceparent"
+);
+
+/// Up to this many events a claim's rows come back one by one from the lease itself; a
+/// larger claim reads them back as one JSON row in a second statement. Each row is a
+/// hand-off from the connection's thread and each statement a round trip to it: reading
+/// 100 rows back as one lifted the drain by ~13%, and the second statement cost a claim of
+/// one event ~0.05 ms of its pickup latency.
+const FEW: usize = 8;
+
+/// Lease the picked events `ids` (in the write transaction) and return their rows.
+async fn lease(
+    tx: &mut super::SqliteTx,
+    namespace: &str,
+    req: &ClaimRequest<'_>,
+    ids: &[EventId],
+    now: i64,
+) -> Result<Vec<ClaimRow<String, i64>>> {
+    let (few, ids) = (ids.len() <= FEW, id_array(ids));
+    let expiry = now.saturating_add(millis(req.lease));
+    if few {
+        let rows = sqlx::query_as(LEASE_RETURNING)
+            .bind(namespace)
+            .bind(&ids)
+            .bind(req.worker)
+            .bind(now)
+            .bind(expiry)
+            .fetch_all(&mut **tx)
+            .await?;
+        return Ok(rows);
+    }
+    sqlx::query(LEASE)
+        .bind(namespace)
+        .bind(&ids)
+        .bind(req.worker)
+        .bind(now)
+        .bind(expiry)
+        .execute(&mut **tx)
+        .await?;
+    let leased: String = sqlx::query_scalar(LEASED)
+        .bind(namespace)
+        .bind(&ids)
+        .bind(req.worker)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(serde_json::from_str(&leased)?)
+}
 
 /// A row of `claim_groups.sql`: the gate (`part` 0: `paused`, `free`), or a fairness group
 /// after the cursor (`part` 1) or up to it (`part` 2).
@@ -152,14 +204,7 @@ pub(super) async fn claim(
     picked.sort_unstable_by_key(|c| c.order(aged_by));
     let position: HashMap<i64, usize> = picked.iter().enumerate().map(|(n, c)| (c.id, n)).collect();
     let ids: Vec<EventId> = picked.iter().map(|c| EventId(c.id)).collect();
-    let mut rows: Vec<ClaimRow<String, i64>> = sqlx::query_as(LEASE)
-        .bind(namespace)
-        .bind(id_array(&ids))
-        .bind(req.worker)
-        .bind(now)
-        .bind(now.saturating_add(millis(req.lease)))
-        .fetch_all(&mut **tx)
-        .await?;
+    let mut rows = lease(tx, namespace, req, &ids, now).await?;
     rows.sort_unstable_by_key(|r| position.get(&r.id).copied());
     let claimed: Vec<ClaimedEvent> = rows
         .into_iter()

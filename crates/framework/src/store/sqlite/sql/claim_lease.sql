@@ -1,4 +1,6 @@
--- Lease the picked events ($2, a JSON array of ids) to worker $3 until $5.
+-- Lease the picked events ($2, a JSON array of ids) to worker $3 until $5; claim_leased.sql
+-- then reads them back as one row (each returned row is a hand-off from the connection's
+-- thread: `returning` sent a claim of 100 as 100 of them).
 -- Runs in the claim's write transaction, so no other writer can claim them meanwhile.
 -- The update trigger does not count pending -> claimed (migration
 -- 20261207000001_counted_transitions): claim.rs counts the leased rows through
@@ -17,5 +19,3 @@ update conveyor_events
    and +namespace = $1
    and +status = 'pending'
    and not +blocked
-returning id, payload, attempts, fairness_key, causation_id, correlation_id, created_at,
-          max(available_at, created_at) as due_at, last_error, ordering_key, traceparent
