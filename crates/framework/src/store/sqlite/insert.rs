@@ -34,8 +34,7 @@ struct Row<'a> {
     traceparent: Option<&'a str>,
 }
 
-/// What insert.sql returns for each row it stored, in input order once sorted by id.
-#[derive(sqlx::FromRow)]
+/// A row insert.sql stored.
 struct Stored {
     id: i64,
     due: bool,
@@ -120,17 +119,33 @@ pub(super) async fn insert(
         };
         plan.push(step);
     }
-    let mut stored: Vec<Stored> = if rows.is_empty() {
+    let stored: Vec<Stored> = if rows.is_empty() {
         Vec::new()
     } else {
-        sqlx::query_as(INSERT)
+        let done = sqlx::query(INSERT)
             .bind(namespace)
             .bind(serde_json::to_string(&rows)?)
             .bind(now)
-            .fetch_all(&mut *conn)
-            .await?
+            .execute(&mut *conn)
+            .await?;
+        // one statement under the write lock, `autoincrement`: consecutive ids in input order
+        let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        if done.rows_affected() != rows.len() as u64 {
+            return Err(sqlx::Error::Protocol(format!(
+                "inserted {} of {n} rows",
+                done.rows_affected()
+            ))
+            .into());
+        }
+        let first = done.last_insert_rowid() - n + 1;
+        (first..)
+            .zip(&rows)
+            .map(|(id, r)| Stored {
+                id,
+                due: r.delay_ms <= 0,
+            })
+            .collect()
     };
-    stored.sort_unstable_by_key(|s| s.id);
     if !first.is_empty() {
         let hold: Vec<(&str, i64)> = first.iter().map(|(k, &n)| (*k, stored[n].id)).collect();
         sqlx::query(HOLD_KEYS)
