@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 
+use sqlx::FromRow as _;
 use uuid::Uuid;
 
 use super::counts::{self, Moved};
@@ -50,26 +51,20 @@ async fn lease(
     now: i64,
 ) -> Result<Vec<ClaimRow<String, i64>>> {
     let (few, ids) = (ids.len() <= FEW, id_array(ids));
-    let expiry = now.saturating_add(millis(req.lease));
-    if few {
-        let rows = sqlx::query_as(LEASE_RETURNING)
-            .bind(namespace)
-            .bind(&ids)
-            .bind(req.worker)
-            .bind(now)
-            .bind(expiry)
-            .fetch_all(&mut **tx)
-            .await?;
-        return Ok(rows);
-    }
-    sqlx::query(LEASE)
+    let lease = sqlx::query(if few { LEASE_RETURNING } else { LEASE })
         .bind(namespace)
         .bind(&ids)
         .bind(req.worker)
         .bind(now)
-        .bind(expiry)
-        .execute(&mut **tx)
-        .await?;
+        .bind(now.saturating_add(millis(req.lease)));
+    if few {
+        let rows = lease.fetch_all(&mut **tx).await?;
+        return Ok(rows
+            .iter()
+            .map(ClaimRow::from_row)
+            .collect::<sqlx::Result<_>>()?);
+    }
+    lease.execute(&mut **tx).await?;
     let leased: String = sqlx::query_scalar(LEASED)
         .bind(namespace)
         .bind(&ids)

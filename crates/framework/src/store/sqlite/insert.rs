@@ -34,12 +34,6 @@ struct Row<'a> {
     traceparent: Option<&'a str>,
 }
 
-/// A row insert.sql stored.
-struct Stored {
-    id: i64,
-    due: bool,
-}
-
 /// What becomes of one input.
 enum Plan {
     /// Stored as rows `n..n + copies` of the insert, one per subscription.
@@ -119,8 +113,10 @@ pub(super) async fn insert(
         };
         plan.push(step);
     }
-    let stored: Vec<Stored> = if rows.is_empty() {
-        Vec::new()
+    // the id of row n is `first_id + n`: one statement under the write lock, `autoincrement`,
+    // gives consecutive ids in input order; row n is due when its delay is not positive
+    let first_id = if rows.is_empty() {
+        0
     } else {
         let done = sqlx::query(INSERT)
             .bind(namespace)
@@ -128,7 +124,6 @@ pub(super) async fn insert(
             .bind(now)
             .execute(&mut *conn)
             .await?;
-        // one statement under the write lock, `autoincrement`: consecutive ids in input order
         let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         if done.rows_affected() != rows.len() as u64 {
             return Err(sqlx::Error::Protocol(format!(
@@ -137,17 +132,12 @@ pub(super) async fn insert(
             ))
             .into());
         }
-        let first = done.last_insert_rowid() - n + 1;
-        (first..)
-            .zip(&rows)
-            .map(|(id, r)| Stored {
-                id,
-                due: r.delay_ms <= 0,
-            })
-            .collect()
+        done.last_insert_rowid() - n + 1
     };
+    let id_of = |n: usize| first_id + n as i64;
+    let due_of = |n: usize| rows[n].delay_ms <= 0;
     if !first.is_empty() {
-        let hold: Vec<(&str, i64)> = first.iter().map(|(k, &n)| (*k, stored[n].id)).collect();
+        let hold: Vec<(&str, i64)> = first.iter().map(|(k, &n)| (*k, id_of(n))).collect();
         sqlx::query(HOLD_KEYS)
             .bind(namespace)
             .bind(serde_json::to_string(&hold)?)
@@ -158,8 +148,8 @@ pub(super) async fn insert(
     let mut out: Vec<InsertedRow> = Vec::with_capacity(rows.len());
     for (plan, e) in plan.iter().zip(events) {
         let (id, inserted, due) = match *plan {
-            Plan::Insert(n, _) => (stored[n].id, true, stored[n].due),
-            Plan::SameAs(n) => (stored[n].id, false, false),
+            Plan::Insert(n, _) => (id_of(n), true, due_of(n)),
+            Plan::SameAs(n) => (id_of(n), false, false),
             Plan::Held(id) => (id, false, false),
         };
         out.push(InsertedRow {
@@ -171,13 +161,18 @@ pub(super) async fn insert(
             first: true,
         });
         if let Plan::Insert(n, copies) = *plan {
-            for n in n + 1..n + copies {
+            for (n, row) in rows
+                .iter()
+                .enumerate()
+                .skip(n + 1)
+                .take(copies.saturating_sub(1))
+            {
                 out.push(InsertedRow {
-                    id: stored[n].id,
+                    id: id_of(n),
                     inserted: true,
                     event_type: e.event_type.clone(),
-                    routing_key: rows[n].routing_key.clone().into_owned(),
-                    due: stored[n].due,
+                    routing_key: row.routing_key.clone().into_owned(),
+                    due: row.delay_ms <= 0,
                     first: false,
                 });
             }
