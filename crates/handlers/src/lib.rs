@@ -155,7 +155,7 @@ where
         builder = match backend {
             Backend::Raw => builder.register(RawStoreHandler::new(pipeline.retry)),
             Backend::Rollup => {
-                builder.register_with(RollupHandler::new(pipeline.retry), options(1))
+                builder.register_with(RollupHandler::new(pipeline.retry), options(2))
             }
             Backend::Keyword => {
                 builder.register_with(KeywordIndexHandler::new(pipeline.retry), options(2))
