@@ -279,3 +279,98 @@ async fn stats_reads_run_on_a_generic_plan(pool: PgPool) {
         "{generic} of 10 reads on the generic plan ({custom} planned)"
     );
 }
+
+/// Postgres-only: the ordering trigger joins a statement's old and new rows by hash. Its
+/// transition tables, once filtered, were estimated at a row or two, so the joins ran as
+/// nested loops comparing every old row with every new one (for 100 completions, 9,900 rows
+/// removed by the join filter and a third of the statement's time; from ~300 rows the
+/// planner chose a hash join by itself). The plans are read as auto_explain logs them, sent
+/// to this session as notices.
+#[sqlx::test(migrator = "conveyor::MIGRATOR")]
+async fn the_ordering_trigger_hash_joins_its_transition_tables(pool: PgPool) {
+    use tracing::instrument::WithSubscriber;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let mut conn = pool.acquire().await.unwrap();
+    // 100 keys of two events each; publishing advances every key to its first event
+    execute(
+        &mut *conn,
+        "insert into conveyor_events (namespace, event_type, payload, ordering_key, blocked)
+         select 'default', 'contract.job', '{}', 'k' || (g % 100), true
+           from generate_series(1, 200) g",
+    )
+    .await;
+    execute(
+        &mut *conn,
+        "update conveyor_events set status = 'claimed', claimed_by = 'w', lease_expires_at = now()
+          where status = 'pending' and not blocked",
+    )
+    .await;
+    for setting in [
+        "load 'auto_explain'",
+        "set auto_explain.log_min_duration = 0",
+        "set auto_explain.log_nested_statements = on",
+        "set auto_explain.log_format = json",
+        "set client_min_messages = log",
+    ] {
+        execute(&mut *conn, setting).await;
+    }
+    let notices = Notices::default();
+    async {
+        execute(
+            &mut *conn,
+            "update conveyor_events set status = 'delivered', claimed_by = null,
+                    lease_expires_at = null
+              where status = 'claimed'",
+        )
+        .await;
+    }
+    .with_subscriber(tracing_subscriber::registry().with(notices.clone()))
+    .await;
+    let logged = notices.0.lock().unwrap().clone();
+    let joins: Vec<&String> = logged
+        .iter()
+        .filter(|plan| plan.contains("array_agg(") && plan.contains("old_rows"))
+        .collect();
+    assert_eq!(joins.len(), 1, "the trigger's join is logged: {logged:?}");
+    for plan in joins {
+        assert!(plan.contains("Hash Join"), "{plan}");
+        assert!(!plan.contains("Nested Loop"), "{plan}");
+    }
+    let next: i64 = sqlx::query_scalar(
+        "select count(*) from conveyor_events where status = 'pending' and not blocked",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(next, 100, "every key advanced to its second event");
+}
+
+/// The messages of the notices Postgres sent (sqlx reports each as a tracing event).
+#[derive(Clone, Default)]
+struct Notices(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Notices {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "sqlx::postgres::notice" {
+            event.record(&mut Message(&mut self.0.lock().unwrap()));
+        }
+    }
+}
+
+/// Collects an event's `message` field.
+struct Message<'a>(&'a mut Vec<String>);
+
+impl tracing::field::Visit for Message<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0.push(format!("{value:?}"));
+        }
+    }
+}
